@@ -1,0 +1,8 @@
+//! bitnet-web: BitNet b1.58 (ternary) language models from GGUF files, in a browser tab.
+//!
+//! The data flow is the module layout: `gguf` (container) → `quant` (storage formats) → kernels →
+//! model → engine → `web` (the wasm-bindgen face). No module depends on one further down the list.
+
+pub mod gguf;
+pub mod quant;
+pub mod web;

@@ -1,0 +1,72 @@
+//! Storage formats: exact byte sizes (in `gguf::TensorType`) and reference decoders to f32.
+//!
+//! One file per format. Each decoder follows its reference's float arithmetic operation for
+//! operation, so that the result is bit-identical to gguf-py's `gguf.quants.dequantize`
+//! (checked by `tests/gguf_fixtures.rs`). These decoders are the reference; the kernels repack
+//! the same bytes into their own layouts.
+
+mod float;
+pub mod i2_s;
+mod q4_k;
+mod q6_k;
+mod q8_0;
+pub mod tq1_0;
+pub mod tq2_0;
+
+use thiserror::Error;
+
+use crate::gguf::TensorType;
+
+pub use i2_s::I2sLayout;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum QuantError {
+    #[error("decoding tensors of type {0} is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0, I2_S)")]
+    Unsupported(TensorType),
+    #[error("{ty} data for {n} elements must be {expected} bytes, but {got} were given")]
+    WrongLength { ty: TensorType, n: u64, expected: u64, got: usize },
+    #[error("{ty} needs the element count to be a multiple of {block}, but it is {n}")]
+    PartialBlock { ty: TensorType, n: u64, block: u64 },
+}
+
+/// Options that the file cannot express.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeOptions {
+    /// I2_S files do not say which packing they use; the official 2B4T file uses 128/32.
+    pub i2s_layout: I2sLayout,
+}
+
+/// Decodes `n` elements of `ty` stored in `data` to f32.
+pub fn decode(ty: TensorType, data: &[u8], n: u64, opts: DecodeOptions) -> Result<Vec<f32>, QuantError> {
+    let block = match ty {
+        TensorType::I2_S => opts.i2s_layout.block_size() as u64,
+        _ => ty.block_size(),
+    };
+    if n % block != 0 {
+        return Err(QuantError::PartialBlock { ty, n, block });
+    }
+    let expected = ty.byte_size(n).unwrap_or(u64::MAX);
+    if data.len() as u64 != expected {
+        return Err(QuantError::WrongLength { ty, n, expected, got: data.len() });
+    }
+    let mut out = vec![0f32; n as usize];
+    match ty {
+        TensorType::F32 => float::decode_f32(data, &mut out),
+        TensorType::F16 => float::decode_f16(data, &mut out),
+        TensorType::BF16 => float::decode_bf16(data, &mut out),
+        TensorType::Q8_0 => q8_0::decode(data, &mut out),
+        TensorType::Q4_K => q4_k::decode(data, &mut out),
+        TensorType::Q6_K => q6_k::decode(data, &mut out),
+        TensorType::TQ1_0 => tq1_0::decode(data, &mut out),
+        TensorType::TQ2_0 => tq2_0::decode(data, &mut out),
+        TensorType::I2_S => i2_s::decode(data, &mut out, opts.i2s_layout),
+        other => return Err(QuantError::Unsupported(other)),
+    }
+    Ok(out)
+}
+
+/// Reads a little-endian f16 as f32 (exact).
+#[inline]
+pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+}

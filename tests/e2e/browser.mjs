@@ -1,0 +1,41 @@
+// Shared end-to-end plumbing: serve www/ with COOP/COEP and drive Debian's Chromium with playwright-core.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve } from "../../scripts/serve.mjs";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const ARTIFACTS = path.join(ROOT, "tests/e2e/artifacts");
+
+/** Starts the server and a fresh headless Chromium profile; returns { base, context, page, close }. */
+export async function openBrowser({ flags = [] } = {}) {
+  const server = await serve(path.join(ROOT, "www"), 0);
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--no-first-run", "--disable-quic", ...flags],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  const logs = [];
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => logs.push(`pageerror: ${e}`));
+  return {
+    base: `http://127.0.0.1:${server.port}/`,
+    context,
+    page,
+    logs,
+    async close() {
+      await context.close();
+      server.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export function screenshotPath(name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  return path.join(ARTIFACTS, name);
+}

@@ -1,0 +1,78 @@
+//! In headless Chromium: JavaScript cuts each fixture into uneven chunks (as a fetch body would
+//! arrive) and feeds them to the wasm reader, whose result must match gguf-py's, just as the native
+//! tests require. Run by `wasm-pack test --headless --chrome`.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use bitnet_web::gguf;
+use bitnet_web::web::GgufInspector;
+use common::{FIXTURES, check_fixture, parse_chunks};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(inline_js = r#"
+export function js_chunks(bytes, seed) {
+    // Copies out of wasm memory, then slices into chunks of 1 to ~290 bytes.
+    const all = bytes.slice();
+    const out = [];
+    let s = seed >>> 0 || 1, at = 0;
+    while (at < all.length) {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        const n = [1, 3, 17, 190][s % 4] + (s >>> 8) % 97;
+        out.push(all.subarray(at, Math.min(all.length, at + n)));
+        at += n;
+    }
+    return out;
+}
+"#)]
+extern "C" {
+    fn js_chunks(bytes: &[u8], seed: u32) -> js_sys::Array;
+}
+
+fn chunks_from_js(bytes: &[u8], seed: u32) -> Vec<Vec<u8>> {
+    js_chunks(bytes, seed).iter().map(|c| js_sys::Uint8Array::new(&c).to_vec()).collect()
+}
+
+#[wasm_bindgen_test]
+fn features_compiled_in() {
+    assert!(cfg!(target_feature = "simd128"));
+    assert!(cfg!(target_feature = "relaxed-simd"));
+}
+
+#[wasm_bindgen_test]
+fn js_chunked_stream_matches_gguf_py() {
+    for fx in FIXTURES {
+        for seed in [1, 2, 3] {
+            let chunks = chunks_from_js(fx.gguf, seed);
+            assert!(chunks.len() > 1);
+            let (g, data) = parse_chunks(chunks.iter().map(Vec::as_slice)).unwrap();
+            check_fixture(fx, &g, &data).unwrap();
+        }
+        // The same bytes in one piece give the same answer.
+        let (g, data) = gguf::read_all(fx.gguf).unwrap();
+        check_fixture(fx, &g, &data).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+fn inspector_reports_the_header() {
+    for fx in FIXTURES {
+        let (g, _) = gguf::read_all(fx.gguf).unwrap();
+        let mut insp = GgufInspector::new(Some(fx.gguf.len() as f64));
+        let mut done_at = None;
+        for (i, c) in chunks_from_js(fx.gguf, 9).iter().enumerate() {
+            if insp.feed(c).unwrap() && done_at.is_none() {
+                done_at = Some(i);
+            }
+        }
+        assert!(done_at.is_some(), "{}: header never completed", fx.name);
+        let json: serde_json::Value = serde_json::from_str(&insp.header_json().unwrap()).unwrap();
+        assert_eq!(json, gguf::inspect::to_json(&g));
+        assert_eq!(json["tensors"].as_array().unwrap().len(), g.tensors.len());
+        assert!(insp.header_text().unwrap().contains(&g.tensors[0].name));
+        insp.finish().unwrap();
+    }
+}
