@@ -36,6 +36,9 @@ fixtures: setup
 
 # Fuzz the streaming reader (nightly + cargo-fuzz): make fuzz FUZZ_SECONDS=300
 FUZZ_SECONDS ?= 60
+# The seed corpus is the committed fixtures, each behind one byte that picks the chunk size.
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
-	cd fuzz && RUSTUP_TOOLCHAIN=nightly cargo fuzz run gguf_stream -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p fuzz/corpus/gguf_stream
+	for f in tests/fixtures/gguf/*.gguf; do printf '\x07' | cat - $$f > fuzz/corpus/gguf_stream/seed-$$(basename $$f); done
+	cd fuzz && RUSTUP_TOOLCHAIN=nightly cargo fuzz run gguf_stream -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
