@@ -4,5 +4,8 @@
 //! model → engine → `web` (the wasm-bindgen face). No module depends on one further down the list.
 
 pub mod gguf;
+pub mod kernels;
+pub mod model;
 pub mod quant;
+pub mod tokenizer;
 pub mod web;

@@ -12,6 +12,8 @@ mod q6_k;
 mod q8_0;
 pub mod tq1_0;
 pub mod tq2_0;
+pub mod ternary;
+pub mod dense;
 
 use thiserror::Error;
 

@@ -15,22 +15,30 @@ pub fn trit(byte: u8, n: usize) -> u8 {
     ((byte.wrapping_mul(POW3[n]) as u16 * 3) >> 8) as u8
 }
 
+/// The 256 trits (0..=2) of one block, in element order.
+pub fn codes(b: &[u8], out: &mut [u8]) {
+    for n in 0..5 {
+        for m in 0..32 {
+            out[n * 32 + m] = trit(b[m], n);
+        }
+        for m in 0..16 {
+            out[160 + n * 16 + m] = trit(b[32 + m], n);
+        }
+    }
+    for n in 0..4 {
+        for j in 0..4 {
+            out[240 + n * 4 + j] = trit(b[48 + j], n);
+        }
+    }
+}
+
 pub fn decode(data: &[u8], out: &mut [f32]) {
+    let mut t = [0u8; BLOCK];
     for (b, y) in data.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(BLOCK)) {
         let d = f16_at(b, 52);
-        let value = |byte: u8, n: usize| (trit(byte, n) as i8 - 1) as f32 * d;
-        for n in 0..5 {
-            for m in 0..32 {
-                y[n * 32 + m] = value(b[m], n);
-            }
-            for m in 0..16 {
-                y[160 + n * 16 + m] = value(b[32 + m], n);
-            }
-        }
-        for n in 0..4 {
-            for j in 0..4 {
-                y[240 + n * 4 + j] = value(b[48 + j], n);
-            }
+        codes(b, &mut t);
+        for (yi, &c) in y.iter_mut().zip(&t) {
+            *yi = (c as i8 - 1) as f32 * d;
         }
     }
 }

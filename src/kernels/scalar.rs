@@ -1,0 +1,71 @@
+//! Scalar reference kernels. Every SIMD kernel must agree with these (integer parts bit-exactly);
+//! they are also what runs natively.
+
+use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
+
+/// Σ code·q over one packed row (codes 0..=2, see `quant::ternary`). The caller subtracts Σq to
+/// get Σ (code-1)·q = Σ weight·q, exactly.
+pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
+    let mut acc = 0i32;
+    for (block, x) in codes.chunks_exact(BLOCK_BYTES).zip(q.chunks_exact(BLOCK)) {
+        for g in 0..4 {
+            let shift = 6 - 2 * g;
+            for p in 0..32 {
+                acc += ((block[p] >> shift) & 3) as i32 * x[32 * g + p] as i32;
+            }
+        }
+    }
+    acc
+}
+
+/// Per-token int8 quantization before every BitLinear (bitnet.cpp's `quantize_row_i8_s`, HF's
+/// `ActQuant`): `s = 127 / max(|x|, 1e-5)`, `q = round_half_even(x·s)` clamped to [-128, 127].
+/// Returns `s`.
+pub fn quantize_activations(x: &[f32], q: &mut [i8]) -> f32 {
+    let max = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-5);
+    let s = 127.0 / max;
+    for (qi, &xi) in q.iter_mut().zip(x) {
+        *qi = (xi * s).round_ties_even().clamp(-128.0, 127.0) as i8;
+    }
+    s
+}
+
+/// RMSNorm: `y = w · x / sqrt(mean(x²) + eps)`, with the sum of squares in f64 as ggml does.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = (xi * scale) * wi;
+    }
+}
+
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// In-place softmax.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `out += a · v`.
+pub fn axpy(a: f32, v: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o += a * x;
+    }
+}
+
+/// Dot product of an f16 row (bit patterns) with f32 activations, accumulated in f32.
+pub fn dot_f16(row: &[u16], x: &[f32]) -> f32 {
+    row.iter().zip(x).map(|(&h, &v)| half::f16::from_bits(h).to_f32() * v).sum()
+}

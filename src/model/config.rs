@@ -1,0 +1,130 @@
+//! Hyper-parameters from GGUF metadata, per architecture.
+
+use crate::gguf::Gguf;
+
+use super::ModelError;
+
+/// The architectures this runtime runs (spec §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Microsoft's 2B4T (`bitnet-b1.58`, and its earlier name `bitnet-25`): ReLU², sub-norms, tied head.
+    BitnetB158,
+    /// 1bitLLM's community models (`bitnet`): sub-norms, SiLU unless `bitnet.hidden_activation` says
+    /// otherwise, optional per-projection `.scale` tensors.
+    Bitnet,
+    /// Llama-architecture models with ternary weights (e.g. Falcon3 1.58-bit): no sub-norms, SiLU.
+    Llama,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `relu(gate)² · up`
+    Relu2,
+    /// `silu(gate) · up`
+    Silu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Pairs (i, i + head_dim/2): HF `rotate_half`, ggml NEOX. The BitNet archs.
+    Neox,
+    /// Pairs (2i, 2i + 1): ggml NORM. GGUF llama files have q/k permuted for it.
+    Interleaved,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub arch: Arch,
+    /// The `general.architecture` string, which prefixes every hyper-parameter key.
+    pub arch_name: String,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ctx_train: usize,
+    pub rope_theta: f32,
+    pub rope_style: RopeStyle,
+    pub rms_eps: f32,
+    pub activation: Activation,
+    pub sub_norms: bool,
+}
+
+impl Config {
+    pub fn from_gguf(g: &Gguf) -> Result<Config, ModelError> {
+        let arch_name = g.architecture().ok_or(ModelError::MissingKey("general.architecture".into()))?.to_string();
+        let arch = match arch_name.as_str() {
+            "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
+            "bitnet" => Arch::Bitnet,
+            "llama" => Arch::Llama,
+            _ => return Err(ModelError::UnsupportedArch(arch_name)),
+        };
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let int = |k: &str| -> Result<usize, ModelError> {
+            let v = g.get_u64(&key(k)).ok_or_else(|| ModelError::MissingKey(key(k)))?;
+            usize::try_from(v).ok().filter(|&v| v > 0 && v < 1 << 31).ok_or_else(|| ModelError::BadValue {
+                key: key(k),
+                reason: format!("{v} is not a sensible size"),
+            })
+        };
+        let n_embd = int("embedding_length")?;
+        let n_head = int("attention.head_count")?;
+        let n_head_kv = g.get_u64(&key("attention.head_count_kv")).map_or(Ok(n_head), |_| int("attention.head_count_kv"))?;
+        let n_vocab = match g.get_u64(&key("vocab_size")) {
+            Some(_) => int("vocab_size")?,
+            None => g.tensor("token_embd.weight").map(|(_, t)| t.shape.get(1).copied().unwrap_or(0) as usize).unwrap_or(0),
+        };
+        let head_dim = if n_head > 0 && n_embd % n_head == 0 { n_embd / n_head } else { 0 };
+        if head_dim == 0 || head_dim % 2 != 0 || n_head % n_head_kv != 0 {
+            return Err(ModelError::BadValue {
+                key: key("attention.head_count"),
+                reason: format!("{n_head} heads ({n_head_kv} KV heads) do not divide {n_embd} into even head sizes"),
+            });
+        }
+        if let Some(rot) = g.get_u64(&key("rope.dimension_count")) {
+            if rot as usize != head_dim {
+                return Err(ModelError::BadValue {
+                    key: key("rope.dimension_count"),
+                    reason: format!("partial rotary embeddings ({rot} of {head_dim} dims) are not supported"),
+                });
+            }
+        }
+        let activation = match g.get_str(&key("hidden_activation")) {
+            Some("relu2") | Some("relu_squared") => Activation::Relu2,
+            Some("silu") | Some("swiglu") => Activation::Silu,
+            Some(other) => {
+                return Err(ModelError::BadValue {
+                    key: key("hidden_activation"),
+                    reason: format!("activation '{other}' is not supported (relu2 or silu)"),
+                });
+            }
+            None if arch == Arch::BitnetB158 => Activation::Relu2,
+            None => Activation::Silu,
+        };
+        let rope_theta = g.get_f64(&key("rope.freq_base")).unwrap_or(10000.0) as f32;
+        let rms_eps = g.get_f64(&key("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f32;
+        Ok(Config {
+            arch,
+            n_vocab,
+            n_embd,
+            n_layer: int("block_count")?,
+            n_ff: int("feed_forward_length")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ctx_train: g.get_u64(&key("context_length")).unwrap_or(4096) as usize,
+            rope_theta,
+            rope_style: if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Neox },
+            rms_eps,
+            activation,
+            sub_norms: arch != Arch::Llama,
+            arch_name,
+        })
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}

@@ -1,0 +1,197 @@
+//! The forward pass (spec §4), for a batch of new tokens at the end of the cache.
+//!
+//! Prefill and decode are the same code: `n` tokens go through every layer together, so each
+//! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
+
+use crate::kernels::{KernelKind, scalar, ternary_matmul};
+
+use super::{Activation, KvCache, Linear, Model, ModelError, RopeStyle};
+
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardOptions {
+    pub kernel: KernelKind,
+}
+
+impl Default for ForwardOptions {
+    fn default() -> Self {
+        ForwardOptions { kernel: KernelKind::best() }
+    }
+}
+
+/// Which positions need logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last token's (generation).
+    Last,
+    /// Every token's (evaluation, tests).
+    All,
+}
+
+/// Activations of `n` tokens, int8-quantized per token (row).
+struct Quantized {
+    q: Vec<i8>,
+    s: Vec<f32>,
+}
+
+impl Quantized {
+    fn of(x: &[f32], cols: usize) -> Quantized {
+        let n = x.len() / cols;
+        let mut q = vec![0i8; x.len()];
+        let s = x.chunks_exact(cols).zip(q.chunks_exact_mut(cols)).map(|(xr, qr)| scalar::quantize_activations(xr, qr)).collect();
+        debug_assert_eq!(n, q.len() / cols);
+        Quantized { q, s }
+    }
+}
+
+/// BitLinear: `W · x` for each token, with x quantized to int8 first.
+fn bit_linear(kind: KernelKind, lin: &Linear, x: &Quantized) -> Vec<f32> {
+    let n = x.s.len();
+    let mut out = vec![0f32; n * lin.w.rows];
+    ternary_matmul(kind, &lin.w, &x.q, &x.s, &mut out);
+    if let Some(scale) = lin.scale {
+        out.iter_mut().for_each(|v| *v *= scale);
+    }
+    out
+}
+
+fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+        scalar::rms_norm(xr, w, eps, or);
+    }
+    out
+}
+
+/// The rotary frequencies exactly as HF computes them: `1 / theta^(2i/d)` in f32.
+fn inv_freq(theta: f32, head_dim: usize) -> Vec<f32> {
+    (0..head_dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32)).collect()
+}
+
+/// Rotates every head of `x` (a row of `n_heads * head_dim`) to position `pos`.
+fn rope(x: &mut [f32], head_dim: usize, pos: usize, freqs: &[f32], style: RopeStyle) {
+    let half = head_dim / 2;
+    let cs: Vec<(f32, f32)> = freqs.iter().map(|&f| {
+        let angle = pos as f32 * f;
+        (angle.cos(), angle.sin())
+    }).collect();
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, &(cos, sin)) in cs.iter().enumerate() {
+            let (ia, ib) = match style {
+                RopeStyle::Neox => (i, i + half),
+                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            };
+            let (a, b) = (head[ia], head[ib]);
+            head[ia] = a * cos - b * sin;
+            head[ib] = b * cos + a * sin;
+        }
+    }
+}
+
+impl Model {
+    /// Runs `tokens` at positions `cache.len()..`, appending them to the cache. Returns the logits
+    /// of the last token (`n_vocab` values) or of every token (`tokens.len() * n_vocab`).
+    pub fn forward(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        which: Logits,
+        opts: ForwardOptions,
+    ) -> Result<Vec<f32>, ModelError> {
+        let c = &self.config;
+        let (n, d, kvd, hd) = (tokens.len(), c.n_embd, c.kv_dim(), c.head_dim);
+        let p0 = cache.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if p0 + n > cache.max_len() {
+            return Err(ModelError::ContextFull(cache.max_len()));
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(ModelError::BadToken { id, n_vocab: c.n_vocab });
+        }
+        let kind = opts.kernel;
+        let freqs = inv_freq(c.rope_theta, hd);
+        let group = c.n_head / c.n_head_kv;
+        let attn_scale = 1.0 / (hd as f32).sqrt();
+
+        let mut x = vec![0f32; n * d];
+        for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
+            self.token_embd.row_into(t as usize, row);
+        }
+        let mut scores = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            // Attention.
+            let h = Quantized::of(&rms_norm_rows(&x, &layer.attn_norm, c.rms_eps), d);
+            let mut q = bit_linear(kind, &layer.wq, &h);
+            let mut k = bit_linear(kind, &layer.wk, &h);
+            let v = bit_linear(kind, &layer.wv, &h);
+            for t in 0..n {
+                rope(&mut q[t * d..(t + 1) * d], hd, p0 + t, &freqs, c.rope_style);
+                rope(&mut k[t * kvd..(t + 1) * kvd], hd, p0 + t, &freqs, c.rope_style);
+                cache.push(l, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
+            }
+            let mut attn = vec![0f32; n * d];
+            for t in 0..n {
+                for head in 0..c.n_head {
+                    let range = t * d + head * hd..t * d + (head + 1) * hd;
+                    cache.attend(l, &q[range.clone()], head / group, p0 + t + 1, attn_scale, &mut scores, &mut attn[range]);
+                }
+            }
+            let attn = match &layer.attn_sub_norm {
+                Some(w) => rms_norm_rows(&attn, w, c.rms_eps),
+                None => attn,
+            };
+            let o = bit_linear(kind, &layer.wo, &Quantized::of(&attn, d));
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            // Feed-forward.
+            let h = Quantized::of(&rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps), d);
+            let mut g = bit_linear(kind, &layer.w_gate, &h);
+            let u = bit_linear(kind, &layer.w_up, &h);
+            for (gi, &ui) in g.iter_mut().zip(&u) {
+                let a = match c.activation {
+                    Activation::Relu2 => {
+                        let r = gi.max(0.0);
+                        r * r
+                    }
+                    Activation::Silu => *gi / (1.0 + (-*gi).exp()),
+                };
+                *gi = a * ui;
+            }
+            let g = match &layer.ffn_sub_norm {
+                Some(w) => rms_norm_rows(&g, w, c.rms_eps),
+                None => g,
+            };
+            let down = bit_linear(kind, &layer.w_down, &Quantized::of(&g, c.n_ff));
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        cache.commit(n);
+
+        let rows: Vec<usize> = match which {
+            Logits::Last => vec![n - 1],
+            Logits::All => (0..n).collect(),
+        };
+        let head = self.head();
+        let mut logits = vec![0f32; rows.len() * c.n_vocab];
+        let mut xn = vec![0f32; d];
+        let mut row = vec![0f32; d];
+        for (i, &t) in rows.iter().enumerate() {
+            scalar::rms_norm(&x[t * d..(t + 1) * d], &self.output_norm, c.rms_eps, &mut xn);
+            let out = &mut logits[i * c.n_vocab..(i + 1) * c.n_vocab];
+            match &head.data {
+                crate::quant::dense::DenseData::F16(bits) => {
+                    for (v, o) in out.iter_mut().enumerate() {
+                        *o = scalar::dot_f16(&bits[v * d..(v + 1) * d], &xn);
+                    }
+                }
+                crate::quant::dense::DenseData::F32(_) => {
+                    for (v, o) in out.iter_mut().enumerate() {
+                        head.row_into(v, &mut row);
+                        *o = scalar::dot_f32(&row, &xn);
+                    }
+                }
+            }
+        }
+        Ok(logits)
+    }
+}

@@ -1,0 +1,390 @@
+//! Builds a [`Model`] from a GGUF byte stream as it arrives.
+//!
+//! The header is checked first (architecture, shapes, memory), so an unusable file fails before the
+//! download goes on. Then each tensor is gathered into a buffer of exactly its size and converted
+//! into its kernel layout as soon as it is complete, so the file never exists twice in memory: at
+//! most one tensor's stored bytes are held beside the model.
+
+use crate::gguf::{Event, Gguf, GgufError, GgufStream, Limits, TensorInfo, TensorType};
+use crate::quant::dense::DenseMatrix;
+use crate::quant::ternary::{self, SCALE_BLOCK};
+use crate::quant::{DecodeOptions, I2sLayout, decode};
+
+use super::{Config, Layer, Linear, Model, ModelError};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// I2_S block layout (the file cannot say; the official 2B4T file is 128/32).
+    pub i2s_layout: I2sLayout,
+    /// Refuse models whose weights would need more bytes than this.
+    pub memory_limit: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    AttnNorm,
+    Q,
+    K,
+    V,
+    O,
+    AttnSubNorm,
+    FfnNorm,
+    Gate,
+    Up,
+    Down,
+    FfnSubNorm,
+}
+
+const PARTS: [(&str, Part); 11] = [
+    ("attn_norm", Part::AttnNorm),
+    ("attn_q", Part::Q),
+    ("attn_k", Part::K),
+    ("attn_v", Part::V),
+    ("attn_output", Part::O),
+    ("attn_sub_norm", Part::AttnSubNorm),
+    ("ffn_norm", Part::FfnNorm),
+    ("ffn_gate", Part::Gate),
+    ("ffn_up", Part::Up),
+    ("ffn_down", Part::Down),
+    ("ffn_sub_norm", Part::FfnSubNorm),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    TokenEmbd,
+    Output,
+    OutputNorm,
+    Weight(usize, Part),
+    /// The `bitnet` arch's per-projection scale.
+    Scale(usize, Part),
+    Skip,
+}
+
+fn role_of(name: &str, n_layer: usize) -> Role {
+    match name {
+        "token_embd.weight" => return Role::TokenEmbd,
+        "output.weight" => return Role::Output,
+        "output_norm.weight" => return Role::OutputNorm,
+        _ => {}
+    }
+    let Some(rest) = name.strip_prefix("blk.") else { return Role::Skip };
+    let Some((idx, rest)) = rest.split_once('.') else { return Role::Skip };
+    let Ok(layer) = idx.parse::<usize>() else { return Role::Skip };
+    if layer >= n_layer {
+        return Role::Skip;
+    }
+    let Some((part, suffix)) = rest.rsplit_once('.') else { return Role::Skip };
+    let Some(&(_, part)) = PARTS.iter().find(|(n, _)| *n == part) else { return Role::Skip };
+    match suffix {
+        "weight" => Role::Weight(layer, part),
+        "scale" => Role::Scale(layer, part),
+        _ => Role::Skip,
+    }
+}
+
+fn is_projection(p: Part) -> bool {
+    matches!(p, Part::Q | Part::K | Part::V | Part::O | Part::Gate | Part::Up | Part::Down)
+}
+
+/// The ggml shape `[cols, rows]` a tensor must have.
+fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
+    let (e, kv, ff, v) = (c.n_embd as u64, c.kv_dim() as u64, c.n_ff as u64, c.n_vocab as u64);
+    Some(match role {
+        Role::TokenEmbd | Role::Output => vec![e, v],
+        Role::OutputNorm => vec![e],
+        Role::Weight(_, p) => match p {
+            Part::AttnNorm | Part::AttnSubNorm | Part::FfnNorm => vec![e],
+            Part::FfnSubNorm => vec![ff],
+            Part::Q | Part::O => vec![e, e],
+            Part::K | Part::V => vec![e, kv],
+            Part::Gate | Part::Up => vec![e, ff],
+            Part::Down => vec![ff, e],
+        },
+        Role::Scale(..) => vec![1],
+        Role::Skip => return None,
+    })
+}
+
+/// Bytes a tensor will occupy once converted.
+fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
+    match role {
+        Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
+        Role::TokenEmbd | Role::Output if t.ty != TensorType::F32 => 2 * t.n_elements,
+        Role::Skip => 0,
+        _ => 4 * t.n_elements,
+    }
+}
+
+#[derive(Default)]
+struct LayerParts {
+    attn_norm: Option<Vec<f32>>,
+    attn_sub_norm: Option<Vec<f32>>,
+    ffn_norm: Option<Vec<f32>>,
+    ffn_sub_norm: Option<Vec<f32>>,
+    proj: [Option<Linear>; 7],
+    scales: [Option<f32>; 7],
+}
+
+fn proj_index(p: Part) -> usize {
+    match p {
+        Part::Q => 0,
+        Part::K => 1,
+        Part::V => 2,
+        Part::O => 3,
+        Part::Gate => 4,
+        Part::Up => 5,
+        Part::Down => 6,
+        _ => unreachable!("not a projection"),
+    }
+}
+
+/// A tensor's bytes as they arrive: F16 embeddings go straight into their final `u16` storage.
+enum Buffer {
+    Bytes(Vec<u8>),
+    F16(Vec<u16>),
+}
+
+impl Buffer {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Buffer::Bytes(v) => v,
+            Buffer::F16(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
+}
+
+/// Feed it the file's bytes in chunks; `finish` returns the model and the header (which also
+/// carries the tokenizer).
+pub struct ModelLoader {
+    stream: GgufStream,
+    opts: LoadOptions,
+    config: Option<Config>,
+    roles: Vec<Role>,
+    /// The tensor table (the stream is borrowed while its events are handled).
+    tensors: Vec<TensorInfo>,
+    buffers: Vec<Option<Buffer>>,
+    token_embd: Option<DenseMatrix>,
+    output: Option<DenseMatrix>,
+    output_norm: Option<Vec<f32>>,
+    layers: Vec<LayerParts>,
+    error: Option<ModelError>,
+}
+
+impl ModelLoader {
+    pub fn new(opts: LoadOptions, file_len: Option<u64>) -> Self {
+        ModelLoader {
+            stream: GgufStream::new(Limits::default(), file_len),
+            opts,
+            config: None,
+            roles: Vec::new(),
+            tensors: Vec::new(),
+            buffers: Vec::new(),
+            token_embd: None,
+            output: None,
+            output_norm: None,
+            layers: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The header, once it has arrived and passed the checks.
+    pub fn header(&self) -> Option<&Gguf> {
+        self.config.as_ref().and(self.stream.header())
+    }
+
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// Bytes fed so far.
+    pub fn position(&self) -> u64 {
+        self.stream.position()
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ModelError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let mut stream = std::mem::take(&mut self.stream);
+        let result = stream.feed(chunk, |ev| self.on_event(ev));
+        self.stream = stream;
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+        }
+        result
+    }
+
+    fn on_event(&mut self, ev: Event<'_>) -> Result<(), ModelError> {
+        match ev {
+            Event::Header(g) => self.plan(g),
+            Event::TensorData { index, offset, bytes } => {
+                if self.roles[index] == Role::Skip {
+                    return Ok(());
+                }
+                let buf = self.buffers[index].as_mut().expect("allocated at the header");
+                buf.bytes_mut()[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+                Ok(())
+            }
+            Event::TensorEnd { index } => {
+                if self.roles[index] == Role::Skip {
+                    return Ok(());
+                }
+                let info = self.tensors[index].clone();
+                let buf = self.buffers[index].take().expect("allocated at the header");
+                self.convert(&info, self.roles[index], buf)
+            }
+        }
+    }
+
+    /// Checks the header and decides what each tensor becomes.
+    fn plan(&mut self, g: &Gguf) -> Result<(), ModelError> {
+        let config = Config::from_gguf(g)?;
+        let mut needed = 0u64;
+        let mut largest = 0u64;
+        self.roles = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
+        if config.arch == super::Arch::BitnetB158 {
+            // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
+            for role in self.roles.iter_mut().filter(|r| **r == Role::Output) {
+                *role = Role::Skip;
+            }
+        }
+        for (t, &role) in g.tensors.iter().zip(&self.roles) {
+            let Some(shape) = expected_shape(&config, role) else { continue };
+            if t.shape != shape {
+                return Err(ModelError::BadTensor {
+                    tensor: t.name.clone(),
+                    reason: format!("has shape {:?}, but the metadata implies {shape:?}", t.shape),
+                });
+            }
+            if let Role::Weight(_, p) = role {
+                if is_projection(p) && !ternary::is_ternary(t.ty) {
+                    return Err(ModelError::BadTensor {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0)",
+                            t.ty
+                        ),
+                    });
+                }
+            }
+            needed += kept_bytes(t, role);
+            largest = largest.max(t.n_bytes);
+        }
+        if let Some(limit) = self.opts.memory_limit {
+            let total = needed + largest;
+            if total > limit {
+                return Err(ModelError::OutOfMemory { needed_mb: total >> 20, limit_mb: limit >> 20 });
+            }
+        }
+        self.buffers = g
+            .tensors
+            .iter()
+            .zip(&self.roles)
+            .map(|(t, &role)| match role {
+                Role::Skip => None,
+                Role::TokenEmbd | Role::Output if t.ty == TensorType::F16 => {
+                    Some(Buffer::F16(vec![0u16; t.n_elements as usize]))
+                }
+                _ => Some(Buffer::Bytes(vec![0u8; t.n_bytes as usize])),
+            })
+            .collect();
+        self.layers = (0..config.n_layer).map(|_| LayerParts::default()).collect();
+        self.tensors = g.tensors.clone();
+        self.config = Some(config);
+        Ok(())
+    }
+
+    fn convert(&mut self, t: &TensorInfo, role: Role, buf: Buffer) -> Result<(), ModelError> {
+        let quant_err = |source| ModelError::Quant { tensor: t.name.clone(), source };
+        let floats = |buf: Buffer| -> Result<Vec<f32>, ModelError> {
+            let Buffer::Bytes(b) = buf else { unreachable!("only embeddings use F16 buffers") };
+            decode(t.ty, &b, t.n_elements, DecodeOptions::default()).map_err(quant_err)
+        };
+        let dense = |buf: Buffer| -> Result<DenseMatrix, ModelError> {
+            let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
+            match buf {
+                Buffer::F16(bits) => Ok(DenseMatrix::from_f16(bits, cols, rows)),
+                Buffer::Bytes(b) => DenseMatrix::from_bytes(t.ty, &b, cols, rows).map_err(quant_err),
+            }
+        };
+        match role {
+            Role::TokenEmbd => self.token_embd = Some(dense(buf)?),
+            Role::Output => self.output = Some(dense(buf)?),
+            Role::OutputNorm => self.output_norm = Some(floats(buf)?),
+            Role::Scale(l, p) if is_projection(p) => {
+                self.layers[l].scales[proj_index(p)] = Some(floats(buf)?[0]);
+            }
+            Role::Weight(l, p) if is_projection(p) => {
+                let Buffer::Bytes(b) = buf else { unreachable!() };
+                let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
+                let w = ternary::pack(t.ty, b, cols, rows, self.opts.i2s_layout).map_err(quant_err)?;
+                self.layers[l].proj[proj_index(p)] = Some(Linear { w, scale: None });
+            }
+            Role::Weight(l, p) => {
+                let v = Some(floats(buf)?);
+                let parts = &mut self.layers[l];
+                match p {
+                    Part::AttnNorm => parts.attn_norm = v,
+                    Part::AttnSubNorm => parts.attn_sub_norm = v,
+                    Part::FfnNorm => parts.ffn_norm = v,
+                    Part::FfnSubNorm => parts.ffn_sub_norm = v,
+                    _ => unreachable!("projections are handled above"),
+                }
+            }
+            Role::Scale(..) | Role::Skip => {}
+        }
+        Ok(())
+    }
+
+    /// Ends the stream; errors if the file was truncated or lacks a tensor the model needs.
+    pub fn finish(self) -> Result<(Model, Gguf), ModelError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let gguf = self.stream.finish()?;
+        let config = self.config.ok_or_else(|| ModelError::Gguf(GgufError::Truncated { context: "the header", got: 0 }))?;
+        let missing = |name: String| ModelError::MissingTensor(name);
+        let token_embd = self.token_embd.ok_or_else(|| missing("token_embd.weight".into()))?;
+        let output_norm = self.output_norm.ok_or_else(|| missing("output_norm.weight".into()))?;
+        let mut layers = Vec::with_capacity(config.n_layer);
+        for (i, mut p) in self.layers.into_iter().enumerate() {
+            let name = |part: &str| format!("blk.{i}.{part}.weight");
+            let mut take = |part: Part, label: &str| -> Result<Linear, ModelError> {
+                let idx = proj_index(part);
+                let mut lin = p.proj[idx].take().ok_or_else(|| missing(name(label)))?;
+                lin.scale = p.scales[idx];
+                Ok(lin)
+            };
+            let (wq, wk, wv, wo) = (take(Part::Q, "attn_q")?, take(Part::K, "attn_k")?, take(Part::V, "attn_v")?, take(Part::O, "attn_output")?);
+            let (w_gate, w_up, w_down) = (take(Part::Gate, "ffn_gate")?, take(Part::Up, "ffn_up")?, take(Part::Down, "ffn_down")?);
+            let need_sub = |v: Option<Vec<f32>>, label: &str| -> Result<Option<Vec<f32>>, ModelError> {
+                match (v, config.sub_norms) {
+                    (Some(v), true) => Ok(Some(v)),
+                    (None, true) => Err(missing(name(label))),
+                    (_, false) => Ok(None),
+                }
+            };
+            layers.push(Layer {
+                attn_norm: p.attn_norm.ok_or_else(|| missing(name("attn_norm")))?,
+                ffn_norm: p.ffn_norm.ok_or_else(|| missing(name("ffn_norm")))?,
+                attn_sub_norm: need_sub(p.attn_sub_norm, "attn_sub_norm")?,
+                ffn_sub_norm: need_sub(p.ffn_sub_norm, "ffn_sub_norm")?,
+                wq,
+                wk,
+                wv,
+                wo,
+                w_gate,
+                w_up,
+                w_down,
+            });
+        }
+        Ok((Model { config, token_embd, output: self.output, output_norm, layers }, gguf))
+    }
+}
+
+/// Loads a whole in-memory file (tests, the native CLI).
+pub fn load_bytes(bytes: &[u8], opts: LoadOptions) -> Result<(Model, Gguf), ModelError> {
+    let mut loader = ModelLoader::new(opts, Some(bytes.len() as u64));
+    loader.feed(bytes)?;
+    loader.finish()
+}

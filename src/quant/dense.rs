@@ -1,0 +1,77 @@
+//! Dense (non-ternary) matrices for the token embedding and the LM head.
+//!
+//! F32 and F16 tensors are kept as stored. Other float and K-quant types are decoded once at load
+//! to f16 (or to f32 when small): the head reads every row per token, so a simple layout wins.
+
+use crate::gguf::TensorType;
+
+use super::{DecodeOptions, QuantError, decode};
+
+/// Tensors up to this many elements are kept in f32 when they need decoding anyway.
+const F32_LIMIT: usize = 16 << 20;
+
+#[derive(Clone, Debug)]
+pub enum DenseData {
+    F32(Vec<f32>),
+    /// IEEE half bit patterns.
+    F16(Vec<u16>),
+}
+
+/// `rows` vectors of `cols` floats, row-major (a token embedding is vocab rows of n_embd).
+#[derive(Clone, Debug)]
+pub struct DenseMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: DenseData,
+}
+
+impl DenseMatrix {
+    /// Builds from a tensor's stored bytes. F16 bytes are reinterpreted, not decoded.
+    pub fn from_bytes(ty: TensorType, data: &[u8], cols: usize, rows: usize) -> Result<Self, QuantError> {
+        let n = rows * cols;
+        let dense = match ty {
+            TensorType::F16 => {
+                let expected = 2 * n;
+                if data.len() != expected {
+                    return Err(QuantError::WrongLength { ty, n: n as u64, expected: expected as u64, got: data.len() });
+                }
+                DenseData::F16(data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect())
+            }
+            _ => {
+                let v = decode(ty, data, n as u64, DecodeOptions::default())?;
+                if ty == TensorType::F32 || n <= F32_LIMIT {
+                    DenseData::F32(v)
+                } else {
+                    DenseData::F16(v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect())
+                }
+            }
+        };
+        Ok(DenseMatrix { rows, cols, data: dense })
+    }
+
+    /// Builds directly from f16 bit patterns (the streaming loader fills these in place).
+    pub fn from_f16(bits: Vec<u16>, cols: usize, rows: usize) -> Self {
+        debug_assert_eq!(bits.len(), rows * cols);
+        DenseMatrix { rows, cols, data: DenseData::F16(bits) }
+    }
+
+    /// Row `r` widened to f32 into `out`.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let range = r * self.cols..(r + 1) * self.cols;
+        match &self.data {
+            DenseData::F32(v) => out.copy_from_slice(&v[range]),
+            DenseData::F16(v) => {
+                for (o, &h) in out.iter_mut().zip(&v[range]) {
+                    *o = half::f16::from_bits(h).to_f32();
+                }
+            }
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        match &self.data {
+            DenseData::F32(v) => 4 * v.len(),
+            DenseData::F16(v) => 2 * v.len(),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Ternary weights repacked for the kernels, whatever format the file stored them in.
+//!
+//! The kernel layout is I2_S's own 128/32 packing, applied row by row: each row of `cols` weights
+//! (a multiple of 128) is `cols/4` bytes, and byte `p` of each 32-byte block holds codes for columns
+//! `p, 32+p, 64+p, 96+p` in bits 7:6, 5:4, 3:2, 1:0 (code = weight + 1). A SIMD kernel turns 16
+//! packed bytes into four 16-lane code vectors with one shift and mask each, and the activations
+//! they multiply sit contiguously. The official I2_S file already has this layout, so loading it
+//! is a copy; TQ2_0 (LSB-first, f16 scale per 256) and TQ1_0 (base-3) are converted once at load.
+
+use crate::gguf::TensorType;
+
+use super::{I2sLayout, QuantError, f16_at, i2_s, tq1_0, tq2_0};
+
+/// Columns per packed block.
+pub const BLOCK: usize = 128;
+/// Bytes per packed block.
+pub const BLOCK_BYTES: usize = BLOCK / 4;
+/// Columns per scale block of the TQ formats.
+pub const SCALE_BLOCK: usize = 256;
+
+/// How packed codes turn into weights: `weight = (code - 1) * scale`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TernaryScale {
+    /// One scale for the whole tensor (I2_S).
+    PerTensor(f32),
+    /// One scale per 256 columns of each row, `rows * cols/256` of them, row-major (TQ1_0, TQ2_0).
+    PerBlock(Vec<f32>),
+}
+
+/// A ternary matrix of `rows` outputs by `cols` inputs, in the kernel layout.
+#[derive(Clone, Debug)]
+pub struct PackedTernary {
+    pub rows: usize,
+    pub cols: usize,
+    /// `rows * cols/4` bytes.
+    pub codes: Vec<u8>,
+    pub scale: TernaryScale,
+}
+
+impl PackedTernary {
+    pub fn row(&self, r: usize) -> &[u8] {
+        let stride = self.cols / 4;
+        &self.codes[r * stride..(r + 1) * stride]
+    }
+
+    /// The weights as f32, row-major: the reference the kernels are tested against.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.rows * self.cols);
+        for r in 0..self.rows {
+            let row = self.row(r);
+            for c in 0..self.cols {
+                let t = code_at(row, c) as f32 - 1.0;
+                out.push(t * self.scale_at(r, c));
+            }
+        }
+        out
+    }
+
+    pub fn scale_at(&self, r: usize, c: usize) -> f32 {
+        match &self.scale {
+            TernaryScale::PerTensor(s) => *s,
+            TernaryScale::PerBlock(s) => s[r * (self.cols / SCALE_BLOCK) + c / SCALE_BLOCK],
+        }
+    }
+
+    /// Bytes held (codes and scales).
+    pub fn memory_bytes(&self) -> usize {
+        self.codes.len()
+            + match &self.scale {
+                TernaryScale::PerTensor(_) => 4,
+                TernaryScale::PerBlock(s) => 4 * s.len(),
+            }
+    }
+}
+
+/// Code (0..=2) of column `c` within one packed row.
+#[inline]
+pub fn code_at(row: &[u8], c: usize) -> u8 {
+    let (block, j) = (c / BLOCK, c % BLOCK);
+    (row[block * BLOCK_BYTES + j % 32] >> (6 - 2 * (j / 32))) & 3
+}
+
+/// Packs one row of codes (each 0..=2) into the kernel layout, appending to `out`.
+fn pack_row(codes: impl Fn(usize) -> u8, cols: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + cols / 4, 0);
+    for c in 0..cols {
+        let (block, j) = (c / BLOCK, c % BLOCK);
+        out[start + block * BLOCK_BYTES + j % 32] |= (codes(c) & 3) << (6 - 2 * (j / 32));
+    }
+}
+
+/// Whether a tensor type holds ternary weights this module can pack.
+pub fn is_ternary(ty: TensorType) -> bool {
+    matches!(ty, TensorType::I2_S | TensorType::TQ2_0 | TensorType::TQ1_0)
+}
+
+/// Repacks a ternary tensor of shape `[cols, rows]` (ggml order) into the kernel layout.
+/// `data` is the tensor's bytes as stored; I2_S data in the kernel layout already is moved, not copied.
+pub fn pack(
+    ty: TensorType,
+    mut data: Vec<u8>,
+    cols: usize,
+    rows: usize,
+    i2s_layout: I2sLayout,
+) -> Result<PackedTernary, QuantError> {
+    let n = (rows * cols) as u64;
+    if cols % BLOCK != 0 || (ty != TensorType::I2_S && cols % SCALE_BLOCK != 0) {
+        let block = if ty == TensorType::I2_S { BLOCK as u64 } else { SCALE_BLOCK as u64 };
+        return Err(QuantError::PartialBlock { ty, n: cols as u64, block });
+    }
+    let expected = ty.byte_size(n).unwrap_or(u64::MAX);
+    if data.len() as u64 != expected {
+        return Err(QuantError::WrongLength { ty, n, expected, got: data.len() });
+    }
+    let mut codes = Vec::with_capacity(rows * cols / 4);
+    let scale = match ty {
+        TensorType::I2_S => {
+            let s = i2_s::scale(&data, rows * cols);
+            if i2s_layout == I2sLayout::Block128 {
+                // Blocks run over the flat index; with cols % 128 == 0 they never straddle rows.
+                data.truncate(rows * cols / 4);
+                codes = data;
+            } else {
+                for r in 0..rows {
+                    pack_row(|c| i2_s::code(&data, r * cols + c, i2s_layout), cols, &mut codes);
+                }
+            }
+            TernaryScale::PerTensor(s)
+        }
+        TensorType::TQ2_0 | TensorType::TQ1_0 => {
+            let (block_bytes, d_at) = match ty {
+                TensorType::TQ2_0 => (tq2_0::BLOCK_BYTES, 64),
+                _ => (tq1_0::BLOCK_BYTES, 52),
+            };
+            let blocks_per_row = cols / SCALE_BLOCK;
+            let mut scales = Vec::with_capacity(rows * blocks_per_row);
+            let mut trits = vec![0u8; SCALE_BLOCK];
+            for r in 0..rows {
+                let row_start = codes.len();
+                codes.resize(row_start + cols / 4, 0);
+                for b in 0..blocks_per_row {
+                    let blk = &data[(r * blocks_per_row + b) * block_bytes..][..block_bytes];
+                    scales.push(f16_at(blk, d_at));
+                    if ty == TensorType::TQ2_0 {
+                        for (i, t) in trits.iter_mut().enumerate() {
+                            *t = tq2_0::code(blk, i);
+                        }
+                    } else {
+                        tq1_0::codes(blk, &mut trits);
+                    }
+                    let mut packed = Vec::with_capacity(SCALE_BLOCK / 4);
+                    pack_row(|c| trits[c], SCALE_BLOCK, &mut packed);
+                    codes[row_start + b * SCALE_BLOCK / 4..][..SCALE_BLOCK / 4].copy_from_slice(&packed);
+                }
+            }
+            TernaryScale::PerBlock(scales)
+        }
+        other => return Err(QuantError::Unsupported(other)),
+    };
+    Ok(PackedTernary { rows, cols, codes, scale })
+}

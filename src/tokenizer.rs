@@ -1,0 +1,302 @@
+//! The byte-level BPE tokenizer stored in a GGUF file (`tokenizer.ggml.model = "gpt2"`), built on
+//! the `tokenizers` crate.
+//!
+//! The pre-tokenizer is the main trap (spec §5.3): Microsoft's 2B4T file has no
+//! `tokenizer.ggml.pre`, so bitnet.cpp falls back to llama.cpp's "default" regex chain, while HF (and
+//! training) use the Llama-3 regex with `ignore_merges`. We use Llama-3 unless the file or the caller
+//! asks otherwise.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, Model, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
+
+use crate::gguf::{Array, Gguf, Value};
+
+/// Llama-3's regex, as in its tokenizer.json.
+const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// GPT-2's regex (llama.cpp's `gpt-2` pre-type).
+const GPT2_REGEX: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+/// llama.cpp's "default" chain, what bitnet.cpp uses for a file without `tokenizer.ggml.pre`:
+/// each regex splits the pieces the previous one left.
+const LLAMACPP_DEFAULT_REGEXES: [&str; 4] = [
+    r"[\p{P}\$\+<=>\^~\|]+",
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+    r"\p{N}+",
+    r"[0-9][0-9][0-9]",
+];
+
+const TOKEN_NORMAL: i32 = 1;
+const TOKEN_CONTROL: i32 = 3;
+const TOKEN_USER_DEFINED: i32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreTokenizerKind {
+    /// The Llama-3 regex with `ignore_merges` (HF's tokenizer for 2B4T; our default).
+    Llama3,
+    /// llama.cpp's fallback chain: bitnet.cpp-compatible tokenization of the official file.
+    LlamaCppDefault,
+    /// The GPT-2 regex.
+    Gpt2,
+}
+
+impl PreTokenizerKind {
+    /// The kind a `tokenizer.ggml.pre` value names (an absent key means Llama-3, see the module docs).
+    pub fn from_gguf_name(name: Option<&str>) -> Option<Self> {
+        match name {
+            None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3") => Some(Self::Llama3),
+            Some("gpt-2" | "gpt2") => Some(Self::Gpt2),
+            Some("default") => Some(Self::LlamaCppDefault),
+            Some(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TokenizerError {
+    #[error("the model file has no tokenizer (missing '{0}')")]
+    Missing(&'static str),
+    #[error(
+        "tokenizer model '{0}' is not supported; bitnet-web reads byte-level BPE vocabularies \
+         (tokenizer.ggml.model = \"gpt2\"), as in BitNet b1.58 2B4T and Llama 3"
+    )]
+    UnsupportedModel(String),
+    #[error(
+        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, gpt-2 and llama.cpp's default are); \
+         choose one explicitly to load this model anyway"
+    )]
+    UnsupportedPreTokenizer(String),
+    #[error("the tokenizer data in the model file is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+fn corrupt(e: impl std::fmt::Display) -> TokenizerError {
+    TokenizerError::Corrupt(e.to_string())
+}
+
+/// GPT-2's reversible map from bytes to printable characters, inverted: char → byte.
+fn unicode_to_byte() -> HashMap<char, u8> {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut chars: Vec<u32> = printable.clone();
+    let mut extra = 0;
+    for b in 0..=255u32 {
+        if !printable.contains(&b) {
+            printable.push(b);
+            chars.push(256 + extra);
+            extra += 1;
+        }
+    }
+    printable.iter().zip(&chars).map(|(&b, &c)| (char::from_u32(c).expect("valid char"), b as u8)).collect()
+}
+
+pub struct Tokenizer {
+    /// With the special tokens registered, so that their text in a prompt becomes their id.
+    inner: tokenizers::Tokenizer,
+    /// Each token's bytes (specials: their text).
+    token_bytes: Vec<Vec<u8>>,
+    is_control: Vec<bool>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    /// End of turn: `<|eot_id|>` when the vocabulary has it.
+    pub eot: Option<u32>,
+    pub add_bos: bool,
+    pub pre_tokenizer: PreTokenizerKind,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer").field("n_vocab", &self.n_vocab()).field("pre", &self.pre_tokenizer).finish()
+    }
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer from `tokenizer.ggml.*` metadata. `pre` overrides `tokenizer.ggml.pre`.
+    pub fn from_gguf(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<Tokenizer, TokenizerError> {
+        let model = g.get_str("tokenizer.ggml.model").ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
+        if model != "gpt2" {
+            return Err(TokenizerError::UnsupportedModel(model.into()));
+        }
+        let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
+            return Err(TokenizerError::Missing("tokenizer.ggml.tokens"));
+        };
+        let merges: &[String] = match g.get("tokenizer.ggml.merges") {
+            Some(Value::Array(Array::String(m))) => m,
+            _ => &[],
+        };
+        let types: Vec<i32> = match g.get("tokenizer.ggml.token_type") {
+            Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
+            Some(Value::Array(a)) if a.len() == tokens.len() => {
+                (0..a.len()).map(|i| a.get(i).and_then(|v| v.as_f64()).unwrap_or(1.0) as i32).collect()
+            }
+            Some(_) => return Err(corrupt("token_type has a different length than tokens")),
+            None => vec![TOKEN_NORMAL; tokens.len()],
+        };
+        let pre_name = g.get_str("tokenizer.ggml.pre");
+        let pre = match pre.or_else(|| PreTokenizerKind::from_gguf_name(pre_name)) {
+            Some(p) => p,
+            None => return Err(TokenizerError::UnsupportedPreTokenizer(pre_name.unwrap_or_default().into())),
+        };
+
+        let is_special = |t: i32| t == TOKEN_CONTROL || t == TOKEN_USER_DEFINED;
+        let mut vocab = Vocab::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            vocab.entry(t.clone()).or_insert(i as u32);
+        }
+        let merge_pairs: Vec<(String, String)> = merges
+            .iter()
+            .map(|m| {
+                // Split at the first space after position 0 (a merge may start with a space symbol).
+                let at = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(i, _)| i);
+                at.map(|i| (m[..i].to_string(), m[i + 1..].to_string())).ok_or_else(|| corrupt(format!("merge {m:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merge_pairs)
+            .ignore_merges(pre == PreTokenizerKind::Llama3)
+            .build()
+            .map_err(corrupt)?;
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
+        let specials: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| is_special(**t))
+            .map(|(s, _)| AddedToken::from(s.clone(), true).normalized(false))
+            .collect();
+        inner.add_special_tokens(specials).map_err(corrupt)?;
+
+        let to_byte = unicode_to_byte();
+        let token_bytes = tokens
+            .iter()
+            .zip(&types)
+            .map(|(s, &t)| {
+                if is_special(t) {
+                    s.as_bytes().to_vec()
+                } else {
+                    // Byte-level symbols map back to bytes; anything else stands for itself.
+                    s.chars().flat_map(|c| match to_byte.get(&c) {
+                        Some(&b) => vec![b],
+                        None => c.to_string().into_bytes(),
+                    }).collect()
+                }
+            })
+            .collect();
+        let id = |key: &str| g.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let find = |text: &str| tokens.iter().position(|t| t == text).map(|i| i as u32);
+        Ok(Tokenizer {
+            inner,
+            token_bytes,
+            is_control: types.iter().map(|&t| t == TOKEN_CONTROL).collect(),
+            bos: id("tokenizer.ggml.bos_token_id"),
+            eos: id("tokenizer.ggml.eos_token_id"),
+            eot: id("tokenizer.ggml.eot_token_id").or_else(|| find("<|eot_id|>")),
+            add_bos: g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(true),
+            pre_tokenizer: pre,
+        })
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.token_bytes.len()
+    }
+
+    /// Token ids for `text`, without BOS. With `parse_special`, the text of special tokens
+    /// (`<|eot_id|>`) becomes their ids; without it, it is tokenized as plain text.
+    pub fn encode(&self, text: &str, parse_special: bool) -> Vec<u32> {
+        if parse_special {
+            return self.inner.encode(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default();
+        }
+        let mut pts = PreTokenizedString::from(text);
+        let model = self.inner.get_model();
+        let ok = self.inner.get_pre_tokenizer().expect("set at construction").pre_tokenize(&mut pts).is_ok()
+            && pts.tokenize(|n| model.tokenize(n.get())).is_ok();
+        match (ok, pts.into_encoding(None, 0, OffsetType::None)) {
+            (true, Ok(e)) => e.get_ids().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `encode` with BOS prepended when the model wants it.
+    pub fn encode_prompt(&self, text: &str, parse_special: bool) -> Vec<u32> {
+        let mut ids = Vec::new();
+        if let (true, Some(bos)) = (self.add_bos, self.bos) {
+            ids.push(bos);
+        }
+        ids.extend(self.encode(text, parse_special));
+        ids
+    }
+
+    /// The bytes token `id` stands for (special tokens: their text).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.token_bytes.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Control tokens (BOS, EOT, reserved) are not shown to a reader.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.is_control.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// End-of-generation: EOS or EOT ({128001, 128009} for 2B4T).
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        Some(id) == self.eos || Some(id) == self.eot
+    }
+
+    /// Decodes ids to text; invalid UTF-8 (a character cut between tokens) becomes U+FFFD.
+    pub fn decode(&self, ids: &[u32], skip_control: bool) -> String {
+        let bytes: Vec<u8> = ids
+            .iter()
+            .filter(|&&id| !(skip_control && self.is_control(id)))
+            .flat_map(|&id| self.token_bytes(id).iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+fn pre_tokenizer(kind: PreTokenizerKind) -> Result<PreTokenizerWrapper, TokenizerError> {
+    let split = |re: &str| -> Result<PreTokenizerWrapper, TokenizerError> {
+        Ok(Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false).map_err(corrupt)?.into())
+    };
+    let mut steps = match kind {
+        PreTokenizerKind::Llama3 => vec![split(LLAMA3_REGEX)?],
+        PreTokenizerKind::Gpt2 => vec![split(GPT2_REGEX)?],
+        PreTokenizerKind::LlamaCppDefault => LLAMACPP_DEFAULT_REGEXES.iter().map(|r| split(r)).collect::<Result<_, _>>()?,
+    };
+    steps.push(ByteLevel::new(false, false, false).into());
+    Ok(Sequence::new(steps).into())
+}
+
+/// Turns a stream of token bytes into text, holding back a UTF-8 character cut between tokens.
+#[derive(Default, Debug)]
+pub struct TextStream {
+    pending: Vec<u8>,
+}
+
+impl TextStream {
+    /// Adds a token's bytes; returns the text that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            // A byte sequence that can never become valid: show it as U+FFFD now.
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                return text;
+            }
+        };
+        let text = String::from_utf8(self.pending.drain(..valid).collect()).expect("checked above");
+        text
+    }
+
+    /// Whatever is left at the end (an incomplete character becomes U+FFFD).
+    pub fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        text
+    }
+}

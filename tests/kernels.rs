@@ -1,0 +1,141 @@
+//! Differential tests: every kernel this build has against the scalar reference, on random shapes
+//! and values (integer dot products bit-exact), and the packed layouts against the format decoders.
+//! Runs natively and in headless Chromium, where the SIMD128 and relaxed-SIMD kernels exist.
+
+mod common;
+
+use bitnet_web::gguf::TensorType;
+use bitnet_web::kernels::{KernelKind, scalar, ternary_matmul, ternary_matvec};
+use bitnet_web::quant::ternary::{self, PackedTernary};
+use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
+use common::Rng;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+fn random_ternary(rng: &mut Rng, n: usize) -> Vec<i8> {
+    (0..n).map(|_| rng.below(3) as i8 - 1).collect()
+}
+
+/// Activations that include the extremes, -128 and 127.
+fn random_q(rng: &mut Rng, n: usize) -> Vec<i8> {
+    (0..n)
+        .map(|_| match rng.below(10) {
+            0 => -128,
+            1 => 127,
+            _ => rng.next() as i8,
+        })
+        .collect()
+}
+
+fn random_i2s(rng: &mut Rng, rows: usize, cols: usize) -> PackedTernary {
+    let t = random_ternary(rng, rows * cols);
+    let bytes = quant::i2_s::encode(&t, 0.5 + rng.below(100) as f32 / 64.0, I2sLayout::Block128);
+    ternary::pack(TensorType::I2_S, bytes, cols, rows, I2sLayout::Block128).unwrap()
+}
+
+#[test]
+fn simd_kernels_are_compiled_into_the_browser_build() {
+    #[cfg(target_arch = "wasm32")]
+    assert_eq!(KernelKind::available(), vec![KernelKind::Scalar, KernelKind::Simd128, KernelKind::RelaxedSimd]);
+    assert_eq!(KernelKind::available()[0], KernelKind::Scalar);
+}
+
+#[test]
+fn dot_codes_agree_bit_exactly() {
+    let mut rng = Rng(11);
+    for trial in 0..200 {
+        let cols = 128 * (1 + rng.below(24) as usize);
+        let w = random_i2s(&mut rng, 1, cols);
+        let q = match trial {
+            0 => vec![-128; cols], // the extreme that overflows an int16 accumulator if summed naively
+            1 => vec![127; cols],
+            _ => random_q(&mut rng, cols),
+        };
+        let want = scalar::dot_codes(w.row(0), &q);
+        // The reference itself against the plain definition.
+        let def: i32 = (0..cols).map(|c| ternary::code_at(w.row(0), c) as i32 * q[c] as i32).sum();
+        assert_eq!(want, def);
+        for kind in KernelKind::available() {
+            assert_eq!(kind.dot_codes(w.row(0), &q), want, "{kind:?}, {cols} columns, trial {trial}");
+        }
+    }
+}
+
+#[test]
+fn matvec_and_matmul_agree_bit_exactly() {
+    let mut rng = Rng(12);
+    for _ in 0..30 {
+        let (rows, cols, n) = (1 + rng.below(40) as usize, 256 * (1 + rng.below(6) as usize), 1 + rng.below(5) as usize);
+        let mut mats = vec![random_i2s(&mut rng, rows, cols)];
+        // A TQ2_0 matrix: per-block scales.
+        let t = random_ternary(&mut rng, rows * cols);
+        let d: Vec<half::f16> = (0..rows * cols / 256).map(|i| half::f16::from_f32(0.01 * (1 + i % 7) as f32)).collect();
+        mats.push(ternary::pack(TensorType::TQ2_0, quant::tq2_0::encode(&t, &d), cols, rows, I2sLayout::Block128).unwrap());
+        for w in &mats {
+            let x: Vec<f32> = (0..n * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 37.0).collect();
+            let mut q = vec![0i8; n * cols];
+            let s: Vec<f32> = x.chunks(cols).zip(q.chunks_mut(cols)).map(|(a, b)| scalar::quantize_activations(a, b)).collect();
+            let mut want = vec![0f32; n * rows];
+            ternary_matmul(KernelKind::Scalar, w, &q, &s, &mut want);
+            for kind in KernelKind::available() {
+                let mut got = vec![0f32; n * rows];
+                ternary_matmul(kind, w, &q, &s, &mut got);
+                assert_eq!(got, want, "{kind:?}");
+                let mut one = vec![0f32; rows];
+                ternary_matvec(kind, w, &q[..cols], s[0], &mut one);
+                assert_eq!(one, want[..rows]);
+            }
+            // The integer path equals float math on the dequantized weights and activations.
+            let wf = w.to_f32();
+            for r in 0..rows {
+                let f: f64 = (0..cols).map(|c| wf[r * cols + c] as f64 * (q[c] as f64 / s[0] as f64)).sum();
+                assert!((f - want[r] as f64).abs() <= 1e-4 * (1.0 + f.abs()), "row {r}: {f} vs {}", want[r]);
+            }
+        }
+    }
+}
+
+#[test]
+fn activation_quantization_follows_the_spec() {
+    let x = [0.5f32, -1.0, 0.25, 0.0, 1.0 / 254.0, -1.0 / 254.0, 3.0 / 254.0];
+    let mut q = [0i8; 7];
+    let s = scalar::quantize_activations(&x, &mut q);
+    assert_eq!(s, 127.0);
+    // 63.5 and 0.5 and 1.5 round half to even.
+    assert_eq!(q, [64, -127, 32, 0, 0, 0, 2]);
+    let mut q = [0i8; 3];
+    assert_eq!(scalar::quantize_activations(&[0.0, 0.0, 0.0], &mut q), 127.0 / 1e-5);
+    assert_eq!(q, [0, 0, 0]);
+}
+
+#[test]
+fn packed_layouts_decode_like_the_formats() {
+    let mut rng = Rng(13);
+    let (rows, cols) = (6, 512);
+    let t = random_ternary(&mut rng, rows * cols);
+    let d: Vec<half::f16> = (0..rows * cols / 256).map(|i| half::f16::from_f32(0.3 + i as f32)).collect();
+    let cases: Vec<(TensorType, Vec<u8>, I2sLayout)> = vec![
+        (TensorType::I2_S, quant::i2_s::encode(&t, 0.75, I2sLayout::Block128), I2sLayout::Block128),
+        (TensorType::I2_S, quant::i2_s::encode(&t, 0.75, I2sLayout::Block64), I2sLayout::Block64),
+        (TensorType::TQ2_0, quant::tq2_0::encode(&t, &d), I2sLayout::Block128),
+    ];
+    for (ty, bytes, layout) in cases {
+        let want = quant::decode(ty, &bytes, (rows * cols) as u64, DecodeOptions { i2s_layout: layout }).unwrap();
+        let packed = ternary::pack(ty, bytes, cols, rows, layout).unwrap();
+        assert_eq!(packed.to_f32(), want, "{ty} {layout:?}");
+    }
+}
+
+#[test]
+fn tq1_0_packs_like_its_decoder() {
+    // TQ1_0 blocks straight from the committed gguf-py fixture.
+    let (g, data) = bitnet_web::gguf::read_all(common::FIXTURES[1].gguf).unwrap();
+    let (i, info) = g.tensor("blk.0.tq1_0_real").unwrap();
+    let want = quant::decode(info.ty, &data[i], info.n_elements, DecodeOptions::default()).unwrap();
+    let (cols, rows) = (info.shape[0] as usize, info.shape[1] as usize);
+    let packed = ternary::pack(info.ty, data[i].clone(), cols, rows, I2sLayout::Block128).unwrap();
+    assert_eq!(packed.to_f32(), want);
+}
