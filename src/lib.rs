@@ -3,9 +3,12 @@
 //! The data flow is the module layout: `gguf` (container) → `quant` (storage formats) → kernels →
 //! model → engine → `web` (the wasm-bindgen face). No module depends on one further down the list.
 
+pub mod chat;
+pub mod engine;
 pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod sampler;
 pub mod tokenizer;
 pub mod web;

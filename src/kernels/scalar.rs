@@ -40,8 +40,19 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// f32 dot product with 8 independent partial sums: a fixed summation order that compilers turn
+/// into SIMD (a single running sum cannot be reordered, so it would stay scalar).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a8, b8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0f32; 8];
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// In-place softmax.
@@ -65,7 +76,13 @@ pub fn axpy(a: f32, v: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Dot product of an f16 row (bit patterns) with f32 activations, accumulated in f32.
-pub fn dot_f16(row: &[u16], x: &[f32]) -> f32 {
-    row.iter().zip(x).map(|(&h, &v)| half::f16::from_bits(h).to_f32() * v).sum()
+/// Dot product of an f16 row (bit patterns) with f32 activations, accumulated in f32. `scratch`
+/// (at least `row.len()` long) receives the widened row: `half` converts whole slices with F16C
+/// where the CPU has it, and the f32 dot then vectorises.
+pub fn dot_f16(row: &[u16], x: &[f32], scratch: &mut [f32]) -> f32 {
+    use half::slice::HalfFloatSliceExt;
+    let wide = &mut scratch[..row.len()];
+    let row: &[half::f16] = bytemuck::cast_slice(row);
+    row.convert_to_f32_slice(wide);
+    dot_f32(wide, x)
 }

@@ -181,7 +181,7 @@ impl Model {
             match &head.data {
                 crate::quant::dense::DenseData::F16(bits) => {
                     for (v, o) in out.iter_mut().enumerate() {
-                        *o = scalar::dot_f16(&bits[v * d..(v + 1) * d], &xn);
+                        *o = scalar::dot_f16(&bits[v * d..(v + 1) * d], &xn, &mut row);
                     }
                 }
                 crate::quant::dense::DenseData::F32(_) => {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod reference;
 
 use bitnet_web::gguf::{self, Gguf, Value};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};

@@ -1,0 +1,277 @@
+//! The subcommands.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use bitnet_web::chat::Message;
+use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
+use bitnet_web::gguf::inspect;
+use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits};
+use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
+use bitnet_web::sampler::SamplerParams;
+use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::files::{self, CliError};
+use crate::synth;
+
+#[derive(Parser)]
+#[command(name = "bitnet-web", version, about = "BitNet b1.58 GGUF tools: inspect, tokenize, logits, generate, synth")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Layout {
+    #[value(name = "128")]
+    B128,
+    #[value(name = "64")]
+    B64,
+}
+
+impl From<Layout> for I2sLayout {
+    fn from(l: Layout) -> Self {
+        match l {
+            Layout::B128 => I2sLayout::Block128,
+            Layout::B64 => I2sLayout::Block64,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Pre {
+    Llama3,
+    /// llama.cpp's default chain (what bitnet.cpp uses for the official file)
+    Default,
+    Gpt2,
+}
+
+/// Options shared by every command that loads a model.
+#[derive(Args)]
+struct ModelArgs {
+    /// I2_S block layout: 128 (x86 builds, the official file) or 64 (ARM builds since 2025-11).
+    #[arg(long, value_enum, default_value = "128")]
+    i2s_layout: Layout,
+    /// Pre-tokenizer (default: what the file says; Llama-3 when it says nothing).
+    #[arg(long, value_enum)]
+    pre: Option<Pre>,
+    /// Keep the KV cache in f16 (half the memory).
+    #[arg(long)]
+    kv_f16: bool,
+    /// Context length in tokens (default: the model's, at most 4096).
+    #[arg(long, default_value_t = 0)]
+    ctx: usize,
+}
+
+impl ModelArgs {
+    fn options(&self) -> EngineOptions {
+        EngineOptions {
+            load: LoadOptions { i2s_layout: self.i2s_layout.into(), memory_limit: None },
+            kv_precision: if self.kv_f16 { KvPrecision::F16 } else { KvPrecision::F32 },
+            max_context: self.ctx,
+            pre_tokenizer: self.pre.map(|p| match p {
+                Pre::Llama3 => PreTokenizerKind::Llama3,
+                Pre::Default => PreTokenizerKind::LlamaCppDefault,
+                Pre::Gpt2 => PreTokenizerKind::Gpt2,
+            }),
+            kernel: None,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the metadata and the tensor table (name, type, shape, offset, bytes).
+    Inspect {
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one tensor decoded to little-endian f32.
+    Dump {
+        file: PathBuf,
+        tensor: String,
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "128")]
+        i2s_layout: Layout,
+    },
+    /// Print the token ids of TEXT (with BOS when the model adds one).
+    Tokenize {
+        file: PathBuf,
+        text: String,
+        #[arg(long)]
+        json: bool,
+        /// Treat special-token text such as <|eot_id|> as plain text.
+        #[arg(long)]
+        no_special: bool,
+        /// Do not prepend BOS.
+        #[arg(long)]
+        no_bos: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Write f32 logits for every position of the token sequence, little-endian, row-major.
+    Logits {
+        file: PathBuf,
+        /// Comma-separated token ids.
+        #[arg(long, value_delimiter = ',', required = true)]
+        tokens: Vec<u32>,
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Generate text, streamed to stdout; statistics go to stderr.
+    Generate(GenerateArgs),
+    /// Write a model with random ternary weights and the exact 2B4T tensor names, shapes and metadata.
+    Synth(synth::SynthArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    file: PathBuf,
+    /// Raw prompt text (BOS added when the model wants it).
+    #[arg(long, conflicts_with = "chat")]
+    prompt: Option<String>,
+    /// A user message, rendered with the model's chat format.
+    #[arg(long)]
+    chat: Option<String>,
+    /// A system message for --chat.
+    #[arg(long)]
+    system: Option<String>,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 means greedy.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.1)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 0x5EED)]
+    seed: u64,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Inspect { file, json } => {
+            let g = files::header(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inspect::to_json(&g)).expect("json"));
+            } else {
+                print!("{}", inspect::to_text(&g));
+            }
+            Ok(())
+        }
+        Command::Dump { file, tensor, out, i2s_layout } => dump(&file, &tensor, &out, i2s_layout.into()),
+        Command::Tokenize { file, text, json, no_special, no_bos, model } => {
+            // Only the header is needed: this works on tokenizer-only files too.
+            let tok = Tokenizer::from_gguf(&files::header(&file)?, model.options().pre_tokenizer)?;
+            let ids = if no_bos { tok.encode(&text, !no_special) } else { tok.encode_prompt(&text, !no_special) };
+            if json {
+                println!("{}", serde_json::to_string(&ids).expect("json"));
+            } else {
+                println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+            }
+            Ok(())
+        }
+        Command::Logits { file, tokens, out, model } => {
+            let engine = files::engine(&file, model.options())?;
+            let c = &engine.model.config;
+            let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len().max(1), KvPrecision::F32);
+            let logits = engine.model.forward(&mut cache, &tokens, Logits::All, ForwardOptions::default())?;
+            write_f32(&out, &logits)?;
+            eprintln!("wrote {} x {} logits to {}", tokens.len(), c.n_vocab, out.display());
+            Ok(())
+        }
+        Command::Generate(args) => generate(args),
+        Command::Synth(args) => synth::run(args),
+    }
+}
+
+fn write_f32(path: &Path, values: &[f32]) -> Result<(), CliError> {
+    let io = |e| CliError::Io(path.to_owned(), e);
+    let mut w = BufWriter::new(File::create(path).map_err(io)?);
+    for v in values {
+        w.write_all(&v.to_le_bytes()).map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+fn dump(path: &Path, name: &str, out: &Path, layout: I2sLayout) -> Result<(), CliError> {
+    let g = files::header(path)?;
+    let (index, info) = g
+        .tensor(name)
+        .ok_or_else(|| CliError::Usage(format!("no tensor named '{name}' (run `bitnet-web inspect FILE` to list them)")))?;
+    let bytes = files::tensor_bytes(path, index, info.n_bytes)?;
+    let values = quant::decode(info.ty, &bytes, info.n_elements, DecodeOptions { i2s_layout: layout })?;
+    write_f32(out, &values)?;
+    eprintln!("wrote {} f32 values of {name} ({} {:?}) to {}", info.n_elements, info.ty, info.shape, out.display());
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> Result<(), CliError> {
+    let prompt = match (&a.prompt, &a.chat) {
+        (Some(p), None) => Prompt::Text(p.clone()),
+        (None, Some(c)) => {
+            let mut messages = Vec::new();
+            if let Some(s) = &a.system {
+                messages.push(Message::new("system", s));
+            }
+            messages.push(Message::new("user", c));
+            Prompt::Chat(messages)
+        }
+        _ => return Err(CliError::Usage("give --prompt TEXT or --chat TEXT".into())),
+    };
+    let t0 = std::time::Instant::now();
+    let mut engine = files::engine(&a.file, a.model.options())?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let params = GenerateParams {
+        max_tokens: a.max_tokens,
+        sampler: SamplerParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            min_p: a.min_p,
+            repetition_penalty: a.repeat_penalty,
+            seed: a.seed,
+            ..SamplerParams::default()
+        },
+        stop: a.stop.clone(),
+    };
+    let mut out = std::io::stdout().lock();
+    let done = engine.generate(&prompt, params, |piece| {
+        let _ = out.write_all(piece.text.as_bytes());
+        let _ = out.flush();
+        ControlFlow::Continue(())
+    })?;
+    let _ = writeln!(out);
+    let s = &done.stats;
+    eprintln!(
+        "\n[{} prompt tokens: prefill {:.1} tok/s | {} generated: decode {:.2} tok/s | finish: {:?} | load {:.1} s | \
+         model+cache {:.0} MB | peak RSS {} | kernel {}, {} thread]",
+        s.prompt_tokens,
+        s.prefill_tok_s,
+        s.generated_tokens,
+        s.decode_tok_s,
+        done.finish_reason,
+        load_s,
+        s.memory_bytes as f64 / 1e6,
+        files::peak_rss().map_or("n/a".into(), |b| format!("{:.0} MB", b as f64 / 1e6)),
+        s.kernel,
+        s.threads,
+    );
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! Prompt in, tokens out: tokenization, prefill with KV reuse across turns, sampling, stop
+//! conditions and statistics, over one loaded model.
+//!
+//! Generation is step-wise (`begin`, then `step` per token) so that a host can stop between tokens
+//! (the browser worker handles an abort message there); `generate` runs the whole loop.
+
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::chat::{ChatError, ChatFormat, Message};
+use crate::gguf::Gguf;
+use crate::kernels::KernelKind;
+use crate::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
+use crate::sampler::{Sampler, SamplerParams};
+use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("the prompt has {tokens} tokens but the context holds {max}; shorten the conversation")]
+    PromptTooLong { tokens: usize, max: usize },
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineOptions {
+    pub load: LoadOptions,
+    pub kv_precision: KvPrecision,
+    /// Context length in tokens (0: the model's training context, at most 4096).
+    pub max_context: usize,
+    /// Overrides the tokenizer's pre-tokenizer (e.g. llama.cpp's default chain, for bitnet.cpp parity).
+    pub pre_tokenizer: Option<PreTokenizerKind>,
+    /// Overrides the kernel (default: the best this build has).
+    pub kernel: Option<KernelKind>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateParams {
+    pub max_tokens: usize,
+    #[serde(flatten)]
+    pub sampler: SamplerParams,
+    /// Generation stops before any of these strings, which are not returned.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams { max_tokens: 256, sampler: SamplerParams::default(), stop: Vec::new() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prompt {
+    /// Raw text, BOS prepended if the model wants it; special-token text is parsed.
+    Text(String),
+    /// A conversation, rendered with the model's chat format.
+    Chat(Vec<Message>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The caller stopped it.
+    Abort,
+    /// The context is full.
+    ContextFull,
+}
+
+/// One generated token and the text it completes (possibly empty: a character cut between tokens,
+/// or text held back because it might begin a stop string).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece {
+    pub token: u32,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were reused from the previous turn.
+    pub reused_tokens: usize,
+    pub generated_tokens: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+    /// Weights plus KV cache.
+    pub memory_bytes: usize,
+    pub kernel: &'static str,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub finish_reason: FinishReason,
+    pub stats: Stats,
+}
+
+/// An ongoing generation; see [`Engine::begin`].
+pub struct Generation {
+    sampler: Sampler,
+    params: GenerateParams,
+    logits: Vec<f32>,
+    tokens: Vec<u32>,
+    stream: TextStream,
+    /// Text not yet handed out because it could be the start of a stop string.
+    held: String,
+    text: String,
+    finish: Option<FinishReason>,
+    decode_ms: f64,
+}
+
+impl Generation {
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Stops the generation (the caller's stop button).
+    pub fn abort(&mut self) {
+        self.finish.get_or_insert(FinishReason::Abort);
+    }
+
+    /// Moves finished text out of `held`, stopping at a stop string. Returns the text to emit.
+    fn release(&mut self, flush: bool) -> String {
+        let stops = &self.params.stop;
+        if let Some(at) = stops.iter().filter(|s| !s.is_empty()).filter_map(|s| self.held.find(s.as_str())).min() {
+            let out = self.held[..at].to_string();
+            self.held.clear();
+            self.finish = Some(FinishReason::Stop);
+            return out;
+        }
+        // Keep back the longest tail that could still grow into a stop string.
+        let keep = if flush {
+            0
+        } else {
+            stops
+                .iter()
+                .flat_map(|s| (1..s.len()).filter(|&n| s.is_char_boundary(n)).map(move |n| &s[..n]))
+                .filter(|prefix| self.held.ends_with(prefix))
+                .map(str::len)
+                .max()
+                .unwrap_or(0)
+        };
+        let out = self.held[..self.held.len() - keep].to_string();
+        self.held.drain(..self.held.len() - keep);
+        out
+    }
+}
+
+/// Milliseconds from an arbitrary origin (`Instant` does not exist on wasm32-unknown-unknown).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+pub struct Engine {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub chat: ChatFormat,
+    cache: KvCache,
+    /// The tokens whose keys and values the cache holds, in order.
+    cached: Vec<u32>,
+    kernel: KernelKind,
+    stats: Stats,
+}
+
+impl Engine {
+    /// Loads a whole GGUF file held in memory.
+    pub fn load(bytes: &[u8], opts: EngineOptions) -> Result<Engine, EngineError> {
+        let mut loader = ModelLoader::new(opts.load, Some(bytes.len() as u64));
+        loader.feed(bytes)?;
+        let (model, gguf) = loader.finish()?;
+        Engine::new(model, &gguf, opts)
+    }
+
+    /// Builds an engine from a loaded model and its header (for the tokenizer and chat format).
+    pub fn new(model: Model, gguf: &Gguf, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let tokenizer = Tokenizer::from_gguf(gguf, opts.pre_tokenizer)?;
+        if tokenizer.n_vocab() != model.config.n_vocab {
+            return Err(TokenizerError::Corrupt(format!(
+                "{} tokens in the vocabulary, but the model has {} embeddings",
+                tokenizer.n_vocab(),
+                model.config.n_vocab
+            ))
+            .into());
+        }
+        let text = |id: Option<u32>| id.map(|t| String::from_utf8_lossy(tokenizer.token_bytes(t)).into_owned()).unwrap_or_default();
+        let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
+        let c = &model.config;
+        let max_context = match opts.max_context {
+            0 => c.n_ctx_train.min(4096),
+            n => n,
+        };
+        let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
+        let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
+        let stats = Stats { kernel: kernel.name(), threads: 1, ..Stats::default() };
+        Ok(Engine { model, tokenizer, chat, cache, cached: Vec::new(), kernel, stats })
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats { memory_bytes: self.model.memory_bytes() + self.cache.memory_bytes(), ..self.stats.clone() }
+    }
+
+    pub fn max_context(&self) -> usize {
+        self.cache.max_len()
+    }
+
+    /// Forgets the cached conversation.
+    pub fn reset(&mut self) {
+        self.cache.truncate(0);
+        self.cached.clear();
+    }
+
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        let tokens = match prompt {
+            Prompt::Text(t) => self.tokenizer.encode_prompt(t, true),
+            // The rendered chat already starts with BOS text.
+            Prompt::Chat(messages) => self.tokenizer.encode(&self.chat.render(messages, true)?, true),
+        };
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if tokens.len() >= self.cache.max_len() {
+            return Err(EngineError::PromptTooLong { tokens: tokens.len(), max: self.cache.max_len() });
+        }
+        Ok(tokens)
+    }
+
+    /// Runs the prompt (reusing whatever prefix the cache already holds) and returns a generation
+    /// ready for `step`.
+    pub fn begin(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
+        let tokens = self.prompt_tokens(prompt)?;
+        // At least one token must run, to produce the next token's logits.
+        let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count().min(tokens.len() - 1);
+        self.cache.truncate(common);
+        self.cached.truncate(common);
+        let t0 = now_ms();
+        let logits = self.forward(&tokens[common..])?;
+        let prefill_ms = now_ms() - t0;
+        let mut sampler = Sampler::new(params.sampler.clone());
+        for &t in &tokens {
+            sampler.observe(t);
+        }
+        let new = tokens.len() - common;
+        self.stats = Stats {
+            prompt_tokens: tokens.len(),
+            reused_tokens: common,
+            prefill_ms,
+            prefill_tok_s: new as f64 / (prefill_ms.max(1e-3) / 1000.0),
+            kernel: self.kernel.name(),
+            threads: 1,
+            ..Stats::default()
+        };
+        Ok(Generation {
+            sampler,
+            params,
+            logits,
+            tokens: Vec::new(),
+            stream: TextStream::default(),
+            held: String::new(),
+            text: String::new(),
+            finish: None,
+            decode_ms: 0.0,
+        })
+    }
+
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let logits = self.model.forward(&mut self.cache, tokens, Logits::Last, ForwardOptions { kernel: self.kernel })?;
+        self.cached.extend_from_slice(tokens);
+        Ok(logits)
+    }
+
+    /// Generates one token. `None` once the generation has finished.
+    pub fn step(&mut self, g: &mut Generation) -> Result<Option<Piece>, EngineError> {
+        if g.finish.is_some() {
+            return Ok(None);
+        }
+        if g.tokens.len() >= g.params.max_tokens {
+            g.finish = Some(FinishReason::Length);
+            return Ok(None);
+        }
+        let token = g.sampler.sample(&mut g.logits);
+        g.tokens.push(token);
+        if self.tokenizer.is_end_of_generation(token) {
+            g.finish = Some(FinishReason::Stop);
+            let text = g.stream.finish();
+            g.held += &text;
+            let out = g.release(true);
+            g.text += &out;
+            return Ok(Some(Piece { token, text: out }));
+        }
+        let bytes = if self.tokenizer.is_control(token) { &[][..] } else { self.tokenizer.token_bytes(token) };
+        let new_text = g.stream.push(bytes);
+        g.held += &new_text;
+        let last = g.tokens.len() >= g.params.max_tokens;
+        let mut out = g.release(last);
+        if g.finish.is_none() && !last {
+            if self.cache.len() + 1 > self.cache.max_len() {
+                g.finish = Some(FinishReason::ContextFull);
+                g.held += &g.stream.finish();
+                out += &g.release(true);
+            } else {
+                let t0 = now_ms();
+                g.logits = self.forward(&[token])?;
+                g.decode_ms += now_ms() - t0;
+            }
+        }
+        if last && g.finish.is_none() {
+            g.held += &g.stream.finish();
+            out += &g.release(true);
+            g.finish = Some(FinishReason::Length);
+        }
+        g.text += &out;
+        self.stats.generated_tokens = g.tokens.len();
+        self.stats.decode_ms = g.decode_ms;
+        // The first token comes from the prefill; each later one cost a decode step.
+        let decoded = g.tokens.len().saturating_sub(1);
+        self.stats.decode_tok_s = if decoded == 0 { 0.0 } else { decoded as f64 / (g.decode_ms.max(1e-3) / 1000.0) };
+        Ok(Some(Piece { token, text: out }))
+    }
+
+    /// Runs a whole generation, calling `on_piece` for each token; `ControlFlow::Break` aborts.
+    pub fn generate(
+        &mut self,
+        prompt: &Prompt,
+        params: GenerateParams,
+        mut on_piece: impl FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Result<Completion, EngineError> {
+        let mut g = self.begin(prompt, params)?;
+        while let Some(piece) = self.step(&mut g)? {
+            if on_piece(&piece).is_break() {
+                g.abort();
+            }
+        }
+        Ok(Completion {
+            text: g.text.clone(),
+            tokens: g.tokens.clone(),
+            finish_reason: g.finish.unwrap_or(FinishReason::Stop),
+            stats: self.stats(),
+        })
+    }
+}

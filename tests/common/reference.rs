@@ -1,0 +1,91 @@
+//! The HF reference cases (tests/fixtures/reference/manifest.json) and the check each must pass.
+
+use bitnet_web::kernels::KernelKind;
+use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, load_bytes};
+use serde_json::Value as Json;
+
+pub struct Case {
+    pub gguf: String,
+    pub logits: String,
+    pub tokens: Vec<u32>,
+    pub n_vocab: usize,
+    pub greedy_prompt: Vec<u32>,
+    pub greedy_tokens: Vec<u32>,
+}
+
+fn ids(v: &Json) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+pub fn manifest(text: &str) -> Vec<Case> {
+    let m: Json = serde_json::from_str(text).unwrap();
+    let mut out = Vec::new();
+    for model in m["models"].as_array().unwrap() {
+        for c in model["cases"].as_array().unwrap() {
+            out.push(Case {
+                gguf: c["gguf"].as_str().unwrap().into(),
+                logits: c["logits"].as_str().unwrap().into(),
+                tokens: ids(&c["tokens"]),
+                n_vocab: c["n_vocab"].as_u64().unwrap() as usize,
+                greedy_prompt: ids(&c["greedy_prompt"]),
+                greedy_tokens: ids(&c["greedy_tokens"]),
+            });
+        }
+    }
+    out
+}
+
+/// Max over positions of max|ours - hf| / max|hf| (the manifest's `rel_err_definition`).
+fn rel_err(ours: &[f32], hf: &[f32], n_vocab: usize) -> f32 {
+    ours.chunks(n_vocab)
+        .zip(hf.chunks(n_vocab))
+        .map(|(o, h)| {
+            let scale = h.iter().fold(0f32, |m, v| m.max(v.abs()));
+            o.iter().zip(h).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+        })
+        .fold(0f32, f32::max)
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0 as u32
+}
+
+/// Loads the GGUF, compares all-position logits (prefill in one batch, and token by token through
+/// the KV cache), then greedy-decodes 32 tokens. Returns a one-line report.
+pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind) -> Result<String, String> {
+    let (model, _) = load_bytes(gguf, LoadOptions::default()).map_err(|e| e.to_string())?;
+    let c = &model.config;
+    let hf: Vec<f32> = hf_logits.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    if hf.len() != case.tokens.len() * case.n_vocab || c.n_vocab != case.n_vocab {
+        return Err(format!("shape mismatch: {} logits for {} tokens, vocab {}", hf.len(), case.tokens.len(), c.n_vocab));
+    }
+    let opts = ForwardOptions { kernel };
+    let new_cache = || KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, 512, KvPrecision::F32);
+
+    let mut cache = new_cache();
+    let batch = model.forward(&mut cache, &case.tokens, Logits::All, opts).map_err(|e| e.to_string())?;
+    let err_batch = rel_err(&batch, &hf, case.n_vocab);
+
+    let mut cache = new_cache();
+    let mut stepwise = Vec::new();
+    for &t in &case.tokens {
+        stepwise.extend(model.forward(&mut cache, &[t], Logits::Last, opts).map_err(|e| e.to_string())?);
+    }
+    let err_step = rel_err(&stepwise, &hf, case.n_vocab);
+    if err_batch > 1e-3 || err_step > 1e-3 {
+        return Err(format!("relative error {err_batch:.2e} (batch), {err_step:.2e} (token by token) > 1e-3"));
+    }
+
+    let mut cache = new_cache();
+    let mut last = model.forward(&mut cache, &case.greedy_prompt, Logits::Last, opts).map_err(|e| e.to_string())?;
+    let mut greedy = Vec::new();
+    for _ in 0..case.greedy_tokens.len() {
+        let t = argmax(&last);
+        greedy.push(t);
+        last = model.forward(&mut cache, &[t], Logits::Last, opts).map_err(|e| e.to_string())?;
+    }
+    if greedy != case.greedy_tokens {
+        return Err(format!("greedy tokens {greedy:?}, HF {:?}", case.greedy_tokens));
+    }
+    Ok(format!("rel err {err_batch:.2e} batch / {err_step:.2e} stepwise, {} greedy tokens match", greedy.len()))
+}

@@ -1,0 +1,143 @@
+//! The engine around the model: chat formats, sampling, stop conditions, abort, and KV reuse across
+//! turns, on a tiny reference model. Runs natively and in headless Chromium.
+
+use std::ops::ControlFlow;
+
+use bitnet_web::chat::{ChatFormat, Message};
+use bitnet_web::engine::{Engine, EngineError, EngineOptions, FinishReason, GenerateParams, Prompt};
+use bitnet_web::gguf::{self, GgufWriter, Value};
+use bitnet_web::sampler::{Sampler, SamplerParams};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const MODEL: &[u8] = include_bytes!("fixtures/reference/tiny_b.i2_s.gguf");
+
+fn engine() -> Engine {
+    Engine::load(MODEL, EngineOptions::default()).unwrap()
+}
+
+fn greedy(max_tokens: usize) -> GenerateParams {
+    GenerateParams { max_tokens, sampler: SamplerParams::greedy(), stop: vec![] }
+}
+
+fn chat(turns: &[(&str, &str)]) -> Prompt {
+    Prompt::Chat(turns.iter().map(|(r, c)| Message::new(r, c)).collect())
+}
+
+#[test]
+fn bitnet_chat_format_is_the_2b4t_hf_format() {
+    let f = ChatFormat::Bitnet2B4T;
+    let m = [Message::new("system", "You are a helpful AI assistant."), Message::new("user", " How are you? ")];
+    assert_eq!(
+        f.render(&m, true).unwrap(),
+        "<|begin_of_text|>System: You are a helpful AI assistant.<|eot_id|>User: How are you?<|eot_id|>Assistant: "
+    );
+    assert!(f.render(&[Message::new("tool", "x")], true).is_err());
+    // The 2B4T file's placeholder template is never rendered, even on another arch.
+    let (g, _) = gguf::read_all(MODEL).unwrap();
+    assert_eq!(ChatFormat::for_model(&g, "<s>", "</s>"), ChatFormat::Bitnet2B4T);
+}
+
+#[test]
+fn other_models_render_their_jinja_template_sandboxed() {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("llama".into()));
+    let tmpl = "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content | trim }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+    w.kv("tokenizer.chat_template", Value::String(tmpl.into()));
+    let (g, _) = gguf::read_all(&w.to_bytes().unwrap()).unwrap();
+    let f = ChatFormat::for_model(&g, "<s>", "</s>");
+    let out = f.render(&[Message::new("user", " hi ")], true).unwrap();
+    assert_eq!(out, "<s><|user|>hi</s><|assistant|>");
+    // A template that never ends runs out of fuel instead of hanging the tab.
+    let forever = ChatFormat::Template {
+        source: "{% for i in range(1000000000) %}{{ i }}{% endfor %}".into(),
+        bos: String::new(),
+        eos: String::new(),
+    };
+    assert!(forever.render(&[], true).is_err());
+}
+
+#[test]
+fn sampling_is_reproducible_and_greedy_at_zero_temperature() {
+    let logits: Vec<f32> = (0..100).map(|i| ((i * 37) % 100) as f32 / 10.0).collect();
+    let draw = |p: SamplerParams| {
+        let mut s = Sampler::new(p);
+        (0..20).map(|_| s.sample(&mut logits.clone())).collect::<Vec<_>>()
+    };
+    let hot = SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, repetition_penalty: 1.0, ..Default::default() };
+    assert_eq!(draw(hot.clone()), draw(hot.clone()));
+    assert_ne!(draw(hot.clone()), draw(SamplerParams { seed: 99, ..hot.clone() }));
+    let best = bitnet_web::sampler::argmax(&logits);
+    assert!(draw(SamplerParams::greedy()).iter().all(|&t| t == best));
+    assert!(draw(SamplerParams { top_k: 1, ..hot.clone() }).iter().all(|&t| t == best));
+    // top_p keeps only the most likely tokens: every draw has a large logit.
+    assert!(draw(SamplerParams { top_p: 0.3, ..hot.clone() }).iter().all(|&t| logits[t as usize] >= 8.0));
+    // The repetition penalty pushes a repeated greedy choice down.
+    let mut s = Sampler::new(SamplerParams { repetition_penalty: 100.0, ..SamplerParams::greedy() });
+    let first = s.sample(&mut logits.clone());
+    assert_ne!(s.sample(&mut logits.clone()), first);
+}
+
+#[test]
+fn max_tokens_stop_strings_and_abort() {
+    let mut e = engine();
+    let p = chat(&[("user", "ab")]);
+    let full = e.generate(&p, greedy(12), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!((full.finish_reason, full.tokens.len()), (FinishReason::Length, 12));
+    assert!(full.stats.prefill_tok_s > 0.0 && full.stats.decode_tok_s > 0.0 && full.stats.memory_bytes > 0);
+    // Stop strings cut the text before them.
+    let stop: String = full.text.chars().skip(3).take(2).collect();
+    let at = full.text.find(&stop).unwrap();
+    let mut streamed = String::new();
+    let cut = e
+        .generate(&p, GenerateParams { stop: vec![stop.clone()], ..greedy(12) }, |piece| {
+            streamed += &piece.text;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(cut.finish_reason, FinishReason::Stop);
+    assert_eq!(cut.text, full.text[..at]);
+    assert_eq!(streamed, cut.text, "held-back text never leaks past a stop string");
+    // The caller can stop after any token.
+    let mut n = 0;
+    let stopped = e
+        .generate(&p, greedy(12), |_| {
+            n += 1;
+            if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+    assert_eq!((stopped.finish_reason, stopped.tokens.len()), (FinishReason::Abort, 3));
+    assert_eq!(stopped.tokens[..], full.tokens[..3]);
+}
+
+#[test]
+fn later_turns_reuse_the_cache_and_match_a_fresh_engine() {
+    let mut e = engine();
+    let first = e.generate(&chat(&[("user", "abc")]), greedy(6), |_| ControlFlow::Continue(())).unwrap();
+    let turn2 = chat(&[("user", "abc"), ("assistant", &first.text), ("user", "de")]);
+    let second = e.generate(&turn2, greedy(6), |_| ControlFlow::Continue(())).unwrap();
+    assert!(second.stats.reused_tokens > 3, "{:?}", second.stats);
+    let fresh = engine().generate(&turn2, greedy(6), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(second.tokens, fresh.tokens);
+    assert_eq!(fresh.stats.reused_tokens, 0);
+    // A conversation that diverges early drops the stale tail instead of reusing it.
+    let other = e.generate(&chat(&[("user", "zz")]), greedy(6), |_| ControlFlow::Continue(())).unwrap();
+    let other_fresh = engine().generate(&chat(&[("user", "zz")]), greedy(6), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(other.tokens, other_fresh.tokens);
+}
+
+#[test]
+fn a_full_context_is_a_clear_error_or_finish() {
+    let mut e = Engine::load(MODEL, EngineOptions { max_context: 16, ..Default::default() }).unwrap();
+    let long = "x".repeat(64);
+    match e.generate(&Prompt::Text(long), greedy(4), |_| ControlFlow::Continue(())) {
+        Err(EngineError::PromptTooLong { max: 16, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let done = e.generate(&Prompt::Text("ab".into()), greedy(100), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(done.finish_reason, FinishReason::ContextFull);
+    assert!(done.tokens.len() < 16);
+}

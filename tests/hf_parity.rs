@@ -1,0 +1,28 @@
+//! The forward pass against HF transformers' BitNetForCausalLM on tiny random models
+//! (tests/fixtures/make_reference.py): logits within 1e-3 relative error at every position, and
+//! the same 32 greedy tokens. Natively here; in headless Chromium by tests/web_parity.rs.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::Path;
+
+use common::reference::{Case, check_case, manifest};
+
+#[test]
+fn logits_and_greedy_tokens_match_hf() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
+    let m = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
+    let mut n = 0;
+    for case in &m {
+        let gguf = std::fs::read(dir.join(&case.gguf)).unwrap();
+        let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+        for kernel in bitnet_web::kernels::KernelKind::available() {
+            let report = check_case(case, &gguf, &logits, kernel).unwrap_or_else(|e| panic!("{}: {e}", case.gguf));
+            println!("{} ({}): {report}", case.gguf, kernel.name());
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "only {n} reference cases");
+    let _: Option<&Case> = m.first();
+}

@@ -1,0 +1,42 @@
+//! HF parity in headless Chromium: the same reference cases as tests/hf_parity.rs, run by the wasm
+//! build with every kernel it has (scalar, SIMD128 and, in the relaxed build, relaxed SIMD).
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use bitnet_web::kernels::KernelKind;
+use common::reference::{check_case, manifest};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_bytes!(concat!("fixtures/reference/", $name)) as &[u8])),*]
+    };
+}
+
+const MANIFEST: &str = include_str!("fixtures/reference/manifest.json");
+const FILES: &[(&str, &[u8])] = files![
+    "tiny_a.i2_s.gguf", "tiny_a.i2_s.logits.f32", "tiny_a.tq2_0.gguf", "tiny_a.tq2_0.logits.f32",
+    "tiny_b.i2_s.gguf", "tiny_b.i2_s.logits.f32", "tiny_b.tq2_0.gguf", "tiny_b.tq2_0.logits.f32",
+    "tiny_c.i2_s.gguf", "tiny_c.i2_s.logits.f32",
+];
+
+fn file(name: &str) -> &'static [u8] {
+    FILES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} is not embedded in web_parity.rs")).1
+}
+
+#[wasm_bindgen_test]
+fn logits_and_greedy_tokens_match_hf_with_every_kernel() {
+    let cases = manifest(MANIFEST);
+    assert!(cases.len() >= 5);
+    let kernels = KernelKind::available();
+    assert!(kernels.contains(&KernelKind::Simd128), "the browser build must have SIMD128");
+    for case in &cases {
+        for &kernel in &kernels {
+            check_case(case, file(&case.gguf), file(&case.logits), kernel)
+                .unwrap_or_else(|e| panic!("{} with {}: {e}", case.gguf, kernel.name()));
+        }
+    }
+}
