@@ -14,9 +14,10 @@ const TYPES = {
   ".svg": "image/svg+xml", ".png": "image/png", ".webmanifest": "application/manifest+json",
 };
 
-export function serve(root, port = 8080, host = "127.0.0.1") {
+/** A request handler serving files under `root`. */
+export function staticFiles(root) {
   root = path.resolve(root);
-  const server = http.createServer((req, res) => {
+  return (req, res) => {
     const headers = {
       "Cross-Origin-Opener-Policy": "same-origin",
       "Cross-Origin-Embedder-Policy": "require-corp",
@@ -56,7 +57,12 @@ export function serve(root, port = 8080, host = "127.0.0.1") {
       if (req.method === "HEAD") return res.end();
       fs.createReadStream(file, { start, end }).pipe(res);
     });
-  });
+  };
+}
+
+/** Serves `root` (or any handler) on `host:port`; port 0 picks a free one (`server.port`). */
+export function serve(root, port = 8080, host = "127.0.0.1", handler = staticFiles(root)) {
+  const server = http.createServer(handler);
   return new Promise((resolve) => {
     server.listen(port, host, () => {
       server.port = server.address().port;

@@ -46,6 +46,8 @@ pub struct EngineOptions {
 #[serde(default)]
 pub struct GenerateParams {
     pub max_tokens: usize,
+    /// Keep going past end-of-generation tokens (benchmarks that need an exact token count).
+    pub ignore_eos: bool,
     #[serde(flatten)]
     pub sampler: SamplerParams,
     /// Generation stops before any of these strings, which are not returned.
@@ -54,7 +56,7 @@ pub struct GenerateParams {
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, sampler: SamplerParams::default(), stop: Vec::new() }
+        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new() }
     }
 }
 
@@ -313,7 +315,8 @@ impl Engine {
         }
         let token = g.sampler.sample(&mut g.logits);
         g.tokens.push(token);
-        if self.tokenizer.is_end_of_generation(token) {
+        self.stats.generated_tokens = g.tokens.len();
+        if self.tokenizer.is_end_of_generation(token) && !g.params.ignore_eos {
             g.finish = Some(FinishReason::Stop);
             let text = g.stream.finish();
             g.held += &text;
@@ -343,7 +346,6 @@ impl Engine {
             g.finish = Some(FinishReason::Length);
         }
         g.text += &out;
-        self.stats.generated_tokens = g.tokens.len();
         self.stats.decode_ms = g.decode_ms;
         // The first token comes from the prefill; each later one cost a decode step.
         let decoded = g.tokens.len().saturating_sub(1);

@@ -11,4 +11,5 @@ pub mod model;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -20,7 +20,7 @@ fn engine() -> Engine {
 }
 
 fn greedy(max_tokens: usize) -> GenerateParams {
-    GenerateParams { max_tokens, sampler: SamplerParams::greedy(), stop: vec![] }
+    GenerateParams { max_tokens, sampler: SamplerParams::greedy(), ..Default::default() }
 }
 
 fn chat(turns: &[(&str, &str)]) -> Prompt {

@@ -21,6 +21,8 @@ const FILES: &[(&str, &[u8])] = files![
     "tiny_a.i2_s.gguf", "tiny_a.i2_s.logits.f32", "tiny_a.tq2_0.gguf", "tiny_a.tq2_0.logits.f32",
     "tiny_b.i2_s.gguf", "tiny_b.i2_s.logits.f32", "tiny_b.tq2_0.gguf", "tiny_b.tq2_0.logits.f32",
     "tiny_c.i2_s.gguf", "tiny_c.i2_s.logits.f32",
+    "tiny_bitnet_silu.tq2_0.gguf", "tiny_bitnet_silu.tq2_0.logits.f32",
+    "tiny_llama.i2_s.gguf", "tiny_llama.i2_s.logits.f32",
 ];
 
 fn file(name: &str) -> &'static [u8] {

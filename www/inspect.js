@@ -1,6 +1,6 @@
 // The inspector page: stream a GGUF from a URL or a local file into the wasm reader and print its
 // header. Reading stops as soon as the header is complete, so a 1 GB model costs a few megabytes.
-import init, { GgufInspector } from "./pkg/bitnet_web.js";
+import init, { GgufInspector } from "./lib/wasm-simd/bitnet_web.js";
 
 const $ = (id) => document.getElementById(id);
 const size = (n) => (n < 1e6 ? (n / 1e3).toFixed(1) + " KB" : (n / 1e6).toFixed(1) + " MB");

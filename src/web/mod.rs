@@ -1,8 +1,24 @@
 //! The wasm-bindgen face: what JavaScript sees. Only glue lives here; the work is done elsewhere.
+//!
+//! - `GgufInspector`: reads a header from a byte stream (the inspector page).
+//! - `ModelLoader`: builds a model from a byte stream as it downloads, checking the header first.
+//! - `Engine`: step-wise generation, so the worker can handle messages (abort) between tokens.
+//!
+//! Errors thrown to JavaScript carry a `name` the npm package turns into typed errors.
 
+mod errors;
+
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::chat::Message;
+use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
+use crate::model::{KvPrecision, LoadOptions};
+use crate::quant::I2sLayout;
+use crate::sampler::SamplerParams;
+
+use errors::{js_error, to_js};
 
 /// Reads a GGUF header from a byte stream (e.g. a `fetch` body) and describes it, without keeping
 /// the tensor data. Feed chunks as they arrive; `feed` returns true once the header is complete.
@@ -19,7 +35,7 @@ impl GgufInspector {
         GgufInspector { stream: GgufStream::new(Limits::default(), file_len.map(|l| l as u64)) }
     }
 
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<bool, JsError> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<bool, JsValue> {
         self.stream.feed(chunk, |_| Ok::<(), GgufError>(())).map_err(to_js)?;
         Ok(self.stream.header().is_some())
     }
@@ -42,12 +58,257 @@ impl GgufInspector {
     }
 
     /// Ends the stream; throws if the file was truncated.
-    pub fn finish(self) -> Result<String, JsError> {
+    pub fn finish(self) -> Result<String, JsValue> {
         let g = self.stream.finish().map_err(to_js)?;
         Ok(inspect::to_json(&g).to_string())
     }
 }
 
-fn to_js(e: GgufError) -> JsError {
-    JsError::new(&e.to_string())
+/// Options for loading, from JavaScript (all optional).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct LoadConfig {
+    file_length: Option<f64>,
+    /// 128 (default, the official file) or 64 (bitnet.cpp ARM builds since 2025-11).
+    i2s_layout: Option<u32>,
+    /// Refuse models that need more memory than this, before downloading them.
+    memory_limit: Option<f64>,
+    /// Context length in tokens (default: the model's, at most 4096).
+    context_length: Option<usize>,
+    /// "f32" (default) or "f16".
+    kv_cache: Option<String>,
+}
+
+/// What the page learns from the header, before the weights arrive.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderSummary {
+    architecture: String,
+    name: Option<String>,
+    n_vocab: usize,
+    n_embd: usize,
+    n_layer: usize,
+    n_head: usize,
+    n_head_kv: usize,
+    n_ctx_train: usize,
+    tensor_bytes: f64,
+    file_length: f64,
+}
+
+/// Builds a model from the file's bytes as they arrive.
+#[wasm_bindgen]
+pub struct ModelLoader {
+    loader: crate::model::ModelLoader,
+    config: LoadConfig,
+}
+
+#[wasm_bindgen]
+impl ModelLoader {
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<ModelLoader, JsValue> {
+        let config: LoadConfig = if options.is_undefined() || options.is_null() {
+            LoadConfig::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))?
+        };
+        let i2s_layout = match config.i2s_layout {
+            None | Some(128) => I2sLayout::Block128,
+            Some(64) => I2sLayout::Block64,
+            Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
+        };
+        let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64) };
+        let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));
+        Ok(ModelLoader { loader, config })
+    }
+
+    /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        self.loader.feed(chunk).map_err(to_js)
+    }
+
+    /// Bytes fed so far.
+    pub fn position(&self) -> f64 {
+        self.loader.position() as f64
+    }
+
+    /// A summary of the model once its header has arrived and passed the checks, else `undefined`.
+    pub fn header(&self) -> Result<JsValue, JsValue> {
+        let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) else { return Ok(JsValue::UNDEFINED) };
+        let summary = HeaderSummary {
+            architecture: c.arch_name.clone(),
+            name: g.get_str("general.name").map(str::to_string),
+            n_vocab: c.n_vocab,
+            n_embd: c.n_embd,
+            n_layer: c.n_layer,
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            n_ctx_train: c.n_ctx_train,
+            tensor_bytes: g.tensor_bytes() as f64,
+            file_length: g.required_file_len() as f64,
+        };
+        serde_wasm_bindgen::to_value(&summary).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
+    /// Ends the download and builds the engine; throws if the file was truncated or incomplete.
+    pub fn finish(self) -> Result<Engine, JsValue> {
+        let (model, gguf) = self.loader.finish().map_err(to_js)?;
+        let opts = EngineOptions {
+            kv_precision: if self.config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
+            max_context: self.config.context_length.unwrap_or(0),
+            ..EngineOptions::default()
+        };
+        let engine = engine::Engine::new(model, &gguf, opts).map_err(to_js)?;
+        Ok(Engine { engine, generation: None })
+    }
+}
+
+/// A generation request, OpenAI-style (snake_case, as `chat.completions.create` takes it).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Request {
+    messages: Option<Vec<Message>>,
+    prompt: Option<String>,
+    max_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<usize>,
+    min_p: Option<f32>,
+    repetition_penalty: Option<f32>,
+    seed: Option<u64>,
+    stop: Option<StopField>,
+    /// Generate `max_tokens` tokens even past end-of-turn tokens (benchmarks, tests).
+    ignore_eos: bool,
+}
+
+/// OpenAI accepts one stop string or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StopField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Serialize)]
+struct StepResult {
+    token: u32,
+    text: String,
+    finish_reason: Option<engine::FinishReason>,
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    engine: engine::Engine,
+    generation: Option<Generation>,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Starts a generation: tokenizes, reuses the cached prefix, runs the prompt.
+    pub fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
+        let r: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
+        let prompt = match (r.messages, r.prompt) {
+            (Some(m), _) => Prompt::Chat(m),
+            (None, Some(p)) => Prompt::Text(p),
+            (None, None) => return Err(js_error("TypeError", "a request needs `messages` or `prompt`")),
+        };
+        let d = GenerateParams::default();
+        let s = SamplerParams::default();
+        let params = GenerateParams {
+            max_tokens: r.max_tokens.unwrap_or(d.max_tokens),
+            ignore_eos: r.ignore_eos,
+            sampler: SamplerParams {
+                temperature: r.temperature.unwrap_or(s.temperature),
+                top_p: r.top_p.unwrap_or(s.top_p),
+                top_k: r.top_k.unwrap_or(s.top_k),
+                min_p: r.min_p.unwrap_or(s.min_p),
+                repetition_penalty: r.repetition_penalty.unwrap_or(s.repetition_penalty),
+                seed: r.seed.unwrap_or_else(|| js_sys::Math::random().to_bits()),
+                ..s
+            },
+            stop: match r.stop {
+                None => vec![],
+                Some(StopField::One(s)) => vec![s],
+                Some(StopField::Many(v)) => v,
+            },
+        };
+        self.generation = Some(self.engine.begin(&prompt, params).map_err(to_js)?);
+        Ok(())
+    }
+
+    /// Generates one token: `{ token, text, finish_reason }`, or `undefined` when done.
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+        let Some(g) = self.generation.as_mut() else { return Ok(JsValue::UNDEFINED) };
+        match self.engine.step(g).map_err(to_js)? {
+            None => {
+                self.generation = None;
+                Ok(JsValue::UNDEFINED)
+            }
+            Some(piece) => {
+                let r = StepResult { token: piece.token, text: piece.text, finish_reason: g.finish_reason() };
+                serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
+            }
+        }
+    }
+
+    /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.
+    pub fn abort(&mut self) {
+        if let Some(g) = self.generation.as_mut() {
+            g.abort();
+        }
+        self.generation = None;
+    }
+
+    /// `{ prompt_tokens, reused_tokens, generated_tokens, prefill_tok_s, decode_tok_s, memory_bytes, kernel, threads, ... }`
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        serde_wasm_bindgen::to_value(&self.engine.stats()).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
+    /// Forgets the conversation held in the KV cache.
+    pub fn reset(&mut self) {
+        self.generation = None;
+        self.engine.reset();
+    }
+
+    /// Token ids of `text` (special-token text parsed), without BOS.
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        self.engine.tokenizer.encode(text, true)
+    }
+
+    #[wasm_bindgen(js_name = contextLength)]
+    pub fn context_length(&self) -> usize {
+        self.engine.max_context()
+    }
+}
+
+/// Incremental SHA-256, so a download can be verified as it streams (SubtleCrypto has no streaming
+/// digest) before it is kept for offline use.
+#[wasm_bindgen]
+pub struct Sha256 {
+    hasher: sha2::Sha256,
+}
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        use sha2::Digest;
+        Sha256 { hasher: sha2::Sha256::new() }
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.hasher.update(chunk);
+    }
+
+    /// The digest as lowercase hex; consumes the hasher.
+    pub fn hex(self) -> String {
+        use sha2::Digest;
+        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -5,18 +5,21 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "../../scripts/serve.mjs";
+import { faultyFiles } from "./faults.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = path.join(ROOT, "tests/e2e/artifacts");
 
 /** Starts the server and a fresh headless Chromium profile; returns { base, context, page, close }. */
-export async function openBrowser({ flags = [] } = {}) {
-  const server = await serve(path.join(ROOT, "www"), 0);
+export async function openBrowser({ flags = [], viewport } = {}) {
+  const faults = faultyFiles(path.join(ROOT, "www"));
+  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", faults.handler);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-e2e-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: ["--no-sandbox", "--no-first-run", "--disable-quic", ...flags],
+    ...(viewport ? { viewport } : {}),
   });
   const page = context.pages()[0] || (await context.newPage());
   const logs = [];
@@ -27,6 +30,7 @@ export async function openBrowser({ flags = [] } = {}) {
     context,
     page,
     logs,
+    requests: faults.log,
     async close() {
       await context.close();
       server.close();

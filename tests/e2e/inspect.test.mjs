@@ -20,7 +20,7 @@ async function inspect(page, submit) {
 
 test("the page streams the bundled Llama-3 vocabulary header into wasm", async () => {
   const { page, base } = b;
-  const r = await inspect(page, () => page.goto(base));
+  const r = await inspect(page, () => page.goto(base + "inspect.html"));
   assert.equal(r.state, "done", r.error + "\n" + b.logs.join("\n"));
   assert.match(r.output, /general\.architecture\s+str\s+"bitnet-b1\.58"/);
   assert.match(r.output, /tokenizer\.ggml\.tokens\s+arr\[str,128256\]/);
@@ -50,7 +50,7 @@ test("a 404 and a file that is not GGUF get clear errors", async () => {
   assert.equal(r.state, "error");
   assert.match(r.error, /404/);
   r = await inspect(page, async () => {
-    await page.fill("#url", new URL("index.html", b.base).href);
+    await page.fill("#url", new URL("inspect.html", b.base).href);
     await page.click("#go");
   });
   assert.equal(r.state, "error");

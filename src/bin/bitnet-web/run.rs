@@ -144,6 +144,9 @@ struct GenerateArgs {
     system: Option<String>,
     #[arg(long, default_value_t = 128)]
     max_tokens: usize,
+    /// Generate exactly --max-tokens tokens, past end-of-turn tokens (for benchmarks).
+    #[arg(long)]
+    ignore_eos: bool,
     /// 0 means greedy.
     #[arg(long, default_value_t = 0.7)]
     temperature: f32,
@@ -240,6 +243,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
     let load_s = t0.elapsed().as_secs_f64();
     let params = GenerateParams {
         max_tokens: a.max_tokens,
+        ignore_eos: a.ignore_eos,
         sampler: SamplerParams {
             temperature: a.temperature,
             top_k: a.top_k,

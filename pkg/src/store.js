@@ -1,0 +1,122 @@
+// Models kept for offline use, in the Origin Private File System.
+//
+// A model is stored only after a complete, verified download: bytes are written through a
+// FileSystemWritableFileStream, which the browser commits atomically on close(); on any failure
+// (network, corrupt file, quota) the stream is aborted and the entry removed, so nothing
+// half-written is ever listed or loaded. index.json maps each stored file to its URL, size and hash.
+const DIR = "bitnet-web-models";
+const INDEX = "index.json";
+
+async function dir() {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(DIR, { create: true });
+}
+
+async function readIndex(d) {
+  try {
+    const f = await (await d.getFileHandle(INDEX)).getFile();
+    return JSON.parse(await f.text());
+  } catch {
+    return {};
+  }
+}
+
+async function writeIndex(d, index) {
+  const w = await (await d.getFileHandle(INDEX, { create: true })).createWritable();
+  await w.write(JSON.stringify(index));
+  await w.close();
+}
+
+async function fileName(url) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32) + ".gguf";
+}
+
+export function isAvailable() {
+  return typeof navigator !== "undefined" && !!navigator.storage?.getDirectory;
+}
+
+/** [{ url, size, sha256, savedAt }] of the models kept offline. */
+export async function listModels() {
+  if (!isAvailable()) return [];
+  return Object.values(await readIndex(await dir()));
+}
+
+/** The stored File for `url`, or null. */
+export async function openModel(url) {
+  if (!isAvailable()) return null;
+  const d = await dir();
+  const name = await fileName(url);
+  const entry = (await readIndex(d))[name];
+  if (!entry) return null;
+  try {
+    const file = await (await d.getFileHandle(name)).getFile();
+    return file.size === entry.size ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function deleteModel(url) {
+  if (!isAvailable()) return;
+  const d = await dir();
+  const name = await fileName(url);
+  const index = await readIndex(d);
+  delete index[name];
+  await writeIndex(d, index);
+  await d.removeEntry(name).catch(() => {});
+}
+
+/**
+ * Starts writing `url`'s bytes. Returns { write(chunk), commit({ size, sha256 }), abort() };
+ * commit checks the size and publishes the file, abort discards everything.
+ */
+export async function beginWrite(url) {
+  const d = await dir();
+  const name = await fileName(url);
+  const handle = await d.getFileHandle(name, { create: true });
+  const stream = await handle.createWritable();
+  let written = 0;
+  let failed = false;
+  const discard = async () => {
+    failed = true;
+    await stream.abort().catch(() => {});
+    const index = await readIndex(d);
+    if (!index[name]) await d.removeEntry(name).catch(() => {});
+  };
+  return {
+    async write(chunk) {
+      if (failed) return;
+      try {
+        await stream.write(chunk);
+        written += chunk.byteLength;
+      } catch (e) {
+        await discard();
+        throw e;
+      }
+    },
+    async commit({ size, sha256 }) {
+      if (failed) return false;
+      if (size !== undefined && written !== size) {
+        await discard();
+        return false;
+      }
+      await stream.close();
+      const index = await readIndex(d);
+      index[name] = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
+      await writeIndex(d, index);
+      return true;
+    },
+    abort: discard,
+  };
+}
+
+/** Removes stored files that no index entry describes (a tab closed mid-download). */
+export async function removeOrphans() {
+  if (!isAvailable()) return;
+  const d = await dir();
+  const index = await readIndex(d);
+  for await (const [name] of d.entries()) {
+    if (name !== INDEX && !index[name]) await d.removeEntry(name).catch(() => {});
+  }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the browser bundle once, for both the page and the npm package:
+#   pkg/dist/                 the npm package's files: the JS library (pkg/src) plus two wasm builds,
+#     wasm-relaxed/           SIMD128 + relaxed SIMD (chosen when the browser supports it)
+#     wasm-simd/              SIMD128 only (the fallback)
+#   www/lib/                  a copy of pkg/dist that the page and its service worker load
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .setup/env.sh
+ROOT=$PWD
+wasm-pack build --release --target web --no-pack --out-dir "$ROOT/target/web/wasm-relaxed" .
+# RUSTFLAGS replaces .cargo/config.toml's target rustflags (a CARGO_TARGET_*_RUSTFLAGS would merge).
+CARGO_TARGET_DIR=target/simd128 RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
+  wasm-pack build --release --target web --no-pack --out-dir "$ROOT/target/web/wasm-simd" .
+rm -rf pkg/dist
+mkdir -p pkg/dist
+cp pkg/src/*.js pkg/dist/
+for b in wasm-relaxed wasm-simd; do
+  mkdir -p "pkg/dist/$b"
+  cp "target/web/$b/bitnet_web.js" "target/web/$b/bitnet_web_bg.wasm" "target/web/$b/bitnet_web.d.ts" "pkg/dist/$b/"
+done
+rm -rf www/lib
+cp -r pkg/dist www/lib
+echo "built pkg/dist and www/lib ($(du -sh pkg/dist | cut -f1))"

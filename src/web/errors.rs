@@ -1,0 +1,63 @@
+//! Rust errors → JavaScript `Error`s whose `name` says what went wrong, so the npm package can
+//! rethrow them as `GgufError`, `UnsupportedModelError`, `OutOfMemoryError` or `ContextFullError`.
+
+use wasm_bindgen::JsValue;
+
+use crate::engine::EngineError;
+use crate::gguf::GgufError;
+use crate::model::ModelError;
+use crate::tokenizer::TokenizerError;
+
+/// An `Error` with the given name and message.
+pub fn js_error(name: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name(name);
+    e.into()
+}
+
+/// The error's JavaScript name.
+pub trait ErrorName: std::fmt::Display {
+    fn js_name(&self) -> &'static str;
+}
+
+impl ErrorName for GgufError {
+    fn js_name(&self) -> &'static str {
+        "GgufError"
+    }
+}
+
+impl ErrorName for TokenizerError {
+    fn js_name(&self) -> &'static str {
+        match self {
+            TokenizerError::UnsupportedModel(_) | TokenizerError::UnsupportedPreTokenizer(_) => "UnsupportedModelError",
+            _ => "GgufError",
+        }
+    }
+}
+
+impl ErrorName for ModelError {
+    fn js_name(&self) -> &'static str {
+        match self {
+            ModelError::UnsupportedArch(_) => "UnsupportedModelError",
+            ModelError::BadTensor { reason, .. } if reason.contains("ternary projections only") => "UnsupportedModelError",
+            ModelError::OutOfMemory { .. } => "OutOfMemoryError",
+            ModelError::ContextFull(_) => "ContextFullError",
+            _ => "GgufError",
+        }
+    }
+}
+
+impl ErrorName for EngineError {
+    fn js_name(&self) -> &'static str {
+        match self {
+            EngineError::Model(e) => e.js_name(),
+            EngineError::Tokenizer(e) => e.js_name(),
+            EngineError::PromptTooLong { .. } => "ContextFullError",
+            EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
+        }
+    }
+}
+
+pub fn to_js(e: impl ErrorName) -> JsValue {
+    js_error(e.js_name(), &e.to_string())
+}

@@ -1,0 +1,81 @@
+//! The command-line tool from the outside: a synthetic model with the 2B4T tensor names, shapes and
+//! metadata (one layer, to stay quick), then inspect, tokenize, logits and generate on it.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bitnet-web");
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bitnet-web-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn synth_inspect_tokenize_logits_generate() {
+    let dir = temp_dir();
+    for (variant, arch, ty) in [("i2s", "bitnet-b1.58", "I2_S"), ("tq2", "bitnet", "TQ2_0")] {
+        let model = dir.join(format!("synth-{variant}.gguf"));
+        let m = model.to_str().unwrap();
+        let (ok, _, err) = run(&["synth", m, "--variant", variant, "--layers", "1"]);
+        assert!(ok, "{err}");
+
+        let (ok, json, err) = run(&["inspect", m, "--json"]);
+        assert!(ok, "{err}");
+        let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let tensors = j["tensors"].as_array().unwrap();
+        assert_eq!(tensors.len(), 2 + 11, "token_embd, output_norm and 11 per layer");
+        let find = |name: &str| tensors.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(find("token_embd.weight")["shape"], serde_json::json!([2560, 128256]));
+        assert_eq!(find("token_embd.weight")["bytes"], 656_670_720u64);
+        assert_eq!(find("blk.0.ffn_down.weight")["shape"], serde_json::json!([6912, 2560]));
+        assert_eq!(find("blk.0.attn_k.weight")["type"], ty);
+        if ty == "I2_S" {
+            // Spec §3.1's byte sizes: ne/4 + 32.
+            assert_eq!(find("blk.0.attn_q.weight")["bytes"], 1_638_432u64);
+            assert_eq!(find("blk.0.ffn_gate.weight")["bytes"], 4_423_712u64);
+        }
+        let meta = |k: &str| j["metadata"].as_array().unwrap().iter().find(|e| e["key"] == k).unwrap()["value"].clone();
+        assert_eq!(meta("general.architecture"), arch);
+        assert_eq!(meta(&format!("{arch}.attention.head_count_kv")), 5);
+        assert_eq!(meta(&format!("{arch}.rope.freq_base")), 500000.0);
+        assert_eq!(meta("tokenizer.ggml.bos_token_id"), 128000);
+
+        let (ok, ids, err) = run(&["tokenize", m, "User: How are you?", "--json"]);
+        assert!(ok, "{err}");
+        assert_eq!(ids.trim(), "[128000,1502,25,2650,527,499,30]");
+
+        let logits = dir.join("logits.f32");
+        let (ok, _, err) = run(&["logits", m, "--tokens", "128000,1502,25", logits.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let bytes = std::fs::read(&logits).unwrap();
+        assert_eq!(bytes.len(), 3 * 128256 * 4);
+        assert!(bytes.chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite()));
+
+        let (ok, _, err) = run(&["generate", m, "--chat", "Hello", "--max-tokens", "3", "--temperature", "0"]);
+        assert!(ok, "{err}");
+        assert!(err.contains("decode") && err.contains("peak RSS"), "{err}");
+        std::fs::remove_file(&model).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_files_give_clear_errors() {
+    let (ok, _, err) = run(&["inspect", "Cargo.toml"]);
+    assert!(!ok && err.contains("not a GGUF file"), "{err}");
+    let (ok, _, err) = run(&["generate", "tests/fixtures/llama3-vocab.gguf", "--prompt", "hi"]);
+    assert!(!ok && err.contains("lacks"), "{err}");
+    let (ok, _, err) = run(&["generate", "tests/fixtures/gguf/types.gguf", "--prompt", "hi"]);
+    assert!(!ok && err.contains("lacks the metadata key"), "{err}");
+    assert!(!Path::new("no-such-file.gguf").exists());
+    let (ok, _, err) = run(&["inspect", "no-such-file.gguf"]);
+    assert!(!ok && err.contains("no-such-file.gguf"), "{err}");
+}
