@@ -141,3 +141,38 @@ fn a_full_context_is_a_clear_error_or_finish() {
     assert_eq!(done.finish_reason, FinishReason::ContextFull);
     assert!(done.tokens.len() < 16);
 }
+
+#[test]
+fn an_f16_kv_cache_stays_close_to_f32() {
+    use bitnet_web::model::KvPrecision;
+    let run = |kv_precision| {
+        let mut e = Engine::load(MODEL, EngineOptions { kv_precision, ..Default::default() }).unwrap();
+        let done = e.generate(&chat(&[("user", "abc")]), greedy(8), |_| ControlFlow::Continue(())).unwrap();
+        (done.tokens, done.stats.memory_bytes)
+    };
+    let (t32, m32) = run(KvPrecision::F32);
+    let (t16, m16) = run(KvPrecision::F16);
+    assert_eq!(t16[..4], t32[..4], "f16 rounding of keys and values must not change the first greedy tokens");
+    assert!(m16 < m32, "the f16 cache is smaller ({m16} vs {m32})");
+}
+
+#[test]
+fn a_model_too_big_for_the_memory_limit_fails_at_the_header() {
+    use bitnet_web::model::{LoadOptions, ModelError, ModelLoader};
+    let mut loader = ModelLoader::new(LoadOptions { memory_limit: Some(100_000), ..Default::default() }, Some(MODEL.len() as u64));
+    // Only the header is fed: the download can stop before any weight arrives.
+    let header_end = 20_000.min(MODEL.len());
+    match loader.feed(&MODEL[..header_end]) {
+        Err(ModelError::OutOfMemory { limit_mb: 0, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let unsupported = {
+        let mut w = gguf::GgufWriter::new();
+        w.kv("general.architecture", Value::String("gpt2".into()));
+        match Engine::load(&w.to_bytes().unwrap(), EngineOptions::default()) {
+            Err(e) => e,
+            Ok(_) => panic!("a gpt2 file loaded"),
+        }
+    };
+    assert!(unsupported.to_string().contains("'gpt2' is not supported"), "{unsupported}");
+}

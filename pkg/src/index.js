@@ -42,13 +42,13 @@ class Connection {
   }
 
   /** Sends a request; `onEvent` sees progress/token messages; resolves with the final message. */
-  request(type, body = {}, onEvent) {
+  request(type, body = {}, onEvent, transfer = []) {
     const id = nextId++;
     return {
       id,
       promise: new Promise((resolve, reject) => {
         this.pending.set(id, { resolve, reject, onEvent });
-        this.worker.postMessage({ type, id, ...body });
+        this.worker.postMessage({ type, id, ...body }, transfer);
       }),
     };
   }
@@ -232,11 +232,14 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     throw new TypeError("createEngine needs `model`: a URL, a File/Blob or an ArrayBuffer");
   }
   try {
-    const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache } }, (msg) => {
+    const onEvent = (msg) => {
       if (msg.type === "progress") onProgress?.(msg);
       else if (msg.type === "header") onProgress?.({ phase: "header", header: msg.header });
       else if (msg.type === "warning") onProgress?.({ phase: "warning", message: msg.message });
-    }).promise;
+    };
+    // Bytes move to the worker (transferred, not copied); a File is passed by reference.
+    const transfer = source.bytes ? [source.bytes] : [];
+    const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache } }, onEvent, transfer).promise;
     return new Engine(worker, conn, loaded, name);
   } catch (e) {
     worker.terminate();
