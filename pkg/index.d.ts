@@ -32,7 +32,13 @@ export interface CreateEngineOptions {
   model: string | URL | Blob | ArrayBuffer;
   /** Only the CPU backend exists yet; other values fall back to it. */
   device?: "auto" | "cpu" | "webgpu";
+  /**
+   * Kernel threads (default "auto": every core, up to 8). More than one needs a cross-origin isolated page
+   * (COOP/COEP headers) and relaxed SIMD; otherwise one thread runs and `info.threadsNote` says why.
+   */
   threads?: "auto" | number;
+  /** The LM head: an int8 copy built at load (default; half the bytes per token) or the head as stored (F16). */
+  lmHead?: "int8" | "stored";
   onProgress?: (p: Progress) => void;
   /** Keep a URL's model for offline use after a complete, verified download (default true). */
   cache?: boolean;
@@ -108,11 +114,21 @@ export interface EngineStats {
   backend: string;
   kernel: string;
   threads: number;
+  /** The LM head that ran: "int8", "f16" or "f32". */
+  lm_head: string | null;
 }
 
 export interface Engine {
   readonly header: ModelHeader;
-  readonly info: { backend: string; kernel: string; threads: number; crossOriginIsolated: boolean; wasmMemoryBytes: number };
+  readonly info: {
+    backend: string;
+    kernel: string;
+    threads: number;
+    /** Why fewer threads run than were asked for, or null. */
+    threadsNote: string | null;
+    crossOriginIsolated: boolean;
+    wasmMemoryBytes: number;
+  };
   readonly model: string;
   chat: {
     completions: {

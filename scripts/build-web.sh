@@ -3,6 +3,7 @@
 #   pkg/dist/                 the npm package's files: the JS library (pkg/src) plus two wasm builds,
 #     wasm-relaxed/           SIMD128 + relaxed SIMD (chosen when the browser supports it)
 #     wasm-simd/              SIMD128 only (the fallback)
+#     wasm-threads/           relaxed SIMD + threads (rayon on Web Workers; needs a cross-origin isolated page)
 #   www/lib/                  a copy of pkg/dist that the page and its service worker load
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,13 +13,18 @@ wasm-pack build --release --target web --no-pack --out-dir "$ROOT/target/web/was
 # RUSTFLAGS replaces .cargo/config.toml's target rustflags (a CARGO_TARGET_*_RUSTFLAGS would merge).
 CARGO_TARGET_DIR=target/simd128 RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
   wasm-pack build --release --target web --no-pack --out-dir "$ROOT/target/web/wasm-simd" .
+# The threaded build: its environment (build-std with atomics, shared memory) is in wasm-threads-env.sh.
+( source scripts/wasm-threads-env.sh
+  wasm-pack build --release --target web --no-pack --out-dir "$ROOT/target/web/wasm-threads" . )
 rm -rf pkg/dist
 mkdir -p pkg/dist
 cp pkg/src/*.js pkg/dist/
-for b in wasm-relaxed wasm-simd; do
+for b in wasm-relaxed wasm-simd wasm-threads; do
   mkdir -p "pkg/dist/$b"
   cp "target/web/$b/bitnet_web.js" "target/web/$b/bitnet_web_bg.wasm" "target/web/$b/bitnet_web.d.ts" "pkg/dist/$b/"
 done
+# wasm-bindgen-rayon's worker entry point, which the threaded build's JS imports by relative path.
+cp -r target/web/wasm-threads/snippets pkg/dist/wasm-threads/
 rm -rf www/lib
 cp -r pkg/dist www/lib
 echo "built pkg/dist and www/lib ($(du -sh pkg/dist | cut -f1))"

@@ -103,6 +103,8 @@ pub struct Stats {
     pub memory_bytes: usize,
     pub kernel: &'static str,
     pub threads: usize,
+    /// The LM head that ran: "int8", "f16" or "f32".
+    pub head: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -227,12 +229,16 @@ impl Engine {
         };
         let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
-        let stats = Stats { kernel: kernel.name(), threads: 1, ..Stats::default() };
+        let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), ..Stats::default() };
         Ok(Engine { model, tokenizer, chat, cache, cached: Vec::new(), kernel, stats })
     }
 
     pub fn stats(&self) -> Stats {
-        Stats { memory_bytes: self.model.memory_bytes() + self.cache.memory_bytes(), ..self.stats.clone() }
+        Stats {
+            memory_bytes: self.model.memory_bytes() + self.cache.memory_bytes(),
+            head: self.model.head_name(),
+            ..self.stats.clone()
+        }
     }
 
     pub fn max_context(&self) -> usize {
@@ -282,7 +288,7 @@ impl Engine {
             prefill_ms,
             prefill_tok_s: new as f64 / (prefill_ms.max(1e-3) / 1000.0),
             kernel: self.kernel.name(),
-            threads: 1,
+            threads: crate::kernels::threads(),
             ..Stats::default()
         };
         Ok(Generation {

@@ -13,13 +13,16 @@ use std::ops::ControlFlow;
 use bitnet_web::chat::Message;
 use bitnet_web::engine::{Engine, EngineOptions, FinishReason, GenerateParams, Prompt};
 use bitnet_web::kernels::KernelKind;
-use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, Logits};
+use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
 use bitnet_web::sampler::SamplerParams;
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// See `tests/common/reference.rs`, which holds the HF cases to the same bound.
+const INT8_HEAD_TOLERANCE: f32 = 3e-2;
 
 const MODEL: &[u8] = include_bytes!("../www/models/bitnet-tiny-chat.i2_s.gguf");
 const REFERENCE: &str = include_str!("fixtures/embedded/reference.json");
@@ -31,7 +34,8 @@ const LOGITS: &[(&str, &[u8])] = &[
 
 #[test]
 fn logits_match_the_pytorch_model() {
-    let engine = Engine::load(MODEL, EngineOptions::default()).unwrap();
+    let stored = EngineOptions { load: LoadOptions { head: HeadPrecision::Stored, ..Default::default() }, ..Default::default() };
+    let engine = Engine::load(MODEL, stored).unwrap();
     let model = &engine.model;
     let c = &model.config;
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
@@ -60,6 +64,35 @@ fn logits_match_the_pytorch_model() {
             println!("{file} ({}): max relative error {worst:.2e}, tolerance {tolerance:.2e}", kernel.name());
         }
     }
+}
+
+/// The int8 LM head (the default) against the same PyTorch logits: how far rounding the head's rows
+/// and the final hidden state to 8 bits moves them, and whether the top token survives.
+#[test]
+fn int8_head_stays_close_to_the_pytorch_model() {
+    let engine = Engine::load(MODEL, EngineOptions::default()).unwrap();
+    let model = &engine.model;
+    assert_eq!(model.head_name(), "int8");
+    let c = &model.config;
+    let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+    let (mut worst, mut same_top, mut positions) = (0f32, 0, 0);
+    for seq in reference["sequences"].as_array().unwrap() {
+        let tokens: Vec<u32> = seq["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let file = seq["file"].as_str().unwrap();
+        let want: Vec<f32> = LOGITS.iter().find(|(n, _)| *n == file).unwrap().1
+            .chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len(), KvPrecision::F32);
+        let got = model.forward(&mut cache, &tokens, Logits::All, ForwardOptions::default()).unwrap();
+        for (g, w) in got.chunks(c.n_vocab).zip(want.chunks(c.n_vocab)) {
+            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            worst = worst.max(g.iter().zip(w).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale);
+            same_top += (bitnet_web::sampler::argmax(g) == bitnet_web::sampler::argmax(w)) as usize;
+            positions += 1;
+        }
+    }
+    println!("int8 head: max relative error {worst:.2e}, top-1 equal at {same_top}/{positions} positions");
+    assert!(worst <= INT8_HEAD_TOLERANCE, "int8 head: relative error {worst:.2e}");
+    assert!(same_top * 100 >= positions * 95, "int8 head: top-1 equal at only {same_top}/{positions} positions");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use bitnet_web::model::HeadPrecision;
 use common::reference::{check_case, manifest};
 
 #[test]
@@ -18,8 +19,10 @@ fn logits_and_greedy_tokens_match_hf() {
         let gguf = std::fs::read(dir.join(&case.gguf)).unwrap();
         let logits = std::fs::read(dir.join(&case.logits)).unwrap();
         for kernel in bitnet_web::kernels::KernelKind::available() {
-            let report = check_case(case, &gguf, &logits, kernel).unwrap_or_else(|e| panic!("{}: {e}", case.gguf));
-            println!("{} ({}): {report}", case.gguf, kernel.name());
+            for head in [HeadPrecision::Stored, HeadPrecision::Int8] {
+                let report = check_case(case, &gguf, &logits, kernel, head).unwrap_or_else(|e| panic!("{} {head:?}: {e}", case.gguf));
+                println!("{} ({}, {head:?} head): {report}", case.gguf, kernel.name());
+            }
         }
         n += 1;
     }

@@ -5,7 +5,9 @@
 mod common;
 
 use bitnet_web::gguf::TensorType;
-use bitnet_web::kernels::{KernelKind, scalar, ternary_matmul, ternary_matvec};
+use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, ternary_matmul, ternary_matvec};
+use bitnet_web::quant::dense::DenseMatrix;
+use bitnet_web::quant::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use common::Rng;
@@ -66,6 +68,13 @@ fn dot_codes_agree_bit_exactly() {
         for kind in KernelKind::available() {
             assert_eq!(kind.dot_codes(w.row(0), &q), want, "{kind:?}, {cols} columns, trial {trial}");
         }
+        // The four-token kernel, with the same activations in one slot and others elsewhere.
+        let others: Vec<Vec<i8>> = (0..3).map(|_| random_q(&mut rng, cols)).collect();
+        let xs = [&others[0][..], &q[..], &others[1][..], &others[2][..]];
+        let want4 = xs.map(|x| scalar::dot_codes(w.row(0), x));
+        for kind in KernelKind::available() {
+            assert_eq!(kind.dot_codes_x4(w.row(0), xs), want4, "{kind:?} x4, {cols} columns, trial {trial}");
+        }
     }
 }
 
@@ -73,7 +82,8 @@ fn dot_codes_agree_bit_exactly() {
 fn matvec_and_matmul_agree_bit_exactly() {
     let mut rng = Rng(12);
     for _ in 0..30 {
-        let (rows, cols, n) = (1 + rng.below(40) as usize, 256 * (1 + rng.below(6) as usize), 1 + rng.below(5) as usize);
+        // Up to 9 tokens: two four-token tiles and a remainder; over 32 rows: split across threads.
+        let (rows, cols, n) = (1 + rng.below(100) as usize, 256 * (1 + rng.below(6) as usize), 1 + rng.below(9) as usize);
         let mut mats = vec![random_i2s(&mut rng, rows, cols)];
         // A TQ2_0 matrix: per-block scales.
         let t = random_ternary(&mut rng, rows * cols);
@@ -89,9 +99,12 @@ fn matvec_and_matmul_agree_bit_exactly() {
                 let mut got = vec![0f32; n * rows];
                 ternary_matmul(kind, w, &q, &s, &mut got);
                 assert_eq!(got, want, "{kind:?}");
-                let mut one = vec![0f32; rows];
-                ternary_matvec(kind, w, &q[..cols], s[0], &mut one);
-                assert_eq!(one, want[..rows]);
+                // Each token alone (the GEMV kernel) equals its row of the batch (the tiled kernel).
+                for t in 0..n {
+                    let mut one = vec![0f32; rows];
+                    ternary_matvec(kind, w, &q[t * cols..(t + 1) * cols], s[t], &mut one);
+                    assert_eq!(one, want[t * rows..(t + 1) * rows], "{kind:?} token {t} of {n}");
+                }
             }
             // The integer path equals float math on the dequantized weights and activations.
             let wf = w.to_f32();
@@ -143,4 +156,55 @@ fn tq1_0_packs_like_its_decoder() {
     let (cols, rows) = (info.shape[0] as usize, info.shape[1] as usize);
     let packed = ternary::pack(info.ty, data[i].clone(), cols, rows, I2sLayout::Block128).unwrap();
     assert_eq!(packed.to_f32(), want);
+}
+
+#[test]
+fn uniform_block_scales_become_one_scale() {
+    let mut rng = Rng(14);
+    let (rows, cols) = (3, 512);
+    let t = random_ternary(&mut rng, rows * cols);
+    let d = vec![half::f16::from_f32(0.625); rows * cols / 256];
+    let bytes = quant::tq2_0::encode(&t, &d);
+    let want = quant::decode(TensorType::TQ2_0, &bytes, (rows * cols) as u64, DecodeOptions::default()).unwrap();
+    let packed = ternary::pack(TensorType::TQ2_0, bytes, cols, rows, I2sLayout::Block128).unwrap();
+    assert_eq!(packed.scale, ternary::TernaryScale::PerTensor(0.625));
+    assert_eq!(packed.to_f32(), want);
+}
+
+#[test]
+fn int8_head_kernels_agree_and_stay_close_to_float() {
+    let mut rng = Rng(15);
+    for trial in 0..40 {
+        let (rows, cols) = (1 + rng.below(80) as usize, 16 * (1 + rng.below(200) as usize));
+        let limit = activation_limit(cols);
+        // Bit-exact integer dots, including rows and activations at their extremes.
+        let w: Vec<i8> = (0..cols).map(|i| if trial == 0 { -127 } else if i % 7 == 0 { 127 } else { (rng.next() % 255) as i8 }).map(|v| v.max(-127)).collect();
+        let x: Vec<i16> = (0..cols).map(|i| if trial == 0 || i % 5 == 0 { -limit } else { (rng.next() % (2 * limit as u64 + 1)) as i16 - limit }).collect();
+        let want = scalar::dot_i8_i16(&w, &x);
+        let exact: i64 = w.iter().zip(&x).map(|(&a, &b)| a as i64 * b as i64).sum();
+        assert_eq!(want as i64, exact, "the activation limit keeps the sum inside i32");
+        for kind in KernelKind::available() {
+            assert_eq!(kind.dot_i8_i16(&w, &x), want, "{kind:?}, {cols} columns");
+        }
+        // The whole head against f64 math on the unrounded matrix and input.
+        let m: Vec<f32> = (0..rows * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 500.0).collect();
+        let dense = DenseMatrix::from_bytes(TensorType::F32, bytemuck::cast_slice(&m), cols, rows).unwrap();
+        let head = Int8Rows::quantize(&dense);
+        let xf: Vec<f32> = (0..cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 300.0).collect();
+        let mut want = vec![0f32; rows];
+        int8_matvec(KernelKind::Scalar, &head, &xf, &mut want);
+        for r in 0..rows {
+            let row = &m[r * cols..(r + 1) * cols];
+            let f: f64 = row.iter().zip(&xf).map(|(&a, &b)| a as f64 * b as f64).sum();
+            // Each weight moves by at most half a step (max|row|/254); the input's rounding is far smaller.
+            let step = row.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 254.0;
+            let bound = step * xf.iter().map(|v| v.abs() as f64).sum::<f64>() * 1.01 + 1e-3;
+            assert!((f - want[r] as f64).abs() <= bound, "row {r}: {f} vs {}", want[r]);
+        }
+        for kind in KernelKind::available() {
+            let mut got = vec![0f32; rows];
+            int8_matvec(kind, &head, &xf, &mut got);
+            assert_eq!(got, want, "{kind:?}");
+        }
+    }
 }

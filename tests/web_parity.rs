@@ -5,6 +5,7 @@
 mod common;
 
 use bitnet_web::kernels::KernelKind;
+use bitnet_web::model::HeadPrecision;
 use common::reference::{check_case, manifest};
 use wasm_bindgen_test::*;
 
@@ -37,8 +38,10 @@ fn logits_and_greedy_tokens_match_hf_with_every_kernel() {
     assert!(kernels.contains(&KernelKind::Simd128), "the browser build must have SIMD128");
     for case in &cases {
         for &kernel in &kernels {
-            check_case(case, file(&case.gguf), file(&case.logits), kernel)
-                .unwrap_or_else(|e| panic!("{} with {}: {e}", case.gguf, kernel.name()));
+            for head in [HeadPrecision::Stored, HeadPrecision::Int8] {
+                check_case(case, file(&case.gguf), file(&case.logits), kernel, head)
+                    .unwrap_or_else(|e| panic!("{} with {} ({head:?} head): {e}", case.gguf, kernel.name()));
+            }
         }
     }
 }

@@ -74,6 +74,7 @@ async function loadModel(model, label, sha256) {
     $("progress-text").textContent = `Loaded ${label}`;
     $("stat-model").textContent = `${label} (${engine.header.architecture}, ${MB(engine.header.fileLength)})`;
     $("stat-backend").textContent = `${engine.info.backend} · ${engine.info.kernel} · ${engine.info.threads} thread${engine.info.threads > 1 ? "s" : ""}`;
+    $("stat-backend").title = engine.info.threadsNote || "";
     newConversation();
     setState("ready");
   } catch (e) {

@@ -1,12 +1,15 @@
-// The service worker: keeps the app shell (pages, scripts, both wasm builds) and the embedded model
+// The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v1";
+const CACHE = "bitnet-web-shell-v2";
 const SHELL = [
   "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "models/models.json",
   "lib/index.js", "lib/worker.js", "lib/download.js", "lib/errors.js", "lib/store.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
+  // The threaded build; its rayon worker script (under a hashed snippets/ path) is kept when first
+  // fetched, and if it is missing offline the worker falls back to the single-thread build.
+  "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
 ];
 
 self.addEventListener("install", (ev) => {

@@ -135,7 +135,7 @@ export class Engine {
     this.#conn = conn;
     /** The model's header summary: architecture, sizes, context length. */
     this.header = loaded.header;
-    /** Where it runs: { backend, kernel, threads, crossOriginIsolated }. */
+    /** Where it runs: { backend, kernel, threads, threadsNote, crossOriginIsolated, wasmMemoryBytes }. */
     this.info = loaded.info;
     this.model = modelName;
     this.chat = { completions: { create: (req) => this.#create(req) } };
@@ -177,6 +177,7 @@ export class Engine {
       backend: this.info.backend,
       kernel: this.info.kernel,
       threads: this.info.threads,
+      lm_head: s.head ?? null,
     };
   }
 
@@ -203,15 +204,16 @@ export class Engine {
  * @param {object} o
  * @param {string|File|Blob|ArrayBuffer} o.model  URL, local file, or bytes
  * @param {"auto"|"cpu"|"webgpu"} [o.device]      only the CPU backend exists yet; other values fall back to it
- * @param {"auto"|number} [o.threads]
+ * @param {"auto"|number} [o.threads]  kernel threads (default: every core, up to 8); more than one needs a
+ *     cross-origin isolated page (COOP/COEP headers), otherwise it runs on one thread and says why in `info.threadsNote`
+ * @param {"int8"|"stored"} [o.lmHead]  the LM head: an int8 copy built at load (default, faster) or as stored (F16)
  * @param {(p: {phase: string, loaded: number, total: number, rate: number|null, eta: number|null}) => void} [o.onProgress]
  * @param {boolean} [o.cache]     keep a URL's model for offline use (default true)
  * @param {string} [o.sha256]     expected SHA-256 of the file; checked before it is cached
  * @param {string|URL} [o.workerUrl] where worker.js is served from, if not next to this module
  */
-export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, workerUrl } = {}) {
+export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, workerUrl } = {}) {
   void device;
-  void threads;
   const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), { type: "module" });
   const conn = new Connection(worker);
   await conn.ready;
@@ -239,7 +241,7 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     };
     // Bytes move to the worker (transferred, not copied); a File is passed by reference.
     const transfer = source.bytes ? [source.bytes] : [];
-    const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache } }, onEvent, transfer).promise;
+    const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache, lmHead, threads } }, onEvent, transfer).promise;
     return new Engine(worker, conn, loaded, name);
   } catch (e) {
     worker.terminate();

@@ -14,18 +14,48 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 /** wasm32 addresses 4 GiB; keep room for the KV cache, scratch buffers and the allocator. */
 const MEMORY_LIMIT = 4 * 2 ** 30 - 512 * 2 ** 20;
 
-let wasm = null; // { mod, memory, build }
+let wasm = null; // { mod, memory, build, threads }
 let engine = null;
 const aborted = new Set();
 let queue = Promise.resolve();
 
-async function initWasm() {
+/** Threads to use for `threads: "auto" | n`: every core, up to 8 (memory bandwidth saturates). */
+function threadCount(threads) {
+  if (threads === "auto" || threads == null) return Math.min(self.navigator?.hardwareConcurrency || 1, 8);
+  return Math.max(1, Math.floor(Number(threads)) || 1);
+}
+
+/**
+ * Picks and starts the best build this browser can run: the threaded relaxed-SIMD build when more
+ * than one thread is wanted and the page is cross-origin isolated (SharedArrayBuffer exists), else
+ * the single-thread relaxed-SIMD build, else SIMD128. A threaded build that fails to start (no
+ * worker, out of memory) falls back to the single-thread one, with the reason kept for stats.
+ */
+async function initWasm(threads) {
   if (wasm) return wasm;
-  const build = WebAssembly.validate(RELAXED_PROBE) ? "relaxed" : WebAssembly.validate(SIMD_PROBE) ? "simd" : null;
+  const relaxed = WebAssembly.validate(RELAXED_PROBE);
+  const build = relaxed ? "relaxed" : WebAssembly.validate(SIMD_PROBE) ? "simd" : null;
   if (!build) throw new Error("This browser lacks WebAssembly SIMD, which bitnet-web needs (Chrome 91+, Firefox 89+, Safari 16.4+).");
+  const n = threadCount(threads);
+  let fallback = null;
+  if (n > 1 && relaxed && self.crossOriginIsolated === true) {
+    try {
+      const mod = await import("./wasm-threads/bitnet_web.js");
+      const exports = await mod.default();
+      await mod.initThreadPool(n);
+      wasm = { mod, memory: exports.memory, build: "relaxed", threads: mod.kernelThreads() };
+      return wasm;
+    } catch (e) {
+      fallback = `the threaded build failed to start (${e?.message || e}); running on one thread`;
+    }
+  } else if (n > 1) {
+    fallback = self.crossOriginIsolated === true
+      ? "this browser lacks relaxed SIMD, which the threaded build uses; running on one thread"
+      : "the page is not cross-origin isolated (serve it with COOP/COEP headers), so it runs on one thread";
+  }
   const mod = await import(build === "relaxed" ? "./wasm-relaxed/bitnet_web.js" : "./wasm-simd/bitnet_web.js");
   const exports = await mod.default();
-  wasm = { mod, memory: exports.memory, build };
+  wasm = { mod, memory: exports.memory, build, threads: 1, fallback };
   return wasm;
 }
 
@@ -41,14 +71,15 @@ function backendInfo() {
   return {
     backend: "cpu",
     kernel: wasm.build === "relaxed" ? "relaxed-simd" : "simd128",
-    threads: 1,
+    threads: wasm.threads,
+    threadsNote: wasm.fallback ?? null,
     crossOriginIsolated: self.crossOriginIsolated === true,
     wasmMemoryBytes: wasm.memory.buffer.byteLength,
   };
 }
 
 async function load(id, source, options = {}) {
-  const { mod } = await initWasm();
+  const { mod } = await initWasm(options.threads);
   engine?.free();
   engine = null;
   const progress = (p) => post({ type: "progress", id, ...p });
@@ -63,6 +94,7 @@ async function load(id, source, options = {}) {
     memoryLimit: options.memoryLimit ?? MEMORY_LIMIT,
     contextLength: options.contextLength,
     kvCache: options.kvCache,
+    lmHead: options.lmHead,
   });
   const hasher = source.sha256 ? new mod.Sha256() : null;
   let header = null;

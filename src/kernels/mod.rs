@@ -6,8 +6,14 @@ pub mod scalar;
 pub mod simd128;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed;
+mod dense;
+mod int8;
+mod parallel;
 mod ternary;
 
+pub use dense::dense_matvec;
+pub use int8::{activation_limit, int8_matvec};
+pub use parallel::{for_each_row_chunk, threads};
 pub use ternary::{ternary_matmul, ternary_matvec};
 
 /// Which implementation of the integer dot product runs.
@@ -53,6 +59,29 @@ impl KernelKind {
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes(codes, q),
             _ => scalar::dot_codes(codes, q),
+        }
+    }
+
+    /// `dot_codes` of one row against four tokens at once.
+    #[inline]
+    pub fn dot_codes_x4(self, codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 => simd128::dot_codes_x4(codes, q),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimd => relaxed::dot_codes_x4(codes, q),
+            _ => scalar::dot_codes_x4(codes, q),
+        }
+    }
+
+    /// Σ w·x over an int8 row and int16 activations. Relaxed SIMD adds nothing exact for signed
+    /// operands, so both SIMD kinds use SIMD128's `i32x4.dot_i16x8_s`.
+    #[inline]
+    pub fn dot_i8_i16(self, w: &[i8], x: &[i16]) -> i32 {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 | KernelKind::RelaxedSimd if w.len() % 16 == 0 => simd128::dot_i8_i16(w, x),
+            _ => scalar::dot_i8_i16(w, x),
         }
     }
 }

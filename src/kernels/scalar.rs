@@ -18,6 +18,27 @@ pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     acc
 }
 
+/// `dot_codes` of one row against four tokens' activations (the SIMD kernels decode codes once).
+pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
+    q.map(|x| dot_codes(codes, x))
+}
+
+/// Σ w·x over an int8 row and int16 activations (the int8 LM head).
+pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
+    w.iter().zip(x).map(|(&a, &b)| a as i32 * b as i32).sum()
+}
+
+/// Symmetric int16 quantization of the LM head's input: `s = limit / max|x|`, `q = round(x·s)`.
+/// Returns `s`. The caller picks `limit` so that a whole row's dot product fits in i32.
+pub fn quantize_i16(x: &[f32], q: &mut [i16], limit: i16) -> f32 {
+    let max = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+    let s = limit as f32 / max;
+    for (qi, &xi) in q.iter_mut().zip(x) {
+        *qi = (xi * s).round_ties_even().clamp(-(limit as f32), limit as f32) as i16;
+    }
+    s
+}
+
 /// Per-token int8 quantization before every BitLinear (bitnet.cpp's `quantize_row_i8_s`, HF's
 /// `ActQuant`): `s = 127 / max(|x|, 1e-5)`, `q = round_half_even(x·s)` clamped to [-128, 127].
 /// Returns `s`.

@@ -1,42 +1,93 @@
 //! Ternary matrix × int8 activations, with the scale epilogue exactly as bitnet.cpp orders it:
 //! `y = (f32)(Σ weight·q) / s * scale` (per-block scales for the TQ formats sum block by block).
+//!
+//! Output rows are split across threads (`for_each_row_chunk`). Within a row, tokens go four at a
+//! time through `dot_codes_x4`, so a prefill decodes each weight vector once per four tokens; the
+//! rest go one by one through `dot_codes`, the GEMV kernel.
 
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
-use super::KernelKind;
+use super::{KernelKind, for_each_row_chunk};
 
 /// `out[r] = W[r] · x` for one token, where `q`/`s` are x quantized by `quantize_activations`.
 pub fn ternary_matvec(kind: KernelKind, w: &PackedTernary, q: &[i8], s: f32, out: &mut [f32]) {
-    debug_assert_eq!(q.len(), w.cols);
-    debug_assert_eq!(out.len(), w.rows);
-    match &w.scale {
-        TernaryScale::PerTensor(scale) => {
-            let qsum: i32 = q.iter().map(|&v| v as i32).sum();
-            for (r, y) in out.iter_mut().enumerate() {
-                let dot = kind.dot_codes(w.row(r), q) - qsum;
-                *y = dot as f32 / s * scale;
-            }
-        }
-        TernaryScale::PerBlock(scales) => {
-            let blocks = w.cols / SCALE_BLOCK;
-            let qsums: Vec<i32> = q.chunks_exact(SCALE_BLOCK).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
-            for (r, y) in out.iter_mut().enumerate() {
-                let row = w.row(r);
-                let mut acc = 0f32;
-                for b in 0..blocks {
-                    let codes = &row[b * SCALE_BLOCK / 4..(b + 1) * SCALE_BLOCK / 4];
-                    let dot = kind.dot_codes(codes, &q[b * SCALE_BLOCK..(b + 1) * SCALE_BLOCK]) - qsums[b];
-                    acc += dot as f32 * scales[r * blocks + b];
-                }
-                *y = acc / s;
-            }
-        }
-    }
+    ternary_matmul(kind, w, q, &[s], out);
 }
 
 /// `ternary_matvec` for `n` tokens at once: `q` is `n × cols`, `s` has `n` scales, `out` is `n × rows`.
 pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], out: &mut [f32]) {
-    for ((qt, &st), ot) in q.chunks_exact(w.cols).zip(s).zip(out.chunks_exact_mut(w.rows)) {
-        ternary_matvec(kind, w, qt, st, ot);
+    let n = s.len();
+    debug_assert_eq!(q.len(), n * w.cols);
+    debug_assert_eq!(out.len(), n * w.rows);
+    // Columns that share one scale, and Σq over each such span of each token (code = weight + 1).
+    let span = match w.scale {
+        TernaryScale::PerTensor(_) => w.cols,
+        TernaryScale::PerBlock(_) => SCALE_BLOCK,
+    };
+    let qsums: Vec<i32> = q.chunks_exact(span).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
+    let job = RowJob { kind, w, q, s, qsums: &qsums, span };
+    if n == 1 {
+        for_each_row_chunk(out, 1, |r0, ys| job.rows(r0, ys));
+        return;
+    }
+    // Threads own whole rows, so work row-major (`rows × n`) and transpose at the end.
+    let mut by_row = vec![0f32; n * w.rows];
+    for_each_row_chunk(&mut by_row, n, |r0, ys| job.rows(r0, ys));
+    for (r, ys) in by_row.chunks_exact(n).enumerate() {
+        for (t, &y) in ys.iter().enumerate() {
+            out[t * w.rows + r] = y;
+        }
+    }
+}
+
+struct RowJob<'a> {
+    kind: KernelKind,
+    w: &'a PackedTernary,
+    q: &'a [i8],
+    s: &'a [f32],
+    qsums: &'a [i32],
+    span: usize,
+}
+
+impl RowJob<'_> {
+    /// Fills `out`: the outputs of rows `r0..`, each row's `n` tokens together.
+    fn rows(&self, r0: usize, out: &mut [f32]) {
+        let n = self.s.len();
+        for (i, ys) in out.chunks_exact_mut(n).enumerate() {
+            let mut t = 0;
+            while t + 4 <= n {
+                let y = self.combine(r0 + i, t, |codes, c0, span| {
+                    self.kind.dot_codes_x4(codes, [0, 1, 2, 3].map(|k| &self.q[(t + k) * self.w.cols + c0..][..span]))
+                });
+                ys[t..t + 4].copy_from_slice(&y);
+                t += 4;
+            }
+            for (t, y) in ys.iter_mut().enumerate().skip(t) {
+                let x = &self.q[t * self.w.cols..(t + 1) * self.w.cols];
+                *y = self.combine(r0 + i, t, |codes, c0, span| [self.kind.dot_codes(codes, &x[c0..c0 + span])])[0];
+            }
+        }
+    }
+
+    /// Outputs of row `r` for tokens `t0..t0+T`, given the integer dot over each scale span.
+    fn combine<const T: usize>(&self, r: usize, t0: usize, dot: impl Fn(&[u8], usize, usize) -> [i32; T]) -> [f32; T] {
+        let (row, span) = (self.w.row(r), self.span);
+        let spans = self.w.cols / span;
+        match &self.w.scale {
+            TernaryScale::PerTensor(scale) => {
+                let d = dot(row, 0, span);
+                std::array::from_fn(|k| (d[k] - self.qsums[t0 + k]) as f32 / self.s[t0 + k] * scale)
+            }
+            TernaryScale::PerBlock(scales) => {
+                let mut acc = [0f32; T];
+                for b in 0..spans {
+                    let d = dot(&row[b * span / 4..(b + 1) * span / 4], b * span, span);
+                    for k in 0..T {
+                        acc[k] += (d[k] - self.qsums[(t0 + k) * spans + b]) as f32 * scales[r * spans + b];
+                    }
+                }
+                std::array::from_fn(|k| acc[k] / self.s[t0 + k])
+            }
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! Prefill and decode are the same code: `n` tokens go through every layer together, so each
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
-use crate::kernels::{KernelKind, scalar, ternary_matmul};
+use crate::kernels::{KernelKind, dense_matvec, int8_matvec, scalar, ternary_matmul};
 
-use super::{Activation, KvCache, Linear, Model, ModelError, RopeStyle};
+use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardOptions {
@@ -171,25 +171,15 @@ impl Model {
             Logits::Last => vec![n - 1],
             Logits::All => (0..n).collect(),
         };
-        let head = self.head();
         let mut logits = vec![0f32; rows.len() * c.n_vocab];
         let mut xn = vec![0f32; d];
-        let mut row = vec![0f32; d];
         for (i, &t) in rows.iter().enumerate() {
             scalar::rms_norm(&x[t * d..(t + 1) * d], &self.output_norm, c.rms_eps, &mut xn);
             let out = &mut logits[i * c.n_vocab..(i + 1) * c.n_vocab];
-            match &head.data {
-                crate::quant::dense::DenseData::F16(bits) => {
-                    for (v, o) in out.iter_mut().enumerate() {
-                        *o = scalar::dot_f16(&bits[v * d..(v + 1) * d], &xn, &mut row);
-                    }
-                }
-                crate::quant::dense::DenseData::F32(_) => {
-                    for (v, o) in out.iter_mut().enumerate() {
-                        head.row_into(v, &mut row);
-                        *o = scalar::dot_f32(&row, &xn);
-                    }
-                }
+            match (&self.head, self.stored_head()) {
+                (LmHead::Int8(m), _) => int8_matvec(kind, m, &xn, out),
+                (_, Some(m)) => dense_matvec(m, &xn, out),
+                (_, None) => unreachable!("every head but the int8 one is stored"),
             }
         }
         Ok(logits)

@@ -10,7 +10,9 @@ use crate::quant::dense::DenseMatrix;
 use crate::quant::ternary::{self, SCALE_BLOCK};
 use crate::quant::{DecodeOptions, I2sLayout, decode};
 
-use super::{Config, Layer, Linear, Model, ModelError};
+use crate::quant::int8_rows::Int8Rows;
+
+use super::{Config, HeadPrecision, Layer, Linear, LmHead, Model, ModelError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
@@ -18,6 +20,8 @@ pub struct LoadOptions {
     pub i2s_layout: I2sLayout,
     /// Refuse models whose weights would need more bytes than this.
     pub memory_limit: Option<u64>,
+    /// The LM head's precision (int8 by default).
+    pub head: HeadPrecision,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +274,9 @@ impl ModelLoader {
             needed += kept_bytes(t, role);
             largest = largest.max(t.n_bytes);
         }
+        if self.opts.head == HeadPrecision::Int8 {
+            needed += (config.n_vocab * (config.n_embd + 4)) as u64;
+        }
         if let Some(limit) = self.opts.memory_limit {
             let total = needed + largest;
             if total > limit {
@@ -378,7 +385,12 @@ impl ModelLoader {
                 w_down,
             });
         }
-        Ok((Model { config, token_embd, output: self.output, output_norm, layers }, gguf))
+        let head = match (self.opts.head, self.output) {
+            (HeadPrecision::Int8, output) => LmHead::Int8(Int8Rows::quantize(output.as_ref().unwrap_or(&token_embd))),
+            (HeadPrecision::Stored, Some(output)) => LmHead::Dense(output),
+            (HeadPrecision::Stored, None) => LmHead::Tied,
+        };
+        Ok((Model { config, token_embd, head, output_norm, layers }, gguf))
     }
 }
 

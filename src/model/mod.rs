@@ -10,12 +10,14 @@ use thiserror::Error;
 use crate::gguf::GgufError;
 use crate::quant::QuantError;
 use crate::quant::dense::DenseMatrix;
+use crate::quant::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
 pub use kv_cache::{KvCache, KvPrecision};
 pub use loader::{LoadOptions, ModelLoader, load_bytes};
+
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ModelError {
@@ -69,20 +71,53 @@ pub struct Layer {
     pub ffn_sub_norm: Option<Vec<f32>>,
 }
 
+/// Which LM head to run, chosen at load (`LoadOptions::head`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeadPrecision {
+    /// An int8 copy with one scale per row, built at load: half the bytes of F16 per token.
+    #[default]
+    Int8,
+    /// The head exactly as stored (F16 in the 2B4T file).
+    Stored,
+}
+
+/// The LM head the forward pass multiplies by.
+#[derive(Clone, Debug)]
+pub enum LmHead {
+    /// The token embedding as stored (the file has no `output.weight`, as `bitnet-b1.58` never has).
+    Tied,
+    /// A separate `output.weight` as stored.
+    Dense(DenseMatrix),
+    /// An int8 copy of whichever of the two the file has.
+    Int8(Int8Rows),
+}
+
 #[derive(Clone, Debug)]
 pub struct Model {
     pub config: Config,
     pub token_embd: DenseMatrix,
-    /// A separate LM head; `None` means tied to `token_embd` (always so for `bitnet-b1.58`).
-    pub output: Option<DenseMatrix>,
+    pub head: LmHead,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
 }
 
 impl Model {
-    /// The LM head matrix.
-    pub fn head(&self) -> &DenseMatrix {
-        self.output.as_ref().unwrap_or(&self.token_embd)
+    /// The LM head as stored in the file (the tied embedding when the file has no `output.weight`).
+    pub fn stored_head(&self) -> Option<&DenseMatrix> {
+        match &self.head {
+            LmHead::Tied => Some(&self.token_embd),
+            LmHead::Dense(m) => Some(m),
+            LmHead::Int8(_) => None,
+        }
+    }
+
+    /// The LM head's precision, for statistics: "int8", "f16" or "f32".
+    pub fn head_name(&self) -> &'static str {
+        match self.stored_head().map(|m| &m.data) {
+            None => "int8",
+            Some(crate::quant::dense::DenseData::F16(_)) => "f16",
+            Some(crate::quant::dense::DenseData::F32(_)) => "f32",
+        }
     }
 
     /// Bytes of weights held.
@@ -90,7 +125,11 @@ impl Model {
         let lin = |l: &Linear| l.w.memory_bytes();
         let norms = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, |v| 4 * v.len());
         self.token_embd.memory_bytes()
-            + self.output.as_ref().map_or(0, DenseMatrix::memory_bytes)
+            + match &self.head {
+                LmHead::Tied => 0,
+                LmHead::Dense(m) => m.memory_bytes(),
+                LmHead::Int8(m) => m.memory_bytes(),
+            }
             + 4 * self.output_norm.len()
             + self
                 .layers

@@ -154,7 +154,14 @@ pub fn pack(
                     codes[row_start + b * SCALE_BLOCK / 4..][..SCALE_BLOCK / 4].copy_from_slice(&packed);
                 }
             }
-            TernaryScale::PerBlock(scales)
+            // Files converted from a BitNet checkpoint repeat the tensor's one scale in every block:
+            // then a single scale is exact, and the kernels skip a float epilogue per 256 columns.
+            match scales.split_first() {
+                Some((&first, rest)) if rest.iter().all(|&v| v.to_bits() == first.to_bits()) => {
+                    TernaryScale::PerTensor(first)
+                }
+                _ => TernaryScale::PerBlock(scales),
+            }
         }
         other => return Err(QuantError::Unsupported(other)),
     };

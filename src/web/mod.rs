@@ -14,11 +14,22 @@ use wasm_bindgen::prelude::*;
 use crate::chat::Message;
 use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
-use crate::model::{KvPrecision, LoadOptions};
+use crate::model::{HeadPrecision, KvPrecision, LoadOptions};
 use crate::quant::I2sLayout;
 use crate::sampler::SamplerParams;
 
 use errors::{js_error, to_js};
+
+/// The threaded build (atomics + shared memory) exports `initThreadPool(n)`, which starts rayon's
+/// workers as Web Workers; the worker calls it once before loading a model.
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Threads the kernels run on (1 in the single-thread builds).
+#[wasm_bindgen(js_name = kernelThreads)]
+pub fn kernel_threads() -> usize {
+    crate::kernels::threads()
+}
 
 /// Reads a GGUF header from a byte stream (e.g. a `fetch` body) and describes it, without keeping
 /// the tensor data. Feed chunks as they arrive; `feed` returns true once the header is complete.
@@ -77,6 +88,8 @@ struct LoadConfig {
     context_length: Option<usize>,
     /// "f32" (default) or "f16".
     kv_cache: Option<String>,
+    /// The LM head: "int8" (default, an int8 copy built at load) or "stored" (as in the file, F16).
+    lm_head: Option<String>,
 }
 
 /// What the page learns from the header, before the weights arrive.
@@ -116,7 +129,12 @@ impl ModelLoader {
             Some(64) => I2sLayout::Block64,
             Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
         };
-        let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64) };
+        let head = match config.lm_head.as_deref() {
+            None | Some("int8") => HeadPrecision::Int8,
+            Some("stored") | Some("f16") => HeadPrecision::Stored,
+            Some(other) => return Err(js_error("TypeError", &format!("lmHead must be \"int8\" or \"stored\", not {other:?}"))),
+        };
+        let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head };
         let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));
         Ok(ModelLoader { loader, config })
     }

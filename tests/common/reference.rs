@@ -1,7 +1,7 @@
 //! The HF reference cases (tests/fixtures/reference/manifest.json) and the check each must pass.
 
 use bitnet_web::kernels::KernelKind;
-use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, load_bytes};
+use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits, load_bytes};
 use serde_json::Value as Json;
 
 pub struct Case {
@@ -50,10 +50,23 @@ fn argmax(v: &[f32]) -> u32 {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0 as u32
 }
 
+/// How far the int8 LM head may move logits from HF's (relative to the largest logit). The head's
+/// rows and the hidden state are each rounded to 8 bits, so the error is about 1/127 of a logit's
+/// scale spread over `n_embd` roundings; `int8_head_effect` measures the actual figures.
+pub const INT8_HEAD_TOLERANCE: f32 = 3e-2;
+
 /// Loads the GGUF, compares all-position logits (prefill in one batch, and token by token through
 /// the KV cache), then greedy-decodes 32 tokens. Returns a one-line report.
-pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind) -> Result<String, String> {
-    let (model, _) = load_bytes(gguf, LoadOptions::default()).map_err(|e| e.to_string())?;
+///
+/// With the head as stored, logits must match HF to 1e-3 and every greedy token must be HF's. The
+/// int8 head is held to `INT8_HEAD_TOLERANCE`, and its greedy tokens are only counted: the random
+/// tiny models have near-ties that a rounded head may break the other way.
+pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind, head: HeadPrecision) -> Result<String, String> {
+    let (model, _) = load_bytes(gguf, LoadOptions { head, ..Default::default() }).map_err(|e| e.to_string())?;
+    let tolerance = match head {
+        HeadPrecision::Stored => 1e-3,
+        HeadPrecision::Int8 => INT8_HEAD_TOLERANCE,
+    };
     let c = &model.config;
     let hf: Vec<f32> = hf_logits.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     if hf.len() != case.tokens.len() * case.n_vocab || c.n_vocab != case.n_vocab {
@@ -72,8 +85,8 @@ pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind
         stepwise.extend(model.forward(&mut cache, &[t], Logits::Last, opts).map_err(|e| e.to_string())?);
     }
     let err_step = rel_err(&stepwise, &hf, case.n_vocab);
-    if err_batch > 1e-3 || err_step > 1e-3 {
-        return Err(format!("relative error {err_batch:.2e} (batch), {err_step:.2e} (token by token) > 1e-3"));
+    if err_batch > tolerance || err_step > tolerance {
+        return Err(format!("relative error {err_batch:.2e} (batch), {err_step:.2e} (token by token) > {tolerance:.0e}"));
     }
 
     let mut cache = new_cache();
@@ -84,8 +97,14 @@ pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind
         greedy.push(t);
         last = model.forward(&mut cache, &[t], Logits::Last, opts).map_err(|e| e.to_string())?;
     }
-    if greedy != case.greedy_tokens {
+    let same = greedy.iter().zip(&case.greedy_tokens).take_while(|(a, b)| a == b).count();
+    if head == HeadPrecision::Stored && greedy != case.greedy_tokens {
         return Err(format!("greedy tokens {greedy:?}, HF {:?}", case.greedy_tokens));
     }
-    Ok(format!("rel err {err_batch:.2e} batch / {err_step:.2e} stepwise, {} greedy tokens match", greedy.len()))
+    let top1 = batch.chunks(case.n_vocab).zip(hf.chunks(case.n_vocab)).filter(|(o, h)| argmax(o) == argmax(h)).count();
+    Ok(format!(
+        "rel err {err_batch:.2e} batch / {err_step:.2e} stepwise, top-1 equal at {top1}/{} positions, first {same}/{} greedy tokens equal",
+        case.tokens.len(),
+        greedy.len()
+    ))
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bitnet_web::chat::Message;
 use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
 use bitnet_web::gguf::inspect;
-use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits};
+use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use bitnet_web::sampler::SamplerParams;
 use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer};
@@ -64,12 +64,32 @@ struct ModelArgs {
     /// Context length in tokens (default: the model's, at most 4096).
     #[arg(long, default_value_t = 0)]
     ctx: usize,
+    /// LM head: an int8 copy built at load (fast), or the head as stored in the file (F16).
+    #[arg(long, value_enum, default_value = "int8")]
+    head: Head,
+    /// Threads for the matrix products (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Head {
+    Int8,
+    Stored,
 }
 
 impl ModelArgs {
     fn options(&self) -> EngineOptions {
+        if let Some(n) = self.threads {
+            // Fails only if the pool already exists, which nothing else creates in the CLI.
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+        }
+        let head = match self.head {
+            Head::Int8 => HeadPrecision::Int8,
+            Head::Stored => HeadPrecision::Stored,
+        };
         EngineOptions {
-            load: LoadOptions { i2s_layout: self.i2s_layout.into(), memory_limit: None },
+            load: LoadOptions { i2s_layout: self.i2s_layout.into(), memory_limit: None, head },
             kv_precision: if self.kv_f16 { KvPrecision::F16 } else { KvPrecision::F32 },
             max_context: self.ctx,
             pre_tokenizer: self.pre.map(|p| match p {

@@ -1,0 +1,726 @@
+// Side-by-side benchmark of our engine and @wllama/wllama (llama.cpp in wasm) in the same headless
+// Chromium, on the same GGUF served over HTTP, plus (optionally) our native CLI:
+//
+//   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
+//                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
+//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--timeout-s 3600] [--verbose]
+//
+// For each thread count and each engine a fresh Chromium (new temp profile) loads the model from the
+// URL (no cache), runs one raw prompt of --prompt-tokens tokens, then generates --gen-tokens tokens
+// greedily with EOS ignored. It reports load time, prefill and decode tok/s, and the peak RSS (VmHWM)
+// of the Chromium renderer process hosting the page and its workers. See bench/README.md.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawn, execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve, staticFiles } from "../scripts/serve.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const WLLAMA_DIR = path.join(ROOT, "node_modules/@wllama/wllama");
+const log = (...a) => console.error("[bench]", ...a);
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------------
+
+function usage(msg) {
+  if (msg) console.error(`error: ${msg}\n`);
+  console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
+       [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
+       [--engines ours,wllama] [--kv-f16] [--timeout-s 3600] [--verbose]`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, json: null,
+    engines: ["ours", "wllama"], kvF16: false, timeoutS: 3600, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === "--model") o.model = val();
+    else if (a === "--ours-only") {
+      // One or more files, up to the next flag.
+      while (i + 1 < argv.length && !argv[i + 1].startsWith("--")) o.oursOnly.push(argv[++i]);
+    } else if (a === "--threads") o.threads = val().split(",").map((s) => parseInt(s, 10));
+    else if (a === "--prompt-tokens") o.promptTokens = parseInt(val(), 10);
+    else if (a === "--gen-tokens") o.genTokens = parseInt(val(), 10);
+    else if (a === "--native") o.native = val();
+    else if (a === "--json") o.json = val();
+    else if (a === "--engines") o.engines = val().split(",");
+    else if (a === "--kv-f16") o.kvF16 = true;
+    else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
+    else if (a === "--verbose") o.verbose = true;
+    else if (a === "-h" || a === "--help") usage();
+    else usage(`unknown argument ${a}`);
+  }
+  if (!o.model) usage("--model is required");
+  for (const f of [o.model, ...o.oursOnly]) if (!fs.existsSync(f)) usage(`no such file: ${f}`);
+  if (o.threads.some((t) => !(t >= 1))) usage("--threads takes positive integers, e.g. 1,2");
+  if (!(o.promptTokens >= 2) || !(o.genTokens >= 2)) usage("--prompt-tokens and --gen-tokens must be at least 2");
+  if (o.engines.some((e) => !["ours", "wllama"].includes(e))) usage("--engines takes ours and/or wllama");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prompt: deterministic plain English, cut to promptTokens - 1 Llama-3 tokens (+ BOS = promptTokens)
+// ---------------------------------------------------------------------------------------------
+
+async function buildPrompt(nTokens) {
+  const subjects = ["the old farmer", "a young teacher", "the small girl", "my neighbour", "the tired doctor",
+    "a quiet student", "the baker", "our captain", "the new driver", "a friendly dog"];
+  const verbs = ["walked to", "looked at", "talked about", "painted", "cleaned", "visited", "found", "carried",
+    "opened", "left"];
+  const objects = ["the red house", "a long road", "the green field", "an open window", "the wooden table",
+    "a heavy box", "the city park", "a warm kitchen", "the blue river", "an empty room"];
+  const tails = ["in the morning", "after lunch", "before the rain", "with great care", "for a while",
+    "on a cold day", "without a word", "at the end of the week", "near the old bridge", "as the sun went down"];
+  let seed = 12345; // a fixed LCG: the same text on every run and machine
+  const pick = (xs) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return xs[(seed >>> 16) % xs.length];
+  };
+  const sentences = [];
+  for (let i = 0; i < 400; i++) {
+    const s = `${pick(subjects)} ${pick(verbs)} ${pick(objects)} ${pick(tails)}.`;
+    sentences.push(s[0].toUpperCase() + s.slice(1));
+  }
+  const long = sentences.join(" ");
+  let tok = null;
+  try {
+    tok = (await import("llama3-tokenizer-js")).default;
+  } catch {
+    // Without the tokenizer: about 1.25 tokens per word for this vocabulary of short common words.
+    const words = long.split(" ").slice(0, Math.round((nTokens - 1) / 1.25));
+    return { text: words.join(" "), llama3Tokens: null };
+  }
+  const ids = tok.encode(long, { bos: false, eos: false });
+  for (let n = nTokens - 1; n > 0; n--) {
+    const text = tok.decode(ids.slice(0, n)).trimEnd();
+    const again = tok.encode(text, { bos: false, eos: false });
+    if (again.length === nTokens - 1) return { text, llama3Tokens: again.length + 1 };
+  }
+  throw new Error("could not build a prompt of the requested length");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server: www/ at /, wllama's package at /wllama/, model files at /bench-file/<i>/<name>.gguf
+// ---------------------------------------------------------------------------------------------
+
+const BENCH_HTML = `<!doctype html><meta charset="utf-8"><title>bitnet-web bench</title><p>bench page</p>`;
+
+async function startServer(files) {
+  const www = staticFiles(path.join(ROOT, "www"));
+  const wllama = staticFiles(WLLAMA_DIR);
+  const perFile = files.map((f) => staticFiles(path.dirname(path.resolve(f))));
+  const requests = [];
+  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", (req, res) => {
+    const url = req.url.split("?")[0];
+    requests.push(`${req.method} ${url} ${req.headers.range || ""}`.trim());
+    if (url === "/__bench.html") {
+      res.writeHead(200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Embedder-Policy": "require-corp",
+        "Cache-Control": "no-store",
+      });
+      return res.end(BENCH_HTML);
+    }
+    if (url === "/favicon.ico") return res.writeHead(204).end();
+    if (url.startsWith("/wllama/")) {
+      req.url = url.slice("/wllama".length);
+      return wllama(req, res);
+    }
+    const m = /^\/bench-file\/(\d+)\/[^/]+$/.exec(url);
+    if (m && perFile[+m[1]]) {
+      req.url = "/" + encodeURIComponent(path.basename(files[+m[1]]));
+      return perFile[+m[1]](req, res);
+    }
+    return www(req, res);
+  });
+  return { server, requests, base: `http://127.0.0.1:${server.port}`, fileUrl: (i) => `/bench-file/${i}/${encodeURIComponent(path.basename(files[i]))}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renderer memory: Chromium processes below this node process whose command line has --type=renderer
+// ---------------------------------------------------------------------------------------------
+
+function procTable() {
+  const rows = [];
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = +stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+      // Chromium rewrites its argv into one space-separated string, so match on the whole text.
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").replaceAll("\0", " ");
+      rows.push({ pid: +d, ppid, cmd });
+    } catch {
+      // the process went away
+    }
+  }
+  return rows;
+}
+
+function rendererPids() {
+  const rows = procTable();
+  const children = new Map();
+  for (const r of rows) {
+    if (!children.has(r.ppid)) children.set(r.ppid, []);
+    children.get(r.ppid).push(r);
+  }
+  const out = [];
+  const stack = [process.pid];
+  while (stack.length) {
+    for (const c of children.get(stack.pop()) || []) {
+      if (c.cmd.includes("--type=renderer") && !c.cmd.includes("--top-chrome-webui")) out.push(c.pid);
+      stack.push(c.pid);
+    }
+  }
+  return out;
+}
+
+function statusKb(pid, key) {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? +m[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+function threadTimes(pid) {
+  const out = [];
+  let tids = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      out.push({ tid: +tid, comm, cpu_s: (+f[11] + +f[12]) / CLK_TCK });
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+const CLK_TCK = 100;
+
+/**
+ * Samples the renderers' RSS every 500 ms. mark(label) snapshots every renderer thread's CPU time;
+ * threads(from, to) gives the page renderer's threads that computed between two marks. stop() gives
+ * per-process VmHWM (the kernel's own peak) and the sampled peaks.
+ */
+function memoryMonitor() {
+  const peakRss = new Map();
+  const marks = new Map(); // label -> { wall_ms, threads: Map("pid/tid" -> { pid, tid, comm, cpu_s }) }
+  let peakSum = 0;
+  let pids = [];
+  let n = 0;
+  const tick = () => {
+    if (n++ % 4 === 0) pids = rendererPids();
+    let sum = 0;
+    for (const pid of pids) {
+      const rss = statusKb(pid, "VmRSS");
+      if (rss == null) continue;
+      sum += rss;
+      peakRss.set(pid, Math.max(peakRss.get(pid) || 0, rss));
+    }
+    peakSum = Math.max(peakSum, sum);
+  };
+  tick();
+  const timer = setInterval(tick, 500);
+  const mainPid = () => {
+    let best = null;
+    for (const pid of rendererPids()) {
+      const hwm = statusKb(pid, "VmHWM") || 0;
+      if (!best || hwm > best.hwm) best = { pid, hwm };
+    }
+    return best?.pid;
+  };
+  return {
+    mark(label) {
+      const threads = new Map();
+      for (const pid of rendererPids()) for (const t of threadTimes(pid)) threads.set(`${pid}/${t.tid}`, { pid, ...t });
+      marks.set(label, { wall_ms: Date.now(), threads });
+    },
+    /** The page renderer's threads by CPU seconds between two marks; "busy" ones did >= 25 % of the busiest one's work. */
+    threads(from, to) {
+      const a = marks.get(from);
+      const b = marks.get(to);
+      if (!a || !b) return null;
+      const main = mainPid();
+      const rows = [];
+      for (const [key, t] of b.threads) {
+        if (t.pid !== main) continue;
+        rows.push({ comm: t.comm, cpu_s: t.cpu_s - (a.threads.get(key)?.cpu_s || 0) });
+      }
+      rows.sort((x, y) => y.cpu_s - x.cpu_s);
+      const wall = (b.wall_ms - a.wall_ms) / 1000;
+      const top = rows[0]?.cpu_s || 0;
+      return {
+        wall_s: wall,
+        busy: rows.filter((r) => top > 0 && r.cpu_s >= 0.25 * top).length,
+        cpu_s: rows.reduce((x, r) => x + r.cpu_s, 0),
+        top: rows.slice(0, 5).map((r) => `${r.comm} ${r.cpu_s.toFixed(1)}s`),
+      };
+    },
+    stop() {
+      pids = rendererPids();
+      tick();
+      clearInterval(timer);
+      const perProcess = pids.map((pid) => ({ pid, vmhwm_kb: statusKb(pid, "VmHWM"), peak_rss_sampled_kb: peakRss.get(pid) ?? null }));
+      const hwm = perProcess.map((p) => p.vmhwm_kb || 0);
+      return {
+        // The page's renderer (the one that hosts the page and its workers) is the largest one.
+        peak_mb: hwm.length ? Math.max(...hwm) / 1024 : null,
+        renderers: perProcess,
+        sum_vmhwm_mb: hwm.reduce((x, y) => x + y, 0) / 1024,
+        sampled_peak_sum_rss_mb: peakSum / 1024,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One engine in one fresh Chromium
+// ---------------------------------------------------------------------------------------------
+
+async function inFreshChromium(name, timeoutS, verbose, fn) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-bench-"));
+  let ctx = null;
+  const logs = [];
+  let timer;
+  try {
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
+      headless: true,
+      args: ["--no-sandbox", "--no-first-run", "--disable-quic", "--disable-gpu", "--disable-extensions"],
+    });
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    page.on("console", (m) => {
+      logs.push(`${m.type()}: ${m.text()}`);
+      if (verbose) console.error(`  [${name} console.${m.type()}] ${m.text()}`);
+    });
+    page.on("pageerror", (e) => logs.push(`pageerror: ${e}`));
+    page.on("crash", () => logs.push("page crashed"));
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS} s`)), timeoutS * 1000);
+    });
+    return await Promise.race([fn(page, logs), timeout]);
+  } finally {
+    clearTimeout(timer);
+    if (ctx) await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function waitForOurLib(maxS = 600) {
+  const files = ["www/lib/index.js", "www/lib/worker.js"].map((f) => path.join(ROOT, f));
+  const t0 = Date.now();
+  for (;;) {
+    if (files.every((f) => fs.existsSync(f))) return;
+    if (Date.now() - t0 > maxS * 1000) throw new Error("www/lib/index.js is missing (run `bash scripts/build-web.sh`)");
+    log("www/lib is missing (being rebuilt?); waiting...");
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+}
+
+async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
+  await waitForOurLib();
+  return inFreshChromium("ours", o.timeoutS, o.verbose, async (page, logs) => {
+    await page.goto(`${srv.base}/__bench.html`);
+    const mon = memoryMonitor();
+    let r = {};
+    try {
+      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16 }) => {
+        const { createEngine } = await import("/lib/index.js");
+        const t0 = performance.now();
+        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, ...(kvF16 ? { kvCache: "f16" } : {}) });
+        return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info };
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16 }));
+      mon.mark("gen0");
+      Object.assign(r, await page.evaluate(async ({ prompt, gen }) => {
+        const t1 = performance.now();
+        const out = await self.__engine.chat.completions.create({ prompt, max_tokens: gen, temperature: 0, ignore_eos: true });
+        const generate_wall_s = (performance.now() - t1) / 1000;
+        const stats = await self.__engine.refreshStats();
+        return { generate_wall_s, stats, usage: out.usage, finish_reason: out.choices[0].finish_reason, text_head: out.choices[0].message.content.slice(0, 120) };
+      }, { prompt, gen: o.genTokens }));
+      mon.mark("gen1");
+      await page.evaluate(() => self.__engine.unload());
+    } finally {
+      r.gen_threads = mon.threads("gen0", "gen1");
+      r.memory = mon.stop();
+    }
+    const s = r.stats;
+    return {
+      engine: "ours",
+      threads_requested: threads,
+      cross_origin_isolated: r.crossOriginIsolated,
+      load_s: r.load_s,
+      prompt_tokens: s.prompt_tokens,
+      generated_tokens: s.completion_tokens,
+      prefill_tok_s: s.prefill_tok_s,
+      decode_tok_s: s.decode_tok_s,
+      // refreshStats() gives rates; the times follow (the first generated token comes from the prefill).
+      prefill_ms: s.prefill_tok_s ? (s.prompt_tokens / s.prefill_tok_s) * 1000 : null,
+      decode_ms: s.decode_tok_s ? ((s.completion_tokens - 1) / s.decode_tok_s) * 1000 : null,
+      peak_mb: r.memory.peak_mb,
+      wasm_mb: s.memory_bytes != null ? s.memory_bytes / 2 ** 20 : null,
+      busy_threads: r.gen_threads?.busy ?? null,
+      threads: s.threads,
+      kernel: s.kernel,
+      backend: s.backend,
+      finish_reason: r.finish_reason,
+      generate_wall_s: r.generate_wall_s,
+      info: r.info,
+      stats: s,
+      gen_threads: r.gen_threads,
+      memory: r.memory,
+      text_head: r.text_head,
+      log_tail: logs.slice(-20),
+    };
+  });
+}
+
+async function runWllama(o, srv, fileIndex, threads, prompt, ctxLen) {
+  return inFreshChromium("wllama", o.timeoutS, o.verbose, async (page, logs) => {
+    await page.goto(`${srv.base}/__bench.html`);
+    const mon = memoryMonitor();
+    let r = {};
+    try {
+      // Each step keeps its results (and wllama's log) in self.__r, so a failure still reports them.
+      const loaded = await page.evaluate(async ({ url, threads, ctxLen, kvF16 }) => {
+        const wl = await import("/wllama/esm/index.js");
+        const logs = [];
+        const keep = (level) => (...a) => logs.push(`${level}: ${a.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}`);
+        const logger = { debug: keep("debug"), log: keep("log"), warn: keep("warn"), error: keep("error") };
+        const result = (self.__r = { crossOriginIsolated: self.crossOriginIsolated, version: wl.Wllama.getLibllamaVersion?.(), logs });
+        try {
+          const w = (self.__w = new wl.Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { logger, parallelDownloads: 1 }));
+          const t0 = performance.now();
+          await w.loadModelFromUrl(url, {
+            useCache: false, // download again (into the fresh profile's storage) rather than reuse
+            n_ctx: ctxLen,
+            n_threads: threads,
+            n_gpu_layers: 0, // CPU only: the wasm CPU path is what we compare with
+            n_parallel: 1,
+            // The same KV precision as ours: f32 unless --kv-f16.
+            ...(kvF16 ? { cache_type_k: "f16", cache_type_v: "f16" } : { cache_type_k: "f32", cache_type_v: "f32" }),
+          });
+          result.load_s = (performance.now() - t0) / 1000;
+          result.multithread = w.isMultithread();
+          result.n_threads = w.getNumThreads();
+          const info = w.getLoadedContextInfo();
+          result.ctx = { n_ctx: info.n_ctx, n_batch: info.n_batch, n_ubatch: info.n_ubatch, n_layer: info.n_layer, add_bos_token: info.add_bos_token };
+          // wllama 3.13 resolves loadModel even when llama.cpp answers success: false (and the first
+          // completion then crashes); an empty context is how that shows.
+          if (!info.n_ctx || !info.n_layer) {
+            result.load_failed_s = result.load_s;
+            delete result.load_s;
+            throw new Error("llama.cpp failed to load the model (wllama's loadModel resolved anyway)");
+          }
+          return true;
+        } catch (e) {
+          result.error = `${e?.name || "Error"}: ${e?.message || e}${e?.type ? ` (type ${e.type})` : ""}`;
+          return false;
+        }
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16 });
+      if (loaded) {
+        mon.mark("gen0");
+        await page.evaluate(async ({ prompt, gen }) => {
+          const result = self.__r;
+          try {
+            // Raw completion (no chat template), streamed. llama.cpp's server timings separate the
+            // prompt (prompt_n tokens in prompt_ms) from generation (predicted_n tokens in predicted_ms,
+            // timed from the first sampled token, so predicted_n - 1 decode steps). Chunk arrival
+            // times are kept as a wall-clock cross-check.
+            const t1 = performance.now();
+            const stream = await self.__w.createCompletion({ prompt, max_tokens: gen, temperature: 0, ignore_eos: true, cache_prompt: false, stream: true });
+            const arrivals = [];
+            let text = "";
+            for await (const c of stream) {
+              const piece = c.choices?.[0]?.text ?? "";
+              if (piece) arrivals.push(performance.now());
+              text += piece;
+              if (c.timings) result.timings = c.timings;
+              if (c.usage) result.usage = c.usage;
+              if (c.choices?.[0]?.finish_reason) result.finish_reason = c.choices[0].finish_reason;
+            }
+            result.generate_wall_s = (performance.now() - t1) / 1000;
+            result.ttft_ms = arrivals.length ? arrivals[0] - t1 : null;
+            result.wall_decode_ms = arrivals.length > 1 ? arrivals[arrivals.length - 1] - arrivals[0] : null;
+            result.text_chunks = arrivals.length;
+            result.text_head = text.slice(0, 120);
+          } catch (e) {
+            result.error = `${e?.name || "Error"}: ${e?.message || e}${e?.type ? ` (type ${e.type})` : ""}`;
+          }
+        }, { prompt, gen: o.genTokens });
+        mon.mark("gen1");
+      }
+      await page.evaluate(async () => {
+        try {
+          await self.__w?.exit();
+        } catch {
+          // already dead
+        }
+      });
+    } finally {
+      r = (await page.evaluate(() => self.__r).catch(() => null)) || {};
+      r.gen_threads = mon.threads("gen0", "gen1");
+      r.memory = mon.stop();
+    }
+    if (o.verbose) for (const l of r.logs || []) console.error(`  [wllama] ${l}`);
+    const t = r.timings || {};
+    const threadLines = (r.logs || []).filter((l) => /thread|system_info/i.test(l)).slice(0, 12);
+    const out = {
+      engine: "wllama",
+      version: r.version,
+      threads_requested: threads,
+      cross_origin_isolated: r.crossOriginIsolated,
+      load_s: r.load_s ?? null,
+      prompt_tokens: t.prompt_n ?? r.usage?.prompt_tokens ?? null,
+      generated_tokens: t.predicted_n ?? r.usage?.completion_tokens ?? null,
+      prefill_tok_s: t.prompt_ms ? t.prompt_n / (t.prompt_ms / 1000) : null,
+      decode_tok_s: t.predicted_ms && t.predicted_n > 1 ? (t.predicted_n - 1) / (t.predicted_ms / 1000) : null,
+      prefill_ms: t.prompt_ms ?? null,
+      decode_ms: t.predicted_ms ?? null,
+      wall_ttft_ms: r.ttft_ms ?? null,
+      // Chunks are text pieces, not tokens (a multi-byte character waits for its last token).
+      wall_decode_ms: r.wall_decode_ms ?? null,
+      text_chunks: r.text_chunks ?? null,
+      peak_mb: r.memory.peak_mb,
+      busy_threads: r.gen_threads?.busy ?? null,
+      threads: r.n_threads ?? null,
+      multithread: r.multithread ?? null,
+      build: r.multithread ? "wllama.wasm (JSPI+Memory64), pthreads on" : "wllama.wasm (JSPI+Memory64), pthreads off",
+      finish_reason: r.finish_reason ?? null,
+      generate_wall_s: r.generate_wall_s ?? null,
+      ctx: r.ctx,
+      timings: r.timings,
+      gen_threads: r.gen_threads,
+      memory: r.memory,
+      thread_log: threadLines,
+      text_head: r.text_head,
+    };
+    if (r.error) {
+      // The first error line of llama.cpp's own log usually says why.
+      const cause = (r.logs || []).find((l) => /^error: /.test(l) && !/Stack trace|^error: \{\}$/.test(l));
+      out.error = cause ? `${r.error}; llama.cpp: ${cause.slice(7).trim()}` : r.error;
+      // The native log lines that explain a failure (llama.cpp prints the reason before throwing).
+      out.log_tail = [...(r.logs || []).filter((l) => /error|fail|unknown|invalid|unsupported|abort/i.test(l)).slice(-15), ...(r.logs || []).slice(-15), ...logs.slice(-10)];
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native CLI
+// ---------------------------------------------------------------------------------------------
+
+function nativeHelp(bin) {
+  try {
+    return execFileSync(bin, ["generate", "--help"], { encoding: "utf8" });
+  } catch (e) {
+    return String(e.stdout || "") + String(e.stderr || "");
+  }
+}
+
+function runNative(o, file, threads, prompt, ctxLen, help) {
+  const hasThreads = /--threads\b/.test(help);
+  if (!hasThreads && threads !== 1) {
+    return Promise.resolve({ engine: "native", threads_requested: threads, skipped: "the CLI has no --threads flag (1 thread only)" });
+  }
+  const args = ["generate", file, "--prompt", prompt, "--max-tokens", String(o.genTokens), "--temperature", "0", "--ignore-eos"];
+  if (/--ctx\b/.test(help)) args.push("--ctx", String(ctxLen));
+  if (o.kvF16 && /--kv-f16\b/.test(help)) args.push("--kv-f16");
+  if (hasThreads) args.push("--threads", String(threads));
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(o.native, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutS * 1000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const num = (re) => {
+        const m = re.exec(stderr);
+        return m ? parseFloat(m[1]) : null;
+      };
+      const r = {
+        engine: "native",
+        threads_requested: threads,
+        command: [o.native, ...args.map((a) => (a === prompt ? "<prompt>" : a))].join(" "),
+        exit_code: code,
+        wall_s: (Date.now() - t0) / 1000,
+        prompt_tokens: num(/\[(\d+) prompt tokens/),
+        prefill_tok_s: num(/prefill ([\d.]+) tok\/s/),
+        generated_tokens: num(/\| (\d+) generated/),
+        decode_tok_s: num(/decode ([\d.]+) tok\/s/),
+        load_s: num(/load ([\d.]+) s/),
+        model_cache_mb: num(/model\+cache (\d+) MB/),
+        peak_mb: num(/peak RSS ([\d.]+) MB/),
+        kernel: (/kernel ([^,\]]+)/.exec(stderr) || [])[1] ?? null,
+        threads: num(/(\d+) thread/),
+        text_head: stdout.slice(0, 120),
+      };
+      if (code !== 0 || r.decode_tok_s == null) r.error = `exit ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`;
+      resolve(r);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+// ---------------------------------------------------------------------------------------------
+
+const fmt = (x, d = 2) => (x == null || Number.isNaN(x) ? "—" : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(d));
+const ratio = (a, b) => (a != null && b != null && b !== 0 ? `${(a / b).toFixed(2)}×` : "—");
+
+function cell(r, key, d) {
+  if (!r) return "—";
+  if (r.skipped) return "n/a";
+  if (r.error && r[key] == null) return `**error**`;
+  return fmt(r[key], d);
+}
+
+function detail(r) {
+  if (!r) return "—";
+  if (r.skipped) return r.skipped;
+  const busy = r.busy_threads != null ? ` (${r.busy_threads} busy)` : "";
+  if (r.engine === "ours") return `${r.threads ?? "?"} thr${busy}, ${r.kernel ?? "?"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
+  if (r.engine === "wllama") return `${r.threads ?? "?"} thr${busy}, ${r.multithread ? "pthreads" : "no pthreads"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
+  return `${r.threads ?? "?"} thr, ${r.kernel ?? "?"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
+}
+
+function table(results, o) {
+  const lines = [];
+  lines.push("| T | model | metric | ours (wasm) | wllama | ours/wllama | native (ours CLI) | wasm/native |");
+  lines.push("|---|---|---|---|---|---|---|---|");
+  const files = [o.model, ...o.oursOnly];
+  const errors = [];
+  for (const T of o.threads) {
+    for (const f of files) {
+      const get = (engine) => results.find((r) => r.engine === engine && r.threads_requested === T && r.file === f);
+      const ours = get("ours");
+      const wl = get("wllama");
+      const nat = get("native");
+      const name = path.basename(f);
+      const rows = [
+        ["load s (lower is better)", "load_s", 2],
+        ["prefill tok/s (higher is better)", "prefill_tok_s", 1],
+        ["decode tok/s (higher is better)", "decode_tok_s", 2],
+        ["peak MB (renderer VmHWM; native: RSS; lower is better)", "peak_mb", 0],
+      ];
+      for (const [label, key, d] of rows) {
+        lines.push(`| ${T} | ${name} | ${label} | ${cell(ours, key, d)} | ${cell(wl, key, d)} | ${ratio(ours?.[key], wl?.[key])} | ${cell(nat, key, d)} | ${ratio(ours?.[key], nat?.[key])} |`);
+      }
+      lines.push(`| ${T} | ${name} | wasm memory MB (ours: stats.memory_bytes) | ${cell(ours, "wasm_mb", 0)} | — |  | — |  |`);
+      lines.push(`| ${T} | ${name} | threads (busy while generating), kernel, prompt+gen tokens | ${detail(ours)} | ${detail(wl)} |  | ${detail(nat)} |  |`);
+      for (const r of [ours, wl, nat]) if (r?.error) errors.push(`- T=${T} ${name} ${r.engine}: ${r.error}`);
+    }
+  }
+  if (errors.length) lines.push("", "Errors:", ...errors);
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+const o = parseArgs(process.argv.slice(2));
+const files = [o.model, ...o.oursOnly];
+const started = Date.now();
+const { text: prompt, llama3Tokens } = await buildPrompt(o.promptTokens);
+const ctxLen = Math.max(512, Math.ceil((o.promptTokens + o.genTokens + 64) / 256) * 256);
+log(`prompt: ${prompt.length} chars, ${llama3Tokens ?? "?"} Llama-3 tokens with BOS; context ${ctxLen}`);
+const wllamaVersion = JSON.parse(fs.readFileSync(path.join(WLLAMA_DIR, "package.json"), "utf8")).version;
+const nativeHelpText = o.native ? nativeHelp(o.native) : "";
+
+const srv = await startServer(files);
+const cleanup = () => {
+  srv.server.close();
+};
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+
+const results = [];
+const record = (r, f) => {
+  r.file = f;
+  results.push(r);
+  const brief = r.error ? `ERROR ${r.error}` : r.skipped ? `skipped: ${r.skipped}`
+    : `load avg ${r.loadavg_1m?.map((x) => x.toFixed(1)).join("→")}; load ${fmt(r.load_s)} s, prefill ${fmt(r.prefill_tok_s, 1)} tok/s (${r.prompt_tokens} tok), decode ${fmt(r.decode_tok_s)} tok/s (${r.generated_tokens} tok), peak ${fmt(r.peak_mb, 0)} MB, threads ${r.threads}`;
+  log(`  ${r.engine}: ${brief}`);
+  if (r.gen_threads) log(`    renderer threads while generating (${r.gen_threads.wall_s.toFixed(1)} s): ${r.gen_threads.top.join(", ")}`);
+  if (r.engine === "wllama" && r.thread_log?.length) for (const l of r.thread_log) log(`    wllama log: ${l}`);
+};
+
+try {
+  for (const T of o.threads) {
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i];
+      const engines = i === 0 ? o.engines : o.engines.filter((e) => e === "ours");
+      for (const engine of engines) {
+        log(`T=${T} ${engine} ${path.basename(f)} ...`);
+        const t0 = Date.now();
+        const load0 = os.loadavg()[0];
+        let r;
+        try {
+          r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen) : await runWllama(o, srv, i, T, prompt, ctxLen);
+        } catch (e) {
+          r = { engine, threads_requested: T, error: String(e?.message || e).split("\n")[0] };
+        }
+        r.run_s = (Date.now() - t0) / 1000;
+        // Other work on the machine skews the numbers; keep the 1-minute load average around the run.
+        r.loadavg_1m = [load0, os.loadavg()[0]];
+        record(r, f);
+      }
+      if (o.native) {
+        log(`T=${T} native ${path.basename(f)} ...`);
+        const load0 = os.loadavg()[0];
+        const r = await runNative(o, f, T, prompt, ctxLen, nativeHelpText);
+        r.loadavg_1m = [load0, os.loadavg()[0]];
+        record(r, f);
+      }
+    }
+  }
+} finally {
+  cleanup();
+}
+
+const report = {
+  date: new Date().toISOString(),
+  host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
+  chromium: (() => {
+    try {
+      return execFileSync(process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      return null;
+    }
+  })(),
+  wllama_version: wllamaVersion,
+  options: { ...o, prompt_chars: prompt.length, prompt_llama3_tokens: llama3Tokens, context: ctxLen },
+  prompt,
+  total_s: (Date.now() - started) / 1000,
+  results,
+};
+
+console.log(`\n## bitnet-web vs @wllama/wllama ${wllamaVersion} — ${report.chromium ?? "Chromium"}, ${report.host.cpus} CPUs (${report.host.cpu_model})\n`);
+console.log(`prompt ${llama3Tokens ?? "~" + o.promptTokens} tokens, ${o.genTokens} generated (greedy, EOS ignored), context ${ctxLen}; total ${report.total_s.toFixed(0)} s\n`);
+console.log(table(results, o));
+console.log("\n```json\n" + JSON.stringify(report, null, 2) + "\n```");
+if (o.json) fs.writeFileSync(o.json, JSON.stringify(report, null, 2) + "\n");

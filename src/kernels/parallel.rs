@@ -1,0 +1,176 @@
+//! Row-split threading with a spinning team.
+//!
+//! A matrix product splits its output rows into parts that the calling thread and its helpers claim
+//! one by one, so each thread streams its own rows of the weights once. A decoded token runs some
+//! 200 products of well under a millisecond each, so dispatch must cost microseconds: measured in
+//! Chromium, handing each product to rayon (whose idle threads sleep in `Atomics.wait`) cost about
+//! 0.3 ms per product and left two threads no faster than one. Helpers here therefore spin on an
+//! atomic word between products, as llama.cpp's threads do, and retire to the rayon pool (which
+//! starts them: Web Workers in the threaded wasm build, OS threads natively) after a few
+//! milliseconds without work, so an idle page burns no CPU.
+//!
+//! Where there are no threads (the single-thread wasm build, or a pool of one) parts run on the
+//! calling thread with no synchronisation at all.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Threads the kernels may use: the caller plus helpers.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Calls `f(first_row, chunk)` for consecutive chunks of `out`, where `out` holds `out.len() /
+/// row_len` rows of `row_len` values, in parallel when there are threads.
+pub fn for_each_row_chunk<F>(out: &mut [f32], row_len: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let rows = out.len() / row_len.max(1);
+    let threads = threads();
+    if threads <= 1 || rows < 32 {
+        f(0, out);
+        return;
+    }
+    // A few parts per thread balance a helper that starts late; at least 16 rows each.
+    let parts = (threads * 4).min(rows / 16).max(1);
+    let per_part = rows.div_ceil(parts);
+    let base = SendPtr(out.as_mut_ptr());
+    let len = out.len();
+    TEAM.run(threads, parts, &|part| {
+        let first = part * per_part;
+        let end = ((part + 1) * per_part).min(rows);
+        if first < end {
+            // SAFETY: parts cover disjoint row ranges of `out`, which outlives `run`.
+            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(first * row_len), (end - first) * row_len) };
+            debug_assert!(end * row_len <= len);
+            f(first, chunk);
+        }
+    });
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used to hand disjoint sub-slices to the team's threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A job: called once per part index. The lifetime is erased while it is published; `run` does not
+/// return before every claimed part has finished, so the borrow outlives every call.
+type Job = *const (dyn Fn(usize) + Sync);
+
+struct Published {
+    generation: u32,
+    job: Job,
+}
+// SAFETY: the job is `Sync` and only called while `run` keeps it alive (see `Job`).
+unsafe impl Send for Published {}
+
+struct Team {
+    /// One caller at a time (native tests call from several threads).
+    caller: Mutex<()>,
+    /// The current job, read by helpers when `claims` shows a new generation.
+    published: Mutex<Option<Published>>,
+    /// generation (high 32 bits) | parts (16) | next unclaimed part (16): one word, so a claim can
+    /// never take a part of a newer job than the one the helper read.
+    claims: AtomicU64,
+    /// Parts of the current job finished.
+    done: AtomicUsize,
+    /// Helpers currently spinning for work.
+    helpers: AtomicUsize,
+}
+
+static TEAM: Team = Team {
+    caller: Mutex::new(()),
+    published: Mutex::new(None),
+    claims: AtomicU64::new(0),
+    done: AtomicUsize::new(0),
+    helpers: AtomicUsize::new(0),
+};
+
+/// Spins a helper makes without finding work before it retires (a few milliseconds).
+const IDLE_SPINS: u32 = 1 << 23;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pack(generation: u32, parts: usize, next: usize) -> u64 {
+    (generation as u64) << 32 | (parts as u64) << 16 | next as u64
+}
+
+impl Team {
+    fn run(&'static self, threads: usize, parts: usize, job: &(dyn Fn(usize) + Sync)) {
+        assert!(parts < 1 << 16);
+        let _caller = lock(&self.caller);
+        let previous = (self.claims.load(Ordering::Acquire) >> 32) as u32;
+        let generation = previous.wrapping_add(1);
+        // Top up the helpers; each takes a rayon thread until it retires. A new helper counts the
+        // previous job as seen, so it joins this one however late it starts.
+        while self.helpers.load(Ordering::Acquire) < threads - 1 {
+            self.helpers.fetch_add(1, Ordering::AcqRel);
+            rayon::spawn(move || self.help(previous));
+        }
+        // SAFETY: erases the borrow's lifetime; see `Job`.
+        let job_ptr: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(job) };
+        *lock(&self.published) = Some(Published { generation, job: job_ptr });
+        self.done.store(0, Ordering::Release);
+        self.claims.store(pack(generation, parts, 0), Ordering::Release);
+        while let Some(part) = self.claim(generation) {
+            job(part);
+            self.done.fetch_add(1, Ordering::AcqRel);
+        }
+        while self.done.load(Ordering::Acquire) < parts {
+            std::hint::spin_loop();
+        }
+        *lock(&self.published) = None;
+    }
+
+    /// Takes the next part of job `generation`, if that job is current and has parts left.
+    fn claim(&self, generation: u32) -> Option<usize> {
+        let mut word = self.claims.load(Ordering::Acquire);
+        loop {
+            let (g, parts, next) = ((word >> 32) as u32, (word >> 16) as usize & 0xffff, word as usize & 0xffff);
+            if g != generation || next >= parts {
+                return None;
+            }
+            match self.claims.compare_exchange_weak(word, word + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(next),
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    fn help(&'static self, mut seen: u32) {
+        let mut idle = 0u32;
+        loop {
+            let generation = (self.claims.load(Ordering::Acquire) >> 32) as u32;
+            if generation == seen {
+                idle += 1;
+                if idle >= IDLE_SPINS {
+                    self.helpers.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+                std::hint::spin_loop();
+                continue;
+            }
+            seen = generation;
+            idle = 0;
+            let job = match &*lock(&self.published) {
+                Some(p) if p.generation == generation => p.job,
+                _ => continue,
+            };
+            while let Some(part) = self.claim(generation) {
+                // SAFETY: the claim succeeded for this job's generation, so its caller is still
+                // inside `run`, waiting for this part.
+                unsafe { (*job)(part) };
+                self.done.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
