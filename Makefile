@@ -6,12 +6,12 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
 
-# The browser bundle (relaxed-SIMD and SIMD128 builds + the JS library) into pkg/dist and www/lib.
+# The browser bundle (relaxed-SIMD, SIMD128 and threaded builds + the JS library) into pkg/dist and www/lib.
 build-web: setup
 	bash scripts/build-web.sh
 
@@ -24,17 +24,31 @@ test: setup test-native test-browser test-e2e
 test-native: setup
 	$(ENV) cargo test --release
 
-# Twice: the relaxed-SIMD build (.cargo/config.toml) and a SIMD128-only build for browsers without
-# relaxed SIMD, in its own target directory. RUSTFLAGS replaces the config's target rustflags
-# (CARGO_TARGET_*_RUSTFLAGS would be merged with them and keep relaxed SIMD on).
+# Three builds: the relaxed-SIMD build (.cargo/config.toml), a SIMD128-only build for browsers without
+# relaxed SIMD, and the threaded build (HF parity on two Web Workers), each in its own target
+# directory. RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
+# merged with them and keep relaxed SIMD on).
 test-browser: setup
 	$(ENV) wasm-pack test --headless --chrome --release .
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
 	  wasm-pack test --headless --chrome --release .
+	$(ENV) source scripts/wasm-threads-env.sh && wasm-pack test --headless --chrome --release . --test web_parity
 
 test-e2e: build-web
 	$(ENV) node --test tests/e2e/
+
+# Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI, on a
+# synthetic 2B4T-shape TQ2_0 file (made here; 1.2 GB) at 1 and 2 threads: see bench/README.md.
+# About 15 minutes on 2 cores. BENCH_ARGS adds options, e.g. BENCH_ARGS="--gen-tokens 32".
+BENCH_DIR ?= target/bench
+bench: build-web
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
+	test -f $(BENCH_DIR)/2b4t-i2s.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-i2s.gguf --variant i2s
+	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
+	  --threads 1,2 --native target/release/bitnet-web --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
 
 # Regenerate the committed fixtures from the tools we did not write: gguf-py (formats) and the npm
 # llama3-tokenizer-js (tokenizer ids). None of this runs in `make test`.

@@ -5,7 +5,7 @@
 mod common;
 
 use bitnet_web::gguf::TensorType;
-use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, ternary_matmul, ternary_matvec};
+use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, split_activations, ternary_matmul, ternary_matvec};
 use bitnet_web::quant::dense::DenseMatrix;
 use bitnet_web::quant::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
@@ -183,8 +183,10 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
         let want = scalar::dot_i8_i16(&w, &x);
         let exact: i64 = w.iter().zip(&x).map(|(&a, &b)| a as i64 * b as i64).sum();
         assert_eq!(want as i64, exact, "the activation limit keeps the sum inside i32");
+        let row_sum = w.iter().map(|&v| v as i32).sum();
+        let (hi, lo) = split_activations(&x);
         for kind in KernelKind::available() {
-            assert_eq!(kind.dot_i8_i16(&w, &x), want, "{kind:?}, {cols} columns");
+            assert_eq!(kind.dot_i8_i16(&w, row_sum, &x, &hi, &lo), want, "{kind:?}, {cols} columns");
         }
         // The whole head against f64 math on the unrounded matrix and input.
         let m: Vec<f32> = (0..rows * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 500.0).collect();

@@ -30,8 +30,24 @@ fn file(name: &str) -> &'static [u8] {
     FILES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} is not embedded in web_parity.rs")).1
 }
 
+/// The single-thread builds.
+#[cfg(not(target_feature = "atomics"))]
 #[wasm_bindgen_test]
 fn logits_and_greedy_tokens_match_hf_with_every_kernel() {
+    check_every_case();
+}
+
+/// The threaded build (`scripts/wasm-threads-env.sh`): the same cases with the matrix products split
+/// across two Web Workers. Only one test may start the pool, so this build has only this test.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen_test]
+async fn threaded_build_matches_hf_on_two_threads() {
+    wasm_bindgen_futures::JsFuture::from(bitnet_web::web::init_thread_pool(2)).await.unwrap();
+    assert_eq!(bitnet_web::kernels::threads(), 2);
+    check_every_case();
+}
+
+fn check_every_case() {
     let cases = manifest(MANIFEST);
     assert!(cases.len() >= 5);
     let kernels = KernelKind::available();

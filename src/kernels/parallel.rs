@@ -21,19 +21,29 @@ pub fn threads() -> usize {
 }
 
 /// Calls `f(first_row, chunk)` for consecutive chunks of `out`, where `out` holds `out.len() /
-/// row_len` rows of `row_len` values, in parallel when there are threads.
+/// row_len` rows of `row_len` values, in parallel when there are threads. Chunks have at least 16
+/// rows, enough work to be worth a hand-off when a row is a matrix row.
 pub fn for_each_row_chunk<F>(out: &mut [f32], row_len: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    for_each_row_chunk_of(out, row_len, 16, f);
+}
+
+/// `for_each_row_chunk` with chunks of at least `min_rows` rows (for rows that are heavier than a
+/// matrix row, such as one head's attention).
+pub fn for_each_row_chunk_of<F>(out: &mut [f32], row_len: usize, min_rows: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
     let rows = out.len() / row_len.max(1);
     let threads = threads();
-    if threads <= 1 || rows < 32 {
+    if threads <= 1 || rows < 2 * min_rows.max(1) {
         f(0, out);
         return;
     }
-    // A few parts per thread balance a helper that starts late; at least 16 rows each.
-    let parts = (threads * 4).min(rows / 16).max(1);
+    // A few parts per thread balance a helper that starts late.
+    let parts = (threads * 4).min(rows / min_rows.max(1)).max(1);
     let per_part = rows.div_ceil(parts);
     let base = SendPtr(out.as_mut_ptr());
     let len = out.len();

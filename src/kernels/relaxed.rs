@@ -1,70 +1,116 @@
-//! wasm relaxed-SIMD kernels: `i32x4.relaxed_dot_i8x16_i7x16_add_s` does 16 multiply-adds in one
-//! instruction. Its second operand must be 0..=127 to be deterministic across engines (V8 on x86
-//! uses pmaddubsw, which treats it as unsigned): the 2-bit codes (0..=2) are exactly that, which is
-//! why weights are kept as codes and Σq is subtracted afterwards.
+//! wasm relaxed-SIMD kernels, built on `i16x8.relaxed_dot_i8x16_i7x16_s`: 16 int8×7-bit products
+//! summed in pairs into i16 lanes, one x86 `pmaddubsw`. Its second operand must be 0..=127 to be
+//! deterministic across engines (x86 treats it as unsigned): the 2-bit codes (0..=2) are exactly
+//! that, which is why weights are kept as codes and Σq is subtracted afterwards.
+//!
+//! Why the i16 form: without AVX-VNNI, V8 lowers the i32 form (`i32x4.relaxed_dot_..._add_s`) to
+//! pmaddubsw + pmaddwd + paddd, so summing i16 lanes with one add for a few blocks and widening only
+//! then takes about half the instructions per product. The block counts between widenings below
+//! keep every i16 partial sum far from overflow.
 
 use core::arch::wasm32::*;
 
 use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
 
+/// Blocks summed in i16 lanes before widening to i32.
+const BLOCKS_PER_WIDEN: usize = 4;
+
 /// Σ code·q over one packed row; see `scalar::dot_codes`.
 ///
-/// Each code vector costs one instruction to decode: bits 7:6 need only a shift and bits 1:0 only
-/// a mask, while bits 5:4 and 3:2 are masked in place, giving 16·code and 4·code (still at most 32,
-/// a valid 7-bit operand). Those go to their own accumulators, whose lanes are then exact multiples
-/// of 16 and 4 and are shifted back down before the sum.
+/// Decoding costs one instruction per code vector where it can: bits 7:6 need only a shift, bits
+/// 1:0 only a mask, and bits 3:2 are masked in place to 4·code (their own accumulator, shifted back
+/// at the end). Per lane and block the i16 sums stay below 6·2·2·128 = 3072 and 2·2·8·128 = 4096.
 pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
-    let (m3, m12, m48) = (u8x16_splat(0x03), u8x16_splat(0x0c), u8x16_splat(0x30));
-    let (mut acc1, mut acc4, mut acc16) = (i32x4_splat(0), i32x4_splat(0), i32x4_splat(0));
-    for (c, x) in codes.chunks_exact(BLOCK_BYTES).zip(q.chunks_exact(BLOCK)) {
-        // SAFETY: the chunks are exactly 32 code bytes and 128 activations; loads are unaligned-safe.
-        unsafe {
-            let lo = v128_load(c.as_ptr() as *const v128);
-            let hi = v128_load(c.as_ptr().add(16) as *const v128);
-            let xv = |i: usize| v128_load(x.as_ptr().add(16 * i) as *const v128);
-            acc1 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(0), u8x16_shr(lo, 6), acc1);
-            acc1 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(1), u8x16_shr(hi, 6), acc1);
-            acc16 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(2), v128_and(lo, m48), acc16);
-            acc16 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(3), v128_and(hi, m48), acc16);
-            acc4 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(4), v128_and(lo, m12), acc4);
-            acc4 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(5), v128_and(hi, m12), acc4);
-            acc1 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(6), v128_and(lo, m3), acc1);
-            acc1 = i32x4_relaxed_dot_i8x16_i7x16_add(xv(7), v128_and(hi, m3), acc1);
+    let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
+    let (mut total1, mut total4) = (i32x4_splat(0), i32x4_splat(0));
+    let widen_codes = BLOCKS_PER_WIDEN * BLOCK_BYTES;
+    for (cs, xs) in codes.chunks(widen_codes).zip(q.chunks(widen_codes * 4)) {
+        let (mut acc1, mut acc4) = (i16x8_splat(0), i16x8_splat(0));
+        for (c, x) in cs.chunks_exact(BLOCK_BYTES).zip(xs.chunks_exact(BLOCK)) {
+            // SAFETY: the chunks are exactly 32 code bytes and 128 activations; loads are unaligned-safe.
+            unsafe {
+                let lo = v128_load(c.as_ptr() as *const v128);
+                let hi = v128_load(c.as_ptr().add(16) as *const v128);
+                let xv = |i: usize| v128_load(x.as_ptr().add(16 * i) as *const v128);
+                let dot = |x: v128, c: v128| i16x8_relaxed_dot_i8x16_i7x16(x, c);
+                acc1 = i16x8_add(acc1, dot(xv(0), u8x16_shr(lo, 6)));
+                acc1 = i16x8_add(acc1, dot(xv(1), u8x16_shr(hi, 6)));
+                acc1 = i16x8_add(acc1, dot(xv(2), v128_and(u8x16_shr(lo, 4), m3)));
+                acc1 = i16x8_add(acc1, dot(xv(3), v128_and(u8x16_shr(hi, 4), m3)));
+                acc4 = i16x8_add(acc4, dot(xv(4), v128_and(lo, m12)));
+                acc4 = i16x8_add(acc4, dot(xv(5), v128_and(hi, m12)));
+                acc1 = i16x8_add(acc1, dot(xv(6), v128_and(lo, m3)));
+                acc1 = i16x8_add(acc1, dot(xv(7), v128_and(hi, m3)));
+            }
         }
+        total1 = i32x4_add(total1, i32x4_extadd_pairwise_i16x8(acc1));
+        total4 = i32x4_add(total4, i32x4_extadd_pairwise_i16x8(acc4));
     }
-    hsum(i32x4_add(acc1, i32x4_add(i32x4_shr(acc4, 2), i32x4_shr(acc16, 4))))
+    hsum(i32x4_add(total1, i32x4_shr(total4, 2)))
 }
 
 /// `dot_codes` of one row against four tokens' activations: each code vector is decoded once and
 /// used four times, which is what makes prefill (a GEMM) cheaper per token than decode (a GEMV).
+/// Per lane and block each token's i16 sum stays below 8·2·2·128 = 4096.
 pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
     assert!(codes.len() % BLOCK_BYTES == 0 && q.iter().all(|x| x.len() == codes.len() * 4));
     let m3 = u8x16_splat(3);
-    let mut acc = [i32x4_splat(0); 4];
-    for (b, c) in codes.chunks_exact(BLOCK_BYTES).enumerate() {
-        // SAFETY: `c` is 32 code bytes and every `q[t]` holds the block's 128 activations at 128·b.
-        unsafe {
-            let lo = v128_load(c.as_ptr() as *const v128);
-            let hi = v128_load(c.as_ptr().add(16) as *const v128);
-            let decoded = [
-                (u8x16_shr(lo, 6), u8x16_shr(hi, 6)),
-                (v128_and(u8x16_shr(lo, 4), m3), v128_and(u8x16_shr(hi, 4), m3)),
-                (v128_and(u8x16_shr(lo, 2), m3), v128_and(u8x16_shr(hi, 2), m3)),
-                (v128_and(lo, m3), v128_and(hi, m3)),
-            ];
-            for (g, &(cl, ch)) in decoded.iter().enumerate() {
-                for t in 0..4 {
-                    let x = q[t].as_ptr().add(BLOCK * b + 32 * g);
-                    acc[t] = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(x as *const v128), cl, acc[t]);
-                    acc[t] = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(x.add(16) as *const v128), ch, acc[t]);
+    let mut total = [i32x4_splat(0); 4];
+    let blocks = codes.len() / BLOCK_BYTES;
+    let mut b = 0;
+    while b < blocks {
+        let end = (b + BLOCKS_PER_WIDEN).min(blocks);
+        let mut acc = [i16x8_splat(0); 4];
+        for b in b..end {
+            // SAFETY: block `b` has 32 code bytes at 32·b, and every `q[t]` its 128 activations at 128·b.
+            unsafe {
+                let c = codes.as_ptr().add(BLOCK_BYTES * b);
+                let lo = v128_load(c as *const v128);
+                let hi = v128_load(c.add(16) as *const v128);
+                for g in 0..4 {
+                    let (cl, ch) = match g {
+                        0 => (u8x16_shr(lo, 6), u8x16_shr(hi, 6)),
+                        1 => (v128_and(u8x16_shr(lo, 4), m3), v128_and(u8x16_shr(hi, 4), m3)),
+                        2 => (v128_and(u8x16_shr(lo, 2), m3), v128_and(u8x16_shr(hi, 2), m3)),
+                        _ => (v128_and(lo, m3), v128_and(hi, m3)),
+                    };
+                    for t in 0..4 {
+                        let x = q[t].as_ptr().add(BLOCK * b + 32 * g);
+                        acc[t] = i16x8_add(acc[t], i16x8_relaxed_dot_i8x16_i7x16(v128_load(x as *const v128), cl));
+                        acc[t] = i16x8_add(acc[t], i16x8_relaxed_dot_i8x16_i7x16(v128_load(x.add(16) as *const v128), ch));
+                    }
                 }
             }
         }
+        for t in 0..4 {
+            total[t] = i32x4_add(total[t], i32x4_extadd_pairwise_i16x8(acc[t]));
+        }
+        b = end;
     }
-    acc.map(hsum)
+    total.map(hsum)
+}
+
+/// Σ w·x over an int8 row and int16 activations given as `x = 128·(hi - 64) + lo`, with `hi` and
+/// `lo` both in 0..=127 (`int8::split_activations`): two 7-bit dots instead of widening every
+/// weight to i16, which SIMD128 must do. `row_sum` is Σw. The true sum fits an i32 (the caller
+/// bounds x), so wrapping arithmetic gives it exactly.
+pub fn dot_i8_split(w: &[i8], row_sum: i32, hi: &[i8], lo: &[i8]) -> i32 {
+    assert!(w.len() == hi.len() && w.len() == lo.len() && w.len() % 16 == 0);
+    let (mut acc_hi, mut acc_lo) = (i32x4_splat(0), i32x4_splat(0));
+    for ((w, h), l) in w.chunks_exact(16).zip(hi.chunks_exact(16)).zip(lo.chunks_exact(16)) {
+        // SAFETY: three 16-byte chunks; loads are unaligned-safe.
+        unsafe {
+            let wv = v128_load(w.as_ptr() as *const v128);
+            acc_hi = i32x4_relaxed_dot_i8x16_i7x16_add(wv, v128_load(h.as_ptr() as *const v128), acc_hi);
+            acc_lo = i32x4_relaxed_dot_i8x16_i7x16_add(wv, v128_load(l.as_ptr() as *const v128), acc_lo);
+        }
+    }
+    let high = hsum(acc_hi).wrapping_sub(row_sum.wrapping_mul(64));
+    high.wrapping_mul(128).wrapping_add(hsum(acc_lo))
 }
 
 fn hsum(v: v128) -> i32 {
-    i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+    let lanes = [i32x4_extract_lane::<0>(v), i32x4_extract_lane::<1>(v), i32x4_extract_lane::<2>(v), i32x4_extract_lane::<3>(v)];
+    lanes.iter().fold(0i32, |a, &b| a.wrapping_add(b))
 }

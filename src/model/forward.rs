@@ -3,7 +3,7 @@
 //! Prefill and decode are the same code: `n` tokens go through every layer together, so each
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
-use crate::kernels::{KernelKind, dense_matvec, int8_matvec, scalar, ternary_matmul};
+use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, ternary_matmul};
 
 use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
@@ -118,7 +118,6 @@ impl Model {
         for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
             self.token_embd.row_into(t as usize, row);
         }
-        let mut scores = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention.
             let h = Quantized::of(&rms_norm_rows(&x, &layer.attn_norm, c.rms_eps), d);
@@ -130,13 +129,17 @@ impl Model {
                 rope(&mut k[t * kvd..(t + 1) * kvd], hd, p0 + t, &freqs, c.rope_style);
                 cache.push(l, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
             }
+            // One row of `attn` per (token, head), split across threads.
             let mut attn = vec![0f32; n * d];
-            for t in 0..n {
-                for head in 0..c.n_head {
-                    let range = t * d + head * hd..t * d + (head + 1) * hd;
-                    cache.attend(l, &q[range.clone()], head / group, p0 + t + 1, attn_scale, &mut scores, &mut attn[range]);
+            let kv = &*cache;
+            for_each_row_chunk_of(&mut attn, hd, 1, |r0, chunk| {
+                let mut scores = Vec::new();
+                for (i, out) in chunk.chunks_exact_mut(hd).enumerate() {
+                    let (t, head) = ((r0 + i) / c.n_head, (r0 + i) % c.n_head);
+                    let qh = &q[t * d + head * hd..][..hd];
+                    kv.attend(l, qh, head / group, p0 + t + 1, attn_scale, &mut scores, out);
                 }
-            }
+            });
             let attn = match &layer.attn_sub_norm {
                 Some(w) => rms_norm_rows(&attn, w, c.rms_eps),
                 None => attn,

@@ -12,6 +12,8 @@ pub struct Int8Rows {
     pub cols: usize,
     pub data: Vec<i8>,
     pub scales: Vec<f32>,
+    /// Σ of each row's int8 values (the relaxed-SIMD kernel offsets activations by a constant).
+    pub row_sums: Vec<i32>,
 }
 
 impl Int8Rows {
@@ -35,7 +37,8 @@ impl Int8Rows {
                 *scale = max / 127.0;
             },
         );
-        Int8Rows { rows: m.rows, cols, data, scales }
+        let row_sums = data.chunks_exact(cols).map(|r| r.iter().map(|&v| v as i32).sum()).collect();
+        Int8Rows { rows: m.rows, cols, data, scales, row_sums }
     }
 
     pub fn row(&self, r: usize) -> &[i8] {
@@ -43,6 +46,6 @@ impl Int8Rows {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.data.len() + 4 * self.scales.len()
+        self.data.len() + 4 * (self.scales.len() + self.row_sums.len())
     }
 }

@@ -7,6 +7,9 @@
 //! Errors thrown to JavaScript carry a `name` the npm package turns into typed errors.
 
 mod errors;
+mod kernel_bench;
+
+pub use kernel_bench::bench_kernels;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;

@@ -1,0 +1,23 @@
+// Kernel throughput of the relaxed-SIMD wasm build in headless Chromium (GMAC/s per variant, one
+// thread), to compare kernel variants in one run on a noisy machine:
+//   node bench/kernels.mjs [ROWS=2560] [COLS=2560] [ITERS=200]
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { serve, staticFiles } from "../scripts/serve.mjs";
+
+const [rows = 2560, cols = 2560, iters = 200] = process.argv.slice(2).map(Number);
+const server = await serve("www", 0, "127.0.0.1", staticFiles(path.resolve("www")));
+const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const page = await browser.newPage();
+await page.goto(`http://127.0.0.1:${server.port}/inspect.html`);
+const result = await page.evaluate(async ([rows, cols, iters]) => {
+  // In a worker, as the engine runs.
+  const src = `import init, { benchKernels } from "${location.origin}/lib/wasm-relaxed/bitnet_web.js";
+    self.onmessage = async (e) => { await init(); self.postMessage(benchKernels(...e.data)); };`;
+  const w = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })), { type: "module" });
+  return await new Promise((resolve, reject) => { w.onmessage = (e) => resolve(e.data); w.onerror = reject; w.postMessage([rows, cols, iters]); });
+}, [rows, cols, iters]);
+console.log(`| kernel | variant | GMAC/s (${rows}×${cols}, ${iters} passes) |\n|---|---|---|`);
+for (const r of result) console.log(`| ${r.kernel} | ${r.variant} | ${r.gmacs.toFixed(2)} |`);
+await browser.close();
+server.close();

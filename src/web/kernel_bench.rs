@@ -1,0 +1,59 @@
+//! `benchKernels`: times the ternary and int8 kernels of this build on random data, on the calling
+//! thread, so that kernel variants can be compared in the same browser run (bench/kernels.mjs).
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::kernels::KernelKind;
+
+#[derive(Serialize)]
+struct Timing {
+    kernel: &'static str,
+    variant: &'static str,
+    /// Multiply-adds per second, in billions.
+    gmacs: f64,
+}
+
+/// GMAC/s of each kernel variant on a `rows × cols` matrix, `iters` passes each.
+#[wasm_bindgen(js_name = benchKernels)]
+pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, JsValue> {
+    let cols = cols.div_ceil(128) * 128;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // Codes 0..=2 in every crumb; activations anywhere in int8.
+    let codes: Vec<u8> = (0..rows * cols / 4).map(|_| (0..4).fold(0u8, |b, _| b << 2 | (next() % 3) as u8)).collect();
+    let q: Vec<i8> = (0..4 * cols).map(|_| next() as i8).collect();
+    let head: Vec<i8> = (0..rows * cols).map(|_| (next() % 255) as i8).collect();
+    let x16: Vec<i16> = (0..cols).map(|_| (next() % 8001) as i16 - 4000).collect();
+    let (hi, lo) = crate::kernels::split_activations(&x16);
+    let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
+    let now = || js_sys::Date::now();
+    let mut out = Vec::new();
+    let mut sink = 0i64;
+    for kind in KernelKind::available() {
+        let mut time = |variant: &'static str, macs_per_pass: f64, f: &mut dyn FnMut() -> i64| {
+            let t0 = now();
+            for _ in 0..iters {
+                sink = sink.wrapping_add(f());
+            }
+            let s = ((now() - t0) / 1000.0).max(1e-6);
+            out.push(Timing { kernel: kind.name(), variant, gmacs: macs_per_pass * iters as f64 / s / 1e9 });
+        };
+        let macs = (rows * cols) as f64;
+        time("gemv: one token", macs, &mut || (0..rows).map(|r| kind.dot_codes(row(r), &q[..cols]) as i64).sum());
+        time("gemm: four tokens per row", 4.0 * macs, &mut || {
+            let xs = [0, 1, 2, 3].map(|t| &q[t * cols..(t + 1) * cols]);
+            (0..rows).map(|r| kind.dot_codes_x4(row(r), xs).iter().map(|&v| v as i64).sum::<i64>()).sum()
+        });
+        time("int8 head row (i8 x i16)", macs, &mut || {
+            (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], 0, &x16, &hi, &lo) as i64).sum()
+        });
+    }
+    std::hint::black_box(sink);
+    serde_wasm_bindgen::to_value(&out).map_err(|e| JsValue::from_str(&e.to_string()))
+}
