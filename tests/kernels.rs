@@ -208,5 +208,12 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
             int8_matvec(kind, &head, &xf, &mut got);
             assert_eq!(got, want, "{kind:?}");
         }
+        // An F16 head converted within its own buffer equals a copied conversion.
+        let bits: Vec<u16> = m.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+        let f16 = DenseMatrix::from_f16(bits, cols, rows);
+        let copied = Int8Rows::quantize(&f16);
+        let in_place = Int8Rows::quantize_in_place(f16);
+        assert_eq!((in_place.scales.clone(), in_place.row_sums.clone()), (copied.scales.clone(), copied.row_sums.clone()));
+        assert!((0..rows).all(|r| in_place.row(r) == copied.row(r)));
     }
 }

@@ -274,8 +274,9 @@ impl ModelLoader {
             needed += kept_bytes(t, role);
             largest = largest.max(t.n_bytes);
         }
-        if self.opts.head == HeadPrecision::Int8 {
-            needed += (config.n_vocab * (config.n_embd + 4)) as u64;
+        if self.opts.head == HeadPrecision::Int8 && !g.tensors.iter().any(|t| t.name == "output.weight") {
+            // The int8 copy of a tied head.
+            needed += (config.n_vocab * (config.n_embd + 8)) as u64;
         }
         if let Some(limit) = self.opts.memory_limit {
             let total = needed + largest;
@@ -385,8 +386,11 @@ impl ModelLoader {
                 w_down,
             });
         }
+        // A separate head is converted in place; a tied one is copied, since the embedding stays
+        // as stored (int8 embeddings moved logits several times more than the int8 head does).
         let head = match (self.opts.head, self.output) {
-            (HeadPrecision::Int8, output) => LmHead::Int8(Int8Rows::quantize(output.as_ref().unwrap_or(&token_embd))),
+            (HeadPrecision::Int8, Some(output)) => LmHead::Int8(Int8Rows::quantize_in_place(output)),
+            (HeadPrecision::Int8, None) => LmHead::Int8(Int8Rows::quantize(&token_embd)),
             (HeadPrecision::Stored, Some(output)) => LmHead::Dense(output),
             (HeadPrecision::Stored, None) => LmHead::Tied,
         };

@@ -1,16 +1,20 @@
 //! An int8 copy of a dense matrix, one f32 scale per row: the LM head's fast form. The head is read
 //! whole for every generated token, so halving its bytes (F16 → int8) speeds up decode directly.
+//!
+//! A separate F16 head is converted in place, row by row, into the first half of its own allocation,
+//! which then shrinks: the wasm heap never holds both forms at once (its size never goes down). A
+//! tied head (2B4T's) is copied, since the token embedding must stay as stored: that copy is the
+//! int8 head's memory cost, 328 MB for 2B4T.
 
-use rayon::prelude::*;
+use super::dense::{DenseData, DenseMatrix};
 
-use super::dense::DenseMatrix;
-
-/// `rows` rows of `cols` int8 values in -127..=127; row `r` stands for `scales[r] · data[r]`.
+/// `rows` rows of `cols` int8 values in -127..=127; row `r` stands for `scales[r] · row(r)`.
 #[derive(Clone, Debug)]
 pub struct Int8Rows {
     pub rows: usize,
     pub cols: usize,
-    pub data: Vec<i8>,
+    /// The int8 values, two per element of this buffer (it is the F16 buffer they replaced).
+    storage: Vec<u16>,
     pub scales: Vec<f32>,
     /// Σ of each row's int8 values (the relaxed-SIMD kernel offsets activations by a constant).
     pub row_sums: Vec<i32>,
@@ -19,33 +23,57 @@ pub struct Int8Rows {
 impl Int8Rows {
     /// Quantizes every row symmetrically to its own absolute maximum (round half to even).
     pub fn quantize(m: &DenseMatrix) -> Int8Rows {
-        let cols = m.cols;
-        let mut data = vec![0i8; m.rows * cols];
-        let mut scales = vec![0f32; m.rows];
-        data.par_chunks_mut(cols).zip(scales.par_iter_mut()).enumerate().for_each_init(
-            || vec![0f32; cols],
-            |wide, (r, (q, scale))| {
-                m.row_into(r, wide);
-                let max = wide.iter().fold(0f32, |a, v| a.max(v.abs()));
-                if max == 0.0 {
-                    return;
-                }
-                let inv = 127.0 / max;
-                for (qi, &x) in q.iter_mut().zip(wide.iter()) {
-                    *qi = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
-                }
-                *scale = max / 127.0;
-            },
-        );
-        let row_sums = data.chunks_exact(cols).map(|r| r.iter().map(|&v| v as i32).sum()).collect();
-        Int8Rows { rows: m.rows, cols, data, scales, row_sums }
+        let mut out = Int8Rows::with_rows(m.rows, m.cols, vec![0u16; (m.rows * m.cols).div_ceil(2)]);
+        let mut wide = vec![0f32; m.cols];
+        for r in 0..m.rows {
+            m.row_into(r, &mut wide);
+            out.set_row(r, &wide);
+        }
+        out
+    }
+
+    /// `quantize`, consuming the matrix: F16 data is converted within its own allocation.
+    pub fn quantize_in_place(m: DenseMatrix) -> Int8Rows {
+        let DenseData::F16(bits) = m.data else { return Int8Rows::quantize(&m) };
+        let (rows, cols) = (m.rows, m.cols);
+        let mut out = Int8Rows::with_rows(rows, cols, bits);
+        let mut wide = vec![0f32; cols];
+        for r in 0..rows {
+            // Row r's int8 bytes land at byte r·cols, at or before u16 index r·cols where its own
+            // (already widened) F16 values start: nothing unread is overwritten.
+            let h: &[half::f16] = bytemuck::cast_slice(&out.storage[r * cols..(r + 1) * cols]);
+            half::slice::HalfFloatSliceExt::convert_to_f32_slice(h, &mut wide);
+            out.set_row(r, &wide);
+        }
+        out.storage.truncate((rows * cols).div_ceil(2));
+        out.storage.shrink_to_fit();
+        out
+    }
+
+    fn with_rows(rows: usize, cols: usize, storage: Vec<u16>) -> Int8Rows {
+        Int8Rows { rows, cols, storage, scales: vec![0.0; rows], row_sums: vec![0; rows] }
+    }
+
+    /// Quantizes `wide` into row `r`.
+    fn set_row(&mut self, r: usize, wide: &[f32]) {
+        let cols = self.cols;
+        let max = wide.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let inv = if max > 0.0 { 127.0 / max } else { 0.0 };
+        let bytes: &mut [i8] = bytemuck::cast_slice_mut(&mut self.storage);
+        let row = &mut bytes[r * cols..(r + 1) * cols];
+        for (qi, &x) in row.iter_mut().zip(wide) {
+            *qi = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+        }
+        self.scales[r] = max / 127.0;
+        self.row_sums[r] = row.iter().map(|&v| v as i32).sum();
     }
 
     pub fn row(&self, r: usize) -> &[i8] {
-        &self.data[r * self.cols..(r + 1) * self.cols]
+        let bytes: &[i8] = bytemuck::cast_slice(&self.storage);
+        &bytes[r * self.cols..(r + 1) * self.cols]
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.data.len() + 4 * (self.scales.len() + self.row_sums.len())
+        2 * self.storage.len() + 4 * (self.scales.len() + self.row_sums.len())
     }
 }
