@@ -7,8 +7,7 @@ const SHELL = [
   "lib/index.js", "lib/worker.js", "lib/download.js", "lib/errors.js", "lib/store.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
-  // The threaded build; its rayon worker script (under a hashed snippets/ path) is kept when first
-  // fetched, and if it is missing offline the worker falls back to the single-thread build.
+  // The threaded build (its rayon worker script is added at install, below).
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
 ];
 
@@ -16,6 +15,10 @@ self.addEventListener("install", (ev) => {
   ev.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     await cache.addAll(SHELL);
+    // The threaded build's rayon worker script sits under a hashed snippets/ path named in its JS.
+    const threaded = await (await fetch("lib/wasm-threads/bitnet_web.js")).text();
+    const helpers = [...threaded.matchAll(/["'](\.\/snippets\/[^"']+\.js)["']/g)].map((m) => new URL(m[1], new URL("lib/wasm-threads/", location.href)).href);
+    await cache.addAll(helpers);
     const models = await (await fetch("models/models.json")).json();
     await cache.addAll(models.map((m) => m.url));
     await self.skipWaiting();

@@ -42,7 +42,11 @@ async function initWasm(threads) {
     try {
       const mod = await import("./wasm-threads/bitnet_web.js");
       const exports = await mod.default();
-      await mod.initThreadPool(n);
+      // A pool whose workers cannot start (a missing script offline) would never resolve.
+      await Promise.race([
+        mod.initThreadPool(n),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("the thread pool did not start within 20 s")), 20000)),
+      ]);
       wasm = { mod, memory: exports.memory, build: "relaxed", threads: mod.kernelThreads() };
       return wasm;
     } catch (e) {

@@ -6,6 +6,8 @@ pub mod scalar;
 pub mod simd128;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+pub mod avx2;
 mod dense;
 mod int8;
 mod parallel;
@@ -22,8 +24,10 @@ pub enum KernelKind {
     Scalar,
     /// wasm SIMD128: widening multiplies and `i32x4.dot_i16x8_s`.
     Simd128,
-    /// wasm relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` on (int8 activation, 2-bit code).
+    /// wasm relaxed SIMD: `i16x8.relaxed_dot_i8x16_i7x16_s` on (int8 activation, 2-bit code).
     RelaxedSimd,
+    /// Native x86-64 with AVX2: `vpmaddubsw` on (2-bit code, int8 activation).
+    Avx2,
 }
 
 impl KernelKind {
@@ -35,6 +39,8 @@ impl KernelKind {
         v.push(KernelKind::Simd128);
         #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
         v.push(KernelKind::RelaxedSimd);
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        v.push(KernelKind::Avx2);
         v
     }
 
@@ -47,6 +53,7 @@ impl KernelKind {
             KernelKind::Scalar => "scalar",
             KernelKind::Simd128 => "simd128",
             KernelKind::RelaxedSimd => "relaxed-simd",
+            KernelKind::Avx2 => "avx2",
         }
     }
 
@@ -58,6 +65,8 @@ impl KernelKind {
             KernelKind::Simd128 => simd128::dot_codes(codes, q),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes(codes, q),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            KernelKind::Avx2 => avx2::dot_codes(codes, q),
             _ => scalar::dot_codes(codes, q),
         }
     }
@@ -70,6 +79,8 @@ impl KernelKind {
             KernelKind::Simd128 => simd128::dot_codes_x4(codes, q),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes_x4(codes, q),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            KernelKind::Avx2 => avx2::dot_codes_x4(codes, q),
             _ => scalar::dot_codes_x4(codes, q),
         }
     }

@@ -59,13 +59,35 @@ where
     });
 }
 
+/// Calls `f(rows)` for consecutive ranges covering `0..rows` (at least `min_rows` each), in
+/// parallel when there are threads: for outputs that are not one contiguous chunk per range.
+pub fn for_each_row_range<F>(rows: usize, min_rows: usize, f: F)
+where
+    F: Fn(std::ops::Range<usize>) + Sync,
+{
+    let threads = threads();
+    if threads <= 1 || rows < 2 * min_rows.max(1) {
+        f(0..rows);
+        return;
+    }
+    let parts = (threads * 4).min(rows / min_rows.max(1)).max(1);
+    let per_part = rows.div_ceil(parts);
+    TEAM.run(threads, parts, &|part| {
+        let range = part * per_part..((part + 1) * per_part).min(rows);
+        if !range.is_empty() {
+            f(range);
+        }
+    });
+}
+
+/// A raw pointer that threads may share, for writes to disjoint elements.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub struct SendPtr(pub *mut f32);
 // SAFETY: only used to hand disjoint sub-slices to the team's threads.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 impl SendPtr {
-    fn get(self) -> *mut f32 {
+    pub fn get(self) -> *mut f32 {
         self.0
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
+use super::parallel::{SendPtr, for_each_row_range};
 use super::{KernelKind, for_each_row_chunk};
 
 /// `out[r] = W[r] · x` for one token, where `q`/`s` are x quantized by `quantize_activations`.
@@ -18,7 +19,7 @@ pub fn ternary_matvec(kind: KernelKind, w: &PackedTernary, q: &[i8], s: f32, out
 pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], out: &mut [f32]) {
     let n = s.len();
     debug_assert_eq!(q.len(), n * w.cols);
-    debug_assert_eq!(out.len(), n * w.rows);
+    assert_eq!(out.len(), n * w.rows);
     // Columns that share one scale, and Σq over each such span of each token (code = weight + 1).
     let span = match w.scale {
         TernaryScale::PerTensor(_) => w.cols,
@@ -30,14 +31,20 @@ pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], 
         for_each_row_chunk(out, 1, |r0, ys| job.rows(r0, ys));
         return;
     }
-    // Threads own whole rows, so work row-major (`rows × n`) and transpose at the end.
-    let mut by_row = vec![0f32; n * w.rows];
-    for_each_row_chunk(&mut by_row, n, |r0, ys| job.rows(r0, ys));
-    for (r, ys) in by_row.chunks_exact(n).enumerate() {
-        for (t, &y) in ys.iter().enumerate() {
-            out[t * w.rows + r] = y;
+    // Threads own whole rows; each row's `n` outputs go straight to their token-major places.
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let rows = w.rows;
+    for_each_row_range(rows, 16, |range| {
+        let mut ys = vec![0f32; n];
+        for r in range {
+            job.rows(r, &mut ys);
+            for (t, &y) in ys.iter().enumerate() {
+                // SAFETY: element t·rows + r belongs to row r, which only this range writes, and
+                // `out` (n × rows, checked above) outlives the call.
+                unsafe { *out_ptr.get().add(t * rows + r) = y };
+            }
         }
-    }
+    });
 }
 
 struct RowJob<'a> {

@@ -10,10 +10,22 @@ import { faultyFiles } from "./faults.mjs";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = path.join(ROOT, "tests/e2e/artifacts");
 
-/** Starts the server and a fresh headless Chromium profile; returns { base, context, page, close }. */
-export async function openBrowser({ flags = [], viewport } = {}) {
+/**
+ * Starts the server and a fresh headless Chromium profile; returns { base, context, page, close }.
+ * `isolated: false` serves without COOP/COEP, as a host that does not set them would.
+ */
+export async function openBrowser({ flags = [], viewport, isolated = true } = {}) {
   const faults = faultyFiles(path.join(ROOT, "www"));
-  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", faults.handler);
+  const handler = isolated ? faults.handler : (req, res) => {
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, headers = {}) => {
+      delete headers["Cross-Origin-Opener-Policy"];
+      delete headers["Cross-Origin-Embedder-Policy"];
+      return writeHead(status, headers);
+    };
+    faults.handler(req, res);
+  };
+  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", handler);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-e2e-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
