@@ -32,20 +32,38 @@ pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], 
         return;
     }
     // Threads own whole rows; each row's `n` outputs go straight to their token-major places.
+    // Within a thread, rows go in groups, and each four-token tile runs over the whole group before
+    // the next tile: the tile's activations (4 × cols bytes) then stay in L1 across the group's
+    // rows instead of being fetched again for every row.
     let out_ptr = SendPtr(out.as_mut_ptr());
     let rows = w.rows;
     for_each_row_range(rows, 16, |range| {
-        let mut ys = vec![0f32; n];
-        for r in range {
-            job.rows(r, &mut ys);
-            for (t, &y) in ys.iter().enumerate() {
-                // SAFETY: element t·rows + r belongs to row r, which only this range writes, and
-                // `out` (n × rows, checked above) outlives the call.
-                unsafe { *out_ptr.get().add(t * rows + r) = y };
+        let mut ys = vec![0f32; n * ROW_GROUP];
+        let mut g0 = range.start;
+        while g0 < range.end {
+            let group = g0..(g0 + ROW_GROUP).min(range.end);
+            let mut t = 0;
+            while t < n {
+                let width = if t + 4 <= n { 4 } else { 1 };
+                for r in group.clone() {
+                    job.tile(r, t, width, &mut ys[(r - g0) * n..][..n]);
+                }
+                t += width;
             }
+            for r in group.clone() {
+                for (t, &y) in ys[(r - g0) * n..][..n].iter().enumerate() {
+                    // SAFETY: element t·rows + r belongs to row r, which only this range writes, and
+                    // `out` (n × rows, checked above) outlives the call.
+                    unsafe { *out_ptr.get().add(t * rows + r) = y };
+                }
+            }
+            g0 = group.end;
         }
     });
 }
+
+/// Rows per group in the prefill loop (16 rows of 2560 columns are 10 KB of codes).
+const ROW_GROUP: usize = 16;
 
 struct RowJob<'a> {
     kind: KernelKind,
@@ -62,17 +80,25 @@ impl RowJob<'_> {
         let n = self.s.len();
         for (i, ys) in out.chunks_exact_mut(n).enumerate() {
             let mut t = 0;
-            while t + 4 <= n {
-                let y = self.combine(r0 + i, t, |codes, c0, span| {
-                    self.kind.dot_codes_x4(codes, [0, 1, 2, 3].map(|k| &self.q[(t + k) * self.w.cols + c0..][..span]))
-                });
-                ys[t..t + 4].copy_from_slice(&y);
-                t += 4;
+            while t < n {
+                let width = if t + 4 <= n { 4 } else { 1 };
+                self.tile(r0 + i, t, width, ys);
+                t += width;
             }
-            for (t, y) in ys.iter_mut().enumerate().skip(t) {
-                let x = &self.q[t * self.w.cols..(t + 1) * self.w.cols];
-                *y = self.combine(r0 + i, t, |codes, c0, span| [self.kind.dot_codes(codes, &x[c0..c0 + span])])[0];
-            }
+        }
+    }
+
+    /// Row `r`'s outputs for tokens `t..t + width` (4, or 1) into `ys[t..]`.
+    fn tile(&self, r: usize, t: usize, width: usize, ys: &mut [f32]) {
+        let cols = self.w.cols;
+        if width == 4 {
+            let y = self.combine(r, t, |codes, c0, span| {
+                self.kind.dot_codes_x4(codes, [0, 1, 2, 3].map(|k| &self.q[(t + k) * cols + c0..][..span]))
+            });
+            ys[t..t + 4].copy_from_slice(&y);
+        } else {
+            let x = &self.q[t * cols..(t + 1) * cols];
+            ys[t] = self.combine(r, t, |codes, c0, span| [self.kind.dot_codes(codes, &x[c0..c0 + span])])[0];
         }
     }
 
