@@ -37,25 +37,11 @@ where
     F: Fn(usize, &mut [f32]) + Sync,
 {
     let rows = out.len() / row_len.max(1);
-    let threads = threads();
-    if threads <= 1 || rows < 2 * min_rows.max(1) {
-        f(0, out);
-        return;
-    }
-    // A few parts per thread balance a helper that starts late.
-    let parts = (threads * 4).min(rows / min_rows.max(1)).max(1);
-    let per_part = rows.div_ceil(parts);
     let base = SendPtr(out.as_mut_ptr());
-    let len = out.len();
-    TEAM.run(threads, parts, &|part| {
-        let first = part * per_part;
-        let end = ((part + 1) * per_part).min(rows);
-        if first < end {
-            // SAFETY: parts cover disjoint row ranges of `out`, which outlives `run`.
-            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(first * row_len), (end - first) * row_len) };
-            debug_assert!(end * row_len <= len);
-            f(first, chunk);
-        }
+    for_each_row_range(rows, min_rows, |range| {
+        // SAFETY: ranges are disjoint rows of `out`, which outlives the call.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(range.start * row_len), range.len() * row_len) };
+        f(range.start, chunk);
     });
 }
 
@@ -70,6 +56,7 @@ where
         f(0..rows);
         return;
     }
+    // A few parts per thread balance a helper that starts late.
     let parts = (threads * 4).min(rows / min_rows.max(1)).max(1);
     let per_part = rows.div_ceil(parts);
     TEAM.run(threads, parts, &|part| {

@@ -33,7 +33,7 @@ pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
             acc = i32x4_add(acc, i32x4_extadd_pairwise_i16x8(sum16));
         }
     }
-    i32x4_extract_lane::<0>(acc) + i32x4_extract_lane::<1>(acc) + i32x4_extract_lane::<2>(acc) + i32x4_extract_lane::<3>(acc)
+    hsum(acc)
 }
 
 /// `dot_codes` of one row against four tokens' activations, decoding each code vector once.
@@ -65,7 +65,7 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
             }
         }
     }
-    acc.map(|v| i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v))
+    acc.map(hsum)
 }
 
 /// Σ w·x over an int8 row and int16 activations (the int8 LM head). Each 16 weights are widened
@@ -85,5 +85,9 @@ pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
         }
     }
     let acc = i32x4_add(acc0, acc1);
-    i32x4_extract_lane::<0>(acc) + i32x4_extract_lane::<1>(acc) + i32x4_extract_lane::<2>(acc) + i32x4_extract_lane::<3>(acc)
+    hsum(acc)
+}
+
+fn hsum(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
