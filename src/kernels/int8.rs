@@ -15,23 +15,16 @@ pub fn int8_matvec(kind: KernelKind, w: &Int8Rows, x: &[f32], out: &mut [f32]) {
     debug_assert_eq!(out.len(), w.rows);
     let mut q = vec![0i16; x.len()];
     let s = scalar::quantize_i16(x, &mut q, activation_limit(w.cols));
-    let (hi, lo) = split_activations(&q);
     for_each_row_chunk(out, 1, |r0, ys| {
         for (i, y) in ys.iter_mut().enumerate() {
             let r = r0 + i;
-            *y = kind.dot_i8_i16(w.row(r), w.row_sums[r], &q, &hi, &lo) as f32 * (w.scales[r] / s);
+            *y = kind.dot_i8_i16(w.row(r), &q) as f32 * (w.scales[r] / s);
         }
     });
 }
 
-/// The largest |q| for which `cols` products of at most 127·|q| cannot overflow an i32 sum, and at
-/// most 8191, so that `split_activations` fits both halves in 7 bits.
+/// The largest |q| (at most i16's) for which `cols` products of at most 127·|q| cannot overflow an
+/// i32 sum.
 pub fn activation_limit(cols: usize) -> i16 {
-    (i32::MAX as usize / (127 * cols.max(1))).min(8191) as i16
-}
-
-/// `q = 128·(hi - 64) + lo` with `hi`, `lo` in 0..=127: relaxed SIMD's 7-bit operand, twice.
-pub fn split_activations(q: &[i16]) -> (Vec<i8>, Vec<i8>) {
-    debug_assert!(q.iter().all(|v| (-8192..8192).contains(v)));
-    (q.iter().map(|&v| ((v >> 7) + 64) as i8).collect(), q.iter().map(|&v| (v & 127) as i8).collect())
+    (i32::MAX as usize / (127 * cols.max(1))).min(i16::MAX as usize) as i16
 }

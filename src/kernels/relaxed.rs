@@ -17,9 +17,13 @@ const BLOCKS_PER_WIDEN: usize = 4;
 
 /// Σ code·q over one packed row; see `scalar::dot_codes`.
 ///
-/// Decoding costs one instruction per code vector where it can: bits 7:6 need only a shift, bits
-/// 1:0 only a mask, and bits 3:2 are masked in place to 4·code (their own accumulator, shifted back
-/// at the end). Per lane and block the i16 sums stay below 6·2·2·128 = 3072 and 2·2·8·128 = 4096.
+/// Decoding costs 1.25 instructions per code vector. V8 has no byte shift on x86: `u8x16.shr_u`
+/// by a constant becomes a 16-bit shift plus a mask rebuilt on every use (five instructions), which
+/// made decoding cost more than the dots. So one 16-bit shift per code vector serves two fields:
+/// `(v >> 4) & 3` is bits 5:4 and `(v >> 4) & 12` is 4·(bits 7:6); `v & 3` and `v & 12` give bits
+/// 1:0 and 4·(bits 3:2) in place. The ×4 fields have their own accumulator, divided out at the end.
+/// Per lane, four blocks sum at most 4 · 4 · 2 · 8 · 128 = 32768 in magnitude, and only all-(-128)
+/// activations reach it (i16's -32768); every other sum is smaller.
 pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
     let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
@@ -32,16 +36,16 @@ pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
             unsafe {
                 let lo = v128_load(c.as_ptr() as *const v128);
                 let hi = v128_load(c.as_ptr().add(16) as *const v128);
+                let (lo4, hi4) = (u16x8_shr(lo, 4), u16x8_shr(hi, 4));
                 let xv = |i: usize| v128_load(x.as_ptr().add(16 * i) as *const v128);
                 let dot = |x: v128, c: v128| i16x8_relaxed_dot_i8x16_i7x16(x, c);
-                acc1 = i16x8_add(acc1, dot(xv(0), u8x16_shr(lo, 6)));
-                acc1 = i16x8_add(acc1, dot(xv(1), u8x16_shr(hi, 6)));
-                acc1 = i16x8_add(acc1, dot(xv(2), v128_and(u8x16_shr(lo, 4), m3)));
-                acc1 = i16x8_add(acc1, dot(xv(3), v128_and(u8x16_shr(hi, 4), m3)));
-                acc4 = i16x8_add(acc4, dot(xv(4), v128_and(lo, m12)));
-                acc4 = i16x8_add(acc4, dot(xv(5), v128_and(hi, m12)));
-                acc1 = i16x8_add(acc1, dot(xv(6), v128_and(lo, m3)));
-                acc1 = i16x8_add(acc1, dot(xv(7), v128_and(hi, m3)));
+                // Pairs summed first: shorter dependency chains on the two accumulators.
+                let g0 = i16x8_add(dot(xv(0), v128_and(lo4, m12)), dot(xv(1), v128_and(hi4, m12)));
+                let g1 = i16x8_add(dot(xv(2), v128_and(lo4, m3)), dot(xv(3), v128_and(hi4, m3)));
+                let g2 = i16x8_add(dot(xv(4), v128_and(lo, m12)), dot(xv(5), v128_and(hi, m12)));
+                let g3 = i16x8_add(dot(xv(6), v128_and(lo, m3)), dot(xv(7), v128_and(hi, m3)));
+                acc4 = i16x8_add(acc4, i16x8_add(g0, g2));
+                acc1 = i16x8_add(acc1, i16x8_add(g1, g3));
             }
         }
         total1 = i32x4_add(total1, i32x4_extadd_pairwise_i16x8(acc1));
@@ -69,12 +73,9 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
                 let lo = v128_load(c as *const v128);
                 let hi = v128_load(c.add(16) as *const v128);
                 for g in 0..4 {
-                    let (cl, ch) = match g {
-                        0 => (u8x16_shr(lo, 6), u8x16_shr(hi, 6)),
-                        1 => (v128_and(u8x16_shr(lo, 4), m3), v128_and(u8x16_shr(hi, 4), m3)),
-                        2 => (v128_and(u8x16_shr(lo, 2), m3), v128_and(u8x16_shr(hi, 2), m3)),
-                        _ => (v128_and(lo, m3), v128_and(hi, m3)),
-                    };
+                    // 16-bit shifts: see `dot_codes` for why not byte shifts.
+                    let shift = 6 - 2 * g as u32;
+                    let (cl, ch) = (v128_and(u16x8_shr(lo, shift), m3), v128_and(u16x8_shr(hi, shift), m3));
                     for t in 0..4 {
                         let x = q[t].as_ptr().add(BLOCK * b + 32 * g);
                         acc[t] = i16x8_add(acc[t], i16x8_relaxed_dot_i8x16_i7x16(v128_load(x as *const v128), cl));
@@ -89,25 +90,6 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
         b = end;
     }
     total.map(hsum)
-}
-
-/// Σ w·x over an int8 row and int16 activations given as `x = 128·(hi - 64) + lo`, with `hi` and
-/// `lo` both in 0..=127 (`int8::split_activations`): two 7-bit dots instead of widening every
-/// weight to i16, which SIMD128 must do. `row_sum` is Σw. The true sum fits an i32 (the caller
-/// bounds x), so wrapping arithmetic gives it exactly.
-pub fn dot_i8_split(w: &[i8], row_sum: i32, hi: &[i8], lo: &[i8]) -> i32 {
-    assert!(w.len() == hi.len() && w.len() == lo.len() && w.len() % 16 == 0);
-    let (mut acc_hi, mut acc_lo) = (i32x4_splat(0), i32x4_splat(0));
-    for ((w, h), l) in w.chunks_exact(16).zip(hi.chunks_exact(16)).zip(lo.chunks_exact(16)) {
-        // SAFETY: three 16-byte chunks; loads are unaligned-safe.
-        unsafe {
-            let wv = v128_load(w.as_ptr() as *const v128);
-            acc_hi = i32x4_relaxed_dot_i8x16_i7x16_add(wv, v128_load(h.as_ptr() as *const v128), acc_hi);
-            acc_lo = i32x4_relaxed_dot_i8x16_i7x16_add(wv, v128_load(l.as_ptr() as *const v128), acc_lo);
-        }
-    }
-    let high = hsum(acc_hi).wrapping_sub(row_sum.wrapping_mul(64));
-    high.wrapping_mul(128).wrapping_add(hsum(acc_lo))
 }
 
 fn hsum(v: v128) -> i32 {

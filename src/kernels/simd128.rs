@@ -7,7 +7,8 @@ use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
 /// Σ code·q over one packed row; see `scalar::dot_codes`.
 ///
 /// Per 128-column block: 32 code bytes → two vectors; four shift-and-mask steps give the codes of
-/// columns `32g + 0..16` and `32g + 16..32`, whose activations are contiguous. Products (at most
+/// columns `32g + 0..16` and `32g + 16..32`, whose activations are contiguous (16-bit shifts: V8
+/// lowers a byte shift to a 16-bit one plus a mask rebuilt on every use, and the mask is needed anyway). Products (at most
 /// 3·128) are summed in i16 lanes across the block (at most 8 · 2 · 384 < 2^15), then widened.
 pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
@@ -21,8 +22,8 @@ pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
             let mut sum16 = i16x8_splat(0);
             for g in 0..4u32 {
                 let shift = 6 - 2 * g;
-                let cl = v128_and(u8x16_shr(lo, shift), mask);
-                let ch = v128_and(u8x16_shr(hi, shift), mask);
+                let cl = v128_and(u16x8_shr(lo, shift), mask);
+                let ch = v128_and(u16x8_shr(hi, shift), mask);
                 let xl = v128_load(x.as_ptr().add(32 * g as usize) as *const v128);
                 let xh = v128_load(x.as_ptr().add(32 * g as usize + 16) as *const v128);
                 sum16 = i16x8_add(sum16, i16x8_extmul_low_i8x16(cl, xl));
@@ -49,8 +50,8 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
             let mut sum16 = [i16x8_splat(0); 4];
             for g in 0..4u32 {
                 let shift = 6 - 2 * g;
-                let cl = v128_and(u8x16_shr(lo, shift), mask);
-                let ch = v128_and(u8x16_shr(hi, shift), mask);
+                let cl = v128_and(u16x8_shr(lo, shift), mask);
+                let ch = v128_and(u16x8_shr(hi, shift), mask);
                 for t in 0..4 {
                     let x = q[t].as_ptr().add(BLOCK * b + 32 * g as usize);
                     let xl = v128_load(x as *const v128);

@@ -16,8 +16,6 @@ pub struct Int8Rows {
     /// The int8 values, two per element of this buffer (it is the F16 buffer they replaced).
     storage: Vec<u16>,
     pub scales: Vec<f32>,
-    /// Σ of each row's int8 values (the relaxed-SIMD kernel offsets activations by a constant).
-    pub row_sums: Vec<i32>,
 }
 
 impl Int8Rows {
@@ -51,7 +49,7 @@ impl Int8Rows {
     }
 
     fn with_rows(rows: usize, cols: usize, storage: Vec<u16>) -> Int8Rows {
-        Int8Rows { rows, cols, storage, scales: vec![0.0; rows], row_sums: vec![0; rows] }
+        Int8Rows { rows, cols, storage, scales: vec![0.0; rows] }
     }
 
     /// Quantizes `wide` into row `r`.
@@ -65,7 +63,6 @@ impl Int8Rows {
             *qi = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
         }
         self.scales[r] = max / 127.0;
-        self.row_sums[r] = row.iter().map(|&v| v as i32).sum();
     }
 
     pub fn row(&self, r: usize) -> &[i8] {
@@ -74,6 +71,6 @@ impl Int8Rows {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        2 * self.storage.len() + 4 * (self.scales.len() + self.row_sums.len())
+        2 * self.storage.len() + 4 * self.scales.len()
     }
 }

@@ -30,7 +30,6 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
     let q: Vec<i8> = (0..4 * cols).map(|_| next() as i8).collect();
     let head: Vec<i8> = (0..rows * cols).map(|_| (next() % 255) as i8).collect();
     let x16: Vec<i16> = (0..cols).map(|_| (next() % 8001) as i16 - 4000).collect();
-    let (hi, lo) = crate::kernels::split_activations(&x16);
     let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
     let now = || js_sys::Date::now();
     let mut out = Vec::new();
@@ -51,7 +50,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
             (0..rows).map(|r| kind.dot_codes_x4(row(r), xs).iter().map(|&v| v as i64).sum::<i64>()).sum()
         });
         time("int8 head row (i8 x i16)", macs, &mut || {
-            (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], 0, &x16, &hi, &lo) as i64).sum()
+            (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], &x16) as i64).sum()
         });
     }
     std::hint::black_box(sink);
