@@ -6,7 +6,7 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-lut fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -49,6 +49,12 @@ bench: build-web
 	test -f $(BENCH_DIR)/2b4t-i2s.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-i2s.gguf --variant i2s
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
 	  --threads 1,2 --native target/release/bitnet-web --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+
+# The lookup-table GEMV experiment against the shipped relaxed-SIMD kernel (bench/lut; a minute).
+bench-lut: setup
+	$(ENV) cd bench/lut && CARGO_TARGET_DIR=../../target/lut RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+	  cargo build --release --target wasm32-unknown-unknown
+	$(ENV) node bench/lut/run.mjs target/lut/wasm32-unknown-unknown/release/lut_experiment.wasm
 
 # Regenerate the committed fixtures from the tools we did not write: gguf-py (formats) and the npm
 # llama3-tokenizer-js (tokenizer ids). None of this runs in `make test`.
