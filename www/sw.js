@@ -16,7 +16,7 @@ self.addEventListener("install", (ev) => {
     const cache = await caches.open(CACHE);
     await cache.addAll(SHELL);
     // The threaded build's rayon worker script sits under a hashed snippets/ path named in its JS.
-    const threaded = await (await fetch("lib/wasm-threads/bitnet_web.js")).text();
+    const threaded = await (await cache.match("lib/wasm-threads/bitnet_web.js")).text();
     const helpers = [...threaded.matchAll(/["'](\.\/snippets\/[^"']+\.js)["']/g)].map((m) => new URL(m[1], new URL("lib/wasm-threads/", location.href)).href);
     await cache.addAll(helpers);
     const models = await (await fetch("models/models.json")).json();

@@ -6,6 +6,9 @@ mod lut;
 #[allow(dead_code)] // the experiment uses only the GEMV kernel
 #[path = "../../src/kernels/relaxed.rs"]
 mod relaxed;
+#[allow(dead_code)] // for `relaxed.rs`'s `hsum`
+#[path = "../../src/kernels/simd128.rs"]
+mod simd128;
 /// What `relaxed.rs` imports from the engine.
 mod quant {
     pub mod ternary {

@@ -10,6 +10,7 @@
 
 use core::arch::wasm32::*;
 
+use super::simd128::hsum;
 use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
 
 /// Blocks summed in i16 lanes before widening to i32.
@@ -90,9 +91,4 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
         b = end;
     }
     total.map(hsum)
-}
-
-fn hsum(v: v128) -> i32 {
-    let lanes = [i32x4_extract_lane::<0>(v), i32x4_extract_lane::<1>(v), i32x4_extract_lane::<2>(v), i32x4_extract_lane::<3>(v)];
-    lanes.iter().fold(0i32, |a, &b| a.wrapping_add(b))
 }

@@ -7,9 +7,10 @@ use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
 /// Σ code·q over one packed row; see `scalar::dot_codes`.
 ///
 /// Per 128-column block: 32 code bytes → two vectors; four shift-and-mask steps give the codes of
-/// columns `32g + 0..16` and `32g + 16..32`, whose activations are contiguous (16-bit shifts: V8
-/// lowers a byte shift to a 16-bit one plus a mask rebuilt on every use, and the mask is needed anyway). Products (at most
-/// 3·128) are summed in i16 lanes across the block (at most 8 · 2 · 384 < 2^15), then widened.
+/// columns `32g + 0..16` and `32g + 16..32`, whose activations are contiguous. The shifts are 16-bit
+/// ones: V8 lowers a byte shift to a 16-bit shift plus a mask rebuilt at every use, and the mask is
+/// applied here anyway. Products (at most 3·128) are summed in i16 lanes across the block (at most
+/// 8 · 2 · 384 < 2^15), then widened.
 pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
     let mask = u8x16_splat(3);
@@ -89,6 +90,7 @@ pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
     hsum(acc)
 }
 
-fn hsum(v: v128) -> i32 {
+/// The sum of the four i32 lanes.
+pub(super) fn hsum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }

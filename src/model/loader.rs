@@ -275,8 +275,8 @@ impl ModelLoader {
             largest = largest.max(t.n_bytes);
         }
         if self.opts.head == HeadPrecision::Int8 && !g.tensors.iter().any(|t| t.name == "output.weight") {
-            // The int8 copy of a tied head.
-            needed += (config.n_vocab * (config.n_embd + 8)) as u64;
+            // The int8 copy of a tied head: its values and one f32 scale per row.
+            needed += (config.n_vocab * (config.n_embd + 4)) as u64;
         }
         if let Some(limit) = self.opts.memory_limit {
             let total = needed + largest;
