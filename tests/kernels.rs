@@ -5,7 +5,7 @@
 mod common;
 
 use bitnet_web::gguf::TensorType;
-use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, ternary_matmul, ternary_matvec};
+use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, ternary_matmul, ternary_matmuls, ternary_matvec};
 use bitnet_web::quant::dense::DenseMatrix;
 use bitnet_web::quant::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
@@ -119,6 +119,138 @@ fn matvec_and_matmul_agree_bit_exactly() {
                 let f: f64 = (0..cols).map(|c| wf[r * cols + c] as f64 * (q[c] as f64 / s[0] as f64)).sum();
                 assert!((f - want[r] as f64).abs() <= 1e-4 * (1.0 + f.abs()), "row {r}: {f} vs {}", want[r]);
             }
+        }
+    }
+}
+
+#[test]
+fn fused_products_equal_separate_ones() {
+    // q, k, v (or gate, up) in one pass over their rows together, as the forward pass runs them.
+    let mut rng = Rng(15);
+    for _ in 0..20 {
+        let (cols, n) = (256 * (1 + rng.below(4) as usize), 1 + rng.below(6) as usize);
+        let mut mats = Vec::new();
+        for _ in 0..1 + rng.below(3) {
+            let rows = 1 + rng.below(90) as usize;
+            mats.push(random_i2s(&mut rng, rows, cols));
+        }
+        let q = random_q(&mut rng, n * cols);
+        let s: Vec<f32> = (0..n).map(|_| 1.0 + rng.below(100) as f32).collect();
+        for kind in KernelKind::available() {
+            let mut fused: Vec<Vec<f32>> = mats.iter().map(|w| vec![0f32; n * w.rows]).collect();
+            let mut outs: Vec<&mut [f32]> = fused.iter_mut().map(|o| o.as_mut_slice()).collect();
+            ternary_matmuls(kind, &mats.iter().collect::<Vec<_>>(), &q, &s, &mut outs);
+            for (w, got) in mats.iter().zip(&fused) {
+                let mut want = vec![0f32; n * w.rows];
+                ternary_matmul(kind, w, &q, &s, &mut want);
+                assert_eq!(*got, want, "{kind:?}, {} rows, {n} tokens", w.rows);
+            }
+        }
+    }
+}
+
+#[test]
+fn activation_quantization_agrees_bit_exactly() {
+    let mut rng = Rng(16);
+    for trial in 0..100 {
+        // Lengths on and off the kernels' 16-value steps; values over several scales, with ties.
+        let n = 1 + rng.below(300) as usize;
+        let scale = [1e-3f32, 1.0, 37.5, 1e4][trial % 4];
+        let mut x: Vec<f32> = (0..n).map(|_| (rng.below(4001) as f32 - 2000.0) / 1000.0 * scale).collect();
+        if trial % 5 == 0 {
+            x.iter_mut().for_each(|v| *v = 0.0);
+        }
+        if trial % 7 == 1 {
+            x[rng.below(n as u64) as usize] = f32::NAN;
+        }
+        let mut want = vec![0i8; n];
+        let s_want = scalar::quantize_activations(&x, &mut want);
+        // A NaN (from corrupt weights, say) quantizes to 0 and does not set the scale.
+        for (&v, &q) in x.iter().zip(&want) {
+            assert!(!v.is_nan() || q == 0);
+        }
+        for kind in KernelKind::available() {
+            let mut got = vec![0i8; n];
+            let s = kind.quantize_activations(&x, &mut got);
+            assert_eq!((s.to_bits(), &got), (s_want.to_bits(), &want), "{kind:?}, trial {trial}");
+        }
+    }
+}
+
+#[test]
+fn attention_kernels_agree_bit_exactly() {
+    let mut rng = Rng(17);
+    for trial in 0..60 {
+        // Head sizes on and off the kernels' steps of 8, 32 and 4; position counts on and off 4.
+        let d = [128, 64, 8, 36, 3, 100][trial % 6];
+        let n = 1 + rng.below(40) as usize;
+        let val = |rng: &mut Rng| (rng.below(2001) as f32 - 1000.0) / 300.0;
+        let q: Vec<f32> = (0..d).map(|_| val(&mut rng)).collect();
+        let rows: Vec<f32> = (0..n * d).map(|_| val(&mut rng)).collect();
+        let p: Vec<f32> = (0..n).map(|_| rng.below(1000) as f32 / 999.0).collect();
+        // The references: one dot per row, and repeated axpy.
+        let dots: Vec<f32> = rows.chunks(d).map(|r| scalar::dot_f32(&q, r)).collect();
+        let mut sum = vec![0f32; d];
+        for (r, &pj) in rows.chunks(d).zip(&p) {
+            scalar::axpy(pj, r, &mut sum);
+        }
+        for kind in KernelKind::available() {
+            let mut got = vec![0f32; n];
+            kind.dot_rows(&q, &rows, &mut got);
+            assert_eq!(got, dots, "dot_rows {kind:?}, d {d}, n {n}");
+            let mut got = vec![0f32; d];
+            kind.weighted_rows(&p, &rows, &mut got);
+            assert_eq!(got, sum, "weighted_rows {kind:?}, d {d}, n {n}");
+        }
+        // And both against f64 math.
+        for (j, r) in rows.chunks(d).enumerate() {
+            let f: f64 = q.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((f - dots[j] as f64).abs() <= 1e-4 * (1.0 + f.abs()));
+        }
+    }
+}
+
+#[test]
+fn exp_is_within_two_ulp_over_its_range() {
+    // Every 997th f32 bit pattern between the clamps, against f64's exp.
+    let (lo, hi) = (-87.3f32, 88.3f32);
+    let mut worst = 0f64;
+    for bits in (0u32..u32::MAX).step_by(997) {
+        let x = f32::from_bits(bits);
+        if !(lo..=hi).contains(&x) {
+            continue;
+        }
+        let want = (x as f64).exp();
+        let ulp = (want as f32).abs() * f32::EPSILON;
+        worst = worst.max((scalar::exp_f32(x) as f64 - want).abs() / ulp as f64);
+    }
+    assert!(worst <= 2.0, "worst error {worst} ulp");
+    assert_eq!(scalar::exp_f32(0.0), 1.0);
+    assert!(scalar::exp_f32(-1000.0) < 1e-37 && scalar::exp_f32(-1000.0) >= 0.0);
+}
+
+#[test]
+fn softmax_agrees_bit_exactly_and_sums_to_one() {
+    let mut rng = Rng(18);
+    for _ in 0..100 {
+        let n = 1 + rng.below(300) as usize;
+        let spread = [0.1f32, 5.0, 60.0, 500.0][rng.below(4) as usize];
+        let x: Vec<f32> = (0..n).map(|_| (rng.below(10001) as f32 / 10000.0 - 0.5) * spread).collect();
+        let mut want = x.clone();
+        scalar::softmax(&mut want);
+        let total: f64 = want.iter().map(|&v| v as f64).sum();
+        assert!((total - 1.0).abs() < 1e-5, "sum {total}");
+        // Against f64 math.
+        let max = x.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
+        let denom: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+        for (&v, &w) in x.iter().zip(&want) {
+            let f = (v as f64 - max).exp() / denom;
+            assert!((f - w as f64).abs() <= 1e-6 * f.max(1e-30) + 1e-12, "{f} vs {w}");
+        }
+        for kind in KernelKind::available() {
+            let mut got = x.clone();
+            kind.softmax(&mut got);
+            assert_eq!(got, want, "{kind:?}, n {n}");
         }
     }
 }

@@ -16,7 +16,7 @@ mod ternary;
 pub use dense::dense_matvec;
 pub use int8::{activation_limit, int8_matvec};
 pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, threads};
-pub use ternary::{ternary_matmul, ternary_matvec};
+pub use ternary::{ternary_matmul, ternary_matmuls, ternary_matvec};
 
 /// Which implementation of the integer dot product runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +82,46 @@ impl KernelKind {
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_codes_x4(codes, q),
             _ => scalar::dot_codes_x4(codes, q),
+        }
+    }
+
+    /// `scalar::dot_rows` (attention's q·k) with this kernel's instructions (the same result).
+    #[inline]
+    pub fn dot_rows(self, q: &[f32], rows: &[f32], out: &mut [f32]) {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::dot_rows(q, rows, out),
+            _ => scalar::dot_rows(q, rows, out),
+        }
+    }
+
+    /// `scalar::weighted_rows` (attention's Σ p·v) with this kernel's instructions (the same result).
+    #[inline]
+    pub fn weighted_rows(self, p: &[f32], rows: &[f32], out: &mut [f32]) {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::weighted_rows(p, rows, out),
+            _ => scalar::weighted_rows(p, rows, out),
+        }
+    }
+
+    /// `scalar::softmax` with this kernel's instructions (the same result).
+    #[inline]
+    pub fn softmax(self, x: &mut [f32]) {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::softmax(x),
+            _ => scalar::softmax(x),
+        }
+    }
+
+    /// `scalar::quantize_activations` with this kernel's instructions (the same result).
+    #[inline]
+    pub fn quantize_activations(self, x: &[f32], q: &mut [i8]) -> f32 {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::quantize_activations(x, q),
+            _ => scalar::quantize_activations(x, q),
         }
     }
 

@@ -90,6 +90,168 @@ pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
     hsum(acc)
 }
 
+/// `scalar::dot_rows`, bit-identically: the same eight lanes per row (two f32x4 sums, multiply
+/// then add), summed in the same order at the end. Four rows at a time share each load of `q`.
+pub fn dot_rows(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    let d = q.len();
+    assert_eq!(rows.len(), out.len() * d);
+    let mut quads = out.chunks_exact_mut(4);
+    for (j, o) in (&mut quads).enumerate() {
+        o.copy_from_slice(&dot_rows_block::<4>(q, &rows[4 * j * d..4 * (j + 1) * d]));
+    }
+    let done = out.len() / 4 * 4;
+    for (j, o) in out[done..].iter_mut().enumerate() {
+        *o = dot_rows_block::<1>(q, &rows[(done + j) * d..(done + j + 1) * d])[0];
+    }
+}
+
+/// `R` rows of `dot_rows`. `R` is a constant so that the sums stay in registers: an array indexed
+/// by a run-time count lives in linear memory in wasm, and every add becomes a load and a store.
+#[inline(always)]
+fn dot_rows_block<const R: usize>(q: &[f32], rows: &[f32]) -> [f32; R] {
+    let d = q.len();
+    let body = d / 8 * 8;
+    assert!(rows.len() == R * d);
+    let mut acc = [[f32x4_splat(0.0); 2]; R];
+    for c in (0..body).step_by(8) {
+        // SAFETY: c + 8 <= body <= d, and `rows` holds R rows of d (checked above).
+        unsafe {
+            let q0 = v128_load(q.as_ptr().add(c) as *const v128);
+            let q1 = v128_load(q.as_ptr().add(c + 4) as *const v128);
+            for (k, a) in acc.iter_mut().enumerate() {
+                let r = rows.as_ptr().add(k * d + c);
+                a[0] = f32x4_add(a[0], f32x4_mul(q0, v128_load(r as *const v128)));
+                a[1] = f32x4_add(a[1], f32x4_mul(q1, v128_load(r.add(4) as *const v128)));
+            }
+        }
+    }
+    std::array::from_fn(|k| {
+        let [lo, hi] = acc[k];
+        let lanes = [
+            f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<1>(lo), f32x4_extract_lane::<2>(lo), f32x4_extract_lane::<3>(lo),
+            f32x4_extract_lane::<0>(hi), f32x4_extract_lane::<1>(hi), f32x4_extract_lane::<2>(hi), f32x4_extract_lane::<3>(hi),
+        ];
+        let row = &rows[k * d..(k + 1) * d];
+        let tail: f32 = q[body..].iter().zip(&row[body..]).map(|(x, y)| x * y).sum();
+        lanes.iter().sum::<f32>() + tail
+    })
+}
+
+/// `scalar::weighted_rows`, bit-identically (every output is the same sequence of multiplies and
+/// adds over `j`): 32 outputs at a time in eight registers, then 4, then one.
+pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
+    let d = out.len();
+    assert_eq!(rows.len(), p.len() * d);
+    let mut c0 = 0;
+    while c0 + 32 <= d {
+        weighted_block::<8>(p, rows, d, c0, &mut out[c0..c0 + 32]);
+        c0 += 32;
+    }
+    while c0 + 4 <= d {
+        weighted_block::<1>(p, rows, d, c0, &mut out[c0..c0 + 4]);
+        c0 += 4;
+    }
+    for (c, o) in out.iter_mut().enumerate().skip(c0) {
+        *o = p.iter().enumerate().fold(0.0, |a, (j, &pj)| a + pj * rows[j * d + c]);
+    }
+}
+
+/// Outputs `c0..c0 + 4V` of `weighted_rows`, in `V` registers (a constant, as in `dot_rows_block`).
+#[inline(always)]
+fn weighted_block<const V: usize>(p: &[f32], rows: &[f32], d: usize, c0: usize, out: &mut [f32]) {
+    assert!(c0 + 4 * V <= d && rows.len() == p.len() * d && out.len() == 4 * V);
+    let mut acc = [f32x4_splat(0.0); V];
+    for (j, &pj) in p.iter().enumerate() {
+        let pv = f32x4_splat(pj);
+        // SAFETY: columns c0..c0 + 4V of row j are inside `rows` (checked above).
+        unsafe {
+            let r = rows.as_ptr().add(j * d + c0);
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = f32x4_add(*a, f32x4_mul(pv, v128_load(r.add(4 * i) as *const v128)));
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: `out` holds 4V values (checked above).
+        unsafe { v128_store(out.as_mut_ptr().add(4 * i) as *mut v128, *a) };
+    }
+}
+
+/// `scalar::exp_f32` on four lanes: the same operations in the same order.
+#[inline(always)]
+fn exp4(x: v128) -> v128 {
+    use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO};
+    // pmin/pmax are the scalar clamp's compare-and-select (one instruction each).
+    let x = f32x4_pmin(f32x4_splat(EXP_MAX), f32x4_pmax(f32x4_splat(EXP_MIN), x));
+    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(std::f32::consts::LOG2_E)));
+    let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI))), f32x4_mul(n, f32x4_splat(LN2_LO)));
+    let mut p = f32x4_splat(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
+        p = f32x4_add(f32x4_mul(p, r), f32x4_splat(c));
+    }
+    let e = f32x4_add(f32x4_add(f32x4_mul(f32x4_mul(p, r), r), r), f32x4_splat(1.0));
+    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+    f32x4_mul(e, scale)
+}
+
+/// `scalar::softmax`, bit-identically: `exp4` per four values and the same four-lane sum.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let mv = f32x4_splat(max);
+    let mut lanes = f32x4_splat(0.0);
+    let (body, tail) = x.as_chunks_mut::<4>();
+    for c in body.iter_mut() {
+        // SAFETY: a chunk is four f32s; loads and stores are unaligned-safe.
+        unsafe {
+            let e = exp4(f32x4_sub(v128_load(c.as_ptr() as *const v128), mv));
+            v128_store(c.as_mut_ptr() as *mut v128, e);
+            lanes = f32x4_add(lanes, e);
+        }
+    }
+    tail.iter_mut().for_each(|v| *v = super::scalar::exp_f32(*v - max));
+    let tail: f32 = tail.iter().sum();
+    let l = [f32x4_extract_lane::<0>(lanes), f32x4_extract_lane::<1>(lanes), f32x4_extract_lane::<2>(lanes), f32x4_extract_lane::<3>(lanes)];
+    let inv = 1.0 / (l.iter().sum::<f32>() + tail);
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `scalar::quantize_activations`, bit-identically: the same max (order cannot change a max), the
+/// same product, `f32x4.nearest` for round-half-even, and saturating narrows for the clamp (a NaN
+/// becomes 0 in both: see `scalar::saturate_i8`). Scalar wasm code was slow here: every `f32.max`, clamp and `as i8` is
+/// a NaN-careful sequence of several instructions in V8, which made these per-token passes cost
+/// ~5% of a decoded token. `x.len()` need not be a multiple of 16.
+pub fn quantize_activations(x: &[f32], q: &mut [i8]) -> f32 {
+    assert_eq!(x.len(), q.len());
+    let (body, tail) = x.split_at(x.len() / 16 * 16);
+    let mut m = f32x4_splat(0.0);
+    for c in body.chunks_exact(4) {
+        // SAFETY: four f32s; loads are unaligned-safe.
+        let v = unsafe { v128_load(c.as_ptr() as *const v128) };
+        // An explicit compare and select, so a NaN leaves m as `scalar::abs_max` does (V8's pmax
+        // let a NaN through in a measured run).
+        let a = f32x4_abs(v);
+        m = v128_bitselect(a, m, f32x4_gt(a, m));
+    }
+    let lanes = [f32x4_extract_lane::<0>(m), f32x4_extract_lane::<1>(m), f32x4_extract_lane::<2>(m), f32x4_extract_lane::<3>(m)];
+    let max = super::scalar::abs_max(&lanes).max(super::scalar::abs_max(tail)).max(1e-5);
+    let s = 127.0 / max;
+    let sv = f32x4_splat(s);
+    let (qbody, qtail) = q.split_at_mut(body.len());
+    for (c, out) in body.chunks_exact(16).zip(qbody.chunks_exact_mut(16)) {
+        // SAFETY: 16 f32s in, 16 bytes out; loads and stores are unaligned-safe.
+        unsafe {
+            let i = |k: usize| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v128_load(c.as_ptr().add(4 * k) as *const v128), sv)));
+            let lo = i16x8_narrow_i32x4(i(0), i(1));
+            let hi = i16x8_narrow_i32x4(i(2), i(3));
+            v128_store(out.as_mut_ptr() as *mut v128, i8x16_narrow_i16x8(lo, hi));
+        }
+    }
+    for (qi, &xi) in qtail.iter_mut().zip(tail) {
+        *qi = super::scalar::saturate_i8((xi * s).round_ties_even());
+    }
+    s
+}
+
 /// The sum of the four i32 lanes.
 pub(super) fn hsum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)

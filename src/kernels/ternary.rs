@@ -1,14 +1,14 @@
 //! Ternary matrix × int8 activations, with the scale epilogue exactly as bitnet.cpp orders it:
 //! `y = (f32)(Σ weight·q) / s * scale` (per-block scales for the TQ formats sum block by block).
 //!
-//! Output rows are split across threads (`for_each_row_chunk`). Within a row, tokens go four at a
+//! Output rows are split across threads, those of several matrices together (`ternary_matmuls`). Within a row, tokens go four at a
 //! time through `dot_codes_x4`, so a prefill decodes each weight vector once per four tokens; the
 //! rest go one by one through `dot_codes`, the GEMV kernel.
 
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
 use super::parallel::{SendPtr, for_each_row_range};
-use super::{KernelKind, for_each_row_chunk};
+use super::KernelKind;
 
 /// `out[r] = W[r] · x` for one token, where `q`/`s` are x quantized by `quantize_activations`.
 pub fn ternary_matvec(kind: KernelKind, w: &PackedTernary, q: &[i8], s: f32, out: &mut [f32]) {
@@ -17,27 +17,69 @@ pub fn ternary_matvec(kind: KernelKind, w: &PackedTernary, q: &[i8], s: f32, out
 
 /// `ternary_matvec` for `n` tokens at once: `q` is `n × cols`, `s` has `n` scales, `out` is `n × rows`.
 pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], out: &mut [f32]) {
+    ternary_matmuls(kind, &[w], q, s, &mut [out]);
+}
+
+/// `ternary_matmul` of several matrices over the same activations (q, k and v; gate and up) in one
+/// parallel pass: their rows are split across threads together, so a decoded token waits for its
+/// threads once per group instead of once per matrix, and the small k and v matrices share parts
+/// with q instead of each being cut into slivers.
+pub fn ternary_matmuls(kind: KernelKind, ws: &[&PackedTernary], q: &[i8], s: &[f32], outs: &mut [&mut [f32]]) {
+    assert_eq!(ws.len(), outs.len());
     let n = s.len();
-    debug_assert_eq!(q.len(), n * w.cols);
-    assert_eq!(out.len(), n * w.rows);
-    // Columns that share one scale, and Σq over each such span of each token (code = weight + 1).
-    let span = match w.scale {
-        TernaryScale::PerTensor(_) => w.cols,
-        TernaryScale::PerBlock(_) => SCALE_BLOCK,
-    };
-    let qsums: Vec<i32> = q.chunks_exact(span).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
-    let job = RowJob { kind, w, q, s, qsums: &qsums, span };
-    if n == 1 {
-        for_each_row_chunk(out, 1, |r0, ys| job.gemv(r0, ys));
-        return;
-    }
-    // Threads own whole rows; each row's `n` outputs go straight to their token-major places.
-    // Within a thread, rows go in groups, and each four-token tile runs over the whole group before
-    // the next tile: the tile's activations (4 × cols bytes) then stay in L1 across the group's
-    // rows instead of being fetched again for every row.
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let rows = w.rows;
-    for_each_row_range(rows, 16, |range| {
+    let jobs: Vec<RowJob> = ws.iter().zip(outs.iter_mut()).map(|(&w, out)| {
+        debug_assert_eq!(q.len(), n * w.cols);
+        assert_eq!(out.len(), n * w.rows);
+        // Columns that share one scale, and Σq over each such span of each token (code = weight + 1).
+        let span = match w.scale {
+            TernaryScale::PerTensor(_) => w.cols,
+            TernaryScale::PerBlock(_) => SCALE_BLOCK,
+        };
+        let qsums = q.chunks_exact(span).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
+        RowJob { kind, w, q, s, qsums, span, out: SendPtr(out.as_mut_ptr()) }
+    }).collect();
+    let total: usize = ws.iter().map(|w| w.rows).sum();
+    for_each_row_range(total, 16, |range| {
+        let mut first = 0;
+        for job in &jobs {
+            let rows = first..first + job.w.rows;
+            let (start, end) = (range.start.max(rows.start), range.end.min(rows.end));
+            if start < end {
+                job.run(start - first..end - first);
+            }
+            first = rows.end;
+        }
+    });
+}
+
+/// Rows per group in the prefill loop (16 rows of 2560 columns are 10 KB of codes).
+const ROW_GROUP: usize = 16;
+
+/// One matrix's share of a product: its weights, the activations, and where its `n × rows` outputs go.
+struct RowJob<'a> {
+    kind: KernelKind,
+    w: &'a PackedTernary,
+    q: &'a [i8],
+    s: &'a [f32],
+    qsums: Vec<i32>,
+    span: usize,
+    out: SendPtr,
+}
+
+impl RowJob<'_> {
+    /// Computes rows `range` for every token. Threads own whole rows; each row's `n` outputs go
+    /// straight to their token-major places. With several tokens, rows go in groups, and each
+    /// four-token tile runs over the whole group before the next tile: the tile's activations
+    /// (4 × cols bytes) then stay in L1 across the group's rows instead of being fetched again for
+    /// every row.
+    fn run(&self, range: std::ops::Range<usize>) {
+        let (n, rows) = (self.s.len(), self.w.rows);
+        if n == 1 {
+            // SAFETY: one token's outputs are row-indexed; only this range writes rows `range`, and
+            // the output (checked to hold `rows` values) outlives the call.
+            let out = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(range.start), range.len()) };
+            return self.gemv(range.start, out);
+        }
         let mut ys = vec![0f32; n * ROW_GROUP];
         let mut g0 = range.start;
         while g0 < range.end {
@@ -46,35 +88,21 @@ pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], 
             while t < n {
                 let width = if t + 4 <= n { 4 } else { 1 };
                 for r in group.clone() {
-                    job.tile(r, t, width, &mut ys[(r - g0) * n..][..n]);
+                    self.tile(r, t, width, &mut ys[(r - g0) * n..][..n]);
                 }
                 t += width;
             }
             for r in group.clone() {
                 for (t, &y) in ys[(r - g0) * n..][..n].iter().enumerate() {
                     // SAFETY: element t·rows + r belongs to row r, which only this range writes, and
-                    // `out` (n × rows, checked above) outlives the call.
-                    unsafe { *out_ptr.get().add(t * rows + r) = y };
+                    // the output (n × rows, checked) outlives the call.
+                    unsafe { *self.out.get().add(t * rows + r) = y };
                 }
             }
             g0 = group.end;
         }
-    });
-}
+    }
 
-/// Rows per group in the prefill loop (16 rows of 2560 columns are 10 KB of codes).
-const ROW_GROUP: usize = 16;
-
-struct RowJob<'a> {
-    kind: KernelKind,
-    w: &'a PackedTernary,
-    q: &'a [i8],
-    s: &'a [f32],
-    qsums: &'a [i32],
-    span: usize,
-}
-
-impl RowJob<'_> {
     /// One token's outputs of rows `r0..`. A per-tensor scale (every BitNet conversion) takes a
     /// plain loop over rows: measured 15% faster in Chromium than going through `tile`.
     fn gemv(&self, r0: usize, out: &mut [f32]) {

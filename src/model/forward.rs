@@ -3,7 +3,7 @@
 //! Prefill and decode are the same code: `n` tokens go through every layer together, so each
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
-use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, ternary_matmul};
+use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, ternary_matmuls};
 
 use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
@@ -34,23 +34,32 @@ struct Quantized {
 }
 
 impl Quantized {
-    fn of(x: &[f32], cols: usize) -> Quantized {
+    fn of(kind: KernelKind, x: &[f32], cols: usize) -> Quantized {
         let n = x.len() / cols;
         let mut q = vec![0i8; x.len()];
-        let s = x.chunks_exact(cols).zip(q.chunks_exact_mut(cols)).map(|(xr, qr)| scalar::quantize_activations(xr, qr)).collect();
+        let s = x.chunks_exact(cols).zip(q.chunks_exact_mut(cols)).map(|(xr, qr)| kind.quantize_activations(xr, qr)).collect();
         debug_assert_eq!(n, q.len() / cols);
         Quantized { q, s }
     }
 }
 
-/// BitLinear: `W · x` for each token, with x quantized to int8 first.
-fn bit_linear(kind: KernelKind, lin: &Linear, x: &Quantized) -> Vec<f32> {
+/// BitLinear: `W · x` for each token, with x quantized to int8 first, for several matrices that
+/// share the input (q, k, v; gate, up) in one parallel pass.
+fn bit_linears<const M: usize>(kind: KernelKind, lins: [&Linear; M], x: &Quantized) -> [Vec<f32>; M] {
     let n = x.s.len();
-    let mut out = vec![0f32; n * lin.w.rows];
-    ternary_matmul(kind, &lin.w, &x.q, &x.s, &mut out);
-    if let Some(scale) = lin.scale {
-        out.iter_mut().for_each(|v| *v *= scale);
+    let mut outs = lins.map(|lin| vec![0f32; n * lin.w.rows]);
+    let mut slices: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+    ternary_matmuls(kind, &lins.map(|lin| &lin.w), &x.q, &x.s, &mut slices);
+    for (lin, out) in lins.iter().zip(outs.iter_mut()) {
+        if let Some(scale) = lin.scale {
+            out.iter_mut().for_each(|v| *v *= scale);
+        }
     }
+    outs
+}
+
+fn bit_linear(kind: KernelKind, lin: &Linear, x: &Quantized) -> Vec<f32> {
+    let [out] = bit_linears(kind, [lin], x);
     out
 }
 
@@ -67,13 +76,18 @@ fn inv_freq(theta: f32, head_dim: usize) -> Vec<f32> {
     (0..head_dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32)).collect()
 }
 
-/// Rotates every head of `x` (a row of `n_heads * head_dim`) to position `pos`.
-fn rope(x: &mut [f32], head_dim: usize, pos: usize, freqs: &[f32], style: RopeStyle) {
-    let half = head_dim / 2;
-    let cs: Vec<(f32, f32)> = freqs.iter().map(|&f| {
+/// The (cos, sin) of each rotary frequency at position `pos`: computed once per token, not per
+/// layer (trigonometry is a software routine in wasm).
+fn rope_angles(pos: usize, freqs: &[f32]) -> Vec<(f32, f32)> {
+    freqs.iter().map(|&f| {
         let angle = pos as f32 * f;
         (angle.cos(), angle.sin())
-    }).collect();
+    }).collect()
+}
+
+/// Rotates every head of `x` (a row of `n_heads * head_dim`) by the angles of its position.
+fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], style: RopeStyle) {
+    let half = head_dim / 2;
     for head in x.chunks_exact_mut(head_dim) {
         for (i, &(cos, sin)) in cs.iter().enumerate() {
             let (ia, ib) = match style {
@@ -111,6 +125,7 @@ impl Model {
         }
         let kind = opts.kernel;
         let freqs = inv_freq(c.rope_theta, hd);
+        let angles: Vec<Vec<(f32, f32)>> = (0..n).map(|t| rope_angles(p0 + t, &freqs)).collect();
         let group = c.n_head / c.n_head_kv;
         let attn_scale = 1.0 / (hd as f32).sqrt();
 
@@ -120,13 +135,11 @@ impl Model {
         }
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention.
-            let h = Quantized::of(&rms_norm_rows(&x, &layer.attn_norm, c.rms_eps), d);
-            let mut q = bit_linear(kind, &layer.wq, &h);
-            let mut k = bit_linear(kind, &layer.wk, &h);
-            let v = bit_linear(kind, &layer.wv, &h);
+            let h = Quantized::of(kind, &rms_norm_rows(&x, &layer.attn_norm, c.rms_eps), d);
+            let [mut q, mut k, v] = bit_linears(kind, [&layer.wq, &layer.wk, &layer.wv], &h);
             for t in 0..n {
-                rope(&mut q[t * d..(t + 1) * d], hd, p0 + t, &freqs, c.rope_style);
-                rope(&mut k[t * kvd..(t + 1) * kvd], hd, p0 + t, &freqs, c.rope_style);
+                rope(&mut q[t * d..(t + 1) * d], hd, &angles[t], c.rope_style);
+                rope(&mut k[t * kvd..(t + 1) * kvd], hd, &angles[t], c.rope_style);
                 cache.push(l, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
             }
             // One row of `attn` per (token, head), split across threads.
@@ -137,35 +150,34 @@ impl Model {
                 for (i, out) in chunk.chunks_exact_mut(hd).enumerate() {
                     let (t, head) = ((r0 + i) / c.n_head, (r0 + i) % c.n_head);
                     let qh = &q[t * d + head * hd..][..hd];
-                    kv.attend(l, qh, head / group, p0 + t + 1, attn_scale, &mut scores, out);
+                    kv.attend(kind, l, qh, head / group, p0 + t + 1, attn_scale, &mut scores, out);
                 }
             });
             let attn = match &layer.attn_sub_norm {
                 Some(w) => rms_norm_rows(&attn, w, c.rms_eps),
                 None => attn,
             };
-            let o = bit_linear(kind, &layer.wo, &Quantized::of(&attn, d));
+            let o = bit_linear(kind, &layer.wo, &Quantized::of(kind, &attn, d));
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             // Feed-forward.
-            let h = Quantized::of(&rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps), d);
-            let mut g = bit_linear(kind, &layer.w_gate, &h);
-            let u = bit_linear(kind, &layer.w_up, &h);
-            for (gi, &ui) in g.iter_mut().zip(&u) {
-                let a = match c.activation {
-                    Activation::Relu2 => {
-                        let r = gi.max(0.0);
-                        r * r
-                    }
-                    Activation::Silu => *gi / (1.0 + (-*gi).exp()),
-                };
-                *gi = a * ui;
+            let h = Quantized::of(kind, &rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps), d);
+            let [mut g, u] = bit_linears(kind, [&layer.w_gate, &layer.w_up], &h);
+            // The activation is matched once, outside the loops, so that each loop vectorises;
+            // ReLU² takes a select, not `max` (f32.max is a NaN-careful sequence in wasm), and
+            // SiLU the arithmetic exp (wasm's library exp cost ~30 ns a call).
+            match c.activation {
+                Activation::Relu2 => g.iter_mut().zip(&u).for_each(|(gi, &ui)| {
+                    let r = if *gi > 0.0 { *gi } else { 0.0 };
+                    *gi = r * r * ui;
+                }),
+                Activation::Silu => g.iter_mut().zip(&u).for_each(|(gi, &ui)| *gi = *gi / (1.0 + scalar::exp_f32(-*gi)) * ui),
             }
             let g = match &layer.ffn_sub_norm {
                 Some(w) => rms_norm_rows(&g, w, c.rms_eps),
                 None => g,
             };
-            let down = bit_linear(kind, &layer.w_down, &Quantized::of(&g, c.n_ff));
+            let down = bit_linear(kind, &layer.w_down, &Quantized::of(kind, &g, c.n_ff));
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
         cache.commit(n);

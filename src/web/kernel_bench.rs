@@ -1,10 +1,12 @@
-//! `benchKernels`: times the ternary and int8 kernels of this build on random data, on the calling
-//! thread, so that kernel variants can be compared in the same browser run (bench/kernels.mjs).
+//! `benchKernels`: times the ternary, int8 and attention kernels of this build on random data, on
+//! the calling thread, so that kernel variants can be compared in the same browser run
+//! (bench/kernels.mjs).
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::kernels::KernelKind;
+use crate::model::{KvCache, KvPrecision};
 
 #[derive(Serialize)]
 struct Timing {
@@ -53,6 +55,35 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
             (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], &x16) as i64).sum()
         });
     }
+    // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128) over
+    // 164 cached positions, each kernel kind against the same cache.
+    let (layers, positions, kv_dim, head_dim, heads) = (30, 164, 640, 128, 20);
+    let mut cache = KvCache::new(layers, kv_dim, head_dim, positions, KvPrecision::F32);
+    let kv_row: Vec<f32> = (0..kv_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    for _ in 0..positions {
+        for l in 0..layers {
+            cache.push(l, &kv_row, &kv_row);
+        }
+        cache.commit(1);
+    }
+    let query: Vec<f32> = (0..heads * head_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    for kind in KernelKind::available() {
+        let (mut scratch, mut o) = (Vec::new(), vec![0f32; head_dim]);
+        let passes = iters.div_ceil(50);
+        let t0 = now();
+        for _ in 0..passes {
+            for l in 0..layers {
+                for h in 0..heads {
+                    cache.attend(kind, l, &query[h * head_dim..][..head_dim], h / 4, positions, 0.088, &mut scratch, &mut o);
+                    sink = sink.wrapping_add(o[0] as i64);
+                }
+            }
+        }
+        let s = ((now() - t0) / 1000.0).max(1e-6);
+        let macs = (layers * heads * positions * head_dim * 2 * passes) as f64;
+        out.push(Timing { kernel: kind.name(), variant: "attention: one 2B4T token, 164 positions", gmacs: macs / s / 1e9 });
+    }
     std::hint::black_box(sink);
     serde_wasm_bindgen::to_value(&out).map_err(|e| JsValue::from_str(&e.to_string()))
 }
+
