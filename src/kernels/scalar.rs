@@ -160,7 +160,8 @@ pub(super) const EXP_MAX: f32 = 88.3;
 pub(super) const LN2_HI: f32 = 0.693_359_4;
 pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
 /// Cephes' expf coefficients, highest degree first: e^r ≈ 1 + r + r²·P(r).
-pub(super) const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+pub(super) const EXP_POLY: [f32; 6] =
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
 
 /// In-place softmax, with `exp_f32`. The sum runs in four lanes (element i in lane i mod 4), the
 /// order a four-wide SIMD sum has, then the lanes in order and the tail.

@@ -127,13 +127,10 @@ fn dot_rows_block<const R: usize>(q: &[f32], rows: &[f32]) -> [f32; R] {
     }
     std::array::from_fn(|k| {
         let [lo, hi] = acc[k];
-        let lanes = [
-            f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<1>(lo), f32x4_extract_lane::<2>(lo), f32x4_extract_lane::<3>(lo),
-            f32x4_extract_lane::<0>(hi), f32x4_extract_lane::<1>(hi), f32x4_extract_lane::<2>(hi), f32x4_extract_lane::<3>(hi),
-        ];
+        let lanes = [f32_lanes(lo), f32_lanes(hi)];
         let row = &rows[k * d..(k + 1) * d];
         let tail: f32 = q[body..].iter().zip(&row[body..]).map(|(x, y)| x * y).sum();
-        lanes.iter().sum::<f32>() + tail
+        lanes.as_flattened().iter().sum::<f32>() + tail
     })
 }
 
@@ -181,7 +178,7 @@ fn weighted_block<const V: usize>(p: &[f32], rows: &[f32], d: usize, c0: usize, 
 #[inline(always)]
 fn exp4(x: v128) -> v128 {
     use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO};
-    // pmin/pmax are the scalar clamp's compare-and-select (one instruction each).
+    // pmin/pmax are the scalar clamp's compare-and-select for every x but NaN (one instruction each).
     let x = f32x4_pmin(f32x4_splat(EXP_MAX), f32x4_pmax(f32x4_splat(EXP_MIN), x));
     let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(std::f32::consts::LOG2_E)));
     let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI))), f32x4_mul(n, f32x4_splat(LN2_LO)));
@@ -210,16 +207,15 @@ pub fn softmax(x: &mut [f32]) {
     }
     tail.iter_mut().for_each(|v| *v = super::scalar::exp_f32(*v - max));
     let tail: f32 = tail.iter().sum();
-    let l = [f32x4_extract_lane::<0>(lanes), f32x4_extract_lane::<1>(lanes), f32x4_extract_lane::<2>(lanes), f32x4_extract_lane::<3>(lanes)];
-    let inv = 1.0 / (l.iter().sum::<f32>() + tail);
+    let inv = 1.0 / (f32_lanes(lanes).iter().sum::<f32>() + tail);
     x.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// `scalar::quantize_activations`, bit-identically: the same max (order cannot change a max), the
 /// same product, `f32x4.nearest` for round-half-even, and saturating narrows for the clamp (a NaN
-/// becomes 0 in both: see `scalar::saturate_i8`). Scalar wasm code was slow here: every `f32.max`, clamp and `as i8` is
-/// a NaN-careful sequence of several instructions in V8, which made these per-token passes cost
-/// ~5% of a decoded token. `x.len()` need not be a multiple of 16.
+/// becomes 0 in both: see `scalar::saturate_i8`). Scalar wasm code was slow here: every `f32.max`,
+/// clamp and `as i8` is a NaN-careful sequence of several instructions in V8, which made these
+/// per-token passes cost ~5% of a decoded token. `x.len()` need not be a multiple of 16.
 pub fn quantize_activations(x: &[f32], q: &mut [i8]) -> f32 {
     assert_eq!(x.len(), q.len());
     let (body, tail) = x.split_at(x.len() / 16 * 16);
@@ -232,15 +228,17 @@ pub fn quantize_activations(x: &[f32], q: &mut [i8]) -> f32 {
         let a = f32x4_abs(v);
         m = v128_bitselect(a, m, f32x4_gt(a, m));
     }
-    let lanes = [f32x4_extract_lane::<0>(m), f32x4_extract_lane::<1>(m), f32x4_extract_lane::<2>(m), f32x4_extract_lane::<3>(m)];
-    let max = super::scalar::abs_max(&lanes).max(super::scalar::abs_max(tail)).max(1e-5);
+    let max = super::scalar::abs_max(&f32_lanes(m)).max(super::scalar::abs_max(tail)).max(1e-5);
     let s = 127.0 / max;
     let sv = f32x4_splat(s);
     let (qbody, qtail) = q.split_at_mut(body.len());
     for (c, out) in body.chunks_exact(16).zip(qbody.chunks_exact_mut(16)) {
         // SAFETY: 16 f32s in, 16 bytes out; loads and stores are unaligned-safe.
         unsafe {
-            let i = |k: usize| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v128_load(c.as_ptr().add(4 * k) as *const v128), sv)));
+            let i = |k: usize| {
+                let v = f32x4_mul(v128_load(c.as_ptr().add(4 * k) as *const v128), sv);
+                i32x4_trunc_sat_f32x4(f32x4_nearest(v))
+            };
             let lo = i16x8_narrow_i32x4(i(0), i(1));
             let hi = i16x8_narrow_i32x4(i(2), i(3));
             v128_store(out.as_mut_ptr() as *mut v128, i8x16_narrow_i16x8(lo, hi));
@@ -250,6 +248,11 @@ pub fn quantize_activations(x: &[f32], q: &mut [i8]) -> f32 {
         *qi = super::scalar::saturate_i8((xi * s).round_ties_even());
     }
     s
+}
+
+/// The four f32 lanes, in order.
+fn f32_lanes(v: v128) -> [f32; 4] {
+    [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
 }
 
 /// The sum of the four i32 lanes.

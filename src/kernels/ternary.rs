@@ -1,9 +1,9 @@
 //! Ternary matrix × int8 activations, with the scale epilogue exactly as bitnet.cpp orders it:
 //! `y = (f32)(Σ weight·q) / s * scale` (per-block scales for the TQ formats sum block by block).
 //!
-//! Output rows are split across threads, those of several matrices together (`ternary_matmuls`). Within a row, tokens go four at a
-//! time through `dot_codes_x4`, so a prefill decodes each weight vector once per four tokens; the
-//! rest go one by one through `dot_codes`, the GEMV kernel.
+//! Output rows are split across threads, those of several matrices together (`ternary_matmuls`).
+//! Within a row, tokens go four at a time through `dot_codes_x4`, so a prefill decodes each weight
+//! vector once per four tokens; the rest go one by one through `dot_codes`, the GEMV kernel.
 
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
