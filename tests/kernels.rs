@@ -188,11 +188,11 @@ fn attention_kernels_agree_bit_exactly() {
         let q: Vec<f32> = (0..d).map(|_| val(&mut rng)).collect();
         let rows: Vec<f32> = (0..n * d).map(|_| val(&mut rng)).collect();
         let p: Vec<f32> = (0..n).map(|_| rng.below(1000) as f32 / 999.0).collect();
-        // The references: one dot per row, and repeated axpy.
+        // The references: one dot per row, and repeated `sum += p·row`.
         let dots: Vec<f32> = rows.chunks(d).map(|r| scalar::dot_f32(&q, r)).collect();
         let mut sum = vec![0f32; d];
         for (r, &pj) in rows.chunks(d).zip(&p) {
-            scalar::axpy(pj, r, &mut sum);
+            sum.iter_mut().zip(r).for_each(|(o, &v)| *o += pj * v);
         }
         for kind in KernelKind::available() {
             let mut got = vec![0f32; n];

@@ -57,6 +57,11 @@ pub fn abs_max(x: &[f32]) -> f32 {
     x.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m })
 }
 
+/// The largest x (-∞ for none), skipping NaNs on every target, as `abs_max`.
+pub fn max_f32(x: &[f32]) -> f32 {
+    x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
 /// Per-token int8 quantization before every BitLinear (bitnet.cpp's `quantize_row_i8_s`, HF's
 /// `ActQuant`): `s = 127 / max(|x|, 1e-5)`, `q = round_half_even(x·s)` clamped to [-128, 127].
 /// Returns `s`.
@@ -114,8 +119,9 @@ pub fn dot_rows(q: &[f32], rows: &[f32], out: &mut [f32]) {
 }
 
 /// `out = Σ_j p[j] · rows[j]` for consecutive rows of `out.len()` values, summed in the order of
-/// `j` for every element (as repeated `axpy` would). Blocks of 32 outputs stay in registers across
-/// all rows, instead of being loaded and stored again for every row (attention's second half).
+/// `j` for every element (as repeated `out += p[j]·rows[j]` would). Blocks of 32 outputs stay in
+/// registers across all rows, instead of being loaded and stored again for every row (attention's
+/// second half).
 pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
     let d = out.len();
     assert_eq!(rows.len(), p.len() * d);
@@ -133,8 +139,13 @@ pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
         c0 += B;
     }
     for (c, o) in out.iter_mut().enumerate().skip(c0) {
-        *o = p.iter().enumerate().fold(0.0, |a, (j, &pj)| a + pj * rows[j * d + c]);
+        *o = weighted_column(p, rows, d, c);
     }
+}
+
+/// Output `c` of `weighted_rows` on its own (the columns past the last whole block).
+pub(super) fn weighted_column(p: &[f32], rows: &[f32], d: usize, c: usize) -> f32 {
+    p.iter().enumerate().fold(0.0, |a, (j, &pj)| a + pj * rows[j * d + c])
 }
 
 /// e^x for softmax, from arithmetic alone: wasm has no exp instruction, and the library routine
@@ -166,7 +177,7 @@ pub(super) const EXP_POLY: [f32; 6] =
 /// In-place softmax, with `exp_f32`. The sum runs in four lanes (element i in lane i mod 4), the
 /// order a four-wide SIMD sum has, then the lanes in order and the tail.
 pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = max_f32(x);
     x.iter_mut().for_each(|v| *v = exp_f32(*v - max));
     let quads = x.chunks_exact(4);
     let tail: f32 = quads.remainder().iter().sum();
@@ -178,13 +189,6 @@ pub fn softmax(x: &mut [f32]) {
     }
     let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
     x.iter_mut().for_each(|v| *v *= inv);
-}
-
-/// `out += a · v`.
-pub fn axpy(a: f32, v: &[f32], out: &mut [f32]) {
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o += a * x;
-    }
 }
 
 /// Dot product of an f16 row (bit patterns) with f32 activations, accumulated in f32. `scratch`

@@ -149,7 +149,7 @@ pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
         c0 += 4;
     }
     for (c, o) in out.iter_mut().enumerate().skip(c0) {
-        *o = p.iter().enumerate().fold(0.0, |a, (j, &pj)| a + pj * rows[j * d + c]);
+        *o = super::scalar::weighted_column(p, rows, d, c);
     }
 }
 
@@ -193,7 +193,7 @@ fn exp4(x: v128) -> v128 {
 
 /// `scalar::softmax`, bit-identically: `exp4` per four values and the same four-lane sum.
 pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = super::scalar::max_f32(x);
     let mv = f32x4_splat(max);
     let mut lanes = f32x4_splat(0.0);
     let (body, tail) = x.as_chunks_mut::<4>();
