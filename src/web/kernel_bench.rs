@@ -33,6 +33,18 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
     let head: Vec<i8> = (0..rows * cols).map(|_| (next() % 255) as i8).collect();
     let x16: Vec<i16> = (0..cols).map(|_| (next() % 8001) as i16 - 4000).collect();
     let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
+    // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128) over
+    // 164 cached positions.
+    let (layers, positions, kv_dim, head_dim, heads) = (30, 164, 640, 128, 20);
+    let mut cache = KvCache::new(layers, kv_dim, head_dim, positions, KvPrecision::F32);
+    let kv_row: Vec<f32> = (0..kv_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    for _ in 0..positions {
+        for l in 0..layers {
+            cache.push(l, &kv_row, &kv_row);
+        }
+        cache.commit(1);
+    }
+    let query: Vec<f32> = (0..heads * head_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
     let now = || js_sys::Date::now();
     let mut out = Vec::new();
     let mut sink = 0i64;
@@ -54,36 +66,17 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
         time("int8 head row (i8 x i16)", macs, &mut || {
             (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], &x16) as i64).sum()
         });
-    }
-    // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128) over
-    // 164 cached positions, each kernel kind against the same cache.
-    let (layers, positions, kv_dim, head_dim, heads) = (30, 164, 640, 128, 20);
-    let mut cache = KvCache::new(layers, kv_dim, head_dim, positions, KvPrecision::F32);
-    let kv_row: Vec<f32> = (0..kv_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
-    for _ in 0..positions {
-        for l in 0..layers {
-            cache.push(l, &kv_row, &kv_row);
-        }
-        cache.commit(1);
-    }
-    let query: Vec<f32> = (0..heads * head_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
-    for kind in KernelKind::available() {
         let (mut scratch, mut o) = (Vec::new(), vec![0f32; head_dim]);
-        let passes = iters.div_ceil(50);
-        let t0 = now();
-        for _ in 0..passes {
+        let attention_macs = (layers * heads * positions * head_dim * 2) as f64;
+        time("attention: one 2B4T token, 164 positions", attention_macs, &mut || {
             for l in 0..layers {
                 for h in 0..heads {
                     cache.attend(kind, l, &query[h * head_dim..][..head_dim], h / 4, positions, 0.088, &mut scratch, &mut o);
-                    sink = sink.wrapping_add(o[0] as i64);
                 }
             }
-        }
-        let s = ((now() - t0) / 1000.0).max(1e-6);
-        let macs = (layers * heads * positions * head_dim * 2 * passes) as f64;
-        out.push(Timing { kernel: kind.name(), variant: "attention: one 2B4T token, 164 positions", gmacs: macs / s / 1e9 });
+            o[0] as i64
+        });
     }
     std::hint::black_box(sink);
     serde_wasm_bindgen::to_value(&out).map_err(|e| JsValue::from_str(&e.to_string()))
 }
-
