@@ -3,7 +3,8 @@
 //
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
-//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--timeout-s 3600] [--verbose]
+//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored]
+//                      [--timeout-s 3600] [--verbose]
 //
 // For each thread count and each engine a fresh Chromium (new temp profile) loads the model from the
 // URL (no cache), runs one raw prompt of --prompt-tokens tokens, then generates --gen-tokens tokens
@@ -29,13 +30,13 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama] [--kv-f16] [--timeout-s 3600] [--verbose]`);
+       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, json: null,
-    engines: ["ours", "wllama"], kvF16: false, timeoutS: 3600, verbose: false };
+    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, timeoutS: 3600, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -53,6 +54,7 @@ function parseArgs(argv) {
     else if (a === "--json") o.json = val();
     else if (a === "--engines") o.engines = val().split(",");
     else if (a === "--kv-f16") o.kvF16 = true;
+    else if (a === "--lm-head") o.lmHead = val();
     else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
     else if (a === "--verbose") o.verbose = true;
     else if (a === "-h" || a === "--help") usage();
@@ -342,12 +344,12 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
     const mon = memoryMonitor();
     let r = {};
     try {
-      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16 }) => {
+      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead }) => {
         const { createEngine } = await import("/lib/index.js");
         const t0 = performance.now();
-        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, ...(kvF16 ? { kvCache: "f16" } : {}) });
+        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, ...(kvF16 ? { kvCache: "f16" } : {}) });
         return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info };
-      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16 }));
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead }));
       mon.mark("gen0");
       Object.assign(r, await page.evaluate(async ({ prompt, gen }) => {
         const t1 = performance.now();
@@ -544,6 +546,7 @@ function runNative(o, file, threads, prompt, ctxLen, help) {
   const args = ["generate", file, "--prompt", prompt, "--max-tokens", String(o.genTokens), "--temperature", "0", "--ignore-eos"];
   if (/--ctx\b/.test(help)) args.push("--ctx", String(ctxLen));
   if (o.kvF16 && /--kv-f16\b/.test(help)) args.push("--kv-f16");
+  if (o.lmHead && /--head\b/.test(help)) args.push("--head", o.lmHead);
   if (hasThreads) args.push("--threads", String(threads));
   return new Promise((resolve) => {
     const t0 = Date.now();

@@ -37,8 +37,13 @@ export interface CreateEngineOptions {
    * (COOP/COEP headers) and relaxed SIMD; otherwise one thread runs and `info.threadsNote` says why.
    */
   threads?: "auto" | number;
-  /** The LM head: an int8 copy built at load (default; half the bytes per token) or the head as stored (F16). */
-  lmHead?: "int8" | "stored";
+  /**
+   * The LM head. "shortlist": a 4-bit copy built at load picks the likely tokens and the stored head
+   * scores them exactly (the other logits are 4-bit estimates); "int8": a copy with one scale per row;
+   * "stored": exactly as in the file (F16). "auto" (default): "shortlist" when the head is the token
+   * embedding (2B4T), "int8" when the file has a separate head.
+   */
+  lmHead?: "auto" | "shortlist" | "int8" | "stored";
   onProgress?: (p: Progress) => void;
   /** Keep a URL's model for offline use after a complete, verified download (default true). */
   cache?: boolean;

@@ -66,13 +66,15 @@ fn logits_match_the_pytorch_model() {
     }
 }
 
-/// The int8 LM head (the default) against the same PyTorch logits: how far rounding the head's rows
-/// and the final hidden state to 8 bits moves them, and whether the top token survives.
+/// The int8 LM head against the same PyTorch logits: how far rounding the head's rows and the
+/// final hidden state to 8 bits moves them, and whether the top token survives.
 #[test]
 fn int8_head_stays_close_to_the_pytorch_model() {
-    let engine = Engine::load(MODEL, EngineOptions::default()).unwrap();
+    let int8 = EngineOptions { load: LoadOptions { head: HeadPrecision::Int8, ..Default::default() }, ..Default::default() };
+    let engine = Engine::load(MODEL, int8).unwrap();
     let model = &engine.model;
     assert_eq!(model.head_name(), "int8");
+    let kernel = KernelKind::best();
     let c = &model.config;
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
     let (mut worst, mut same_top, mut positions) = (0f32, 0, 0);
@@ -82,7 +84,7 @@ fn int8_head_stays_close_to_the_pytorch_model() {
         let want: Vec<f32> = LOGITS.iter().find(|(n, _)| *n == file).unwrap().1
             .chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
         let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len(), KvPrecision::F32);
-        let got = model.forward(&mut cache, &tokens, Logits::All, ForwardOptions::default()).unwrap();
+        let got = model.forward(&mut cache, &tokens, Logits::All, ForwardOptions { kernel }).unwrap();
         for (g, w) in got.chunks(c.n_vocab).zip(want.chunks(c.n_vocab)) {
             let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
             worst = worst.max(g.iter().zip(w).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale);
@@ -93,6 +95,48 @@ fn int8_head_stays_close_to_the_pytorch_model() {
     println!("int8 head: max relative error {worst:.2e}, top-1 equal at {same_top}/{positions} positions");
     assert!(worst <= INT8_HEAD_TOLERANCE, "int8 head: relative error {worst:.2e}");
     assert!(same_top * 100 >= positions * 95, "int8 head: top-1 equal at only {same_top}/{positions} positions");
+}
+
+/// The shortlist head (the default for this tied head) against the stored one (which
+/// `logits_match_the_pytorch_model` holds to PyTorch): the PyTorch model's ten most likely tokens at
+/// every position must have been shortlisted and scored exactly as the stored head scores them; the
+/// rest are 4-bit estimates (rows of only 256 weights keep them coarse: 3.2e-1 of the largest logit
+/// at worst here).
+#[test]
+fn shortlist_head_scores_the_likely_tokens_as_stored() {
+    let load = |head| Engine::load(MODEL, EngineOptions { load: LoadOptions { head, ..Default::default() }, ..Default::default() }).unwrap();
+    let (shortlist, stored, int8) = (load(HeadPrecision::Auto), load(HeadPrecision::Stored), load(HeadPrecision::Int8));
+    assert_eq!(shortlist.model.head_name(), "int4→f16");
+    // The embedding is tied, so the exact rows cost nothing: less memory than the int8 copy.
+    assert!(shortlist.model.memory_bytes() < int8.model.memory_bytes());
+    let c = &stored.model.config;
+    let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+    let (mut worst, mut positions) = (0f32, 0);
+    for seq in reference["sequences"].as_array().unwrap() {
+        let tokens: Vec<u32> = seq["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let file = seq["file"].as_str().unwrap();
+        let want: Vec<f32> = LOGITS.iter().find(|(n, _)| *n == file).unwrap().1
+            .chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        for kernel in KernelKind::available() {
+            let run = |engine: &Engine| {
+                let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len(), KvPrecision::F32);
+                engine.model.forward(&mut cache, &tokens, Logits::All, ForwardOptions { kernel }).unwrap()
+            };
+            let (got, exact) = (run(&shortlist), run(&stored));
+            let rows = got.chunks(c.n_vocab).zip(exact.chunks(c.n_vocab)).zip(want.chunks(c.n_vocab));
+            for (row, ((g, e), w)) in rows.enumerate() {
+                for r in bitnet_web::kernels::best_rows(w, 10) {
+                    assert_eq!(g[r].to_bits(), e[r].to_bits(), "{file} row {row} token {r} ({})", kernel.name());
+                }
+                assert_eq!(bitnet_web::sampler::argmax(g), bitnet_web::sampler::argmax(w), "{file} row {row}");
+                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                worst = worst.max(g.iter().zip(w).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale);
+                positions += 1;
+            }
+        }
+    }
+    println!("shortlist head: 4-bit estimates within {worst:.2e} of the largest logit, over {positions} positions");
+    assert!(worst <= 0.5, "4-bit estimates: relative error {worst:.2e}");
 }
 
 #[test]

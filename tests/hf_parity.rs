@@ -19,7 +19,7 @@ fn logits_and_greedy_tokens_match_hf() {
         let gguf = std::fs::read(dir.join(&case.gguf)).unwrap();
         let logits = std::fs::read(dir.join(&case.logits)).unwrap();
         for kernel in bitnet_web::kernels::KernelKind::available() {
-            for head in [HeadPrecision::Stored, HeadPrecision::Int8] {
+            for head in [HeadPrecision::Stored, HeadPrecision::Int8, HeadPrecision::Shortlist] {
                 let report = check_case(case, &gguf, &logits, kernel, head).unwrap_or_else(|e| panic!("{} {head:?}: {e}", case.gguf));
                 println!("{} ({}, {head:?} head): {report}", case.gguf, kernel.name());
             }

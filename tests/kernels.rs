@@ -5,8 +5,12 @@
 mod common;
 
 use bitnet_web::gguf::TensorType;
-use bitnet_web::kernels::{KernelKind, activation_limit, int8_matvec, scalar, ternary_matmul, ternary_matmuls, ternary_matvec};
+use bitnet_web::kernels::{
+    CANDIDATES, KernelKind, activation_limit, best_rows, dense_matvec, int4_offsets, int8_matvec, scalar, shortlist_matvec,
+    ternary_matmul, ternary_matmuls, ternary_matvec,
+};
 use bitnet_web::quant::dense::DenseMatrix;
+use bitnet_web::quant::int4_rows::{self, Int4Rows};
 use bitnet_web::quant::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
@@ -352,5 +356,127 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
         let in_place = Int8Rows::quantize_in_place(f16);
         assert_eq!(in_place.scales, copied.scales);
         assert!((0..rows).all(|r| in_place.row(r) == copied.row(r)));
+    }
+}
+
+fn random_matrix(rng: &mut Rng, rows: usize, cols: usize) -> (Vec<f32>, DenseMatrix) {
+    let m: Vec<f32> = (0..rows * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 500.0).collect();
+    let dense = DenseMatrix::from_bytes(TensorType::F32, bytemuck::cast_slice(&m), cols, rows).unwrap();
+    (m, dense)
+}
+
+#[test]
+fn int4_rows_round_each_value_to_its_block_scale() {
+    let mut rng = Rng(17);
+    for _ in 0..20 {
+        let (rows, cols) = (1 + rng.below(20) as usize, 64 * (1 + rng.below(10) as usize));
+        let (m, dense) = random_matrix(&mut rng, rows, cols);
+        let w = Int4Rows::quantize(&dense);
+        assert_eq!(w.memory_bytes(), rows * cols / 2 + 4 * rows * cols / int4_rows::BLOCK);
+        for r in 0..rows {
+            let blocks = w.row_codes(r).chunks_exact(int4_rows::BLOCK_BYTES).zip(w.row_scales(r));
+            for (b, (codes, &scale)) in blocks.enumerate() {
+                let orig = &m[r * cols + b * int4_rows::BLOCK..][..int4_rows::BLOCK];
+                let max = orig.iter().fold(0f32, |a, v| a.max(v.abs()));
+                assert_eq!(scale, max / 7.0);
+                for (j, &v) in orig.iter().enumerate() {
+                    let q = int4_rows::value(codes, j);
+                    assert!((-7..=7).contains(&q));
+                    assert!((q as f32 * scale - v).abs() <= scale * 0.5001, "row {r} block {b} value {j}: {v} stored as {q}·{scale}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn int4_dot_kernels_agree_bit_exactly() {
+    let mut rng = Rng(18);
+    for trial in 0..100 {
+        let cols = 64 * (1 + rng.below(60) as usize);
+        // Trials 0-1 reach the kernels' i16 partial-sum bound: every code 15 (each block's values
+        // equal and positive) against all -128, then all 127.
+        let row: Vec<f32> = (0..cols).map(|_| if trial < 2 { 1.5 } else { (rng.below(2001) as f32 - 1000.0) / 500.0 }).collect();
+        let dense = DenseMatrix::from_bytes(TensorType::F32, bytemuck::cast_slice(&row), cols, 1).unwrap();
+        let w = Int4Rows::quantize(&dense);
+        let q: Vec<i8> = match trial {
+            0 => vec![-128; cols],
+            1 => vec![127; cols],
+            _ => random_q(&mut rng, cols),
+        };
+        let (codes, scales) = (w.row_codes(0), w.row_scales(0));
+        let want = scalar::dot_int4(codes, scales, &q);
+        // The reference against f64 arithmetic on the decoded values.
+        let terms: Vec<f64> = (0..cols)
+            .map(|j| {
+                let block = &codes[j / 64 * 32..][..32];
+                scales[j / 64] as f64 * int4_rows::value(block, j % 64) as f64 * q[j] as f64
+            })
+            .collect();
+        let exact: f64 = terms.iter().sum();
+        let size: f64 = terms.iter().map(|t| t.abs()).sum();
+        assert!((want as f64 - exact).abs() <= 1e-6 * size + 1e-9, "{want} vs {exact}");
+        let offsets = int4_offsets(&q);
+        for kind in KernelKind::available() {
+            assert_eq!(kind.dot_int4(codes, scales, &q, &offsets).to_bits(), want.to_bits(), "{kind:?}, {cols} columns, trial {trial}");
+        }
+    }
+}
+
+#[test]
+fn best_rows_are_the_largest_values() {
+    let mut rng = Rng(19);
+    for _ in 0..200 {
+        let (n, k) = (rng.below(300) as usize, rng.below(80) as usize);
+        // Many ties, and some NaNs, which rank below every number.
+        let v: Vec<f32> = (0..n).map(|_| if rng.below(20) == 0 { f32::NAN } else { rng.below(40) as f32 - 20.0 }).collect();
+        let got = best_rows(&v, k);
+        let mut distinct = got.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!((got.len(), distinct.len()), (n.min(k), n.min(k)));
+        let key = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
+        let mut want: Vec<f32> = v.iter().map(|&x| key(x)).collect();
+        want.sort_by(|a, b| b.total_cmp(a));
+        want.truncate(k);
+        let mut chosen: Vec<f32> = got.iter().map(|&r| key(v[r])).collect();
+        chosen.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(chosen, want);
+    }
+}
+
+#[test]
+fn shortlist_head_scores_its_candidates_exactly() {
+    let mut rng = Rng(20);
+    for _ in 0..12 {
+        let (rows, cols) = (40 + rng.below(400) as usize, 64 * (1 + rng.below(12) as usize));
+        let (m, dense) = random_matrix(&mut rng, rows, cols);
+        let w = Int4Rows::quantize(&dense);
+        let x: Vec<f32> = (0..cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 300.0).collect();
+        let mut exact = vec![0f32; rows];
+        dense_matvec(&dense, &x, &mut exact);
+        let mut got = vec![0f32; rows];
+        let scored = shortlist_matvec(KernelKind::Scalar, &w, &dense, &x, &mut got);
+        // The shortlist carries the stored head's values bit for bit, and it includes the best row.
+        let same = got.iter().zip(&exact).filter(|(a, b)| a.to_bits() == b.to_bits()).count();
+        assert!(scored >= rows.min(CANDIDATES) && same >= scored, "{same} of {rows} rows exact, {scored} scored");
+        let argmax = |v: &[f32]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+        assert_eq!(got[argmax(&exact)], exact[argmax(&exact)]);
+        assert_eq!(argmax(&got), argmax(&exact));
+        // Every estimate is within its rounding: half a block step per weight, half an int8 step
+        // (max|x| / 254) per activation.
+        let xmax = x.iter().fold(0f32, |a, v| a.max(v.abs())) as f64;
+        for r in 0..rows {
+            let row = &m[r * cols..(r + 1) * cols];
+            let bound: f64 = (0..cols)
+                .map(|j| w.row_scales(r)[j / 64] as f64 / 2.0 * x[j].abs() as f64 + row[j].abs() as f64 * xmax / 254.0)
+                .sum();
+            assert!((got[r] - exact[r]).abs() as f64 <= bound * 1.01 + 1e-3, "row {r}: {} vs {}", got[r], exact[r]);
+        }
+        for kind in KernelKind::available() {
+            let mut other = vec![0f32; rows];
+            assert_eq!(shortlist_matvec(kind, &w, &dense, &x, &mut other), scored);
+            assert!(other.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind:?}");
+        }
     }
 }

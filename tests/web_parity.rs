@@ -54,7 +54,7 @@ fn check_every_case() {
     assert!(kernels.contains(&KernelKind::Simd128), "the browser build must have SIMD128");
     for case in &cases {
         for &kernel in &kernels {
-            for head in [HeadPrecision::Stored, HeadPrecision::Int8] {
+            for head in [HeadPrecision::Stored, HeadPrecision::Int8, HeadPrecision::Shortlist] {
                 check_case(case, file(&case.gguf), file(&case.logits), kernel, head)
                     .unwrap_or_else(|e| panic!("{} with {} ({head:?} head): {e}", case.gguf, kernel.name()));
             }

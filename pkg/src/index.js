@@ -206,7 +206,8 @@ export class Engine {
  * @param {"auto"|"cpu"|"webgpu"} [o.device]      only the CPU backend exists yet; other values fall back to it
  * @param {"auto"|number} [o.threads]  kernel threads (default: every core, up to 8); more than one needs a
  *     cross-origin isolated page (COOP/COEP headers), otherwise it runs on one thread and says why in `info.threadsNote`
- * @param {"int8"|"stored"} [o.lmHead]  the LM head: an int8 copy built at load (default, faster) or as stored (F16)
+ * @param {"auto"|"shortlist"|"int8"|"stored"} [o.lmHead]  the LM head (see index.d.ts): a 4-bit shortlist scored
+ *     exactly, an int8 copy, or as stored (F16); "auto" (default) picks the shortlist for a tied head, else int8
  * @param {(p: {phase: string, loaded: number, total: number, rate: number|null, eta: number|null}) => void} [o.onProgress]
  * @param {boolean} [o.cache]     keep a URL's model for offline use (default true)
  * @param {string} [o.sha256]     expected SHA-256 of the file; checked before it is cached

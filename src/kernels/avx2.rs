@@ -71,3 +71,31 @@ fn dot_codes_n<const T: usize>(codes: &[u8], q: [&[i8]; T]) -> [i32; T] {
         })
     }
 }
+
+/// `scalar::dot_int4` (the same result), given `offsets` from `shortlist::int4_offsets`. One
+/// 32-byte load holds a block's codes: its low nibbles meet activations 0..32, its high ones 32..64.
+/// 32-bit lane `m` of the widened sums covers values `16·(m / 4) + 4·(m % 4)` onwards, so the two
+/// 128-bit halves add up to the reference's four lanes.
+pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
+    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
+    assert!(BLOCK == 64 && codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
+    // SAFETY: AVX2 is enabled for this build; block `b` has 32 code bytes, 64 activations and 4
+    // offsets at the offsets read, and the loads are unaligned ones.
+    unsafe {
+        let (m15, ones) = (_mm256_set1_epi8(15), _mm256_set1_epi16(1));
+        let mut acc = _mm_setzero_ps();
+        for (b, &s) in scales.iter().enumerate() {
+            let c = _mm256_loadu_si256(codes.as_ptr().add(BLOCK_BYTES * b) as *const __m256i);
+            let x = q.as_ptr().add(BLOCK * b);
+            let lo = _mm256_maddubs_epi16(_mm256_and_si256(c, m15), _mm256_loadu_si256(x as *const __m256i));
+            let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m15);
+            let hi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(x.add(32) as *const __m256i));
+            let wide = _mm256_madd_epi16(_mm256_add_epi16(lo, hi), ones);
+            let sum = _mm_add_epi32(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
+            let exact = _mm_sub_epi32(sum, _mm_loadu_si128(offsets.as_ptr().add(4 * b) as *const __m128i));
+            acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(exact), _mm_set1_ps(s)));
+        }
+        let [a, b, c, d]: [f32; 4] = core::mem::transmute(acc);
+        (a + b) + (c + d)
+    }
+}

@@ -8,15 +8,19 @@ use super::{for_each_row_chunk, scalar};
 pub fn dense_matvec(m: &DenseMatrix, x: &[f32], out: &mut [f32]) {
     debug_assert_eq!(x.len(), m.cols);
     debug_assert_eq!(out.len(), m.rows);
-    let d = m.cols;
     for_each_row_chunk(out, 1, |r0, ys| {
-        let mut row = vec![0f32; d];
+        let mut scratch = vec![0f32; m.cols];
         for (i, y) in ys.iter_mut().enumerate() {
-            let r = r0 + i;
-            *y = match &m.data {
-                DenseData::F16(bits) => scalar::dot_f16(&bits[r * d..(r + 1) * d], x, &mut row),
-                DenseData::F32(v) => scalar::dot_f32(&v[r * d..(r + 1) * d], x),
-            };
+            *y = dense_row(m, r0 + i, x, &mut scratch);
         }
     });
+}
+
+/// `M[r] · x`; `scratch` holds at least a row (an F16 row is widened into it).
+pub fn dense_row(m: &DenseMatrix, r: usize, x: &[f32], scratch: &mut [f32]) -> f32 {
+    let d = m.cols;
+    match &m.data {
+        DenseData::F16(bits) => scalar::dot_f16(&bits[r * d..(r + 1) * d], x, scratch),
+        DenseData::F32(v) => scalar::dot_f32(&v[r * d..(r + 1) * d], x),
+    }
 }

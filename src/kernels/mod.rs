@@ -11,10 +11,12 @@ pub mod avx2;
 mod dense;
 mod int8;
 mod parallel;
+mod shortlist;
 mod ternary;
 
-pub use dense::dense_matvec;
+pub use dense::{dense_matvec, dense_row};
 pub use int8::{activation_limit, int8_matvec};
+pub use shortlist::{CANDIDATES, best_rows, int4_offsets, shortlist_matvec};
 pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, threads};
 pub use ternary::{ternary_matmul, ternary_matmuls, ternary_matvec};
 
@@ -122,6 +124,24 @@ impl KernelKind {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::quantize_activations(x, q),
             _ => scalar::quantize_activations(x, q),
+        }
+    }
+
+    /// `scalar::dot_int4` (a 4-bit shortlist row) with this kernel's instructions (the same
+    /// result); `offsets` come from `int4_offsets(q)`, which only the SIMD kernels need.
+    #[inline]
+    pub fn dot_int4(self, codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelKind::Simd128 => simd128::dot_int4(codes, scales, q, offsets),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimd => relaxed::dot_int4(codes, scales, q, offsets),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            KernelKind::Avx2 => avx2::dot_int4(codes, scales, q, offsets),
+            _ => {
+                let _ = offsets;
+                scalar::dot_int4(codes, scales, q)
+            }
         }
     }
 

@@ -28,6 +28,27 @@ pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
     w.iter().zip(x).map(|(&a, &b)| a as i32 * b as i32).sum()
 }
 
+/// Σ over blocks of `scale · Σ value·q` for one row of `Int4Rows` (`quant::int4_rows`), with the
+/// SIMD kernels' order of float operations: within a block, lane `l` (0..4) sums values
+/// `16v + 4l .. 16v + 4l + 4` for every `v` exactly in integers; each lane keeps its own f32
+/// total of `sum · scale` over blocks; the four totals are added pairwise at the end.
+pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8]) -> f32 {
+    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES, value};
+    let mut acc = [0f32; 4];
+    for ((block, &s), x) in codes.chunks_exact(BLOCK_BYTES).zip(scales).zip(q.chunks_exact(BLOCK)) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            let mut sum = 0i32;
+            for v in 0..BLOCK / 16 {
+                for j in 16 * v + 4 * l..16 * v + 4 * l + 4 {
+                    sum += value(block, j) * x[j] as i32;
+                }
+            }
+            *a += sum as f32 * s;
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
 /// Symmetric int16 quantization of the LM head's input: `s = limit / max|x|`, `q = round(x·s)`.
 /// Returns `s`. The caller picks `limit` so that a whole row's dot product fits in i32.
 pub fn quantize_i16(x: &[f32], q: &mut [i16], limit: i16) -> f32 {

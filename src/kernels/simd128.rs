@@ -255,6 +255,44 @@ fn f32_lanes(v: v128) -> [f32; 4] {
     [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
 }
 
+/// `scalar::dot_int4` (the same result), given `offsets` from `shortlist::int4_offsets`. Without
+/// a byte dot product, codes and activations are widened to i16 for `i32x4.dot_i16x8_s`, whose
+/// lanes pair values (2j, 2j+1): two shuffles per block regroup them into the reference's lanes.
+pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
+    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
+    assert!(codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
+    let m15 = u8x16_splat(15);
+    let mut acc = f32x4_splat(0.0);
+    for (b, &s) in scales.iter().enumerate() {
+        // SAFETY: block `b` has BLOCK_BYTES code bytes, BLOCK activations and 4 offsets.
+        unsafe {
+            let c = codes.as_ptr().add(BLOCK_BYTES * b);
+            let x = q.as_ptr().add(BLOCK * b);
+            let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
+            let mut dot = |i: usize, c: v128| {
+                let (c, xi) = (v128_and(c, m15), x.add(i));
+                low = i32x4_add(low, i32x4_dot_i16x8(u16x8_extend_low_u8x16(c), i16x8_load_extend_i8x8(xi)));
+                high = i32x4_add(high, i32x4_dot_i16x8(u16x8_extend_high_u8x16(c), i16x8_load_extend_i8x8(xi.add(8))));
+            };
+            for i in (0..BLOCK_BYTES).step_by(16) {
+                let v = v128_load(c.add(i) as *const v128);
+                dot(i, v);
+                dot(BLOCK_BYTES + i, u16x8_shr(v, 4));
+            }
+            let sum = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(low, high), i32x4_shuffle::<1, 3, 5, 7>(low, high));
+            let exact = i32x4_sub(sum, v128_load(offsets.as_ptr().add(4 * b) as *const v128));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(exact), f32x4_splat(s)));
+        }
+    }
+    hsum_f32(acc)
+}
+
+/// The four f32 lanes added in `scalar::dot_int4`'s order.
+pub(super) fn hsum_f32(v: v128) -> f32 {
+    let [a, b, c, d] = f32_lanes(v);
+    (a + b) + (c + d)
+}
+
 /// The sum of the four i32 lanes.
 pub(super) fn hsum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)

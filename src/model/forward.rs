@@ -3,7 +3,7 @@
 //! Prefill and decode are the same code: `n` tokens go through every layer together, so each
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
-use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, ternary_matmuls};
+use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls};
 
 use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
@@ -193,6 +193,9 @@ impl Model {
             let out = &mut logits[i * c.n_vocab..(i + 1) * c.n_vocab];
             match (&self.head, self.stored_head()) {
                 (LmHead::Int8(m), _) => int8_matvec(kind, m, &xn, out),
+                (LmHead::Shortlist { int4, .. }, Some(m)) => {
+                    shortlist_matvec(kind, int4, m, &xn, out);
+                }
                 (_, Some(m)) => dense_matvec(m, &xn, out),
                 (_, None) => unreachable!("every head but the int8 one is stored"),
             }

@@ -10,6 +10,7 @@ use crate::quant::dense::DenseMatrix;
 use crate::quant::ternary::{self, SCALE_BLOCK};
 use crate::quant::{DecodeOptions, I2sLayout, decode};
 
+use crate::quant::int4_rows::Int4Rows;
 use crate::quant::int8_rows::Int8Rows;
 
 use super::{Config, HeadPrecision, Layer, Linear, LmHead, Model, ModelError};
@@ -274,10 +275,8 @@ impl ModelLoader {
             needed += kept_bytes(t, role);
             largest = largest.max(t.n_bytes);
         }
-        if self.opts.head == HeadPrecision::Int8 && !g.tensors.iter().any(|t| t.name == "output.weight") {
-            // The int8 copy of a tied head: its values and one f32 scale per row.
-            needed += (config.n_vocab * (config.n_embd + 4)) as u64;
-        }
+        let tied = !g.tensors.iter().any(|t| t.name == "output.weight");
+        needed += self.opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
         if let Some(limit) = self.opts.memory_limit {
             let total = needed + largest;
             if total > limit {
@@ -386,13 +385,17 @@ impl ModelLoader {
                 w_down,
             });
         }
-        // A separate head is converted in place; a tied one is copied, since the embedding stays
-        // as stored (int8 embeddings moved logits several times more than the int8 head does).
-        let head = match (self.opts.head, self.output) {
-            (HeadPrecision::Int8, Some(output)) => LmHead::Int8(Int8Rows::quantize_in_place(output)),
-            (HeadPrecision::Int8, None) => LmHead::Int8(Int8Rows::quantize(&token_embd)),
+        // A separate int8 head is converted in place; a tied one is copied, since the embedding
+        // stays as stored (int8 embeddings moved logits several times more than the int8 head
+        // does). The shortlist's 4-bit copy sits beside the stored head, which scores its rows.
+        let head = match (self.opts.head.resolve(self.output.is_none(), token_embd.cols), self.output) {
+            (HeadPrecision::Shortlist, output) => {
+                LmHead::Shortlist { int4: Int4Rows::quantize(output.as_ref().unwrap_or(&token_embd)), output }
+            }
             (HeadPrecision::Stored, Some(output)) => LmHead::Dense(output),
             (HeadPrecision::Stored, None) => LmHead::Tied,
+            (_, Some(output)) => LmHead::Int8(Int8Rows::quantize_in_place(output)),
+            (_, None) => LmHead::Int8(Int8Rows::quantize(&token_embd)),
         };
         Ok((Model { config, token_embd, head, output_norm, layers }, gguf))
     }

@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::gguf::GgufError;
 use crate::quant::QuantError;
 use crate::quant::dense::DenseMatrix;
+use crate::quant::int4_rows::Int4Rows;
 use crate::quant::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
@@ -74,11 +75,42 @@ pub struct Layer {
 /// Which LM head to run, chosen at load (`LoadOptions::head`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HeadPrecision {
-    /// An int8 copy with one scale per row, built at load: half the bytes of F16 per token.
+    /// `Shortlist` when the head is the token embedding (2B4T's), whose exact rows are in memory
+    /// anyway; otherwise `Int8`, which replaces a separate head in place instead of adding a copy
+    /// beside it.
     #[default]
+    Auto,
+    /// An int8 copy with one scale per row, built at load: half the bytes of F16 per token.
     Int8,
     /// The head exactly as stored (F16 in the 2B4T file).
     Stored,
+    /// A 4-bit copy shortlists rows per token and the stored head scores them
+    /// (`kernels::shortlist_matvec`): the fewest bytes per token, and the logits that sampling
+    /// picks from are the stored head's. Rows that are not whole 64-value blocks get `Int8`.
+    Shortlist,
+}
+
+impl HeadPrecision {
+    /// The head that `Auto` (or an unfit `Shortlist`) stands for, given whether the head is the
+    /// token embedding and how long its rows are.
+    pub fn resolve(self, tied: bool, n_embd: usize) -> HeadPrecision {
+        match self {
+            HeadPrecision::Auto if tied => HeadPrecision::Shortlist.resolve(tied, n_embd),
+            HeadPrecision::Auto => HeadPrecision::Int8,
+            HeadPrecision::Shortlist if !Int4Rows::fits(n_embd) => HeadPrecision::Int8,
+            chosen => chosen,
+        }
+    }
+
+    /// Bytes that the head adds to the file's tensors once loaded: a copy beside the stored head
+    /// (a separate int8 head replaces its F16 original in place instead).
+    pub fn added_bytes(self, tied: bool, n_vocab: usize, n_embd: usize) -> u64 {
+        match self.resolve(tied, n_embd) {
+            HeadPrecision::Int8 if tied => (n_vocab * (n_embd + 4)) as u64,
+            HeadPrecision::Shortlist => Int4Rows::bytes_for(n_vocab, n_embd) as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// The LM head the forward pass multiplies by.
@@ -90,6 +122,9 @@ pub enum LmHead {
     Dense(DenseMatrix),
     /// An int8 copy of whichever of the two the file has.
     Int8(Int8Rows),
+    /// A 4-bit copy that shortlists rows, and a separate `output.weight` as stored (`None` when
+    /// the head is the token embedding) that scores them.
+    Shortlist { int4: Int4Rows, output: Option<DenseMatrix> },
 }
 
 #[derive(Clone, Debug)]
@@ -106,17 +141,21 @@ impl Model {
     pub fn stored_head(&self) -> Option<&DenseMatrix> {
         match &self.head {
             LmHead::Tied => Some(&self.token_embd),
-            LmHead::Dense(m) => Some(m),
+            LmHead::Dense(m) | LmHead::Shortlist { output: Some(m), .. } => Some(m),
+            LmHead::Shortlist { output: None, .. } => Some(&self.token_embd),
             LmHead::Int8(_) => None,
         }
     }
 
-    /// The LM head's precision, for statistics: "int8", "f16" or "f32".
+    /// The LM head's precision, for statistics: "int8", "f16", "f32", "int4→f16" or "int4→f32".
     pub fn head_name(&self) -> &'static str {
-        match self.stored_head().map(|m| &m.data) {
-            None => "int8",
-            Some(crate::quant::dense::DenseData::F16(_)) => "f16",
-            Some(crate::quant::dense::DenseData::F32(_)) => "f32",
+        use crate::quant::dense::DenseData::{F16, F32};
+        match (&self.head, self.stored_head().map(|m| &m.data)) {
+            (LmHead::Shortlist { .. }, Some(F16(_))) => "int4→f16",
+            (LmHead::Shortlist { .. }, _) => "int4→f32",
+            (_, None) => "int8",
+            (_, Some(F16(_))) => "f16",
+            (_, Some(F32(_))) => "f32",
         }
     }
 
@@ -129,6 +168,7 @@ impl Model {
                 LmHead::Tied => 0,
                 LmHead::Dense(m) => m.memory_bytes(),
                 LmHead::Int8(m) => m.memory_bytes(),
+                LmHead::Shortlist { int4, output } => int4.memory_bytes() + output.as_ref().map_or(0, |m| m.memory_bytes()),
             }
             + 4 * self.output_norm.len()
             + self

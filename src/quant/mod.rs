@@ -14,6 +14,7 @@ pub mod tq1_0;
 pub mod tq2_0;
 pub mod ternary;
 pub mod dense;
+pub mod int4_rows;
 pub mod int8_rows;
 
 use thiserror::Error;

@@ -1,4 +1,4 @@
-//! `benchKernels`: times the ternary, int8 and attention kernels of this build on random data, on
+//! `benchKernels`: times the ternary, LM-head (int8, 4-bit shortlist) and attention kernels of this build on
 //! the calling thread, so that kernel variants can be compared in the same browser run
 //! (bench/kernels.mjs).
 
@@ -32,6 +32,9 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
     let q: Vec<i8> = (0..4 * cols).map(|_| next() as i8).collect();
     let head: Vec<i8> = (0..rows * cols).map(|_| (next() % 255) as i8).collect();
     let x16: Vec<i16> = (0..cols).map(|_| (next() % 8001) as i16 - 4000).collect();
+    let int4: Vec<u8> = (0..rows * cols / 2).map(|_| next() as u8).collect();
+    let int4_scales: Vec<f32> = (0..rows * cols / crate::quant::int4_rows::BLOCK).map(|_| (next() % 1000) as f32 / 1e5).collect();
+    let int4_offsets = crate::kernels::int4_offsets(&q[..cols]);
     let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
     // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128) over
     // 164 cached positions.
@@ -65,6 +68,12 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
         });
         time("int8 head row (i8 x i16)", macs, &mut || {
             (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], &x16) as i64).sum()
+        });
+        time("int4 shortlist row (i4 x i8)", macs, &mut || {
+            let (n, s) = (cols / 2, cols / crate::quant::int4_rows::BLOCK);
+            (0..rows)
+                .map(|r| kind.dot_int4(&int4[r * n..(r + 1) * n], &int4_scales[r * s..(r + 1) * s], &q[..cols], &int4_offsets) as i64)
+                .sum()
         });
         let (mut scratch, mut o) = (Vec::new(), vec![0f32; head_dim]);
         let attention_macs = (layers * heads * positions * head_dim * 2) as f64;

@@ -91,7 +91,7 @@ struct LoadConfig {
     context_length: Option<usize>,
     /// "f32" (default) or "f16".
     kv_cache: Option<String>,
-    /// The LM head: "int8" (default, an int8 copy built at load) or "stored" (as in the file, F16).
+    /// The LM head: "auto" (default), "shortlist", "int8" or "stored"; see `HeadPrecision`.
     lm_head: Option<String>,
 }
 
@@ -133,9 +133,13 @@ impl ModelLoader {
             Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
         };
         let head = match config.lm_head.as_deref() {
-            None | Some("int8") => HeadPrecision::Int8,
+            None | Some("auto") => HeadPrecision::Auto,
+            Some("int8") => HeadPrecision::Int8,
             Some("stored") | Some("f16") => HeadPrecision::Stored,
-            Some(other) => return Err(js_error("TypeError", &format!("lmHead must be \"int8\" or \"stored\", not {other:?}"))),
+            Some("shortlist") => HeadPrecision::Shortlist,
+            Some(other) => {
+                return Err(js_error("TypeError", &format!("lmHead must be \"auto\", \"shortlist\", \"int8\" or \"stored\", not {other:?}")));
+            }
         };
         let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head };
         let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));

@@ -64,8 +64,10 @@ struct ModelArgs {
     /// Context length in tokens (default: the model's, at most 4096).
     #[arg(long, default_value_t = 0)]
     ctx: usize,
-    /// LM head: an int8 copy built at load (fast), or the head as stored in the file (F16).
-    #[arg(long, value_enum, default_value = "int8")]
+    /// LM head: `shortlist` (a 4-bit copy picks the rows the stored head scores exactly; the
+    /// default when the head is the token embedding), `int8` (a copy with one scale per row; the
+    /// default for a separate head), or `stored` (exactly as in the file).
+    #[arg(long, value_enum, default_value = "auto")]
     head: Head,
     /// Threads for the matrix products (default: every core).
     #[arg(long)]
@@ -74,7 +76,9 @@ struct ModelArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Head {
+    Auto,
     Int8,
+    Shortlist,
     Stored,
 }
 
@@ -85,7 +89,9 @@ impl ModelArgs {
             let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
         }
         let head = match self.head {
+            Head::Auto => HeadPrecision::Auto,
             Head::Int8 => HeadPrecision::Int8,
+            Head::Shortlist => HeadPrecision::Shortlist,
             Head::Stored => HeadPrecision::Stored,
         };
         EngineOptions {
