@@ -56,8 +56,11 @@ where
         f(0..rows);
         return;
     }
-    // A few parts per thread balance a helper that starts late.
-    let parts = (threads * 4).min(rows / min_rows.max(1)).max(1);
+    // Many parts per thread: whoever finishes last holds up the whole product, and a decoded token
+    // runs ~120 of them. In Chromium at 2 threads (2B4T decode, interleaved runs) 16 parts per
+    // thread instead of 4 took the gate/up product from 27.5 to 24.7 ms per token, down from 13.3
+    // to 12.3, the head from 16.9 to 14.6; a claim is one compare-and-swap.
+    let parts = (threads * 16).min(rows / min_rows.max(1)).max(1);
     let per_part = rows.div_ceil(parts);
     TEAM.run(threads, parts, &|part| {
         let range = part * per_part..((part + 1) * per_part).min(rows);
