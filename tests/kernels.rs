@@ -330,8 +330,7 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
             assert_eq!(kind.dot_i8_i16(&w, &x), want, "{kind:?}, {cols} columns");
         }
         // The whole head against f64 math on the unrounded matrix and input.
-        let m: Vec<f32> = (0..rows * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 500.0).collect();
-        let dense = DenseMatrix::from_bytes(TensorType::F32, bytemuck::cast_slice(&m), cols, rows).unwrap();
+        let (m, dense) = random_matrix(&mut rng, rows, cols);
         let head = Int8Rows::quantize(&dense);
         let xf: Vec<f32> = (0..cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 300.0).collect();
         let mut want = vec![0f32; rows];

@@ -100,24 +100,17 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
 /// i16 — per lane at most (BLOCK / 16) · 2 · 15 · 128 = 15360 — then one widening, the offset
 /// subtracted, and one scaled f32 add.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
-    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
-    assert!(codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
+    use crate::quant::int4_rows::BLOCK_BYTES;
     let m15 = u8x16_splat(15);
-    let mut acc = f32x4_splat(0.0);
-    for (b, &s) in scales.iter().enumerate() {
-        // SAFETY: block `b` has BLOCK_BYTES code bytes, BLOCK activations and 4 offsets.
-        unsafe {
-            let c = codes.as_ptr().add(BLOCK_BYTES * b);
-            let x = q.as_ptr().add(BLOCK * b);
-            let dot = |i: usize, c: v128| i16x8_relaxed_dot_i8x16_i7x16(v128_load(x.add(i) as *const v128), v128_and(c, m15));
-            let mut sum = i16x8_splat(0);
-            for i in (0..BLOCK_BYTES).step_by(16) {
-                let v = v128_load(c.add(i) as *const v128);
-                sum = i16x8_add(sum, i16x8_add(dot(i, v), dot(BLOCK_BYTES + i, u16x8_shr(v, 4))));
-            }
-            let exact = i32x4_sub(i32x4_extadd_pairwise_i16x8(sum), v128_load(offsets.as_ptr().add(4 * b) as *const v128));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(exact), f32x4_splat(s)));
+    super::simd128::dot_int4_blocks(codes, scales, q, offsets, |c, x| {
+        // SAFETY (both loads): `c` has the block's BLOCK_BYTES code bytes and `x` its BLOCK
+        // activations; `i + 16` stays within each.
+        let dot = |i: usize, c: v128| i16x8_relaxed_dot_i8x16_i7x16(unsafe { v128_load(x.add(i) as *const v128) }, v128_and(c, m15));
+        let mut sum = i16x8_splat(0);
+        for i in (0..BLOCK_BYTES).step_by(16) {
+            let v = unsafe { v128_load(c.add(i) as *const v128) };
+            sum = i16x8_add(sum, i16x8_add(dot(i, v), dot(BLOCK_BYTES + i, u16x8_shr(v, 4))));
         }
-    }
-    super::simd128::hsum_f32(acc)
+        i32x4_extadd_pairwise_i16x8(sum)
+    })
 }

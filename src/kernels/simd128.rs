@@ -259,28 +259,45 @@ fn f32_lanes(v: v128) -> [f32; 4] {
 /// a byte dot product, codes and activations are widened to i16 for `i32x4.dot_i16x8_s`, whose
 /// lanes pair values (2j, 2j+1): two shuffles per block regroup them into the reference's lanes.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
+    use crate::quant::int4_rows::BLOCK_BYTES;
+    let m15 = u8x16_splat(15);
+    dot_int4_blocks(codes, scales, q, offsets, |c, x| {
+        let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
+        let mut dot = |i: usize, c: v128| {
+            // SAFETY: `x` has the block's BLOCK activations; `i + 16` is within them.
+            let (c, xi) = (v128_and(c, m15), unsafe { x.add(i) });
+            low = i32x4_add(low, i32x4_dot_i16x8(u16x8_extend_low_u8x16(c), unsafe { i16x8_load_extend_i8x8(xi) }));
+            high = i32x4_add(high, i32x4_dot_i16x8(u16x8_extend_high_u8x16(c), unsafe { i16x8_load_extend_i8x8(xi.add(8)) }));
+        };
+        for i in (0..BLOCK_BYTES).step_by(16) {
+            // SAFETY: `c` has the block's BLOCK_BYTES code bytes.
+            let v = unsafe { v128_load(c.add(i) as *const v128) };
+            dot(i, v);
+            dot(BLOCK_BYTES + i, u16x8_shr(v, 4));
+        }
+        i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(low, high), i32x4_shuffle::<1, 3, 5, 7>(low, high))
+    })
+}
+
+/// The block walk of the SIMD `dot_int4` kernels: `block_sums(codes, q)` gives one block's four
+/// lane sums of code·q (see `scalar::dot_int4` for the lanes), from pointers to its BLOCK_BYTES
+/// code bytes and BLOCK activations; this subtracts the offsets and adds the sums up, scaled.
+#[inline(always)]
+pub(super) fn dot_int4_blocks(
+    codes: &[u8],
+    scales: &[f32],
+    q: &[i8],
+    offsets: &[i32],
+    block_sums: impl Fn(*const u8, *const i8) -> v128,
+) -> f32 {
     use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
     assert!(codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
-    let m15 = u8x16_splat(15);
     let mut acc = f32x4_splat(0.0);
     for (b, &s) in scales.iter().enumerate() {
-        // SAFETY: block `b` has BLOCK_BYTES code bytes, BLOCK activations and 4 offsets.
+        // SAFETY: block `b` has BLOCK_BYTES code bytes, BLOCK activations and 4 offsets (asserted).
         unsafe {
-            let c = codes.as_ptr().add(BLOCK_BYTES * b);
-            let x = q.as_ptr().add(BLOCK * b);
-            let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
-            let mut dot = |i: usize, c: v128| {
-                let (c, xi) = (v128_and(c, m15), x.add(i));
-                low = i32x4_add(low, i32x4_dot_i16x8(u16x8_extend_low_u8x16(c), i16x8_load_extend_i8x8(xi)));
-                high = i32x4_add(high, i32x4_dot_i16x8(u16x8_extend_high_u8x16(c), i16x8_load_extend_i8x8(xi.add(8))));
-            };
-            for i in (0..BLOCK_BYTES).step_by(16) {
-                let v = v128_load(c.add(i) as *const v128);
-                dot(i, v);
-                dot(BLOCK_BYTES + i, u16x8_shr(v, 4));
-            }
-            let sum = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(low, high), i32x4_shuffle::<1, 3, 5, 7>(low, high));
-            let exact = i32x4_sub(sum, v128_load(offsets.as_ptr().add(4 * b) as *const v128));
+            let sums = block_sums(codes.as_ptr().add(BLOCK_BYTES * b), q.as_ptr().add(BLOCK * b));
+            let exact = i32x4_sub(sums, v128_load(offsets.as_ptr().add(4 * b) as *const v128));
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(exact), f32x4_splat(s)));
         }
     }
