@@ -27,7 +27,9 @@ test-native: setup
 # Three builds: the relaxed-SIMD build (.cargo/config.toml), a SIMD128-only build for browsers without
 # relaxed SIMD, and the threaded build (HF parity on two Web Workers), each in its own target
 # directory. RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
-# merged with them and keep relaxed SIMD on).
+# merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
+# raised: a busy CI machine can be several times slower than a quiet one.
+test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
 test-browser: setup
 	$(ENV) wasm-pack test --headless --chrome --release .
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \

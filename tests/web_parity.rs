@@ -9,7 +9,12 @@ use bitnet_web::model::HeadPrecision;
 use common::reference::{check_case, manifest};
 use wasm_bindgen_test::*;
 
+// The threaded build runs in a dedicated worker, as the engine does in the product: the page's main
+// thread may not block on a lock (`Atomics.wait`), and stays free for the runner's polling.
+#[cfg(not(target_feature = "atomics"))]
 wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(target_feature = "atomics")]
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 macro_rules! files {
     ($($name:literal),* $(,)?) => {
@@ -38,10 +43,13 @@ fn logits_and_greedy_tokens_match_hf_with_every_kernel() {
 }
 
 /// The threaded build (`scripts/wasm-threads-env.sh`): the same cases with the matrix products split
-/// across two Web Workers. Only one test may start the pool, so this build has only this test.
+/// across two Web Workers, called from a worker as in the product. Only one test may start the
+/// pool, so this build has only this test.
 #[cfg(target_feature = "atomics")]
 #[wasm_bindgen_test]
 async fn threaded_build_matches_hf_on_two_threads() {
+    let global = js_sys::global();
+    assert!(!js_sys::Reflect::has(&global, &"document".into()).unwrap(), "the threaded build's test runs in a worker");
     wasm_bindgen_futures::JsFuture::from(bitnet_web::web::init_thread_pool(2)).await.unwrap();
     assert_eq!(bitnet_web::kernels::threads(), 2);
     check_every_case();

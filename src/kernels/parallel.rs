@@ -12,7 +12,7 @@
 //! Where there are no threads (the single-thread wasm build, or a pool of one) parts run on the
 //! calling thread with no synchronisation at all.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Threads the kernels may use: the caller plus helpers.
@@ -84,20 +84,17 @@ impl SendPtr {
 
 /// A job: called once per part index. The lifetime is erased while it is published; `run` does not
 /// return before every claimed part has finished, so the borrow outlives every call.
-type Job = *const (dyn Fn(usize) + Sync);
-
-struct Published {
-    generation: u32,
-    job: Job,
-}
-// SAFETY: the job is `Sync` and only called while `run` keeps it alive (see `Job`).
-unsafe impl Send for Published {}
+type Job = &'static (dyn Fn(usize) + Sync);
 
 struct Team {
     /// One caller at a time (native tests call from several threads).
     caller: Mutex<()>,
-    /// The current job, read by helpers when `claims` shows a new generation.
-    published: Mutex<Option<Published>>,
+    /// The current job, on its caller's stack. A helper reads it after seeing a new generation in
+    /// `claims` and calls it only once a claim of that generation succeeds, which proves the job is
+    /// still running (a newer job is only published after every part of this one is done). No lock:
+    /// a caller must never wait for a helper, since on a page's main thread waiting traps
+    /// ("Atomics.wait cannot be called in this context").
+    job: AtomicPtr<Job>,
     /// generation (high 32 bits) | parts (16) | next unclaimed part (16): one word, so a claim can
     /// never take a part of a newer job than the one the helper read.
     claims: AtomicU64,
@@ -109,7 +106,7 @@ struct Team {
 
 static TEAM: Team = Team {
     caller: Mutex::new(()),
-    published: Mutex::new(None),
+    job: AtomicPtr::new(std::ptr::null_mut()),
     claims: AtomicU64::new(0),
     done: AtomicUsize::new(0),
     helpers: AtomicUsize::new(0),
@@ -139,8 +136,8 @@ impl Team {
             rayon::spawn(move || self.help(previous));
         }
         // SAFETY: erases the borrow's lifetime; see `Job`.
-        let job_ptr: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(job) };
-        *lock(&self.published) = Some(Published { generation, job: job_ptr });
+        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(job) };
+        self.job.store(&job as *const Job as *mut Job, Ordering::Release);
         self.done.store(0, Ordering::Release);
         self.claims.store(pack(generation, parts, 0), Ordering::Release);
         while let Some(part) = self.claim(generation) {
@@ -150,7 +147,6 @@ impl Team {
         while self.done.load(Ordering::Acquire) < parts {
             std::hint::spin_loop();
         }
-        *lock(&self.published) = None;
     }
 
     /// Takes the next part of job `generation`, if that job is current and has parts left.
@@ -183,13 +179,12 @@ impl Team {
             }
             seen = generation;
             idle = 0;
-            let job = match &*lock(&self.published) {
-                Some(p) if p.generation == generation => p.job,
-                _ => continue,
-            };
+            // At least this generation's job (published before `claims`), perhaps a newer one's.
+            let job = self.job.load(Ordering::Acquire);
             while let Some(part) = self.claim(generation) {
-                // SAFETY: the claim succeeded for this job's generation, so its caller is still
-                // inside `run`, waiting for this part.
+                // SAFETY: the claim succeeded for this generation, so its caller is still inside
+                // `run`, waiting for this part, and has not published a newer job: `job` is this
+                // generation's and alive.
                 unsafe { (*job)(part) };
                 self.done.fetch_add(1, Ordering::AcqRel);
             }
