@@ -192,9 +192,11 @@ fn attention_kernels_agree_bit_exactly() {
         let q: Vec<f32> = (0..d).map(|_| val(&mut rng)).collect();
         let rows: Vec<f32> = (0..n * d).map(|_| val(&mut rng)).collect();
         let p: Vec<f32> = (0..n).map(|_| rng.below(1000) as f32 / 999.0).collect();
+        // The sum is added to what the output holds (zero, or an earlier block's sum).
+        let init: Vec<f32> = (0..d).map(|_| if trial % 2 == 0 { 0.0 } else { val(&mut rng) }).collect();
         // The references: one dot per row, and repeated `sum += p·row`.
         let dots: Vec<f32> = rows.chunks(d).map(|r| scalar::dot_f32(&q, r)).collect();
-        let mut sum = vec![0f32; d];
+        let mut sum = init.clone();
         for (r, &pj) in rows.chunks(d).zip(&p) {
             sum.iter_mut().zip(r).for_each(|(o, &v)| *o += pj * v);
         }
@@ -202,14 +204,70 @@ fn attention_kernels_agree_bit_exactly() {
             let mut got = vec![0f32; n];
             kind.dot_rows(&q, &rows, &mut got);
             assert_eq!(got, dots, "dot_rows {kind:?}, d {d}, n {n}");
-            let mut got = vec![0f32; d];
-            kind.weighted_rows(&p, &rows, &mut got);
-            assert_eq!(got, sum, "weighted_rows {kind:?}, d {d}, n {n}");
+            let mut got = init.clone();
+            kind.add_weighted_rows(&p, &rows, &mut got);
+            assert_eq!(got, sum, "add_weighted_rows {kind:?}, d {d}, n {n}");
         }
         // And both against f64 math.
         for (j, r) in rows.chunks(d).enumerate() {
             let f: f64 = q.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum();
             assert!((f - dots[j] as f64).abs() <= 1e-4 * (1.0 + f.abs()));
+        }
+    }
+}
+
+#[test]
+fn grouped_attention_equals_each_head_over_all_positions_at_once() {
+    use bitnet_web::model::{KvCache, KvPrecision};
+    let mut rng = Rng(29);
+    let val = |rng: &mut Rng| (rng.below(2001) as f32 - 1000.0) / 700.0;
+    // Position counts below, on and across the cache's blocks of 64; two layers, two KV heads of
+    // four query heads each; both cache precisions.
+    for (trial, n_pos) in [1, 63, 64, 65, 150, 200].into_iter().enumerate() {
+        let (hd, n_kv, group, layers) = (32, 2, 4, 2);
+        let precision = if trial % 2 == 0 { KvPrecision::F32 } else { KvPrecision::F16 };
+        let mut cache = KvCache::new(layers, n_kv * hd, hd, n_pos, precision);
+        // What the cache holds, as f32 (f16 values rounded as the cache rounds them).
+        let stored = |x: f32| match precision {
+            KvPrecision::F32 => x,
+            KvPrecision::F16 => half::f16::from_f32(x).to_f32(),
+        };
+        let mut keys = vec![vec![Vec::new(); n_kv]; layers];
+        let mut values = vec![vec![Vec::new(); n_kv]; layers];
+        for _ in 0..n_pos {
+            for l in 0..layers {
+                let k: Vec<f32> = (0..n_kv * hd).map(|_| val(&mut rng)).collect();
+                let v: Vec<f32> = (0..n_kv * hd).map(|_| val(&mut rng)).collect();
+                cache.push(l, &k, &v);
+                for h in 0..n_kv {
+                    keys[l][h].extend(k[h * hd..(h + 1) * hd].iter().map(|&x| stored(x)));
+                    values[l][h].extend(v[h * hd..(h + 1) * hd].iter().map(|&x| stored(x)));
+                }
+            }
+        }
+        cache.commit(n_pos);
+        let q: Vec<f32> = (0..group * hd).map(|_| val(&mut rng)).collect();
+        let scale = 0.3;
+        for kind in KernelKind::available() {
+            for (l, h) in [(0, 0), (1, 1)] {
+                // The reference: each head alone, every position in one call of each kernel.
+                let mut want = vec![0f32; group * hd];
+                for (qh, o) in q.chunks(hd).zip(want.chunks_mut(hd)) {
+                    let mut p = vec![0f32; n_pos];
+                    kind.dot_rows(qh, &keys[l][h], &mut p);
+                    p.iter_mut().for_each(|s| *s *= scale);
+                    kind.softmax(&mut p);
+                    kind.add_weighted_rows(&p, &values[l][h], o);
+                }
+                let mut scratch = Vec::new();
+                for heads in [1, 2, 4] {
+                    let mut got = vec![f32::NAN; group * hd];
+                    for (qs, o) in q.chunks(heads * hd).zip(got.chunks_mut(heads * hd)) {
+                        cache.attend_heads(kind, l, qs, h, n_pos, scale, &mut scratch, o);
+                    }
+                    assert_eq!(got, want, "{kind:?}, {precision:?}, {n_pos} positions, {heads} heads together");
+                }
+            }
         }
     }
 }

@@ -97,13 +97,14 @@ impl KernelKind {
         }
     }
 
-    /// `scalar::weighted_rows` (attention's Σ p·v) with this kernel's instructions (the same result).
+    /// `scalar::add_weighted_rows` (attention's Σ p·v) with this kernel's instructions (the same
+    /// result).
     #[inline]
-    pub fn weighted_rows(self, p: &[f32], rows: &[f32], out: &mut [f32]) {
+    pub fn add_weighted_rows(self, p: &[f32], rows: &[f32], out: &mut [f32]) {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::weighted_rows(p, rows, out),
-            _ => scalar::weighted_rows(p, rows, out),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::add_weighted_rows(p, rows, out),
+            _ => scalar::add_weighted_rows(p, rows, out),
         }
     }
 

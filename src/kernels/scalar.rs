@@ -139,17 +139,18 @@ pub fn dot_rows(q: &[f32], rows: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `out = Σ_j p[j] · rows[j]` for consecutive rows of `out.len()` values, summed in the order of
-/// `j` for every element (as repeated `out += p[j]·rows[j]` would). Blocks of 32 outputs stay in
-/// registers across all rows, instead of being loaded and stored again for every row (attention's
-/// second half).
-pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
+/// `out += Σ_j p[j] · rows[j]` for consecutive rows of `out.len()` values, added to each element
+/// in the order of `j` (as repeated `out += p[j]·rows[j]` would): so a sum over positions split
+/// into blocks, one call per block, is bit-identical to one call over them all. Blocks of 32
+/// outputs stay in registers across all rows, instead of being loaded and stored again for every
+/// row (attention's second half).
+pub fn add_weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
     let d = out.len();
     assert_eq!(rows.len(), p.len() * d);
     const B: usize = 32;
     let mut c0 = 0;
     while c0 + B <= d {
-        let mut acc = [0f32; B];
+        let mut acc: [f32; B] = out[c0..c0 + B].try_into().expect("a block of B values");
         for (row, &pj) in rows.chunks_exact(d).zip(p) {
             let r: &[f32; B] = row[c0..c0 + B].try_into().expect("a block of B values");
             for i in 0..B {
@@ -160,13 +161,13 @@ pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
         c0 += B;
     }
     for (c, o) in out.iter_mut().enumerate().skip(c0) {
-        *o = weighted_column(p, rows, d, c);
+        *o = add_weighted_column(*o, p, rows, d, c);
     }
 }
 
-/// Output `c` of `weighted_rows` on its own (the columns past the last whole block).
-pub(super) fn weighted_column(p: &[f32], rows: &[f32], d: usize, c: usize) -> f32 {
-    p.iter().enumerate().fold(0.0, |a, (j, &pj)| a + pj * rows[j * d + c])
+/// Element `c` of `add_weighted_rows`, from its value `init`.
+pub(super) fn add_weighted_column(init: f32, p: &[f32], rows: &[f32], d: usize, c: usize) -> f32 {
+    p.iter().enumerate().fold(init, |a, (j, &pj)| a + pj * rows[j * d + c])
 }
 
 /// e^x for softmax, from arithmetic alone: wasm has no exp instruction, and the library routine

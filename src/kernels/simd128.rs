@@ -134,9 +134,9 @@ fn dot_rows_block<const R: usize>(q: &[f32], rows: &[f32]) -> [f32; R] {
     })
 }
 
-/// `scalar::weighted_rows`, bit-identically (every output is the same sequence of multiplies and
-/// adds over `j`): 32 outputs at a time in eight registers, then 4, then one.
-pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
+/// `scalar::add_weighted_rows`, bit-identically (every output is the same sequence of multiplies
+/// and adds over `j`): 32 outputs at a time in eight registers, then 4, then one.
+pub fn add_weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
     let d = out.len();
     assert_eq!(rows.len(), p.len() * d);
     let mut c0 = 0;
@@ -149,15 +149,17 @@ pub fn weighted_rows(p: &[f32], rows: &[f32], out: &mut [f32]) {
         c0 += 4;
     }
     for (c, o) in out.iter_mut().enumerate().skip(c0) {
-        *o = super::scalar::weighted_column(p, rows, d, c);
+        *o = super::scalar::add_weighted_column(*o, p, rows, d, c);
     }
 }
 
-/// Outputs `c0..c0 + 4V` of `weighted_rows`, in `V` registers (a constant, as in `dot_rows_block`).
+/// Outputs `c0..c0 + 4V` of `add_weighted_rows`, in `V` registers (a constant, as in
+/// `dot_rows_block`).
 #[inline(always)]
 fn weighted_block<const V: usize>(p: &[f32], rows: &[f32], d: usize, c0: usize, out: &mut [f32]) {
     assert!(c0 + 4 * V <= d && rows.len() == p.len() * d && out.len() == 4 * V);
-    let mut acc = [f32x4_splat(0.0); V];
+    // SAFETY: `out` holds 4V values (checked above).
+    let mut acc: [v128; V] = std::array::from_fn(|i| unsafe { v128_load(out.as_ptr().add(4 * i) as *const v128) });
     for (j, &pj) in p.iter().enumerate() {
         let pv = f32x4_splat(pj);
         // SAFETY: columns c0..c0 + 4V of row j are inside `rows` (checked above).

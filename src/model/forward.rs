@@ -3,7 +3,7 @@
 //! Prefill and decode are the same code: `n` tokens go through every layer together, so each
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
-use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls};
+use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls, threads};
 
 use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
@@ -101,6 +101,15 @@ fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], style: RopeStyle) {
     }
 }
 
+/// How many query heads of a KV head attend together, given `kv_units` (tokens × KV heads) and
+/// `group` query heads per KV head: as many as leave at least four units per thread, since a unit
+/// is the smallest piece of attention a thread takes. Together they read the cache once (see
+/// `KvCache::attend_heads`); split, the threads stay evenly loaded (2B4T decode at 2 threads: 10
+/// units of 2 heads rather than 5 of 4).
+fn heads_per_unit(kv_units: usize, group: usize, threads: usize) -> usize {
+    (1..=group).rev().find(|&u| group % u == 0 && kv_units * (group / u) >= 4 * threads).unwrap_or(1)
+}
+
 impl Model {
     /// Runs `tokens` at positions `cache.len()..`, appending them to the cache. Returns the logits
     /// of the last token (`n_vocab` values) or of every token (`tokens.len() * n_vocab`).
@@ -127,6 +136,7 @@ impl Model {
         let freqs = inv_freq(c.rope_theta, hd);
         let angles: Vec<Vec<(f32, f32)>> = (0..n).map(|t| rope_angles(p0 + t, &freqs)).collect();
         let group = c.n_head / c.n_head_kv;
+        let unit = heads_per_unit(n * c.n_head_kv, group, threads());
         let attn_scale = 1.0 / (hd as f32).sqrt();
 
         let mut x = vec![0f32; n * d];
@@ -142,15 +152,16 @@ impl Model {
                 rope(&mut k[t * kvd..(t + 1) * kvd], hd, &angles[t], c.rope_style);
                 cache.push(l, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
             }
-            // One row of `attn` per (token, head), split across threads.
+            // One row of `attn` per (token, head). Heads of one KV head read its cache together,
+            // `unit` heads at a time, and the units are split across threads.
             let mut attn = vec![0f32; n * d];
             let kv = &*cache;
-            for_each_row_chunk_of(&mut attn, hd, 1, |r0, chunk| {
+            for_each_row_chunk_of(&mut attn, unit * hd, 1, |r0, chunk| {
                 let mut scores = Vec::new();
-                for (i, out) in chunk.chunks_exact_mut(hd).enumerate() {
-                    let (t, head) = ((r0 + i) / c.n_head, (r0 + i) % c.n_head);
-                    let qh = &q[t * d + head * hd..][..hd];
-                    kv.attend(kind, l, qh, head / group, p0 + t + 1, attn_scale, &mut scores, out);
+                for (i, out) in chunk.chunks_exact_mut(unit * hd).enumerate() {
+                    let (t, head) = ((r0 + i) * unit / c.n_head, (r0 + i) * unit % c.n_head);
+                    let qh = &q[t * d + head * hd..][..unit * hd];
+                    kv.attend_heads(kind, l, qh, head / group, p0 + t + 1, attn_scale, &mut scores, out);
                 }
             });
             let attn = match &layer.attn_sub_norm {

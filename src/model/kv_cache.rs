@@ -1,7 +1,7 @@
 //! The key/value cache, in f32 or f16. Each layer's KV heads are stored apart, positions
-//! contiguous: one query head's attention then reads its KV head's keys and values as two dense
-//! blocks, which the SIMD kernels take four positions (q·k) or 32 outputs (Σ p·v) at a time, where
-//! rows of all heads per position made every query head stride across the whole cache.
+//! contiguous: the query heads of a KV head then read its keys and values as two dense blocks,
+//! which the SIMD kernels take four positions (q·k) or 32 outputs (Σ p·v) at a time, where rows of
+//! all heads per position made every query head stride across the whole cache.
 
 use crate::kernels::KernelKind;
 
@@ -21,6 +21,13 @@ enum Rows {
 }
 
 impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.len(),
+            Rows::F16(v) => v.len(),
+        }
+    }
+
     fn truncate(&mut self, n: usize) {
         match self {
             Rows::F32(v) => v.truncate(n),
@@ -45,13 +52,14 @@ impl Rows {
         }
     }
 
-    /// The first `len` values as f32: borrowed, or widened into `buf` (`len` long).
-    fn as_f32<'a>(&'a self, len: usize, buf: &'a mut [f32]) -> &'a [f32] {
+    /// Values `range` as f32: borrowed, or widened into `buf` (at least `range.len()` long).
+    fn as_f32<'a>(&'a self, range: std::ops::Range<usize>, buf: &'a mut [f32]) -> &'a [f32] {
         match self {
-            Rows::F32(v) => &v[..len],
+            Rows::F32(v) => &v[range],
             Rows::F16(v) => {
                 use half::slice::HalfFloatSliceExt;
-                let halves: &[half::f16] = bytemuck::cast_slice(&v[..len]);
+                let halves: &[half::f16] = bytemuck::cast_slice(&v[range]);
+                let buf = &mut buf[..halves.len()];
                 halves.convert_to_f32_slice(buf);
                 buf
             }
@@ -68,6 +76,10 @@ impl Rows {
 
 /// Positions are added a chunk at a time, so memory follows the conversation, not the maximum.
 const GROW_POSITIONS: usize = 256;
+
+/// Positions attention takes at a time: 64 keys of a 128-wide head are 32 KB in f32, which stay in
+/// the core's cache while every query head of the group reads them.
+const POSITION_BLOCK: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct KvCache {
@@ -123,7 +135,7 @@ impl KvCache {
     }
 
     /// Appends one position's key and value for `layer`.
-    pub(crate) fn push(&mut self, layer: usize, k: &[f32], v: &[f32]) {
+    pub fn push(&mut self, layer: usize, k: &[f32], v: &[f32]) {
         let hd = self.head_dim;
         let grow = GROW_POSITIONS * hd;
         for h in 0..self.n_kv_head {
@@ -134,13 +146,20 @@ impl KvCache {
     }
 
     /// Marks `n` pushed positions as part of the cache (after every layer has pushed them).
-    pub(crate) fn commit(&mut self, n: usize) {
+    pub fn commit(&mut self, n: usize) {
         self.len += n;
     }
 
-    /// Causal attention of one query head against KV head `kv_head` over positions `0..n_pos`:
-    /// `out = Σ_j softmax(q·k_j · scale)_j · v_j`. `scratch` is reused between calls.
-    pub(crate) fn attend(
+    /// Causal attention of the query heads in `q` (`m` heads of `head_dim`, all reading KV head
+    /// `kv_head`) over positions `0..n_pos` (at least one, all pushed): for each, `out = Σ_j softmax(q·k_j · scale)_j · v_j`.
+    /// `scratch` is reused between calls.
+    ///
+    /// The heads go through the cache together, a block of positions at a time, so each key and
+    /// value is read from memory once for all of them instead of once per head: at long contexts
+    /// the cache, not the weights, is most of what a token reads (2B4T at 1800 positions: 1.1 GB of
+    /// f32 keys and values per token when every head read its own). Per head, each score and each
+    /// output element is the same sequence of operations as over all positions in one go.
+    pub fn attend_heads(
         &self,
         kind: KernelKind,
         layer: usize,
@@ -151,17 +170,32 @@ impl KvCache {
         scratch: &mut Vec<f32>,
         out: &mut [f32],
     ) {
+        let hd = self.head_dim;
+        let m = q.len() / hd;
         let i = layer * self.n_kv_head + kv_head;
         let (keys, values) = (&self.keys[i], &self.values[i]);
-        let span = n_pos * self.head_dim;
-        let widened = if matches!(keys, Rows::F16(_)) { 2 * span } else { 0 };
+        assert!(q.len() == m * hd && out.len() == q.len() && (1..=keys.len() / hd).contains(&n_pos));
+        let widened = if matches!(keys, Rows::F16(_)) { POSITION_BLOCK * hd } else { 0 };
         scratch.clear();
-        scratch.resize(n_pos + widened, 0.0);
-        let (scores, wide) = scratch.split_at_mut(n_pos);
-        let (kbuf, vbuf) = wide.split_at_mut(widened / 2);
-        kind.dot_rows(q, keys.as_f32(span, kbuf), scores);
-        scores.iter_mut().for_each(|s| *s *= scale);
-        kind.softmax(scores);
-        kind.weighted_rows(scores, values.as_f32(span, vbuf), out);
+        scratch.resize(m * n_pos + widened, 0.0);
+        let (scores, buf) = scratch.split_at_mut(m * n_pos);
+        let blocks = (0..n_pos).step_by(POSITION_BLOCK).map(|j0| j0..(j0 + POSITION_BLOCK).min(n_pos));
+        for b in blocks.clone() {
+            let k = keys.as_f32(b.start * hd..b.end * hd, buf);
+            for h in 0..m {
+                kind.dot_rows(&q[h * hd..][..hd], k, &mut scores[h * n_pos + b.start..h * n_pos + b.end]);
+            }
+        }
+        for p in scores.chunks_exact_mut(n_pos) {
+            p.iter_mut().for_each(|s| *s *= scale);
+            kind.softmax(p);
+        }
+        out.fill(0.0);
+        for b in blocks {
+            let v = values.as_f32(b.start * hd..b.end * hd, buf);
+            for h in 0..m {
+                kind.add_weighted_rows(&scores[h * n_pos + b.start..h * n_pos + b.end], v, &mut out[h * hd..][..hd]);
+            }
+        }
     }
 }

@@ -16,9 +16,10 @@ struct Timing {
     gmacs: f64,
 }
 
-/// GMAC/s of each kernel variant on a `rows × cols` matrix, `iters` passes each.
+/// GMAC/s of each kernel variant on a `rows × cols` matrix, `iters` passes each, and of attention
+/// over `positions` cached positions.
 #[wasm_bindgen(js_name = benchKernels)]
-pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, JsValue> {
+pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -> Result<JsValue, JsValue> {
     let cols = cols.div_ceil(128) * 128;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -36,9 +37,8 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
     let int4_scales: Vec<f32> = (0..rows * cols / crate::quant::int4_rows::BLOCK).map(|_| (next() % 1000) as f32 / 1e5).collect();
     let int4_offsets = crate::kernels::int4_offsets(&q[..cols]);
     let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
-    // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128) over
-    // 164 cached positions.
-    let (layers, positions, kv_dim, head_dim, heads) = (30, 164, 640, 128, 20);
+    // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128).
+    let (layers, positions, kv_dim, head_dim, heads) = (30, positions.max(1), 640, 128, 20);
     let mut cache = KvCache::new(layers, kv_dim, head_dim, positions, KvPrecision::F32);
     let kv_row: Vec<f32> = (0..kv_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
     for _ in 0..positions {
@@ -75,16 +75,21 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize) -> Result<JsValue, 
                 .map(|r| kind.dot_int4(&int4[r * n..(r + 1) * n], &int4_scales[r * s..(r + 1) * s], &q[..cols], &int4_offsets) as i64)
                 .sum()
         });
-        let (mut scratch, mut o) = (Vec::new(), vec![0f32; head_dim]);
+        let (mut scratch, mut o) = (Vec::new(), vec![0f32; 4 * head_dim]);
         let attention_macs = (layers * heads * positions * head_dim * 2) as f64;
-        time("attention: one 2B4T token, 164 positions", attention_macs, &mut || {
-            for l in 0..layers {
-                for h in 0..heads {
-                    cache.attend(kind, l, &query[h * head_dim..][..head_dim], h / 4, positions, 0.088, &mut scratch, &mut o);
+        // The four query heads of a KV head read its keys and values together (as at one thread),
+        // or one at a time.
+        for (variant, together) in [("attention: one 2B4T token, 4 heads per pass", 4), ("attention: one 2B4T token, 1 head per pass", 1)] {
+            time(variant, attention_macs, &mut || {
+                for l in 0..layers {
+                    for h in (0..heads).step_by(together) {
+                        let q = &query[h * head_dim..][..together * head_dim];
+                        cache.attend_heads(kind, l, q, h / 4, positions, 0.088, &mut scratch, &mut o[..together * head_dim]);
+                    }
                 }
-            }
-            o[0] as i64
-        });
+                o[0] as i64
+            });
+        }
     }
     std::hint::black_box(sink);
     serde_wasm_bindgen::to_value(&out).map_err(|e| JsValue::from_str(&e.to_string()))
