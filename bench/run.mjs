@@ -4,7 +4,7 @@
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
 //                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored]
-//                      [--timeout-s 3600] [--verbose]
+//                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--timeout-s 3600] [--verbose]
 //
 // For each thread count and each engine a fresh Chromium (new temp profile) loads the model from the
 // URL (no cache), runs one raw prompt of --prompt-tokens tokens, then generates --gen-tokens tokens
@@ -30,12 +30,13 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--timeout-s 3600] [--verbose]`);
+       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--llama-bench BIN]
+       [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, json: null,
+  const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
     engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, timeoutS: 3600, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -51,6 +52,7 @@ function parseArgs(argv) {
     else if (a === "--prompt-tokens") o.promptTokens = parseInt(val(), 10);
     else if (a === "--gen-tokens") o.genTokens = parseInt(val(), 10);
     else if (a === "--native") o.native = val();
+    else if (a === "--llama-bench") o.llamaBench = val();
     else if (a === "--json") o.json = val();
     else if (a === "--engines") o.engines = val().split(",");
     else if (a === "--kv-f16") o.kvF16 = true;
@@ -586,6 +588,59 @@ function runNative(o, file, threads, prompt, ctxLen, help) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Native llama.cpp (llama-bench, built by bench/llama-cpp.sh): the ceiling the wasm engines approach
+// ---------------------------------------------------------------------------------------------
+
+/** One llama-bench invocation; resolves to its JSON results (an array of tests) or throws. */
+function llamaBench(o, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(o.llamaBench, [...args, "-o", "json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutS * 1000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(stdout));
+      } catch (e) {
+        reject(new Error(`${o.llamaBench} ${args.join(" ")}: ${e.message}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
+      }
+    });
+  });
+}
+
+/**
+ * llama-bench on the same file and thread count: prefill of the prompt length from an empty context,
+ * and decode of --gen-tokens tokens after a context of the prompt's length (`-d`), as our runs
+ * decode after their prompt. Three repetitions each (llama-bench's mean); it reports no load time
+ * or memory.
+ */
+async function runLlamaCpp(o, file, threads) {
+  const r = { engine: "llama.cpp", threads_requested: threads, threads };
+  // llama-bench has no f32 KV cache (its -ctk takes f16 and quantized types): it keeps its f16
+  // default, which reads half the KV bytes the f32 runs above do.
+  const common = ["-m", file, "-t", String(threads), "-r", "3"];
+  try {
+    const [pp] = await llamaBench(o, [...common, "-p", String(o.promptTokens), "-n", "0"]);
+    const [tg] = await llamaBench(o, [...common, "-p", "0", "-n", String(o.genTokens), "-d", String(o.promptTokens)]);
+    Object.assign(r, {
+      prompt_tokens: pp.n_prompt,
+      prefill_tok_s: pp.avg_ts,
+      generated_tokens: tg.n_gen,
+      decode_tok_s: tg.avg_ts,
+      kernel: `llama-bench, KV ${tg.type_k ?? "f16"}`,
+      cpu: pp.cpu_info,
+    });
+  } catch (e) {
+    r.error = e.message;
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Table
 // ---------------------------------------------------------------------------------------------
 
@@ -610,8 +665,8 @@ function detail(r) {
 
 function table(results, o) {
   const lines = [];
-  lines.push("| T | model | metric | ours (wasm) | wllama | ours/wllama | native (ours CLI) | wasm/native |");
-  lines.push("|---|---|---|---|---|---|---|---|");
+  lines.push("| T | model | metric | ours (wasm) | wllama | ours/wllama | native (ours CLI) | wasm/native | native llama.cpp | ours/llama.cpp |");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|");
   const files = [o.model, ...o.oursOnly];
   const errors = [];
   for (const T of o.threads) {
@@ -620,6 +675,7 @@ function table(results, o) {
       const ours = get("ours");
       const wl = get("wllama");
       const nat = get("native");
+      const lc = get("llama.cpp");
       const name = path.basename(f);
       const rows = [
         ["load s (lower is better)", "load_s", 2],
@@ -628,11 +684,11 @@ function table(results, o) {
         ["peak MB (renderer VmHWM; native: RSS; lower is better)", "peak_mb", 0],
       ];
       for (const [label, key, d] of rows) {
-        lines.push(`| ${T} | ${name} | ${label} | ${cell(ours, key, d)} | ${cell(wl, key, d)} | ${ratio(ours?.[key], wl?.[key])} | ${cell(nat, key, d)} | ${ratio(ours?.[key], nat?.[key])} |`);
+        lines.push(`| ${T} | ${name} | ${label} | ${cell(ours, key, d)} | ${cell(wl, key, d)} | ${ratio(ours?.[key], wl?.[key])} | ${cell(nat, key, d)} | ${ratio(ours?.[key], nat?.[key])} | ${cell(lc, key, d)} | ${ratio(ours?.[key], lc?.[key])} |`);
       }
-      lines.push(`| ${T} | ${name} | wasm memory MB (ours: stats.memory_bytes) | ${cell(ours, "wasm_mb", 0)} | — |  | — |  |`);
-      lines.push(`| ${T} | ${name} | threads (busy while generating), kernel, prompt+gen tokens | ${detail(ours)} | ${detail(wl)} |  | ${detail(nat)} |  |`);
-      for (const r of [ours, wl, nat]) if (r?.error) errors.push(`- T=${T} ${name} ${r.engine}: ${r.error}`);
+      lines.push(`| ${T} | ${name} | wasm memory MB (ours: stats.memory_bytes) | ${cell(ours, "wasm_mb", 0)} | — |  | — |  | — |  |`);
+      lines.push(`| ${T} | ${name} | threads (busy while generating), kernel, prompt+gen tokens | ${detail(ours)} | ${detail(wl)} |  | ${detail(nat)} |  | ${detail(lc)} |  |`);
+      for (const r of [ours, wl, nat, lc]) if (r?.error) errors.push(`- T=${T} ${name} ${r.engine}: ${r.error}`);
     }
   }
   if (errors.length) lines.push("", "Errors:", ...errors);
@@ -696,6 +752,14 @@ try {
         log(`T=${T} native ${path.basename(f)} ...`);
         const load0 = os.loadavg()[0];
         const r = await runNative(o, f, T, prompt, ctxLen, nativeHelpText);
+        r.loadavg_1m = [load0, os.loadavg()[0]];
+        record(r, f);
+      }
+      // llama.cpp cannot load I2_S files (see bench/README.md), so only the shared file.
+      if (o.llamaBench && i === 0) {
+        log(`T=${T} native llama.cpp ${path.basename(f)} ...`);
+        const load0 = os.loadavg()[0];
+        const r = await runLlamaCpp(o, f, T);
         r.loadavg_1m = [load0, os.loadavg()[0]];
         record(r, f);
       }

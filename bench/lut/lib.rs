@@ -9,11 +9,24 @@ mod relaxed;
 #[allow(dead_code)] // for `relaxed.rs`'s `hsum`
 #[path = "../../src/kernels/simd128.rs"]
 mod simd128;
-/// What `relaxed.rs` imports from the engine.
+#[allow(dead_code)] // for `simd128.rs`
+#[path = "../../src/kernels/scalar.rs"]
+mod scalar;
+/// What the kernel files import from the engine's `quant` (which needs the whole crate): the
+/// layout constants, and `int4_rows::value` restated for the scalar 4-bit head kernel.
+#[allow(dead_code)]
 mod quant {
     pub mod ternary {
         pub const BLOCK: usize = 128;
         pub const BLOCK_BYTES: usize = BLOCK / 4;
+    }
+    pub mod int4_rows {
+        pub const BLOCK: usize = 64;
+        pub const BLOCK_BYTES: usize = BLOCK / 2;
+        pub const OFFSET: i32 = 8;
+        pub fn value(block: &[u8], j: usize) -> i32 {
+            (if j < BLOCK_BYTES { block[j] & 15 } else { block[j - BLOCK_BYTES] >> 4 }) as i32 - OFFSET
+        }
     }
 }
 
