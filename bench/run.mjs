@@ -550,66 +550,71 @@ function runNative(o, file, threads, prompt, ctxLen, help) {
   if (o.kvF16 && /--kv-f16\b/.test(help)) args.push("--kv-f16");
   if (o.lmHead && /--head\b/.test(help)) args.push("--head", o.lmHead);
   if (hasThreads) args.push("--threads", String(threads));
+  const t0 = Date.now();
+  return runProcess(o.native, args, o.timeoutS).then(({ code, stdout, stderr }) => {
+    const num = (re) => {
+      const m = re.exec(stderr);
+      return m ? parseFloat(m[1]) : null;
+    };
+    const r = {
+      engine: "native",
+      threads_requested: threads,
+      command: [o.native, ...args.map((a) => (a === prompt ? "<prompt>" : a))].join(" "),
+      exit_code: code,
+      wall_s: (Date.now() - t0) / 1000,
+      prompt_tokens: num(/\[(\d+) prompt tokens/),
+      prefill_tok_s: num(/prefill ([\d.]+) tok\/s/),
+      generated_tokens: num(/\| (\d+) generated/),
+      decode_tok_s: num(/decode ([\d.]+) tok\/s/),
+      load_s: num(/load ([\d.]+) s/),
+      model_cache_mb: num(/model\+cache (\d+) MB/),
+      peak_mb: num(/peak RSS ([\d.]+) MB/),
+      kernel: (/kernel ([^,\]]+)/.exec(stderr) || [])[1] ?? null,
+      threads: num(/(\d+) thread/),
+      text_head: stdout.slice(0, 120),
+    };
+    if (code !== 0 || r.decode_tok_s == null) r.error = `exit ${code}: ${lastLines(stderr)}`;
+    return r;
+  });
+}
+
+/** Runs `bin args` to the end (killed after `timeoutS`); resolves to its exit code and output. */
+function runProcess(bin, args, timeoutS) {
   return new Promise((resolve) => {
-    const t0 = Date.now();
-    const child = spawn(o.native, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutS * 1000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutS * 1000);
+    // A binary that cannot start reports only an error (ENOENT, EACCES).
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}\n${e.message}` });
+    });
     child.on("close", (code) => {
       clearTimeout(timer);
-      const num = (re) => {
-        const m = re.exec(stderr);
-        return m ? parseFloat(m[1]) : null;
-      };
-      const r = {
-        engine: "native",
-        threads_requested: threads,
-        command: [o.native, ...args.map((a) => (a === prompt ? "<prompt>" : a))].join(" "),
-        exit_code: code,
-        wall_s: (Date.now() - t0) / 1000,
-        prompt_tokens: num(/\[(\d+) prompt tokens/),
-        prefill_tok_s: num(/prefill ([\d.]+) tok\/s/),
-        generated_tokens: num(/\| (\d+) generated/),
-        decode_tok_s: num(/decode ([\d.]+) tok\/s/),
-        load_s: num(/load ([\d.]+) s/),
-        model_cache_mb: num(/model\+cache (\d+) MB/),
-        peak_mb: num(/peak RSS ([\d.]+) MB/),
-        kernel: (/kernel ([^,\]]+)/.exec(stderr) || [])[1] ?? null,
-        threads: num(/(\d+) thread/),
-        text_head: stdout.slice(0, 120),
-      };
-      if (code !== 0 || r.decode_tok_s == null) r.error = `exit ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`;
-      resolve(r);
+      resolve({ code, stdout, stderr });
     });
   });
 }
+
+/** The last lines of a process's error output, where native tools say why they failed. */
+const lastLines = (text) => text.trim().split("\n").slice(-3).join(" | ");
 
 // ---------------------------------------------------------------------------------------------
 // Native llama.cpp (llama-bench, built by bench/llama-cpp.sh): the ceiling the wasm engines approach
 // ---------------------------------------------------------------------------------------------
 
 /** One llama-bench invocation; resolves to its JSON results (an array of tests) or throws. */
-function llamaBench(o, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(o.llamaBench, [...args, "-o", "json"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutS * 1000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      try {
-        if (code !== 0) throw new Error(`exit ${code}`);
-        resolve(JSON.parse(stdout));
-      } catch (e) {
-        reject(new Error(`${o.llamaBench} ${args.join(" ")}: ${e.message}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
-      }
-    });
-  });
+async function llamaBench(o, args) {
+  const { code, stdout, stderr } = await runProcess(o.llamaBench, [...args, "-o", "json"], o.timeoutS);
+  try {
+    if (code !== 0) throw new Error(`exit ${code}`);
+    return JSON.parse(stdout);
+  } catch (e) {
+    throw new Error(`${o.llamaBench} ${args.join(" ")}: ${e.message}: ${lastLines(stderr)}`);
+  }
 }
 
 /**
