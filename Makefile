@@ -6,7 +6,7 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-lut build-lut fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e test-types build-web bench bench-kernels bench-lut build-lut fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -61,6 +61,12 @@ bench: build-web
 	lb=; if [ "$(LLAMA_CPP)" = 1 ]; then lb=$$(bash bench/llama-cpp.sh) || { echo "bench: llama-bench did not build; running without native llama.cpp" >&2; lb=; }; fi; \
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
 	  --threads 1,2 --native target/release/bitnet-web $${lb:+--llama-bench $$lb} --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+
+# GMAC/s of each kernel variant of the relaxed-SIMD build in Chromium; `benchKernels` exists only with the
+# kernel-bench feature, so the product wasm never carries it.
+bench-kernels: setup
+	$(ENV) wasm-pack build --release --target web --no-pack --out-dir "$(CURDIR)/target/web-bench/wasm-relaxed" . --features kernel-bench
+	$(ENV) node bench/kernels.mjs $(BENCH_ARGS)
 
 # The lookup-table GEMV experiment against the shipped relaxed-SIMD kernel (bench/lut; a minute).
 bench-lut: build-lut

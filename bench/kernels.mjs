@@ -1,5 +1,6 @@
 // Kernel throughput of the relaxed-SIMD wasm build in headless Chromium (GMAC/s per variant, one
 // thread), to compare kernel variants in one run on a noisy machine:
+//   make bench-kernels   (builds the relaxed build with the `kernel-bench` feature into target/web-bench)
 //   node bench/kernels.mjs [ROWS=2560] [COLS=2560] [ITERS=200] [ROUNDS=5] [POSITIONS=164]
 // (POSITIONS: the cached positions attention runs over).
 // Each round times every variant for ITERS/ROUNDS passes; the best round is reported, because a
@@ -9,13 +10,13 @@ import { chromium } from "playwright-core";
 import { serve, staticFiles } from "../scripts/serve.mjs";
 
 const [rows = 2560, cols = 2560, iters = 200, rounds = 5, positions = 164] = process.argv.slice(2).map(Number);
-const server = await serve("www", 0, "127.0.0.1", staticFiles(path.resolve("www")));
+const server = await serve("target/web-bench", 0, "127.0.0.1", staticFiles(path.resolve("target/web-bench")));
 const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
 const page = await browser.newPage();
-await page.goto(`http://127.0.0.1:${server.port}/inspect.html`);
+await page.goto(`http://127.0.0.1:${server.port}/wasm-relaxed/bitnet_web.js`);
 const result = await page.evaluate(async ([rows, cols, iters, rounds, positions]) => {
   // In a worker, as the engine runs.
-  const src = `import init, { benchKernels } from "${location.origin}/lib/wasm-relaxed/bitnet_web.js";
+  const src = `import init, { benchKernels } from "${location.origin}/wasm-relaxed/bitnet_web.js";
     self.onmessage = async (e) => {
       await init();
       const [rows, cols, iters, rounds, positions] = e.data, best = new Map();

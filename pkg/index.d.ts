@@ -57,6 +57,8 @@ export interface CreateEngineOptions {
   kvCache?: "f32" | "f16";
   /** Where worker.js is served, if not next to index.js. */
   workerUrl?: string | URL;
+  /** Cancels the load and the download: createEngine rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface ChatMessage {
@@ -64,19 +66,56 @@ export interface ChatMessage {
   content: string;
 }
 
+/**
+ * The request `chat.completions.create` takes. Any other field is refused with an
+ * UnsupportedFieldError that names it.
+ *
+ * Sampling defaults: temperature 0.7, top_p 0.9, top_k 40, min_p 0.05, repetition_penalty 1.1 (over
+ * the last 64 tokens, prompt included), frequency_penalty 0, presence_penalty 0, max_tokens 256, a
+ * random seed. `temperature: 0` is the plain argmax: no penalty applies unless the request names one.
+ */
 export interface ChatCompletionRequest {
   messages?: ChatMessage[];
-  /** A raw prompt instead of messages. */
+  /** A raw prompt instead of messages (special-token text in it is parsed). */
   prompt?: string;
   stream?: boolean;
+  /** With `stream: true`: `include_usage` adds a last chunk with `choices: []` and the usage. */
+  stream_options?: { include_usage?: boolean };
+  /** Ignored: the engine runs the model it loaded. */
+  model?: string;
+  /** Only 1. */
+  n?: 1;
+  /** Most tokens to generate (default 256). */
   max_tokens?: number;
+  /** The same as max_tokens (OpenAI's newer name). */
+  max_completion_tokens?: number;
+  /** 0 to 2 (default 0.7); 0 is greedy. */
   temperature?: number;
+  /** 0 to 1 (default 0.9; 1 is off). */
   top_p?: number;
+  /** Keep the k most likely tokens (default 40; 0 is off). */
   top_k?: number;
+  /** 0 to 1 (default 0.05; 0 is off). */
   min_p?: number;
+  /** llama.cpp's: divides the logits of the last 64 tokens (default 1.1, or 1 at temperature 0). */
   repetition_penalty?: number;
+  /** OpenAI's, -2 to 2: subtracted once per time a token was generated (default 0). */
+  frequency_penalty?: number;
+  /** OpenAI's, -2 to 2: subtracted once a token was generated at all (default 0). */
+  presence_penalty?: number;
+  /** Token id → bias from -100 to 100, added to the logit (-100 bans the token). */
+  logit_bias?: Record<string | number, number>;
+  /** Makes sampling repeatable (an integer). */
   seed?: number;
+  /** Generation stops before any of these strings, which are not returned. */
   stop?: string | string[];
+  /** Return each token's log-probability (of the model's distribution, before bias and penalties). */
+  logprobs?: boolean;
+  /** With logprobs: the 0-20 most likely alternatives per token. */
+  top_logprobs?: number;
+  /** Keep generating past end-of-turn tokens, up to max_tokens (benchmarks). */
+  ignore_eos?: boolean;
+  /** Aborts the request: a stream throws an AbortError; a whole answer returns the text so far with finish_reason "abort". */
   signal?: AbortSignal;
 }
 
@@ -84,16 +123,38 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens per second (the tokens run; a prefix reused from the last turn is not run again). */
+  prefill_tok_s: number | null;
+  /** Generated tokens per second, after the first. */
+  decode_tok_s: number | null;
 }
 
-export type FinishReason = "stop" | "length" | null;
+/** "length": max_tokens reached or the context is full; "abort": stopped by a signal (whole answers only). */
+export type FinishReason = "stop" | "length" | "abort";
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs?: { token: string; logprob: number; bytes: number[] }[];
+}
+
+export interface Logprobs {
+  content: TokenLogprob[];
+}
 
 export interface ChatCompletionChunk {
   id: string;
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: { index: number; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason }[];
+  choices: {
+    index: number;
+    delta: { role?: "assistant"; content?: string };
+    logprobs: Logprobs | null;
+    finish_reason: FinishReason | null;
+  }[];
+  /** Only on the last chunk, when `stream_options.include_usage` is set. */
   usage?: Usage;
 }
 
@@ -102,8 +163,13 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: { index: number; message: { role: "assistant"; content: string }; finish_reason: FinishReason }[];
-  usage?: Usage;
+  choices: {
+    index: number;
+    message: { role: "assistant"; content: string };
+    logprobs: Logprobs | null;
+    finish_reason: FinishReason;
+  }[];
+  usage: Usage;
 }
 
 export interface EngineStats {
@@ -123,27 +189,41 @@ export interface EngineStats {
   lm_head: string | null;
 }
 
-export interface Engine {
+export interface EngineInfo {
+  backend: string;
+  kernel: string;
+  threads: number;
+  /** Why fewer threads run than were asked for, or null. */
+  threadsNote: string | null;
+  crossOriginIsolated: boolean;
+  wasmMemoryBytes: number;
+}
+
+/** A loaded model in its own Web Worker; made by `createEngine`. */
+export class Engine {
+  private constructor();
   readonly header: ModelHeader;
-  readonly info: {
-    backend: string;
-    kernel: string;
-    threads: number;
-    /** Why fewer threads run than were asked for, or null. */
-    threadsNote: string | null;
-    crossOriginIsolated: boolean;
-    wasmMemoryBytes: number;
-  };
+  readonly info: EngineInfo;
+  /** The context window in tokens (prompt plus answer). */
+  readonly contextLength: number;
+  /** The model's file name. */
   readonly model: string;
-  chat: {
+  readonly chat: {
     completions: {
-      create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterableIterator<ChatCompletionChunk>>;
       create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
     };
   };
+  /** Token ids of `text` (no BOS); with `special: true`, special-token text becomes those tokens. */
+  tokenize(text: string, options?: { special?: boolean }): Promise<number[]>;
+  /** The text of token ids (special tokens as their text). */
+  detokenize(ids: ArrayLike<number>): Promise<string>;
+  /** Tokens the messages take as a prompt: chat template, BOS and the assistant's header included. */
+  countTokens(messages: ChatMessage[]): Promise<number>;
   stats(): EngineStats;
   refreshStats(): Promise<EngineStats>;
   resetConversation(): Promise<void>;
+  /** Stops the worker: pending requests reject with AbortError, later calls with EngineUnloadedError. */
   unload(): Promise<void>;
 }
 
@@ -152,9 +232,24 @@ export function listCachedModels(): Promise<{ url: string; size: number; sha256:
 export function deleteCachedModel(url: string): Promise<void>;
 
 export class BitnetError extends Error {}
+/** The file is not a valid GGUF model. */
 export class GgufError extends BitnetError {}
+/** A valid GGUF this runtime cannot run. */
 export class UnsupportedModelError extends BitnetError {}
+/** The model does not fit in memory. */
 export class OutOfMemoryError extends BitnetError {}
+/** The download failed. */
 export class DownloadError extends BitnetError {}
+/** The request or the load was aborted (signal, unload). */
 export class AbortError extends BitnetError {}
+/** The conversation no longer fits in the context window. */
 export class ContextFullError extends BitnetError {}
+/** A request field bitnet-web does not support. */
+export class UnsupportedFieldError extends BitnetError {
+  constructor(field: string, message?: string);
+  readonly field: string;
+}
+/** The engine was unloaded. */
+export class EngineUnloadedError extends BitnetError {}
+/** The engine's worker died. */
+export class EngineCrashedError extends BitnetError {}

@@ -3,7 +3,8 @@
 #   pkg/dist/                 the npm package's files: the JS library (pkg/src) plus two wasm builds,
 #     wasm-relaxed/           SIMD128 + relaxed SIMD (chosen when the browser supports it)
 #     wasm-simd/              SIMD128 only (the fallback)
-#     wasm-threads/           relaxed SIMD + threads (rayon on Web Workers; needs a cross-origin isolated page)
+#     wasm-threads/           relaxed SIMD + threads (rayon on Web Workers started by threads.js; needs a
+#                             cross-origin isolated page)
 #   www/lib/                  a copy of pkg/dist that the page and its service worker load
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,11 @@ CARGO_TARGET_DIR=target/simd128 RUSTFLAGS="-C target-feature=+simd128,-relaxed-s
 rm -rf pkg/dist
 mkdir -p pkg/dist
 cp pkg/src/*.js pkg/dist/
+# Only the glue and the wasm: the glue's own .d.ts files describe internals the package never exposes.
 for b in wasm-relaxed wasm-simd wasm-threads; do
   mkdir -p "pkg/dist/$b"
-  cp "target/web/$b/bitnet_web.js" "target/web/$b/bitnet_web_bg.wasm" "target/web/$b/bitnet_web.d.ts" "pkg/dist/$b/"
+  cp "target/web/$b/bitnet_web.js" "target/web/$b/bitnet_web_bg.wasm" "pkg/dist/$b/"
 done
-# wasm-bindgen-rayon's worker entry point, which the threaded build's JS imports by relative path.
-cp -r target/web/wasm-threads/snippets pkg/dist/wasm-threads/
 rm -rf www/lib
 cp -r pkg/dist www/lib
 echo "built pkg/dist and www/lib ($(du -sh pkg/dist | cut -f1))"

@@ -14,18 +14,28 @@ const TYPES = {
   ".svg": "image/svg+xml", ".png": "image/png", ".webmanifest": "application/manifest+json",
 };
 
-/** A request handler serving files under `root`. */
-export function staticFiles(root) {
+/**
+ * A request handler serving files under `root`.
+ * @param {{ isolate?: boolean, cors?: boolean }} [o]  isolate: send COOP/COEP (default true);
+ *     cors: serve to any origin, as a CDN does (Access-Control-Allow-Origin: *)
+ */
+export function staticFiles(root, { isolate = true, cors = false } = {}) {
   root = path.resolve(root);
   return (req, res) => {
     const headers = {
-      "Cross-Origin-Opener-Policy": "same-origin",
-      "Cross-Origin-Embedder-Policy": "require-corp",
-      "Cross-Origin-Resource-Policy": "same-origin",
+      ...(isolate && { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" }),
+      "Cross-Origin-Resource-Policy": cors ? "cross-origin" : "same-origin",
+      ...(cors && { "Access-Control-Allow-Origin": "*" }),
       "Cache-Control": "no-cache",
     };
-    let file = path.join(root, decodeURIComponent(new URL(req.url, "http://x").pathname));
-    if (!file.startsWith(root)) {
+    let file;
+    try {
+      file = path.join(root, decodeURIComponent(new URL(req.url, "http://x").pathname));
+    } catch {
+      res.writeHead(400, headers).end();
+      return;
+    }
+    if (file !== root && !file.startsWith(root + path.sep)) {
       res.writeHead(403, headers).end();
       return;
     }

@@ -52,11 +52,13 @@ pub struct GenerateParams {
     pub sampler: SamplerParams,
     /// Generation stops before any of these strings, which are not returned.
     pub stop: Vec<String>,
+    /// Report each token's log-probability with this many most likely alternatives (None: off).
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new() }
+        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new(), logprobs: None }
     }
 }
 
@@ -87,6 +89,38 @@ pub enum FinishReason {
 pub struct Piece {
     pub token: u32,
     pub text: String,
+    /// The token's log-probability and the best alternatives, when asked for.
+    pub logprob: Option<TokenLogprob>,
+}
+
+/// Log-probabilities under the model's own distribution (softmax of the logits at temperature 1,
+/// before logit bias and penalties), as OpenAI's `logprobs` reports them. With the shortlist LM
+/// head the rows outside the shortlist are 4-bit estimates; `lmHead: "stored"` makes them exact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprob {
+    pub logprob: f32,
+    /// The `n` most likely tokens and their log-probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprob {
+    fn of(logits: &[f32], token: u32, n: usize) -> TokenLogprob {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = max + logits.iter().map(|&l| f64::from(l - max).exp()).sum::<f64>().ln() as f32;
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(n + 1);
+        for (i, &l) in logits.iter().enumerate() {
+            if top.len() < n || top.last().is_some_and(|&(_, w)| l > w) {
+                let at = top.partition_point(|&(_, w)| w >= l);
+                top.insert(at, (i as u32, l));
+                top.truncate(n);
+            }
+        }
+        let lp = |l: f32| l - lse;
+        TokenLogprob {
+            logprob: lp(logits[token as usize]),
+            top: top.into_iter().map(|(t, l)| (t, lp(l))).collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -251,12 +285,17 @@ impl Engine {
         self.cached.clear();
     }
 
-    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
-        let tokens = match prompt {
+    /// The prompt's tokens as they would run, without the context check (for counting).
+    pub fn encode_prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        Ok(match prompt {
             Prompt::Text(t) => self.tokenizer.encode_prompt(t, true),
             // The rendered chat already starts with BOS text.
             Prompt::Chat(messages) => self.tokenizer.encode(&self.chat.render(messages, true)?, true),
-        };
+        })
+    }
+
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        let tokens = self.encode_prompt(prompt)?;
         if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
@@ -319,7 +358,10 @@ impl Engine {
             g.finish = Some(FinishReason::Length);
             return Ok(None);
         }
+        let top_n = g.params.logprobs;
+        let raw = top_n.map(|_| g.logits.clone());
         let token = g.sampler.sample(&mut g.logits);
+        let logprob = raw.map(|raw| TokenLogprob::of(&raw, token, top_n.unwrap_or(0)));
         g.tokens.push(token);
         self.stats.generated_tokens = g.tokens.len();
         if self.tokenizer.is_end_of_generation(token) && !g.params.ignore_eos {
@@ -328,7 +370,7 @@ impl Engine {
             g.held += &text;
             let out = g.release(true);
             g.text += &out;
-            return Ok(Some(Piece { token, text: out }));
+            return Ok(Some(Piece { token, text: out, logprob }));
         }
         let bytes = if self.tokenizer.is_control(token) { &[][..] } else { self.tokenizer.token_bytes(token) };
         let new_text = g.stream.push(bytes);
@@ -356,7 +398,7 @@ impl Engine {
         // The first token comes from the prefill; each later one cost a decode step.
         let decoded = g.tokens.len().saturating_sub(1);
         self.stats.decode_tok_s = if decoded == 0 { 0.0 } else { decoded as f64 / (g.decode_ms.max(1e-3) / 1000.0) };
-        Ok(Some(Piece { token, text: out }))
+        Ok(Some(Piece { token, text: out, logprob }))
     }
 
     /// Runs a whole generation, calling `on_piece` for each token; `ControlFlow::Break` aborts.

@@ -1,7 +1,11 @@
-//! Next-token sampling: repetition penalty, then greedy or temperature with top-k, top-p and min-p.
-//! A seeded generator makes every run reproducible.
+//! Next-token sampling: logit bias and penalties, then greedy or temperature with top-k, top-p and
+//! min-p. A seeded generator makes every run reproducible.
+//!
+//! The penalties follow their sources: `repetition_penalty` is llama.cpp's (recent tokens, prompt
+//! included), `frequency_penalty` and `presence_penalty` are OpenAI's (subtracted per occurrence and
+//! once per token, counted over the tokens generated so far).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,12 @@ pub struct SamplerParams {
     pub repetition_penalty: f32,
     /// How many recent tokens the penalty looks at.
     pub repeat_last_n: usize,
+    /// Subtracted from a token's logit once for each time it was generated (OpenAI; 0: off).
+    pub frequency_penalty: f32,
+    /// Subtracted from a token's logit once it was generated at all (OpenAI; 0: off).
+    pub presence_penalty: f32,
+    /// Added to the logits of these tokens before anything else (OpenAI's `logit_bias`; -100 bans).
+    pub logit_bias: Vec<(u32, f32)>,
     pub seed: u64,
 }
 
@@ -32,6 +42,9 @@ impl Default for SamplerParams {
             min_p: 0.05,
             repetition_penalty: 1.1,
             repeat_last_n: 64,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            logit_bias: Vec::new(),
             seed: 0x5EED,
         }
     }
@@ -67,11 +80,13 @@ pub struct Sampler {
     params: SamplerParams,
     rng: Rng,
     recent: VecDeque<u32>,
+    /// How often each token was generated (for the frequency and presence penalties).
+    generated: HashMap<u32, u32>,
 }
 
 impl Sampler {
     pub fn new(params: SamplerParams) -> Self {
-        Sampler { rng: Rng(params.seed), params, recent: VecDeque::new() }
+        Sampler { rng: Rng(params.seed), params, recent: VecDeque::new(), generated: HashMap::new() }
     }
 
     pub fn params(&self) -> &SamplerParams {
@@ -89,9 +104,21 @@ impl Sampler {
         self.recent.push_back(token);
     }
 
-    /// Picks the next token from `logits` (modified in place by the penalty) and observes it.
-    pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+    /// Applies the logit bias and the penalties to `logits` in place.
+    pub fn adjust(&self, logits: &mut [f32]) {
         let p = &self.params;
+        for &(t, bias) in &p.logit_bias {
+            if let Some(l) = logits.get_mut(t as usize) {
+                *l += bias;
+            }
+        }
+        if p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
+            for (&t, &n) in &self.generated {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l -= n as f32 * p.frequency_penalty + p.presence_penalty;
+                }
+            }
+        }
         if p.repetition_penalty != 1.0 {
             let mut seen: Vec<u32> = self.recent.iter().copied().collect();
             seen.sort_unstable();
@@ -102,8 +129,15 @@ impl Sampler {
                 }
             }
         }
+    }
+
+    /// Picks the next token from `logits` (modified in place by `adjust`) and observes it.
+    pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+        self.adjust(logits);
+        let p = &self.params;
         let token = if p.temperature <= 0.0 { argmax(logits) } else { self.sample_distribution(logits) };
         self.observe(token);
+        *self.generated.entry(token).or_insert(0) += 1;
         token
     }
 

@@ -82,6 +82,61 @@ fn sampling_is_reproducible_and_greedy_at_zero_temperature() {
 }
 
 #[test]
+fn logit_bias_and_openai_penalties_follow_their_formulas() {
+    let logits = [1.0f32, 3.0, 5.0, 2.9];
+    let p = SamplerParams { logit_bias: vec![(2, -100.0)], frequency_penalty: 0.5, presence_penalty: 0.25, ..SamplerParams::greedy() };
+    let mut s = Sampler::new(p);
+    // A prompt token counts for the repetition penalty only, not for OpenAI's penalties.
+    s.observe(1);
+    let mut l = logits;
+    s.adjust(&mut l);
+    assert_eq!(l, [1.0, 3.0, -95.0, 2.9]);
+    assert_eq!(s.sample(&mut logits.clone()), 1, "token 2 is banned");
+    // Token 1 generated once: 3.0 - 0.5·1 - 0.25 = 2.25, now below token 3's 2.9.
+    assert_eq!(s.sample(&mut logits.clone()), 3);
+    assert_eq!(s.sample(&mut logits.clone()), 1, "2.25 against 2.9 - 0.75");
+    let mut l = logits;
+    s.adjust(&mut l);
+    assert_eq!(l, [1.0, 3.0 - 2.0 * 0.5 - 0.25, -95.0, 2.9 - 0.5 - 0.25]);
+}
+
+#[test]
+fn logprobs_are_the_log_softmax_of_the_logits() {
+    let mut e = engine();
+    let p = chat(&[("user", "ab")]);
+    // The first token's logits, computed by the model directly.
+    let tokens = e.prompt_tokens(&p).unwrap();
+    let mut cache = bitnet_web::model::KvCache::new(
+        e.model.config.n_layer,
+        e.model.config.kv_dim(),
+        e.model.config.head_dim,
+        64,
+        Default::default(),
+    );
+    let logits = e
+        .model
+        .forward(&mut cache, &tokens, bitnet_web::model::Logits::Last, Default::default())
+        .unwrap();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = max + logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let mut first = None;
+    e.generate(&p, GenerateParams { logprobs: Some(3), ..greedy(4) }, |piece| {
+        first.get_or_insert(piece.clone());
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let lp = first.unwrap().logprob.unwrap();
+    assert_eq!(lp.top.len(), 3);
+    for (k, &(t, l)) in lp.top.iter().enumerate() {
+        assert_eq!(t as usize, order[k]);
+        assert!((l as f64 - (logits[order[k]] as f64 - lse)).abs() < 1e-4, "{l} vs {}", logits[order[k]] as f64 - lse);
+    }
+    assert_eq!(lp.logprob, lp.top[0].1, "greedy picks the most likely token");
+}
+
+#[test]
 fn max_tokens_stop_strings_and_abort() {
     let mut e = engine();
     let p = chat(&[("user", "ab")]);

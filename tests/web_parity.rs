@@ -50,9 +50,43 @@ fn logits_and_greedy_tokens_match_hf_with_every_kernel() {
 async fn threaded_build_matches_hf_on_two_threads() {
     let global = js_sys::global();
     assert!(!js_sys::Reflect::has(&global, &"document".into()).unwrap(), "the threaded build's test runs in a worker");
-    wasm_bindgen_futures::JsFuture::from(bitnet_web::web::init_thread_pool(2)).await.unwrap();
+    let glue = threads::GLUE_URL.with(Clone::clone);
+    let started = threads::start_threads(&glue, wasm_bindgen::module(), wasm_bindgen::memory(), 2);
+    wasm_bindgen_futures::JsFuture::from(started).await.unwrap();
+    bitnet_web::web::build_thread_pool(2).unwrap();
     assert_eq!(bitnet_web::kernels::threads(), 2);
     check_every_case();
+}
+
+/// What the package's `threads.js` does, for the test runner's glue: each worker instantiates the
+/// glue on the shared memory and waits in `runThread` for `buildThreadPool` to hand it a thread.
+#[cfg(target_feature = "atomics")]
+mod threads {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// The URL of the test's own wasm-bindgen glue.
+        #[wasm_bindgen(thread_local_v2, js_namespace = ["import", "meta"], js_name = url)]
+        pub static GLUE_URL: String;
+    }
+
+    #[wasm_bindgen(inline_js = r#"
+export function start_threads(glue, module, memory, n) {
+  const src = `import { initSync, runThread } from ${JSON.stringify(glue)};
+    self.onmessage = ({ data }) => { initSync(data); self.postMessage("ready"); runThread(); };`;
+  const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+  return Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const w = new Worker(url, { type: "module" });
+    w.onmessage = () => resolve();
+    w.onerror = (e) => reject(new Error(`a thread's worker failed: ${e.message}`));
+    w.postMessage({ module, memory });
+  })));
+}
+"#)]
+    extern "C" {
+        pub fn start_threads(glue: &str, module: JsValue, memory: JsValue, n: usize) -> js_sys::Promise;
+    }
 }
 
 fn check_every_case() {

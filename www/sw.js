@@ -1,13 +1,13 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v2";
+const CACHE = "bitnet-web-shell-v3";
 const SHELL = [
   "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "models/models.json",
-  "lib/index.js", "lib/worker.js", "lib/download.js", "lib/errors.js", "lib/store.js", "lib/protocol.js",
+  "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/download.js", "lib/errors.js",
+  "lib/store.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
-  // The threaded build (its rayon worker script is added at install, below).
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
 ];
 
@@ -15,10 +15,6 @@ self.addEventListener("install", (ev) => {
   ev.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     await cache.addAll(SHELL);
-    // The threaded build's rayon worker script sits under a hashed snippets/ path named in its JS.
-    const threaded = await (await cache.match("lib/wasm-threads/bitnet_web.js")).text();
-    const helpers = [...threaded.matchAll(/["'](\.\/snippets\/[^"']+\.js)["']/g)].map((m) => new URL(m[1], new URL("lib/wasm-threads/", location.href)).href);
-    await cache.addAll(helpers);
     const models = await (await fetch("models/models.json")).json();
     await cache.addAll(models.map((m) => m.url));
     await self.skipWaiting();

@@ -1,4 +1,4 @@
-// Typed errors, each with a message a person can act on. The worker sends { name, message };
+// Typed errors, each with a message a person can act on. The worker sends { name, message, field };
 // `fromWire` turns that back into the matching class.
 
 export class BitnetError extends Error {
@@ -15,21 +15,42 @@ export class UnsupportedModelError extends BitnetError {}
 export class OutOfMemoryError extends BitnetError {}
 /** The download failed: HTTP error, network cut that could not be resumed, size mismatch. */
 export class DownloadError extends BitnetError {}
-/** The request was aborted (AbortSignal or stop button). */
+/** The request or the load was aborted (AbortSignal, stop button, `unload()`). */
 export class AbortError extends BitnetError {}
 /** The conversation no longer fits in the context window. */
 export class ContextFullError extends BitnetError {}
+/** A request field this runtime does not support; `field` names it. */
+export class UnsupportedFieldError extends BitnetError {
+  constructor(field, message) {
+    super(message ?? `The request field \`${field}\` is not supported by bitnet-web; remove it (the README lists the supported fields).`);
+    this.field = field;
+  }
+}
+/** The engine was unloaded; create a new one with createEngine(). */
+export class EngineUnloadedError extends BitnetError {}
+/** The engine's worker died (a crash in the engine, or the browser killed it); create a new engine. */
+export class EngineCrashedError extends BitnetError {}
 
-const CLASSES = { GgufError, UnsupportedModelError, OutOfMemoryError, DownloadError, AbortError, ContextFullError };
+const CLASSES = {
+  GgufError,
+  UnsupportedModelError,
+  OutOfMemoryError,
+  DownloadError,
+  AbortError,
+  ContextFullError,
+  EngineUnloadedError,
+  EngineCrashedError,
+};
 
 /** Serialises any error for postMessage. */
 export function toWire(e) {
-  return { name: e?.name || "Error", message: String(e?.message ?? e) };
+  return { name: e?.name || "Error", message: String(e?.message ?? e), field: e?.field };
 }
 
 /** Rebuilds a typed error from its wire form. */
-export function fromWire({ name, message }) {
-  const Cls = CLASSES[name];
+export function fromWire({ name, message, field }) {
+  if (name === "UnsupportedFieldError") return new UnsupportedFieldError(field, message);
+  const Cls = CLASSES[name] ?? { TypeError, RangeError }[name];
   if (Cls) return new Cls(message);
   const e = new Error(message);
   e.name = name;

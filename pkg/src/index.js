@@ -6,27 +6,110 @@
 //     out += chunk.choices[0].delta.content ?? "";
 //
 // The engine runs in a Web Worker that createEngine starts; this module only sends it messages.
-import { AbortError, fromWire } from "./errors.js";
+import {
+  AbortError,
+  BitnetError,
+  EngineCrashedError,
+  EngineUnloadedError,
+  UnsupportedFieldError,
+  fromWire,
+} from "./errors.js";
+import { PROTOCOL_VERSION } from "./protocol.js";
+import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 
 export * from "./errors.js";
 
-let nextId = 1;
+/**
+ * The request fields `chat.completions.create` takes. Any other field is an UnsupportedFieldError
+ * rather than silently ignored: a caller who asks for `tools` or `n: 3` must learn it got neither.
+ */
+const FIELDS = new Set([
+  "messages", "prompt", "stream", "stream_options", "signal", "model", "n",
+  "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
+  "repetition_penalty", "frequency_penalty", "presence_penalty", "logit_bias", "seed", "stop",
+  "logprobs", "top_logprobs", "ignore_eos",
+]);
+const STREAM_OPTIONS = new Set(["include_usage"]);
+
+/** Checks a request's fields; returns what goes to the worker (the engine checks the ranges). */
+function workerRequest(req) {
+  if (req === null || typeof req !== "object") throw new TypeError("chat.completions.create needs a request object");
+  for (const field of Object.keys(req)) {
+    if (req[field] === undefined) continue;
+    if (!FIELDS.has(field)) throw new UnsupportedFieldError(field);
+  }
+  if (req.n != null && req.n !== 1) throw new UnsupportedFieldError("n", "Only `n: 1` is supported: bitnet-web generates one choice per request.");
+  if (req.stream_options != null) {
+    if (!req.stream) throw new UnsupportedFieldError("stream_options", "`stream_options` needs `stream: true`.");
+    for (const k of Object.keys(req.stream_options)) {
+      if (!STREAM_OPTIONS.has(k)) throw new UnsupportedFieldError(`stream_options.${k}`);
+    }
+  }
+  if (req.max_tokens != null && req.max_completion_tokens != null) {
+    throw new TypeError("Give `max_tokens` or `max_completion_tokens`, not both.");
+  }
+  if (!req.messages === !req.prompt) throw new TypeError("A request needs either `messages` or `prompt`.");
+  // eslint-disable-next-line no-unused-vars
+  const { stream, stream_options, signal, model, n, max_completion_tokens, ...rest } = req;
+  for (const k of Object.keys(rest)) if (rest[k] === undefined) delete rest[k];
+  if (max_completion_tokens != null) rest.max_tokens = max_completion_tokens;
+  return rest;
+}
+
+/** Starts the engine's worker: the literal `new URL` bundlers follow, or a blob for a CDN. */
+function startWorker(workerUrl) {
+  if (workerUrl) {
+    const url = new URL(String(workerUrl), globalThis.location?.href);
+    try {
+      return new Worker(url, { type: "module", name: "bitnet-web" });
+    } catch (e) {
+      if (e?.name !== "SecurityError") throw e;
+      return blobWorker(url, "bitnet-web");
+    }
+  }
+  try {
+    return new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "bitnet-web" });
+  } catch (e) {
+    if (e?.name !== "SecurityError") throw e;
+    return blobWorker("./worker.js", "bitnet-web");
+  }
+}
 
 /** Request/response plumbing over the worker's protocol (protocol.js). */
 class Connection {
+  #nextId = 1;
   constructor(worker) {
     this.worker = worker;
     this.pending = new Map();
+    this.closed = null; // the error every later request gets
     this.ready = new Promise((resolve, reject) => {
-      worker.addEventListener("error", (e) => reject(new Error(`The bitnet-web worker failed to start: ${e.message || "error"}`)), { once: true });
       this.onReady = resolve;
+      this.onStartFailure = reject;
     });
-    worker.onmessage = (ev) => this.dispatch(ev.data);
+    worker.addEventListener("error", (e) => {
+      e.preventDefault?.();
+      const why = e.message || "error";
+      if (this.onReady) {
+        this.onStartFailure(new EngineCrashedError(`The bitnet-web worker failed to start: ${why}`));
+        this.onReady = null;
+      }
+      this.close(new EngineCrashedError(`The bitnet-web worker stopped (${why}); create a new engine.`));
+    });
+    worker.addEventListener("messageerror", () => this.close(new EngineCrashedError("The bitnet-web worker sent a message that could not be read; create a new engine.")));
+    worker.addEventListener("message", (ev) => this.dispatch(ev.data));
   }
 
   dispatch(msg) {
-    if (msg.type === "ready") return this.onReady();
+    if (msg.type === "ready") {
+      if (msg.version !== PROTOCOL_VERSION) {
+        this.onStartFailure(new BitnetError(`The bitnet-web worker speaks protocol ${msg.version}, this page ${PROTOCOL_VERSION}: two versions of the package are mixed (a stale cache?). Reload the page.`));
+      } else {
+        this.onReady?.();
+      }
+      this.onReady = null;
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.type === "error") {
@@ -34,8 +117,8 @@ class Connection {
       p.reject(fromWire(msg.error));
     } else if (msg.type === "result" || msg.type === "loaded" || msg.type === "done") {
       this.pending.delete(msg.id);
-      p.resolve(msg);
       p.onEvent?.(msg);
+      p.resolve(msg);
     } else {
       p.onEvent?.(msg);
     }
@@ -43,48 +126,76 @@ class Connection {
 
   /** Sends a request; `onEvent` sees progress/token messages; resolves with the final message. */
   request(type, body = {}, onEvent, transfer = []) {
-    const id = nextId++;
-    return {
-      id,
-      promise: new Promise((resolve, reject) => {
-        this.pending.set(id, { resolve, reject, onEvent });
-        this.worker.postMessage({ type, id, ...body }, transfer);
-      }),
-    };
+    const id = this.#nextId++;
+    const promise = new Promise((resolve, reject) => {
+      if (this.closed) return reject(this.closed);
+      this.pending.set(id, { resolve, reject, onEvent });
+      this.worker.postMessage({ type, id, ...body }, transfer);
+    });
+    return { id, promise };
+  }
+
+  /** The value of a request answered with `result`. */
+  async call(type, body) {
+    return (await this.request(type, body).promise).value;
   }
 
   abort(target) {
-    this.worker.postMessage({ type: "abort", target });
+    if (!this.closed) this.worker.postMessage({ type: "abort", target });
+  }
+
+  /** Ends the connection: every pending request rejects with `pendingError`, later ones with `laterError`. */
+  close(pendingError, laterError = pendingError) {
+    if (this.closed) return;
+    this.closed = laterError;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(pendingError);
+    this.pending.clear();
   }
 }
 
-/** Turns worker token messages into an async iterator of OpenAI chat.completion.chunk objects. */
-function chunkStream(conn, request, signal, model) {
+const completionId = () => `chatcmpl-${Math.random().toString(36).slice(2)}`;
+
+function usageOf(s = {}) {
+  return {
+    prompt_tokens: s.prompt_tokens ?? 0,
+    completion_tokens: s.generated_tokens ?? 0,
+    total_tokens: (s.prompt_tokens ?? 0) + (s.generated_tokens ?? 0),
+    /** Prompt tokens per second (the prompt's new tokens; reused ones are not run again). */
+    prefill_tok_s: s.prefill_tok_s ?? null,
+    /** Generated tokens per second, after the first. */
+    decode_tok_s: s.decode_tok_s ?? null,
+  };
+}
+
+const finishReason = (r) => (r === "context_full" ? "length" : r);
+
+/**
+ * Turns worker token messages into an async iterator of OpenAI chat.completion.chunk objects.
+ * Aborting (signal, `return()`, unload) ends it with an AbortError.
+ */
+function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
   const queue = [];
   let wake = null;
   let finished = false;
   let failure = null;
-  const created = Math.floor(Date.now() / 1000);
-  const base = { id: `chatcmpl-${Math.random().toString(36).slice(2)}`, object: "chat.completion.chunk", created, model };
+  const base = { id: completionId(), object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model };
   const push = (item) => {
     queue.push(item);
     wake?.();
   };
   const { id, promise } = conn.request("chat", { request }, (msg) => {
     if (msg.type === "token") {
-      push({ ...base, choices: [{ index: 0, delta: { content: msg.text }, finish_reason: null }] });
+      const logprobs = msg.logprobs ? { content: [msg.logprobs] } : null;
+      push({ ...base, choices: [{ index: 0, delta: { content: msg.text }, logprobs, finish_reason: null }] });
     } else if (msg.type === "done") {
+      onDone(msg);
       if (msg.finish_reason === "abort") {
         failure = new AbortError("The request was aborted.");
-      } else {
-        const s = msg.stats || {};
-        push({
-          ...base,
-          choices: [{ index: 0, delta: {}, finish_reason: msg.finish_reason === "context_full" ? "length" : msg.finish_reason }],
-          usage: { prompt_tokens: s.prompt_tokens, completion_tokens: s.generated_tokens, total_tokens: (s.prompt_tokens || 0) + (s.generated_tokens || 0) },
-        });
+        return;
       }
-      conn.lastStats = msg.stats;
+      push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(msg.finish_reason) }] });
+      if (includeUsage) push({ ...base, choices: [], usage: usageOf(msg.stats) });
     }
   });
   promise.then(
@@ -94,9 +205,9 @@ function chunkStream(conn, request, signal, model) {
   const onAbort = () => conn.abort(id);
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  push({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  push({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
+  const cleanUp = () => signal?.removeEventListener("abort", onAbort);
   return {
-    requestId: id,
     [Symbol.asyncIterator]() {
       return this;
     },
@@ -104,14 +215,14 @@ function chunkStream(conn, request, signal, model) {
       for (;;) {
         if (queue.length) return { value: queue.shift(), done: false };
         if (failure) {
-          signal?.removeEventListener("abort", onAbort);
+          cleanUp();
           const e = failure;
           failure = null;
           finished = true;
           throw e;
         }
         if (finished) {
-          signal?.removeEventListener("abort", onAbort);
+          cleanUp();
           return { value: undefined, done: true };
         }
         await new Promise((r) => (wake = r));
@@ -121,51 +232,94 @@ function chunkStream(conn, request, signal, model) {
     async return() {
       if (!finished) conn.abort(id);
       finished = true;
+      cleanUp();
       return { value: undefined, done: true };
     },
   };
 }
 
+/** A loaded model in its own worker. Made by `createEngine`. */
 export class Engine {
   #conn;
-  #worker;
+  #lastStats = null;
 
-  constructor(worker, conn, loaded, modelName) {
-    this.#worker = worker;
+  /** @internal use createEngine() */
+  constructor(conn, loaded, modelName) {
     this.#conn = conn;
-    /** The model's header summary: architecture, sizes, context length. */
+    /** The model's header summary: architecture, sizes, training context. */
     this.header = loaded.header;
     /** Where it runs: { backend, kernel, threads, threadsNote, crossOriginIsolated, wasmMemoryBytes }. */
     this.info = loaded.info;
+    /** The context window in tokens (prompt plus answer). */
+    this.contextLength = loaded.contextLength;
     this.model = modelName;
     this.chat = { completions: { create: (req) => this.#create(req) } };
   }
 
-  async #create({ messages, prompt, stream = false, signal, model: _model, ...params }) {
-    const request = { ...params, ...(messages ? { messages } : { prompt }) };
-    const it = chunkStream(this.#conn, request, signal, this.model);
+  async #create(req) {
+    const request = workerRequest(req);
+    const { stream = false, signal } = req;
+    const logprobs = [];
+    let done = null;
+    const it = chunkStream(this.#conn, request, {
+      signal,
+      model: this.model,
+      includeUsage: !!req.stream_options?.include_usage,
+      onDone: (msg) => {
+        this.#lastStats = msg.stats;
+        done = msg;
+      },
+    });
     if (stream) return it;
     let content = "";
-    let finish = null;
-    let usage;
-    for await (const chunk of it) {
-      content += chunk.choices[0].delta.content ?? "";
-      finish = chunk.choices[0].finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
+    try {
+      for await (const chunk of it) {
+        const choice = chunk.choices[0];
+        content += choice?.delta.content ?? "";
+        if (choice?.logprobs) logprobs.push(...choice.logprobs.content);
+      }
+    } catch (e) {
+      // A non-streamed call that is aborted answers with what it had.
+      if (!(e instanceof AbortError && done?.finish_reason === "abort")) throw e;
+      content = done.text;
     }
     return {
-      id: `chatcmpl-${Math.random().toString(36).slice(2)}`,
+      id: completionId(),
       object: "chat.completion",
       created: Math.floor(Date.now() / 1000),
       model: this.model,
-      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finish }],
-      usage,
+      choices: [{
+        index: 0,
+        message: { role: "assistant", content },
+        logprobs: request.logprobs ? { content: logprobs } : null,
+        finish_reason: finishReason(done.finish_reason),
+      }],
+      usage: usageOf(done.stats),
     };
+  }
+
+  /** Token ids of `text` (no BOS). With `special: true`, special-token text becomes those tokens. */
+  async tokenize(text, { special = false } = {}) {
+    if (typeof text !== "string") throw new TypeError("tokenize needs a string");
+    return this.#conn.call("tokenize", { text, special });
+  }
+
+  /** The text of token ids (special tokens as their text). */
+  async detokenize(ids) {
+    const list = Array.from(ids ?? [], Number);
+    if (list.some((t) => !Number.isInteger(t) || t < 0)) throw new TypeError("detokenize needs non-negative integer token ids");
+    return this.#conn.call("detokenize", { ids: list });
+  }
+
+  /** Tokens the messages take as a prompt: chat template, BOS and the assistant's header included. */
+  async countTokens(messages) {
+    if (!Array.isArray(messages)) throw new TypeError("countTokens needs an array of messages");
+    return this.#conn.call("countTokens", { request: { messages } });
   }
 
   /** The latest statistics: prefill and decode tok/s, memory, backend, threads. */
   stats() {
-    const s = this.#conn.lastStats || {};
+    const s = this.#lastStats || {};
     return {
       prefill_tok_s: s.prefill_tok_s ?? null,
       decode_tok_s: s.decode_tok_s ?? null,
@@ -183,58 +337,56 @@ export class Engine {
 
   /** Fresh statistics straight from the worker. */
   async refreshStats() {
-    const { value } = await this.#conn.request("stats").promise;
-    if (value) this.#conn.lastStats = value;
+    const value = await this.#conn.call("stats");
+    if (value) this.#lastStats = value;
     return this.stats();
   }
 
   /** Forgets the conversation kept in the KV cache. */
   async resetConversation() {
-    await this.#conn.request("reset").promise;
+    await this.#conn.call("reset");
   }
 
-  /** Stops the worker and frees the model's memory. */
+  /**
+   * Stops the worker and frees the model's memory. Requests still running or queued reject with
+   * an AbortError; later calls with an EngineUnloadedError.
+   */
   async unload() {
-    this.#worker.terminate();
+    this.#conn.close(
+      new AbortError("The engine was unloaded while this request was pending."),
+      new EngineUnloadedError("This engine was unloaded; create a new one with createEngine()."),
+    );
   }
 }
 
 /**
- * Starts a worker and loads a model into it.
- * @param {object} o
- * @param {string|File|Blob|ArrayBuffer} o.model  URL, local file, or bytes
- * @param {"auto"|"cpu"|"webgpu"} [o.device]      only the CPU backend exists yet; other values fall back to it
- * @param {"auto"|number} [o.threads]  kernel threads (default: every core, up to 8); more than one needs a
- *     cross-origin isolated page (COOP/COEP headers), otherwise it runs on one thread and says why in `info.threadsNote`
- * @param {"auto"|"shortlist"|"int8"|"stored"} [o.lmHead]  the LM head (see index.d.ts): a 4-bit shortlist scored
- *     exactly, an int8 copy, or as stored (F16); "auto" (default) picks the shortlist for a tied head, else int8
- * @param {(p: {phase: string, loaded: number, total: number, rate: number|null, eta: number|null}) => void} [o.onProgress]
- * @param {boolean} [o.cache]     keep a URL's model for offline use (default true)
- * @param {string} [o.sha256]     expected SHA-256 of the file; checked before it is cached
- * @param {string|URL} [o.workerUrl] where worker.js is served from, if not next to this module
+ * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
-export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, workerUrl } = {}) {
+export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, workerUrl, signal } = {}) {
   void device;
-  const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), { type: "module" });
-  const conn = new Connection(worker);
-  await conn.ready;
   let source;
   let name;
   if (typeof model === "string" || model instanceof URL) {
     // Relative URLs are relative to the page, not to the worker's script.
     source = { url: new URL(String(model), globalThis.location?.href).href, sha256 };
     name = String(model).split("/").pop();
-  } else if (typeof File !== "undefined" && model instanceof Blob) {
+  } else if (typeof Blob !== "undefined" && model instanceof Blob) {
     source = { file: model, sha256 };
     name = model.name || "local.gguf";
   } else if (model instanceof ArrayBuffer) {
     source = { bytes: model, sha256 };
     name = "model.gguf";
   } else {
-    worker.terminate();
     throw new TypeError("createEngine needs `model`: a URL, a File/Blob or an ArrayBuffer");
   }
+  if (signal?.aborted) throw new AbortError("The load was aborted.");
+  const conn = new Connection(startWorker(workerUrl));
+  // Aborting stops the worker, and with it the download; a partly written cache entry is removed
+  // by the next worker's start (store.removeOrphans).
+  const onAbort = () => conn.close(new AbortError("The load was aborted."));
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
+    await Promise.race([conn.ready, new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new AbortError("The load was aborted.")), { once: true }))]);
     const onEvent = (msg) => {
       if (msg.type === "progress") onProgress?.(msg);
       else if (msg.type === "header") onProgress?.({ phase: "header", header: msg.header });
@@ -243,10 +395,12 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     // Bytes move to the worker (transferred, not copied); a File is passed by reference.
     const transfer = source.bytes ? [source.bytes] : [];
     const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache, lmHead, threads } }, onEvent, transfer).promise;
-    return new Engine(worker, conn, loaded, name);
+    return new Engine(conn, loaded, name);
   } catch (e) {
-    worker.terminate();
+    conn.close(e);
     throw e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 

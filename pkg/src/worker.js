@@ -1,8 +1,17 @@
 // The Web Worker that hosts the engine: the page never runs model code. It speaks the protocol in
 // protocol.js, runs requests one at a time in arrival order, and yields to its event loop between
 // tokens so that an "abort" message is seen at once.
+//
+// The three wasm builds are imported statically: every bundler then emits their glue and, through
+// the glue's `new URL("….wasm", import.meta.url)`, their wasm files, while only the build this
+// browser runs is instantiated, so only its wasm file is downloaded.
+import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
+import * as simdBuild from "./wasm-simd/bitnet_web.js";
+import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { download } from "./download.js";
-import { AbortError, DownloadError, toWire } from "./errors.js";
+import { DownloadError, toWire } from "./errors.js";
+import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
+import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 
 // A tiny module using a relaxed-SIMD instruction: valid only where relaxed SIMD is supported.
@@ -25,11 +34,47 @@ function threadCount(threads) {
   return Math.max(1, Math.floor(Number(threads)) || 1);
 }
 
+/** One kernel thread's worker; the literal `new URL` is what bundlers look for. */
+function spawnThread() {
+  try {
+    return new Worker(new URL("./threads.js", import.meta.url), { type: "module", name: "bitnet-web thread" });
+  } catch (e) {
+    if (e?.name !== "SecurityError") throw e;
+    return blobWorker("./threads.js", "bitnet-web thread");
+  }
+}
+
+/**
+ * Starts `n` kernel threads on the threaded build: each worker instantiates it on the shared memory
+ * and waits in `runThread`; then the pool is built. A worker that fails to load rejects at once
+ * (its `error` event), so a failure never waits out a timer.
+ */
+async function startThreads(mod, n) {
+  const [module, memory] = mod.threadInit();
+  const workers = [];
+  try {
+    await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const w = spawnThread();
+      workers.push(w);
+      w.addEventListener("error", (e) => {
+        e.preventDefault?.();
+        reject(new Error(`a thread's worker failed to start${e.message ? `: ${e.message}` : ""}`));
+      });
+      w.addEventListener("message", ({ data }) => data?.type === "bitnet-web:thread-ready" && resolve());
+      w.postMessage({ type: "bitnet-web:thread", module, memory });
+    })));
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    throw e;
+  }
+  mod.buildThreadPool(n);
+}
+
 /**
  * Picks and starts the best build this browser can run: the threaded relaxed-SIMD build when more
  * than one thread is wanted and the page is cross-origin isolated (SharedArrayBuffer exists), else
  * the single-thread relaxed-SIMD build, else SIMD128. A threaded build that fails to start (no
- * worker, out of memory) falls back to the single-thread one, with the reason kept for stats.
+ * worker, out of memory) falls back to the single-thread one at once, with the reason kept for stats.
  */
 async function initWasm(threads) {
   if (wasm) return wasm;
@@ -40,14 +85,9 @@ async function initWasm(threads) {
   let fallback = null;
   if (n > 1 && relaxed && self.crossOriginIsolated === true) {
     try {
-      const mod = await import("./wasm-threads/bitnet_web.js");
-      const exports = await mod.default();
-      // A pool whose workers cannot start (a missing script offline) would never resolve.
-      await Promise.race([
-        mod.initThreadPool(n),
-        new Promise((_, reject) => setTimeout(() => reject(new Error("the thread pool did not start within 20 s")), 20000)),
-      ]);
-      wasm = { mod, memory: exports.memory, build: "relaxed", threads: mod.kernelThreads() };
+      const exports = await threadedBuild.default();
+      await startThreads(threadedBuild, n);
+      wasm = { mod: threadedBuild, memory: exports.memory, build: "relaxed", threads: threadedBuild.kernelThreads() };
       return wasm;
     } catch (e) {
       fallback = `the threaded build failed to start (${e?.message || e}); running on one thread`;
@@ -57,7 +97,7 @@ async function initWasm(threads) {
       ? "this browser lacks relaxed SIMD, which the threaded build uses; running on one thread"
       : "the page is not cross-origin isolated (serve it with COOP/COEP headers), so it runs on one thread";
   }
-  const mod = await import(build === "relaxed" ? "./wasm-relaxed/bitnet_web.js" : "./wasm-simd/bitnet_web.js");
+  const mod = build === "relaxed" ? relaxedBuild : simdBuild;
   const exports = await mod.default();
   wasm = { mod, memory: exports.memory, build, threads: 1, fallback };
   return wasm;
@@ -165,7 +205,7 @@ async function load(id, source, options = {}) {
       }
       await writer?.commit({ size, sha256: digest });
       engine = built;
-      return { header, info: backendInfo() };
+      return { header, info: backendInfo(), contextLength: engine.contextLength() };
     }
     engine = loader.finish();
     if (hasher && hasher.hex() !== source.sha256.toLowerCase()) {
@@ -173,7 +213,7 @@ async function load(id, source, options = {}) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    return { header, info: backendInfo() };
+    return { header, info: backendInfo(), contextLength: engine.contextLength() };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }
     if (file && phase === "cache") await store.deleteModel(url).catch(() => {});
@@ -181,9 +221,14 @@ async function load(id, source, options = {}) {
   }
 }
 
-async function chat(id, request) {
+function current() {
   if (!engine) throw new Error("No model is loaded.");
-  if (aborted.delete(id)) throw new AbortError("The request was aborted.");
+  return engine;
+}
+
+async function chat(id, request) {
+  current();
+  if (aborted.delete(id)) return post({ type: "done", id, finish_reason: "abort", text: "", stats: statsNow() });
   engine.begin(request);
   let text = "";
   let finish = null;
@@ -197,7 +242,7 @@ async function chat(id, request) {
     const step = engine.step();
     if (!step) break;
     text += step.text;
-    if (step.text) post({ type: "token", id, text: step.text, token: step.token });
+    if (step.text || step.logprobs) post({ type: "token", id, text: step.text, token: step.token, logprobs: step.logprobs });
     finish = step.finish_reason ?? finish;
   }
   post({ type: "done", id, finish_reason: finish ?? "stop", text, stats: statsNow() });
@@ -223,6 +268,12 @@ async function handle(msg) {
       return post({ type: "result", id, value: true });
     case "stats":
       return post({ type: "result", id, value: statsNow() });
+    case "tokenize":
+      return post({ type: "result", id, value: Array.from(current().tokenize(msg.text, msg.special)) });
+    case "detokenize":
+      return post({ type: "result", id, value: current().detokenize(Uint32Array.from(msg.ids)) });
+    case "countTokens":
+      return post({ type: "result", id, value: current().countTokens(msg.request) });
     case "cache:list":
       return post({ type: "result", id, value: await store.listModels() });
     case "cache:delete":
@@ -239,8 +290,13 @@ self.onmessage = (ev) => {
     aborted.add(msg.target);
     return;
   }
-  queue = queue.then(() => handle(msg)).catch((e) => post({ type: "error", id: msg.id, error: toWire(e) }));
+  const fail = (e) => post({ type: "error", id: msg.id, error: toWire(e) });
+  if (IMMEDIATE.has(msg.type)) {
+    Promise.resolve().then(() => handle(msg)).catch(fail);
+    return;
+  }
+  queue = queue.then(() => handle(msg)).catch(fail);
 };
 
 store.removeOrphans().catch(() => {});
-post({ type: "ready" });
+post({ type: "ready", version: PROTOCOL_VERSION });

@@ -3,13 +3,20 @@
 //! - `GgufInspector`: reads a header from a byte stream (the inspector page).
 //! - `ModelLoader`: builds a model from a byte stream as it downloads, checking the header first.
 //! - `Engine`: step-wise generation, so the worker can handle messages (abort) between tokens.
+//! - `runThread` / `buildThreadPool` (threaded build): rayon's threads as Web Workers.
 //!
 //! Errors thrown to JavaScript carry a `name` the npm package turns into typed errors.
 
 mod errors;
+#[cfg(feature = "kernel-bench")]
 mod kernel_bench;
+#[cfg(target_feature = "atomics")]
+mod threads;
 
+#[cfg(feature = "kernel-bench")]
 pub use kernel_bench::bench_kernels;
+#[cfg(target_feature = "atomics")]
+pub use threads::{build_thread_pool, run_thread, thread_init};
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -22,11 +29,6 @@ use crate::quant::I2sLayout;
 use crate::sampler::SamplerParams;
 
 use errors::{js_error, to_js};
-
-/// The threaded build (atomics + shared memory) exports `initThreadPool(n)`, which starts rayon's
-/// workers as Web Workers; the worker calls it once before loading a model.
-#[cfg(target_feature = "atomics")]
-pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Threads the kernels run on (1 in the single-thread builds).
 #[wasm_bindgen(js_name = kernelThreads)]
@@ -187,9 +189,11 @@ impl ModelLoader {
     }
 }
 
-/// A generation request, OpenAI-style (snake_case, as `chat.completions.create` takes it).
+/// A generation request, OpenAI-style (snake_case, as `chat.completions.create` takes it). Fields
+/// this runtime does not know are refused, not ignored: the npm package names them in an
+/// `UnsupportedFieldError` before they get here, and this is the second line.
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Request {
     messages: Option<Vec<Message>>,
     prompt: Option<String>,
@@ -199,8 +203,14 @@ struct Request {
     top_k: Option<usize>,
     min_p: Option<f32>,
     repetition_penalty: Option<f32>,
-    seed: Option<u64>,
+    frequency_penalty: Option<f32>,
+    presence_penalty: Option<f32>,
+    /// Token id (as a string, as OpenAI's JSON has it) → bias in [-100, 100].
+    logit_bias: Option<std::collections::BTreeMap<String, f32>>,
+    seed: Option<f64>,
     stop: Option<StopField>,
+    logprobs: bool,
+    top_logprobs: Option<usize>,
     /// Generate `max_tokens` tokens even past end-of-turn tokens (benchmarks, tests).
     ignore_eos: bool,
 }
@@ -213,11 +223,87 @@ enum StopField {
     Many(Vec<String>),
 }
 
+/// The `TypeError`/`RangeError` for a request field that is out of its range.
+fn bad_field(field: &str, why: &str) -> JsValue {
+    js_error("RangeError", &format!("`{field}` {why}"))
+}
+
+fn in_range(field: &str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>, JsValue> {
+    match v {
+        Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(bad_field(field, &format!("must be between {lo} and {hi}, not {x}"))),
+        _ => Ok(v),
+    }
+}
+
+impl Request {
+    /// The generation parameters. Defaults (the README's table): temperature 0.7, top_k 40,
+    /// top_p 0.9, min_p 0.05, repetition_penalty 1.1, max_tokens 256. At `temperature: 0` the
+    /// token is the plain argmax: no penalty applies unless the request names one.
+    fn params(&self, n_vocab: usize) -> Result<GenerateParams, JsValue> {
+        let d = GenerateParams::default();
+        let s = SamplerParams::default();
+        let temperature = in_range("temperature", self.temperature, 0.0, 2.0)?.unwrap_or(s.temperature);
+        let greedy = temperature == 0.0;
+        let mut logit_bias = Vec::new();
+        for (k, &v) in self.logit_bias.iter().flatten() {
+            let id = k.parse::<u32>().ok().filter(|&t| (t as usize) < n_vocab);
+            let Some(id) = id else { return Err(bad_field("logit_bias", &format!("has {k:?}, which is not a token id below {n_vocab}"))) };
+            logit_bias.push((id, in_range("logit_bias", Some(v), -100.0, 100.0)?.unwrap_or(0.0)));
+        }
+        if self.top_logprobs.is_some_and(|n| n > 20) {
+            return Err(bad_field("top_logprobs", "must be between 0 and 20"));
+        }
+        if self.top_logprobs.is_some() && !self.logprobs {
+            return Err(bad_field("top_logprobs", "needs `logprobs: true`"));
+        }
+        let seed = match self.seed {
+            None => js_sys::Math::random().to_bits(),
+            Some(x) if x.is_finite() && x.fract() == 0.0 => x as i64 as u64,
+            Some(x) => return Err(bad_field("seed", &format!("must be an integer, not {x}"))),
+        };
+        Ok(GenerateParams {
+            max_tokens: self.max_tokens.unwrap_or(d.max_tokens),
+            ignore_eos: self.ignore_eos,
+            sampler: SamplerParams {
+                temperature,
+                top_p: in_range("top_p", self.top_p, 0.0, 1.0)?.unwrap_or(s.top_p),
+                top_k: self.top_k.unwrap_or(s.top_k),
+                min_p: in_range("min_p", self.min_p, 0.0, 1.0)?.unwrap_or(s.min_p),
+                repetition_penalty: in_range("repetition_penalty", self.repetition_penalty, 0.01, 10.0)?
+                    .unwrap_or(if greedy { 1.0 } else { s.repetition_penalty }),
+                frequency_penalty: in_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)?.unwrap_or(0.0),
+                presence_penalty: in_range("presence_penalty", self.presence_penalty, -2.0, 2.0)?.unwrap_or(0.0),
+                logit_bias,
+                seed,
+                ..s
+            },
+            stop: match &self.stop {
+                None => vec![],
+                Some(StopField::One(s)) => vec![s.clone()],
+                Some(StopField::Many(v)) => v.clone(),
+            },
+            logprobs: self.logprobs.then_some(self.top_logprobs.unwrap_or(0)),
+        })
+    }
+}
+
+/// One token's entry in OpenAI's `logprobs.content`.
+#[derive(Serialize)]
+struct LogprobEntry {
+    token: String,
+    logprob: f32,
+    bytes: Vec<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<Vec<LogprobEntry>>,
+}
+
 #[derive(Serialize)]
 struct StepResult {
     token: u32,
     text: String,
     finish_reason: Option<engine::FinishReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<LogprobEntry>,
 }
 
 #[wasm_bindgen]
@@ -231,30 +317,11 @@ impl Engine {
     /// Starts a generation: tokenizes, reuses the cached prefix, runs the prompt.
     pub fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
         let r: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
+        let params = r.params(self.engine.tokenizer.n_vocab())?;
         let prompt = match (r.messages, r.prompt) {
             (Some(m), _) => Prompt::Chat(m),
             (None, Some(p)) => Prompt::Text(p),
             (None, None) => return Err(js_error("TypeError", "a request needs `messages` or `prompt`")),
-        };
-        let d = GenerateParams::default();
-        let s = SamplerParams::default();
-        let params = GenerateParams {
-            max_tokens: r.max_tokens.unwrap_or(d.max_tokens),
-            ignore_eos: r.ignore_eos,
-            sampler: SamplerParams {
-                temperature: r.temperature.unwrap_or(s.temperature),
-                top_p: r.top_p.unwrap_or(s.top_p),
-                top_k: r.top_k.unwrap_or(s.top_k),
-                min_p: r.min_p.unwrap_or(s.min_p),
-                repetition_penalty: r.repetition_penalty.unwrap_or(s.repetition_penalty),
-                seed: r.seed.unwrap_or_else(|| js_sys::Math::random().to_bits()),
-                ..s
-            },
-            stop: match r.stop {
-                None => vec![],
-                Some(StopField::One(s)) => vec![s],
-                Some(StopField::Many(v)) => v,
-            },
         };
         self.generation = Some(self.engine.begin(&prompt, params).map_err(to_js)?);
         Ok(())
@@ -269,7 +336,15 @@ impl Engine {
                 Ok(JsValue::UNDEFINED)
             }
             Some(piece) => {
-                let r = StepResult { token: piece.token, text: piece.text, finish_reason: g.finish_reason() };
+                let entry = |t: u32, logprob: f32| {
+                    let bytes = self.engine.tokenizer.token_bytes(t).to_vec();
+                    LogprobEntry { token: String::from_utf8_lossy(&bytes).into_owned(), logprob, bytes, top_logprobs: None }
+                };
+                let logprobs = piece.logprob.map(|lp| LogprobEntry {
+                    top_logprobs: Some(lp.top.iter().map(|&(t, l)| entry(t, l)).collect()),
+                    ..entry(piece.token, lp.logprob)
+                });
+                let r = StepResult { token: piece.token, text: piece.text, finish_reason: g.finish_reason(), logprobs };
                 serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
             }
         }
@@ -294,9 +369,37 @@ impl Engine {
         self.engine.reset();
     }
 
-    /// Token ids of `text` (special-token text parsed), without BOS.
-    pub fn tokenize(&self, text: &str) -> Vec<u32> {
-        self.engine.tokenizer.encode(text, true)
+    /// Token ids of `text`, without BOS. With `special`, the text of special tokens (`<|eot_id|>`)
+    /// becomes their ids; without it, it is plain text.
+    pub fn tokenize(&self, text: &str, special: Option<bool>) -> Vec<u32> {
+        self.engine.tokenizer.encode(text, special.unwrap_or(false))
+    }
+
+    /// The text of token ids (special tokens as their text; a cut character as U+FFFD).
+    pub fn detokenize(&self, ids: &[u32]) -> Result<String, JsValue> {
+        let n = self.engine.tokenizer.n_vocab();
+        if let Some(bad) = ids.iter().find(|&&t| t as usize >= n) {
+            return Err(js_error("RangeError", &format!("token id {bad} is not below the vocabulary size {n}")));
+        }
+        Ok(self.engine.tokenizer.decode(ids, false))
+    }
+
+    /// Tokens a request's prompt takes (`{ messages }` rendered with the chat template, BOS
+    /// included, or `{ prompt }`), whether or not it fits the context.
+    #[wasm_bindgen(js_name = countTokens)]
+    pub fn count_tokens(&self, request: JsValue) -> Result<usize, JsValue> {
+        #[derive(Deserialize)]
+        struct Counted {
+            messages: Option<Vec<Message>>,
+            prompt: Option<String>,
+        }
+        let r: Counted = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
+        let prompt = match (r.messages, r.prompt) {
+            (Some(m), _) => Prompt::Chat(m),
+            (None, Some(p)) => Prompt::Text(p),
+            (None, None) => return Err(js_error("TypeError", "countTokens needs `messages` or `prompt`")),
+        };
+        Ok(self.engine.encode_prompt(&prompt).map_err(to_js)?.len())
     }
 
     #[wasm_bindgen(js_name = contextLength)]

@@ -1,5 +1,6 @@
-// The npm package as a user gets it: `npm pack` the package, `npm install` the tarball into a
-// fresh app, serve the app and chat through the OpenAI-style API in headless Chromium.
+// The npm package as a user gets it: `npm pack` the package, check what ships, `npm install` the
+// tarball into a fresh app, serve the app and go through the whole API in headless Chromium.
+// Expected values come from the API's definitions (argmax, the penalty formulas), not from a run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -10,7 +11,55 @@ import { chromium } from "playwright-core";
 import { ROOT } from "./browser.mjs";
 import { serve } from "../../scripts/serve.mjs";
 
-test("the packed package installs into an app and chats", async () => {
+/**
+ * The package's size budget, unpacked: three wasm builds (relaxed SIMD, SIMD128, threaded; 3.0 MB
+ * each, 2.3 MB of code and 0.7 MB of tokenizer and Unicode tables) with their glue, the JS library
+ * and the docs made 9.2 MB (3.5 MB packed) when this was set. A bundled app emits all three, but a
+ * browser fetches only the one it runs.
+ */
+const BUDGET_BYTES = 10 * 2 ** 20;
+
+test("npm pack ships exactly the package, within its size budget", () => {
+  const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", path.join(ROOT, "pkg")], { encoding: "utf8" }));
+  const files = info.files.map((f) => f.path).sort();
+  console.log(`package: ${files.length} files, ${(info.unpackedSize / 2 ** 20).toFixed(2)} MB unpacked, ${(info.size / 2 ** 20).toFixed(2)} MB packed`);
+  for (const f of info.files) console.log(`  ${String(f.size).padStart(9)}  ${f.path}`);
+  assert.ok(info.unpackedSize <= BUDGET_BYTES, `${info.unpackedSize} bytes unpacked is over the ${BUDGET_BYTES} budget`);
+  const src = fs.readdirSync(path.join(ROOT, "pkg/src")).map((f) => `dist/${f}`);
+  const wasm = ["wasm-relaxed", "wasm-simd", "wasm-threads"].flatMap((b) => [`dist/${b}/bitnet_web.js`, `dist/${b}/bitnet_web_bg.wasm`]);
+  assert.deepEqual(files, ["LICENSE", "README.md", "index.d.ts", "package.json", ...src, ...wasm].sort());
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, "pkg/package.json"), "utf8"));
+  assert.equal(manifest.exports["./package.json"], "./package.json");
+  for (const k of ["repository", "homepage", "bugs", "engines", "license"]) assert.ok(manifest[k], `package.json has ${k}`);
+  assert.doesNotMatch(JSON.stringify(manifest), /example\.invalid|placeholder/);
+  for (const b of ["wasm-relaxed", "wasm-simd", "wasm-threads"]) {
+    const glue = fs.readFileSync(path.join(ROOT, "pkg/dist", b, "bitnet_web.js"), "utf8");
+    assert.doesNotMatch(glue, /benchKernels/, `${b}: the benchmark export stays out of the product`);
+  }
+  // Both sides of the worker protocol import the one protocol module.
+  for (const f of ["index.js", "worker.js"]) assert.match(fs.readFileSync(path.join(ROOT, "pkg/src", f), "utf8"), /from "\.\/protocol\.js"/);
+});
+
+test("npm pack refuses to pack a package that was not built", () => {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-unbuilt-"));
+  try {
+    fs.mkdirSync(path.join(copy, "scripts"));
+    fs.copyFileSync(path.join(ROOT, "scripts/check-pkg.mjs"), path.join(copy, "scripts/check-pkg.mjs"));
+    fs.cpSync(path.join(ROOT, "pkg"), path.join(copy, "pkg"), { recursive: true, filter: (f) => !f.includes(`${path.sep}dist`) });
+    let err = null;
+    try {
+      execFileSync("npm", ["pack", "--dry-run"], { cwd: path.join(copy, "pkg"), stdio: "pipe", encoding: "utf8" });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err, "npm pack must fail without pkg/dist");
+    assert.match(err.stderr, /make build-web/);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test("the packed package installs into an app and every API point works", async () => {
   const app = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-app-"));
   const npm = (...args) => execFileSync("npm", args, { cwd: app, stdio: "pipe", encoding: "utf8" });
   const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", app, path.join(ROOT, "pkg")], { encoding: "utf8" }).trim().split("\n").pop();
@@ -21,6 +70,7 @@ test("the packed package installs into an app and chats", async () => {
   const installed = JSON.parse(fs.readFileSync(path.join(app, "node_modules/bitnet-web/package.json"), "utf8"));
   assert.equal(installed.name, "bitnet-web");
   assert.ok(fs.existsSync(path.join(app, "node_modules/bitnet-web/index.d.ts")), "types ship with the package");
+  assert.ok(fs.existsSync(path.join(app, "node_modules/bitnet-web/LICENSE")), "the license ships with the package");
 
   const server = await serve(app, 0);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-npm-"));
@@ -31,19 +81,13 @@ test("the packed package installs into an app and chats", async () => {
   });
   try {
     const page = ctx.pages()[0] || (await ctx.newPage());
+    const logs = [];
+    page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
     await page.goto(`http://127.0.0.1:${server.port}/index.html`);
-    await page.waitForFunction(() => document.title === "done", null, { timeout: 60000 });
+    await page.waitForFunction(() => document.title === "done", null, { timeout: 180000 });
     const r = await page.evaluate(() => window.RESULT);
-    assert.equal(r.ok, true, r.error);
-    assert.equal(r.chunks[0].object, "chat.completion.chunk");
-    assert.equal(r.chunks[0].choices[0].delta.role, "assistant");
-    assert.ok(["stop", "length"].includes(r.chunks.at(-1).choices[0].finish_reason));
-    assert.ok(r.chunks.at(-1).usage.completion_tokens > 0);
-    assert.equal(r.whole.object, "chat.completion");
-    assert.equal(r.whole.choices[0].message.content, r.text, "greedy: streamed and whole answers agree");
-    assert.ok(r.stats.decode_tok_s > 0 && r.stats.memory_bytes > 0 && r.stats.backend === "cpu");
-    assert.ok(r.progress.includes("download") && r.progress.includes("header"));
-    assert.deepEqual(r.typed, { name: "GgufError", isGgufError: true });
+    assert.equal(r.ok, true, `${r.error}\n${logs.join("\n")}`);
+    checkResult(r);
   } finally {
     await ctx.close();
     server.close();
@@ -51,3 +95,86 @@ test("the packed package installs into an app and chats", async () => {
     fs.rmSync(profile, { recursive: true, force: true });
   }
 });
+
+function checkResult(r) {
+  assert.ok(r.isEngine, "createEngine resolves with an Engine instance");
+  assert.ok(Number.isInteger(r.contextLength) && r.contextLength > 0);
+  assert.ok(r.progress.includes("download") && r.progress.includes("header"));
+
+  // Streaming: a role chunk, content, a finish chunk; usage only when asked, as its own last chunk.
+  assert.equal(r.chunks[0].object, "chat.completion.chunk");
+  assert.equal(r.chunks[0].choices[0].delta.role, "assistant");
+  assert.ok(["stop", "length"].includes(r.chunks.at(-1).choices[0].finish_reason));
+  assert.ok(r.chunks.every((c) => c.usage === undefined), "no usage without stream_options.include_usage");
+  const last = r.usageChunks.at(-1);
+  assert.deepEqual(last.choices, []);
+  assert.ok(last.usage.completion_tokens > 0 && last.usage.prompt_tokens > 0);
+  assert.equal(last.usage.total_tokens, last.usage.prompt_tokens + last.usage.completion_tokens);
+  assert.ok(last.usage.prefill_tok_s > 0 && last.usage.decode_tok_s > 0);
+  assert.equal(r.usageChunks.at(-2).choices[0].finish_reason, r.chunks.at(-1).choices[0].finish_reason);
+  assert.equal(r.whole.object, "chat.completion");
+  assert.equal(r.whole.choices[0].message.content, r.text, "greedy: streamed and whole answers agree");
+  assert.equal(r.whole.choices[0].logprobs, null);
+  assert.ok(r.stats.decode_tok_s > 0 && r.stats.memory_bytes > 0 && r.stats.backend === "cpu");
+
+  // temperature 0 is the plain argmax of the model's distribution at every step (no penalty).
+  const greedy = r.greedy.choices[0].logprobs.content;
+  assert.equal(greedy.length, 16);
+  assert.equal(r.greedy.usage.completion_tokens, 16);
+  for (const t of greedy) {
+    assert.equal(t.top_logprobs.length, 5);
+    assert.ok(t.logprob <= 0 && t.top_logprobs.every((a, i, all) => i === 0 || all[i - 1].logprob >= a.logprob), "alternatives sorted");
+    assert.equal(t.token, t.top_logprobs[0].token, "the greedy token is the most likely one");
+    assert.equal(t.logprob, t.top_logprobs[0].logprob);
+    assert.equal(new TextDecoder().decode(Uint8Array.from(t.bytes)), t.token, "bytes are the token's UTF-8");
+  }
+
+  // Penalties: each greedy token maximises logprob − penalty over the 20 best alternatives, where
+  // the penalty follows OpenAI's formula over the tokens generated before it.
+  const checkPenalty = (content, penalty) => {
+    const counts = new Map();
+    for (const t of content) {
+      const score = (tok, lp) => lp - penalty(counts.get(tok) ?? 0);
+      const chosen = score(t.token, t.logprob);
+      for (const a of t.top_logprobs) assert.ok(chosen >= score(a.token, a.logprob) - 1e-4, `${JSON.stringify(t.token)} beats ${JSON.stringify(a.token)} after the penalty`);
+      counts.set(t.token, (counts.get(t.token) ?? 0) + 1);
+    }
+  };
+  checkPenalty(r.presence.choices[0].logprobs.content, (n) => (n > 0 ? 2 : 0));
+  checkPenalty(r.frequency.choices[0].logprobs.content, (n) => 1.5 * n);
+  const differs = (x) => x.choices[0].logprobs.content.some((t, i) => t.token !== greedy[i].token);
+  assert.ok(differs(r.presence) && differs(r.frequency), "the penalties change the answer");
+
+  // logit_bias bans and forces tokens.
+  assert.notEqual(r.banned.choices[0].logprobs.content[0].token, greedy[0].token);
+  assert.equal(r.banned.choices[0].logprobs.content[0].token, greedy[0].top_logprobs[1].token, "banning the best gives the second best");
+  assert.equal(r.forced.choices[0].logprobs.content[0].token, r.forcedText);
+
+  // Seeds repeat; tokens round-trip; countTokens agrees with the request's usage.
+  assert.equal(r.seeded[0], r.seeded[1]);
+  assert.ok(r.tokens.length > 1);
+  assert.equal(r.roundTrip, "Hello world, 123!");
+  assert.equal(r.counted, r.whole.usage.prompt_tokens);
+  assert.equal(r.badDetokenize.name, "RangeError");
+
+  // Strict fields and ranges.
+  assert.deepEqual(r.unsupported.map((e) => [e.name, e.field]), [
+    ["UnsupportedFieldError", "tools"],
+    ["UnsupportedFieldError", "response_format"],
+    ["UnsupportedFieldError", "n"],
+    ["UnsupportedFieldError", "stream_options.include_obfuscation"],
+  ]);
+  assert.deepEqual(r.outOfRange.map((e) => e.name), ["RangeError", "RangeError", "RangeError"]);
+  assert.match(r.outOfRange[0].message, /temperature/);
+  assert.equal(r.contextFull.name, "ContextFullError");
+
+  // Aborts.
+  assert.equal(r.abortedWhole.choices[0].finish_reason, "abort");
+  assert.equal(typeof r.abortedWhole.choices[0].message.content, "string");
+  assert.equal(r.abortedStream?.name, "AbortError");
+  assert.equal(r.cancelledLoad?.name, "AbortError");
+  assert.equal(r.cancelledEarly?.name, "AbortError");
+  assert.equal(r.pendingOnUnload?.name, "AbortError");
+  assert.deepEqual(r.afterUnload.map((e) => e?.name), ["EngineUnloadedError", "EngineUnloadedError"]);
+  assert.equal(r.typed.name, "GgufError");
+}

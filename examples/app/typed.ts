@@ -1,0 +1,96 @@
+// The API from TypeScript, every option and method once; `make test` type-checks it against the
+// packed package (`tsc --noEmit`). It is not part of the app's build.
+import {
+  AbortError,
+  BitnetError,
+  ContextFullError,
+  DownloadError,
+  Engine,
+  EngineCrashedError,
+  EngineUnloadedError,
+  GgufError,
+  OutOfMemoryError,
+  UnsupportedFieldError,
+  UnsupportedModelError,
+  createEngine,
+  deleteCachedModel,
+  listCachedModels,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type EngineStats,
+  type Progress,
+} from "bitnet-web";
+
+export async function everything(file: File): Promise<string> {
+  const controller = new AbortController();
+  const engine: Engine = await createEngine({
+    model: "model.gguf",
+    device: "auto",
+    threads: "auto",
+    lmHead: "shortlist",
+    onProgress: (p: Progress) => console.log(p.phase, p.loaded, p.total, p.rate, p.eta, p.header?.nLayer, p.message),
+    cache: true,
+    sha256: "00",
+    i2sLayout: 128,
+    contextLength: 2048,
+    kvCache: "f16",
+    workerUrl: new URL("./worker.js", location.href),
+    signal: controller.signal,
+  });
+  await createEngine({ model: file, threads: 2, lmHead: "stored" });
+  await createEngine({ model: new ArrayBuffer(8), lmHead: "int8" });
+
+  const stream = await engine.chat.completions.create({
+    messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }],
+    stream: true,
+    stream_options: { include_usage: true },
+    model: "ignored",
+    n: 1,
+    max_tokens: 16,
+    temperature: 0.7,
+    top_p: 0.9,
+    top_k: 40,
+    min_p: 0.05,
+    repetition_penalty: 1.1,
+    frequency_penalty: 0.5,
+    presence_penalty: 0.5,
+    logit_bias: { 42: -100 },
+    seed: 1,
+    stop: ["\n\n"],
+    logprobs: true,
+    top_logprobs: 3,
+    ignore_eos: false,
+    signal: controller.signal,
+  });
+  let text = "";
+  for await (const chunk of stream) {
+    const c: ChatCompletionChunk = chunk;
+    text += c.choices[0]?.delta.content ?? "";
+    const lp: number | undefined = c.choices[0]?.logprobs?.content[0]?.top_logprobs?.[0]?.logprob;
+    void lp;
+    if (c.usage) console.log(c.usage.prefill_tok_s, c.usage.decode_tok_s);
+  }
+  const whole: ChatCompletion = await engine.chat.completions.create({ prompt: "Once", max_completion_tokens: 8 });
+  const reason: "stop" | "length" | "abort" = whole.choices[0].finish_reason;
+  console.log(reason, whole.usage.total_tokens);
+  // @ts-expect-error: a field the API does not have is a type error, as it is an UnsupportedFieldError at run time
+  await engine.chat.completions.create({ messages: [], tools: [] });
+
+  const ids: number[] = await engine.tokenize("Hello", { special: true });
+  const back: string = await engine.detokenize(ids);
+  const count: number = await engine.countTokens([{ role: "user", content: back }]);
+  const stats: EngineStats = await engine.refreshStats();
+  console.log(count, engine.contextLength, engine.header.nVocab, engine.info.threadsNote, stats.lm_head, engine.stats().decode_tok_s, engine.model);
+  await engine.resetConversation();
+  await engine.unload();
+  for (const m of await listCachedModels()) await deleteCachedModel(m.url);
+
+  try {
+    await createEngine({ model: "x.gguf" });
+  } catch (e) {
+    if (e instanceof UnsupportedFieldError) return e.field;
+    const typed = [GgufError, UnsupportedModelError, OutOfMemoryError, DownloadError, AbortError, ContextFullError, EngineUnloadedError, EngineCrashedError];
+    if (typed.some((t) => e instanceof t) && e instanceof BitnetError) return e.message;
+  }
+  return text;
+}
