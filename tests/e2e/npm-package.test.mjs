@@ -132,12 +132,13 @@ function checkResult(r) {
   // Penalties: each greedy token maximises logprob − penalty over the 20 best alternatives, where
   // the penalty follows OpenAI's formula over the tokens generated before it.
   const checkPenalty = (content, penalty) => {
+    // A token is known by its bytes: several byte tokens show as the same "\ufffd" string.
     const counts = new Map();
+    const key = (t) => t.bytes.join(",");
     for (const t of content) {
-      const score = (tok, lp) => lp - penalty(counts.get(tok) ?? 0);
-      const chosen = score(t.token, t.logprob);
-      for (const a of t.top_logprobs) assert.ok(chosen >= score(a.token, a.logprob) - 1e-4, `${JSON.stringify(t.token)} beats ${JSON.stringify(a.token)} after the penalty`);
-      counts.set(t.token, (counts.get(t.token) ?? 0) + 1);
+      const score = (a) => a.logprob - penalty(counts.get(key(a)) ?? 0);
+      for (const a of t.top_logprobs) assert.ok(score(t) >= score(a) - 1e-4, `${JSON.stringify(t.token)} beats ${JSON.stringify(a.token)} after the penalty`);
+      counts.set(key(t), (counts.get(key(t)) ?? 0) + 1);
     }
   };
   checkPenalty(r.presence.choices[0].logprobs.content, (n) => (n > 0 ? 2 : 0));
