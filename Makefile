@@ -6,7 +6,7 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e test-types build-web bench bench-kernels bench-lut build-lut fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-lut build-lut fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -67,6 +67,13 @@ bench: build-web
 bench-kernels: setup
 	$(ENV) wasm-pack build --release --target web --no-pack --out-dir "$(CURDIR)/target/web-bench/wasm-relaxed" . --features kernel-bench
 	$(ENV) node bench/kernels.mjs $(BENCH_ARGS)
+
+# Structured output's per-token cost in Chromium, on a 1-layer 2B4T-shape model (the real 128k vocabulary).
+bench-structured: build-web
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/2b4t-1layer.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-1layer.gguf --layers 1
+	$(ENV) node bench/structured.mjs $(BENCH_DIR)/2b4t-1layer.gguf 1
 
 # The lookup-table GEMV experiment against the shipped relaxed-SIMD kernel (bench/lut; a minute).
 bench-lut: build-lut

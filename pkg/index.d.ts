@@ -113,6 +113,15 @@ export interface ChatCompletionRequest {
   logprobs?: boolean;
   /** With logprobs: the 0-20 most likely alternatives per token. */
   top_logprobs?: number;
+  /**
+   * Structured output, enforced while decoding: `{ type: "json_object" }` (any JSON object) or
+   * `{ type: "json_schema", json_schema: { name, schema } }` (JSON matching the schema). The answer
+   * always parses unless max_tokens cuts it short (finish_reason "length").
+   */
+  response_format?:
+    | { type: "text" }
+    | { type: "json_object" }
+    | { type: "json_schema"; json_schema: { name?: string; description?: string; strict?: boolean; schema: Record<string, unknown> } };
   /** Keep generating past end-of-turn tokens, up to max_tokens (benchmarks). */
   ignore_eos?: boolean;
   /** Aborts the request: a stream throws an AbortError; a whole answer returns the text so far with finish_reason "abort". */
@@ -178,6 +187,8 @@ export interface EngineStats {
   prompt_tokens: number;
   completion_tokens: number;
   reused_tokens: number;
+  /** Milliseconds spent on structured-output masks in the last answer (0 for free text). */
+  constraint_ms: number;
   /** The WebAssembly memory in use. */
   memory_bytes: number | null;
   /** Weights plus KV cache. */

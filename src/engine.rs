@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::chat::{ChatError, ChatFormat, Message};
+use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
 use crate::kernels::KernelKind;
 use crate::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
@@ -24,6 +25,8 @@ pub enum EngineError {
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
     Chat(#[from] ChatError),
+    #[error(transparent)]
+    Constraint(#[from] ConstraintError),
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {max}; shorten the conversation")]
@@ -54,11 +57,14 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Report each token's log-probability with this many most likely alternatives (None: off).
     pub logprobs: Option<usize>,
+    /// Structured output: the answer must be JSON (an object, or matching a schema).
+    #[serde(skip)]
+    pub response_format: ResponseFormat,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new(), logprobs: None }
+        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new(), logprobs: None, response_format: ResponseFormat::Text }
     }
 }
 
@@ -139,6 +145,8 @@ pub struct Stats {
     pub threads: usize,
     /// The LM head that ran: "int8", "f16" or "f32".
     pub head: &'static str,
+    /// Time spent computing structured-output masks (0 for free text).
+    pub constraint_ms: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,6 +160,7 @@ pub struct Completion {
 /// An ongoing generation; see [`Engine::begin`].
 pub struct Generation {
     sampler: Sampler,
+    constraint: Option<Constraint>,
     params: GenerateParams,
     logits: Vec<f32>,
     tokens: Vec<u32>,
@@ -208,11 +217,13 @@ impl Generation {
     }
 }
 
-/// Milliseconds from an arbitrary origin (`Instant` does not exist on wasm32-unknown-unknown).
+/// Milliseconds from an arbitrary origin (std's `Instant` panics on wasm32-unknown-unknown).
 fn now_ms() -> f64 {
+    // `performance.now()`, in a page or a worker: `Date.now()` has whole milliseconds only, which
+    // rounds a structured-output mask (tens of microseconds) to nothing.
     #[cfg(target_arch = "wasm32")]
     {
-        js_sys::Date::now()
+        instant::now()
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
@@ -232,6 +243,8 @@ pub struct Engine {
     cached: Vec<u32>,
     kernel: KernelKind,
     stats: Stats,
+    /// The vocabulary for structured output, built on the first request that needs it.
+    vocabulary: Option<Vocabulary>,
 }
 
 impl Engine {
@@ -264,7 +277,7 @@ impl Engine {
         let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), ..Stats::default() };
-        Ok(Engine { model, tokenizer, chat, cache, cached: Vec::new(), kernel, stats })
+        Ok(Engine { model, tokenizer, chat, cache, cached: Vec::new(), kernel, stats, vocabulary: None })
     }
 
     pub fn stats(&self) -> Stats {
@@ -309,6 +322,16 @@ impl Engine {
     /// ready for `step`.
     pub fn begin(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
         let tokens = self.prompt_tokens(prompt)?;
+        // A schema that cannot be enforced fails before the prompt runs.
+        let constraint = match params.response_format {
+            ResponseFormat::Text => None,
+            ref format => {
+                if self.vocabulary.is_none() {
+                    self.vocabulary = Some(Vocabulary::new(&self.tokenizer)?);
+                }
+                self.vocabulary.as_ref().expect("built above").constraint(format)?
+            }
+        };
         // At least one token must run, to produce the next token's logits.
         let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count().min(tokens.len() - 1);
         self.cache.truncate(common);
@@ -332,6 +355,7 @@ impl Engine {
         };
         Ok(Generation {
             sampler,
+            constraint,
             params,
             logits,
             tokens: Vec::new(),
@@ -360,7 +384,15 @@ impl Engine {
         }
         let top_n = g.params.logprobs;
         let raw = top_n.map(|_| g.logits.clone());
+        if let Some(c) = g.constraint.as_mut() {
+            let t0 = now_ms();
+            c.mask(&mut g.logits)?;
+            self.stats.constraint_ms += now_ms() - t0;
+        }
         let token = g.sampler.sample(&mut g.logits);
+        if let Some(c) = g.constraint.as_mut() {
+            c.commit(token)?;
+        }
         let logprob = raw.map(|raw| TokenLogprob::of(&raw, token, top_n.unwrap_or(0)));
         g.tokens.push(token);
         self.stats.generated_tokens = g.tokens.len();
@@ -375,6 +407,14 @@ impl Engine {
         let bytes = if self.tokenizer.is_control(token) { &[][..] } else { self.tokenizer.token_bytes(token) };
         let new_text = g.stream.push(bytes);
         g.held += &new_text;
+        // A complete structured answer ends here: nothing but end-of-turn may follow.
+        if g.constraint.as_ref().is_some_and(Constraint::is_finished) {
+            g.finish = Some(FinishReason::Stop);
+            g.held += &g.stream.finish();
+            let out = g.release(true);
+            g.text += &out;
+            return Ok(Some(Piece { token, text: out, logprob }));
+        }
         let last = g.tokens.len() >= g.params.max_tokens;
         let mut out = g.release(last);
         if g.finish.is_none() && !last {

@@ -1,9 +1,11 @@
 //! bitnet-web: BitNet b1.58 (ternary) language models from GGUF files, in a browser tab.
 //!
 //! The data flow is the module layout: `gguf` (container) → `quant` (storage formats) → kernels →
-//! model → engine → `web` (the wasm-bindgen face). No module depends on one further down the list.
+//! model → engine (with the tokenizer, chat formats, sampler and output constraints) → `web` (the
+//! wasm-bindgen face). No module depends on one further down the list.
 
 pub mod chat;
+pub mod constraint;
 pub mod engine;
 pub mod gguf;
 pub mod kernels;

@@ -100,6 +100,8 @@ pub struct Tokenizer {
     /// Each token's bytes (specials: their text).
     token_bytes: Vec<Vec<u8>>,
     is_control: Vec<bool>,
+    /// Control and user-defined tokens: whole tokens, never pieces of text.
+    is_special: Vec<bool>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     /// End of turn: `<|eot_id|>` when the vocabulary has it.
@@ -192,6 +194,7 @@ impl Tokenizer {
             inner,
             token_bytes,
             is_control: types.iter().map(|&t| t == TOKEN_CONTROL).collect(),
+            is_special: types.iter().map(|&t| is_special(t)).collect(),
             bos: id("tokenizer.ggml.bos_token_id"),
             eos: id("tokenizer.ggml.eos_token_id"),
             eot: id("tokenizer.ggml.eot_token_id").or_else(|| find("<|eot_id|>")),
@@ -238,6 +241,11 @@ impl Tokenizer {
     /// Control tokens (BOS, EOT, reserved) are not shown to a reader.
     pub fn is_control(&self, id: u32) -> bool {
         self.is_control.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// Control and user-defined tokens (`<|eot_id|>`), which stand for themselves, not for text.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.is_special.get(id as usize).copied().unwrap_or(false)
     }
 
     /// End-of-generation: EOS or EOT ({128001, 128009} for 2B4T).

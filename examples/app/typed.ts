@@ -59,6 +59,7 @@ export async function everything(file: File): Promise<string> {
     stop: ["\n\n"],
     logprobs: true,
     top_logprobs: 3,
+    response_format: { type: "json_schema", json_schema: { name: "answer", schema: { type: "object" } } },
     ignore_eos: false,
     signal: controller.signal,
   });
@@ -70,7 +71,7 @@ export async function everything(file: File): Promise<string> {
     void lp;
     if (c.usage) console.log(c.usage.prefill_tok_s, c.usage.decode_tok_s);
   }
-  const whole: ChatCompletion = await engine.chat.completions.create({ prompt: "Once", max_completion_tokens: 8 });
+  const whole: ChatCompletion = await engine.chat.completions.create({ prompt: "Once", max_completion_tokens: 8, response_format: { type: "json_object" } });
   const reason: "stop" | "length" | "abort" = whole.choices[0].finish_reason;
   console.log(reason, whole.usage.total_tokens);
   // @ts-expect-error: a field the API does not have is a type error, as it is an UnsupportedFieldError at run time
@@ -80,7 +81,7 @@ export async function everything(file: File): Promise<string> {
   const back: string = await engine.detokenize(ids);
   const count: number = await engine.countTokens([{ role: "user", content: back }]);
   const stats: EngineStats = await engine.refreshStats();
-  console.log(count, engine.contextLength, engine.header.nVocab, engine.info.threadsNote, stats.lm_head, engine.stats().decode_tok_s, engine.model);
+  console.log(count, engine.contextLength, engine.header.nVocab, engine.info.threadsNote, stats.lm_head, stats.constraint_ms, engine.stats().decode_tok_s, engine.model);
   await engine.resetConversation();
   await engine.unload();
   for (const m of await listCachedModels()) await deleteCachedModel(m.url);

@@ -28,7 +28,7 @@ const FIELDS = new Set([
   "messages", "prompt", "stream", "stream_options", "signal", "model", "n",
   "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
   "repetition_penalty", "frequency_penalty", "presence_penalty", "logit_bias", "seed", "stop",
-  "logprobs", "top_logprobs", "ignore_eos",
+  "logprobs", "top_logprobs", "response_format", "ignore_eos",
 ]);
 const STREAM_OPTIONS = new Set(["include_usage"]);
 
@@ -326,6 +326,7 @@ export class Engine {
       prompt_tokens: s.prompt_tokens ?? 0,
       completion_tokens: s.generated_tokens ?? 0,
       reused_tokens: s.reused_tokens ?? 0,
+      constraint_ms: s.constraint_ms ?? 0,
       memory_bytes: s.wasmMemoryBytes ?? s.memory_bytes ?? null,
       model_bytes: s.memory_bytes ?? null,
       backend: this.info.backend,

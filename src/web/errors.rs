@@ -3,6 +3,7 @@
 
 use wasm_bindgen::JsValue;
 
+use crate::constraint::ConstraintError;
 use crate::engine::EngineError;
 use crate::gguf::GgufError;
 use crate::model::ModelError;
@@ -54,6 +55,8 @@ impl ErrorName for EngineError {
             EngineError::Tokenizer(e) => e.js_name(),
             EngineError::PromptTooLong { .. } => "ContextFullError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
+            EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
+            EngineError::Constraint(_) => "TypeError",
         }
     }
 }

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::chat::Message;
+use crate::constraint::ResponseFormat;
 use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
 use crate::model::{HeadPrecision, KvPrecision, LoadOptions};
@@ -211,6 +212,8 @@ struct Request {
     stop: Option<StopField>,
     logprobs: bool,
     top_logprobs: Option<usize>,
+    /// OpenAI's structured output: `{ type: "json_object" }` or `{ type: "json_schema", json_schema }`.
+    response_format: Option<serde_json::Value>,
     /// Generate `max_tokens` tokens even past end-of-turn tokens (benchmarks, tests).
     ignore_eos: bool,
 }
@@ -283,6 +286,10 @@ impl Request {
                 Some(StopField::Many(v)) => v.clone(),
             },
             logprobs: self.logprobs.then_some(self.top_logprobs.unwrap_or(0)),
+            response_format: match &self.response_format {
+                None => ResponseFormat::Text,
+                Some(v) => ResponseFormat::from_openai(v).map_err(|e| js_error("TypeError", &e.to_string()))?,
+            },
         })
     }
 }

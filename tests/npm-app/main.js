@@ -69,7 +69,7 @@ async function run() {
   // Strictness: unknown or unsupported fields, and values out of range.
   R.unsupported = await Promise.all([
     failure(engine.chat.completions.create({ messages: hello, tools: [] })),
-    failure(engine.chat.completions.create({ messages: hello, response_format: { type: "json_object" } })),
+    failure(engine.chat.completions.create({ messages: hello, functions: [] })),
     failure(engine.chat.completions.create({ messages: hello, n: 2 })),
     failure(engine.chat.completions.create({ messages: hello, stream: true, stream_options: { include_obfuscation: true } })),
   ]);
@@ -78,6 +78,24 @@ async function run() {
     failure(engine.chat.completions.create({ messages: hello, logprobs: true, top_logprobs: 50 })),
     failure(engine.chat.completions.create({ messages: hello, logit_bias: { "-3": 1 } })),
   ]);
+  R.badFormat = await failure(engine.chat.completions.create({ messages: hello, response_format: { type: "xml" } }));
+  R.badSchema = await failure(engine.chat.completions.create({ messages: hello, response_format: { type: "json_schema", json_schema: { name: "x", schema: { $ref: "https://example.com/s.json" } } } }));
+
+  // Structured output, on this model and on the embedded one, greedy and sampled, whole and streamed.
+  const schema = await (await fetch("schema.json")).json();
+  const embedded = await createEngine({ model: "embedded.gguf" });
+  const task = [{ role: "user", content: "Plan a task as JSON." }];
+  R.structured = [];
+  for (const [name, e] of [["model.gguf", engine], ["embedded.gguf", embedded]]) {
+    for (const temperature of [0, 1]) {
+      const r = await e.chat.completions.create({ messages: task, max_tokens: 400, temperature, seed: 3, response_format: { type: "json_schema", json_schema: { name: "task", schema } } });
+      R.structured.push({ name, temperature, text: r.choices[0].message.content, finish: r.choices[0].finish_reason, constraint_ms: e.stats().constraint_ms });
+    }
+    const chunks = await collect(await e.chat.completions.create({ messages: task, max_tokens: 400, temperature: 0, stream: true, response_format: { type: "json_schema", json_schema: { name: "task", schema } } }));
+    R.structured.push({ name, streamed: true, text: chunks.map((c) => c.choices[0]?.delta.content ?? "").join(""), finish: chunks.at(-1).choices[0].finish_reason });
+  }
+  await embedded.unload();
+
   R.contextFull = await failure(engine.chat.completions.create({ prompt: "word ".repeat(engine.contextLength * 2), max_tokens: 4 }));
 
   // Aborts: a whole answer aborted returns what it had; a stream aborted throws.
@@ -108,7 +126,8 @@ async function run() {
 }
 
 window.RESULT = {};
-run()
+// ?idle: only the import, for tests that drive the engine themselves.
+(location.search === "?idle" ? Promise.resolve({}) : run())
   .then((r) => (window.RESULT = { ok: true, ...r }))
   .catch((e) => (window.RESULT = { ok: false, error: `${e.name}: ${e.message}\n${e.stack}` }))
   .finally(() => (document.title = "done"));

@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use bitnet_web::chat::Message;
+use bitnet_web::constraint::ResponseFormat;
 use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
 use bitnet_web::gguf::inspect;
 use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
@@ -189,6 +190,12 @@ struct GenerateArgs {
     /// Stop before this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Answer with a JSON object (structured output).
+    #[arg(long, conflicts_with = "json_schema")]
+    json: bool,
+    /// Answer with JSON matching the JSON schema in this file (structured output).
+    #[arg(long)]
+    json_schema: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -280,6 +287,16 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
             ..SamplerParams::default()
         },
         stop: a.stop.clone(),
+        logprobs: None,
+        response_format: match (&a.json_schema, a.json) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+                let schema = serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", path.display())))?;
+                ResponseFormat::JsonSchema(schema)
+            }
+            (None, true) => ResponseFormat::JsonObject,
+            (None, false) => ResponseFormat::Text,
+        },
     };
     let mut out = std::io::stdout().lock();
     let done = engine.generate(&prompt, params, |piece| {
@@ -291,7 +308,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
     let s = &done.stats;
     eprintln!(
         "\n[{} prompt tokens: prefill {:.1} tok/s | {} generated: decode {:.2} tok/s | finish: {:?} | load {:.1} s | \
-         model+cache {:.0} MB | peak RSS {} | kernel {}, {} thread]",
+         model+cache {:.0} MB | peak RSS {} | kernel {}, {} thread{}]",
         s.prompt_tokens,
         s.prefill_tok_s,
         s.generated_tokens,
@@ -302,6 +319,11 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         files::peak_rss().map_or("n/a".into(), |b| format!("{:.0} MB", b as f64 / 1e6)),
         s.kernel,
         s.threads,
+        if s.constraint_ms > 0.0 {
+            format!(" | structured output {:.3} ms/token", s.constraint_ms / s.generated_tokens.max(1) as f64)
+        } else {
+            String::new()
+        },
     );
     Ok(())
 }

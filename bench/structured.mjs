@@ -1,0 +1,63 @@
+// The per-token cost of structured output in the browser: the same model answers the same request
+// as free text, as `json_object` and as `json_schema`, in headless Chromium through the package
+// (www/lib), and the engine's own mask time is divided by the tokens generated.
+//   make bench-structured   (a 1-layer 2B4T-shape model: the real 128,256-token Llama-3 vocabulary,
+//                            which is what the mask walks; the layers only change decode speed)
+//   node bench/structured.mjs MODEL.gguf [THREADS=1]
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { serve, staticFiles } from "../scripts/serve.mjs";
+
+const [model, threads = "1"] = process.argv.slice(2);
+if (!model) throw new Error("usage: node bench/structured.mjs MODEL.gguf [THREADS]");
+const www = staticFiles(path.resolve("www"));
+const file = path.resolve(model);
+const server = await serve("www", 0, "127.0.0.1", (req, res) => {
+  if (req.url.startsWith("/__model.gguf")) return staticFiles(path.dirname(file))({ ...req, url: `/${path.basename(file)}`, headers: req.headers, method: req.method }, res);
+  return www(req, res);
+});
+const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const page = await browser.newPage();
+await page.goto(`http://127.0.0.1:${server.port}/index.html?bench`);
+const rows = await page.evaluate(async (threads) => {
+  const { createEngine } = await import("/lib/index.js");
+  const engine = await createEngine({ model: "/__model.gguf", cache: false, threads: Number(threads) });
+  const schema = {
+    type: "object",
+    properties: {
+      name: { type: "string", maxLength: 24 },
+      priority: { enum: ["low", "medium", "high"] },
+      steps: { type: "array", items: { type: "object", properties: { n: { type: "integer" }, text: { type: "string", maxLength: 16 } }, required: ["n", "text"] }, maxItems: 4 },
+    },
+    required: ["name", "priority", "steps"],
+  };
+  const formats = {
+    text: undefined,
+    json_object: { type: "json_object" },
+    json_schema: { type: "json_schema", json_schema: { name: "plan", schema } },
+  };
+  const out = [];
+  for (const [name, response_format] of Object.entries(formats)) {
+    for (const round of [0, 1]) {
+      const r = await engine.chat.completions.create({
+        messages: [{ role: "user", content: "Plan a trip as JSON." }],
+        max_tokens: 48, temperature: 0.7, seed: 1, ...(response_format ? { response_format } : {}),
+      });
+      const s = await engine.refreshStats();
+      // Round 0 also builds the vocabulary's trie (once per engine); round 1 is the steady state.
+      if (round === 1 || name === "text") out.push({ name, round, tokens: s.completion_tokens, decode: s.decode_tok_s, mask_ms: s.constraint_ms, finish: r.choices[0].finish_reason });
+      else out.push({ name, round, first_request_ms: s.constraint_ms, tokens: s.completion_tokens });
+    }
+  }
+  return { rows: out, info: engine.info };
+}, threads);
+console.log(`kernel ${rows.info.kernel}, ${rows.info.threads} thread(s)`);
+console.log("| format | tokens | decode tok/s | mask ms/token |\n|---|---|---|---|");
+for (const r of rows.rows.filter((r) => r.round === 1)) {
+  console.log(`| ${r.name} | ${r.tokens} | ${r.decode.toFixed(2)} | ${r.mask_ms ? (r.mask_ms / r.tokens).toFixed(3) : "—"} |`);
+}
+for (const r of rows.rows.filter((r) => r.first_request_ms !== undefined)) {
+  console.log(`first ${r.name} request of the engine: ${r.first_request_ms.toFixed(1)} ms of masks over ${r.tokens} tokens (the trie is built before them, once)`);
+}
+await browser.close();
+server.close();
