@@ -5,25 +5,28 @@
 //!
 //! The grammar engine is llguidance. It was compared with outlines-core, the other well-kept Rust
 //! crate for this:
-//! - **outlines-core** compiles the schema to a regular expression and then to an index over the
-//!   whole vocabulary, a state × token table built before the first token. For a 128k-token
-//!   vocabulary that index takes seconds to build and tens of MB per schema, its default features
-//!   download tokenizers from the Hugging Face hub, and recursive schemas (a tree) are cut to a
-//!   fixed depth.
-//! - **llguidance** computes each token's mask lazily, walking a trie of the vocabulary against an
-//!   Earley parser: no index, recursion supported, microseconds to compile a schema, and its
-//!   authors state 50 µs per mask for a 128k vocabulary natively. It builds for wasm32 (`wasm`
-//!   feature, timing through `performance.now()`), with no default features (no Lark, no external
-//!   `$ref` resolution, no threads of its own).
+//! - **outlines-core** turns the schema into a regular expression and builds, before the first
+//!   token, an index of every (automaton state, token) pair over the whole vocabulary, for each
+//!   schema. A regular expression cannot nest, so recursive schemas (a tree) are cut at a fixed
+//!   depth, and its default features fetch tokenizers from the Hugging Face hub, which a tab
+//!   cannot rely on.
+//! - **llguidance** computes each token's mask when it is needed, walking a trie of the vocabulary
+//!   with an Earley parser: nothing is built per schema beyond the grammar, recursion works, and it
+//!   builds for wasm32 with no default features (no Lark, no external `$ref` resolution, no threads
+//!   of its own; the `wasm` feature times its work with `performance.now()`).
+//!
+//! Measured here (`bitnet-web generate --json-schema`, 1-layer 2B4T-shape model with the real
+//! 128,256-token Llama-3 vocabulary, AVX2): 0.19 ms per token for the mask, against 70-100 ms per
+//! token to decode 2B4T; `make bench-structured` measures it in the browser (bench/RESULTS.md).
 //!
 //! The JSON it allows is compact (no whitespace between tokens): a model cannot spend its tokens
 //! on blanks, which is also what OpenAI's structured outputs emit. And a number stops growing after
 //! [`MAX_DIGITS`] digits in a row: JSON Schema cannot bound a number's length, llguidance's number
-//! grammar is unbounded, and each of the seven test models, sampled or greedy, ran a number on
+//! grammar is unbounded, and six of our eight test models, sampled or greedy, ran a number on
 //! until the context was full (`"y":9.8999…`, 200 digits). llama.cpp's JSON-schema grammars
 //! cap the integer and the fraction part at 16 digits each; here, past 16 digits in a row (3 in an
-//! exponent), a digit is allowed only when the grammar allows nothing else (a string pattern of 20
-//! digits still works). With that, every test model's answer completes.
+//! exponent), a digit is allowed only when the grammar allows nothing else (so a string whose
+//! pattern allows only digits is not cut). With that, every test model's answer completes.
 
 use std::sync::Arc;
 
