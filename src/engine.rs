@@ -13,7 +13,7 @@ use crate::chat::{ChatError, ChatFormat, Message};
 use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
 use crate::kernels::KernelKind;
-use crate::model::{ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
+use crate::model::{Config, ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
 
@@ -31,6 +31,8 @@ pub enum EngineError {
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {max}; shorten the conversation")]
     PromptTooLong { tokens: usize, max: usize },
+    #[error("the model computed {what} logits: its weights or norms are corrupt (NaN or infinite values)")]
+    NonFiniteLogits { what: &'static str },
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -217,6 +219,14 @@ impl Generation {
     }
 }
 
+/// Decides from the header what the engine needs beyond the model's own shapes (which the model
+/// loader checks): that a tokenizer can be built for it, of one token per embedding row. The
+/// browser runs it as soon as the header has arrived, so the download stops there.
+pub fn check_header(g: &Gguf, config: &Config, opts: &EngineOptions) -> Result<(), EngineError> {
+    Tokenizer::check_header(g, config.n_vocab, opts.pre_tokenizer)?;
+    Ok(())
+}
+
 /// Milliseconds from an arbitrary origin (std's `Instant` panics on wasm32-unknown-unknown).
 fn now_ms() -> f64 {
     // `performance.now()`, in a page or a worker: `Date.now()` has whole milliseconds only, which
@@ -370,6 +380,10 @@ impl Engine {
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         let logits = self.model.forward(&mut self.cache, tokens, Logits::Last, ForwardOptions { kernel: self.kernel })?;
         self.cached.extend_from_slice(tokens);
+        // A NaN would otherwise make every comparison false and the argmax token 0, in silence.
+        if let Some(x) = logits.iter().find(|x| !x.is_finite()) {
+            return Err(EngineError::NonFiniteLogits { what: if x.is_nan() { "NaN" } else { "infinite" } });
+        }
         Ok(logits)
     }
 

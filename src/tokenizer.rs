@@ -117,8 +117,18 @@ impl std::fmt::Debug for Tokenizer {
 }
 
 impl Tokenizer {
-    /// Builds the tokenizer from `tokenizer.ggml.*` metadata. `pre` overrides `tokenizer.ggml.pre`.
-    pub fn from_gguf(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<Tokenizer, TokenizerError> {
+    /// Checks, from the header alone, that a tokenizer can be built for a model of `n_vocab`
+    /// embedding rows: a supported tokenizer model and pre-tokenizer, and one token per row.
+    pub fn check_header(g: &Gguf, n_vocab: usize, pre: Option<PreTokenizerKind>) -> Result<(), TokenizerError> {
+        let (tokens, _) = Self::metadata(g, pre)?;
+        if tokens.len() != n_vocab {
+            return Err(corrupt(format!("{} tokens in the vocabulary, but the model has {n_vocab} embeddings", tokens.len())));
+        }
+        Ok(())
+    }
+
+    /// The tokens and the pre-tokenizer, once the tokenizer model is known to be supported.
+    fn metadata(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<(&[String], PreTokenizerKind), TokenizerError> {
         let model = g.get_str("tokenizer.ggml.model").ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
         if model != "gpt2" {
             return Err(TokenizerError::UnsupportedModel(model.into()));
@@ -126,6 +136,16 @@ impl Tokenizer {
         let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
             return Err(TokenizerError::Missing("tokenizer.ggml.tokens"));
         };
+        let pre_name = g.get_str("tokenizer.ggml.pre");
+        match pre.or_else(|| PreTokenizerKind::from_gguf_name(pre_name)) {
+            Some(p) => Ok((tokens, p)),
+            None => Err(TokenizerError::UnsupportedPreTokenizer(pre_name.unwrap_or_default().into())),
+        }
+    }
+
+    /// Builds the tokenizer from `tokenizer.ggml.*` metadata. `pre` overrides `tokenizer.ggml.pre`.
+    pub fn from_gguf(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<Tokenizer, TokenizerError> {
+        let (tokens, pre) = Self::metadata(g, pre)?;
         let merges: &[String] = match g.get("tokenizer.ggml.merges") {
             Some(Value::Array(Array::String(m))) => m,
             _ => &[],
@@ -137,11 +157,6 @@ impl Tokenizer {
             }
             Some(_) => return Err(corrupt("token_type has a different length than tokens")),
             None => vec![TOKEN_NORMAL; tokens.len()],
-        };
-        let pre_name = g.get_str("tokenizer.ggml.pre");
-        let pre = match pre.or_else(|| PreTokenizerKind::from_gguf_name(pre_name)) {
-            Some(p) => p,
-            None => return Err(TokenizerError::UnsupportedPreTokenizer(pre_name.unwrap_or_default().into())),
         };
 
         let is_special = |t: i32| t == TOKEN_CONTROL || t == TOKEN_USER_DEFINED;

@@ -2,6 +2,8 @@
 //! metadata (one layer, to stay quick), then inspect, tokenize, logits and generate on it.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -78,4 +80,30 @@ fn bad_files_give_clear_errors() {
     assert!(!Path::new("no-such-file.gguf").exists());
     let (ok, _, err) = run(&["inspect", "no-such-file.gguf"]);
     assert!(!ok && err.contains("no-such-file.gguf"), "{err}");
+}
+
+/// `logits` exists so anyone can check our numbers, so with no options it prints exact ones: the
+/// stored head, within the reference suite's 1e-6 (relative to each row's largest |logit|) of HF
+/// transformers on every reference model.
+#[test]
+fn logits_with_no_options_match_hf_transformers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
+    let cases = common::reference::manifest(&std::fs::read_to_string(root.join("manifest.json")).unwrap());
+    assert!(cases.len() >= 5);
+    let dir = temp_dir();
+    for case in &cases {
+        let out = dir.join(format!("{}.logits", case.gguf));
+        let tokens = case.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let (ok, _, err) = run(&["logits", root.join(&case.gguf).to_str().unwrap(), "--tokens", &tokens, out.to_str().unwrap()]);
+        assert!(ok, "{}: {err}", case.gguf);
+        let f32s = |b: Vec<u8>| b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+        let ours = f32s(std::fs::read(&out).unwrap());
+        let hf = f32s(std::fs::read(root.join(&case.logits)).unwrap());
+        assert_eq!(ours.len(), hf.len(), "{}", case.gguf);
+        for (row, (a, b)) in ours.chunks(case.n_vocab).zip(hf.chunks(case.n_vocab)).enumerate() {
+            let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale;
+            assert!(err <= 1e-6, "{} row {row}: relative error {err:e}", case.gguf);
+        }
+    }
 }

@@ -75,7 +75,7 @@ pub enum GgufError {
     DimensionOverflow { name: String, shape: Vec<u64> },
 
     #[error("tensor '{name}' uses an unknown or unsupported tensor type: {reason}")]
-    UnknownTensorType { name: String, reason: String },
+    UnknownTensorType { name: String, id: u32, reason: String },
 
     #[error("tensor '{name}' of type {ty} has shape {shape:?}, but {reason}")]
     BadShape { name: String, ty: &'static str, shape: Vec<u64>, reason: String },

@@ -11,7 +11,7 @@ mod writer;
 pub use error::GgufError;
 pub use header::{DEFAULT_ALIGNMENT, Gguf, TensorInfo};
 pub use stream::{Event, GgufStream, Limits};
-pub use tensor_type::{TensorType, unsupported_reason};
+pub use tensor_type::{TensorType, is_known_unsupported, unsupported_reason};
 pub use value::{Array, Value, ValueType};
 pub use writer::GgufWriter;
 

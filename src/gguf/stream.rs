@@ -397,6 +397,7 @@ impl GgufStream {
                 let offset = cur.u64()?;
                 let ty = TensorType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
                     name: name.clone(),
+                    id: type_id,
                     reason: unsupported_reason(type_id),
                 })?;
                 let info = checked_tensor(name, shape, ty, offset)?;

@@ -83,6 +83,13 @@ const TABLE: &[(TensorType, u32, u64, u64)] = &[
     (I2_S, 36, 1, 0),
 ];
 
+/// Type ids that name a real format this runtime does not read (as opposed to garbage): bitnet.cpp's
+/// I8_S, TL1 and TL2, and types removed from ggml. A file using one is a valid model that needs
+/// converting, which [`unsupported_reason`] says how to do.
+pub fn is_known_unsupported(id: u32) -> bool {
+    matches!(id, 4 | 5 | 31..=33 | 37..=39)
+}
+
 /// Why a type id cannot be used; the text goes into [`crate::gguf::GgufError::UnknownTensorType`].
 pub fn unsupported_reason(id: u32) -> String {
     match id {

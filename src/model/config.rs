@@ -103,8 +103,28 @@ impl Config {
             None if arch == Arch::BitnetB158 => Activation::Relu2,
             None => Activation::Silu,
         };
-        let rope_theta = g.get_f64(&key("rope.freq_base")).unwrap_or(10000.0) as f32;
-        let rms_eps = g.get_f64(&key("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f32;
+        // NaN, zero or negative values here load and then produce garbage; refuse them instead.
+        let positive = |k: &str, default: f64| -> Result<f32, ModelError> {
+            let v = g.get_f64(&key(k)).unwrap_or(default);
+            let f = v as f32;
+            if f.is_finite() && f > 0.0 {
+                Ok(f)
+            } else {
+                Err(ModelError::BadValue { key: key(k), reason: format!("{v} must be a finite number above 0") })
+            }
+        };
+        let rope_theta = positive("rope.freq_base", 10000.0)?;
+        let rms_eps = positive("attention.layer_norm_rms_epsilon", 1e-5)?;
+        if n_vocab == 0 {
+            return Err(ModelError::BadValue { key: key("vocab_size"), reason: "the vocabulary is empty".into() });
+        }
+        let n_ctx_train = match g.get_u64(&key("context_length")) {
+            None => 4096,
+            Some(v) => usize::try_from(v).ok().filter(|&v| v >= 1 && v < 1 << 31).ok_or_else(|| ModelError::BadValue {
+                key: key("context_length"),
+                reason: format!("{v} is not a sensible context length"),
+            })?,
+        };
         Ok(Config {
             arch,
             n_vocab,
@@ -114,7 +134,7 @@ impl Config {
             n_head,
             n_head_kv,
             head_dim,
-            n_ctx_train: g.get_u64(&key("context_length")).unwrap_or(4096) as usize,
+            n_ctx_train,
             rope_theta,
             rope_style: if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Neox },
             rms_eps,

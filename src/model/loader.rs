@@ -110,6 +110,44 @@ fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
     })
 }
 
+/// Every tensor the forward pass needs is in the table, checked at the header, before anything is
+/// allocated per layer: a lying `block_count` (2^31 − 1 aborted the CLI allocating 1.4 TB for layer
+/// bookkeeping, and trapped the wasm build) or a file without a layer's weights fails here, not
+/// after the download.
+fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
+    let layers_in_table = roles.iter().filter_map(|r| if let Role::Weight(l, _) = r { Some(l + 1) } else { None }).max().unwrap_or(0);
+    // Each layer has at least nine tensors; a count beyond the table is the metadata lying.
+    if c.n_layer > roles.len() / 9 + 1 || c.n_layer > layers_in_table {
+        return Err(ModelError::BadValue {
+            key: format!("{}.block_count", c.arch_name),
+            reason: format!("says {} layers, but the tensor table holds weights for {layers_in_table}", c.n_layer),
+        });
+    }
+    let has = |r: Role| roles.contains(&r);
+    for (role, name) in [(Role::TokenEmbd, "token_embd.weight"), (Role::OutputNorm, "output_norm.weight")] {
+        if !has(role) {
+            return Err(ModelError::MissingTensor(name.into()));
+        }
+    }
+    let mut present = vec![[false; PARTS.len()]; c.n_layer];
+    for r in roles {
+        if let Role::Weight(l, p) = *r {
+            if let Some(i) = PARTS.iter().position(|&(_, q)| q == p) {
+                present[l][i] = true;
+            }
+        }
+    }
+    for (l, parts) in present.iter().enumerate() {
+        for (i, &(label, part)) in PARTS.iter().enumerate() {
+            let needed = c.sub_norms || !matches!(part, Part::AttnSubNorm | Part::FfnSubNorm);
+            if needed && !parts[i] {
+                return Err(ModelError::MissingTensor(format!("blk.{l}.{label}.weight")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Bytes a tensor will occupy once converted.
 fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
     match role {
@@ -253,6 +291,7 @@ impl ModelLoader {
                 *role = Role::Skip;
             }
         }
+        check_table(&config, &self.roles)?;
         for (t, &role) in g.tensors.iter().zip(&self.roles) {
             let Some(shape) = expected_shape(&config, role) else { continue };
             if t.shape != shape {

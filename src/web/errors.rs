@@ -23,7 +23,11 @@ pub trait ErrorName: std::fmt::Display {
 
 impl ErrorName for GgufError {
     fn js_name(&self) -> &'static str {
-        "GgufError"
+        match self {
+            // TL1/TL2 and other real formats we do not read: a model to convert, not a corrupt file.
+            GgufError::UnknownTensorType { id, .. } if crate::gguf::is_known_unsupported(*id) => "UnsupportedModelError",
+            _ => "GgufError",
+        }
     }
 }
 
@@ -39,6 +43,7 @@ impl ErrorName for TokenizerError {
 impl ErrorName for ModelError {
     fn js_name(&self) -> &'static str {
         match self {
+            ModelError::Gguf(e) => e.js_name(),
             ModelError::UnsupportedArch(_) => "UnsupportedModelError",
             ModelError::BadTensor { reason, .. } if reason.contains("ternary projections only") => "UnsupportedModelError",
             ModelError::OutOfMemory { .. } => "OutOfMemoryError",
@@ -54,6 +59,7 @@ impl ErrorName for EngineError {
             EngineError::Model(e) => e.js_name(),
             EngineError::Tokenizer(e) => e.js_name(),
             EngineError::PromptTooLong { .. } => "ContextFullError",
+            EngineError::NonFiniteLogits { .. } => "GgufError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
             EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
             EngineError::Constraint(_) => "TypeError",

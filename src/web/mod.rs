@@ -119,6 +119,8 @@ struct HeaderSummary {
 pub struct ModelLoader {
     loader: crate::model::ModelLoader,
     config: LoadConfig,
+    /// The engine's header checks (the tokenizer) have passed.
+    checked: bool,
 }
 
 #[wasm_bindgen]
@@ -146,12 +148,20 @@ impl ModelLoader {
         };
         let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head };
         let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));
-        Ok(ModelLoader { loader, config })
+        Ok(ModelLoader { loader, config, checked: false })
     }
 
-    /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable.
+    /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable: everything
+    /// the header can tell (shapes, types, memory, the tokenizer) is checked when it arrives.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
-        self.loader.feed(chunk).map_err(to_js)
+        self.loader.feed(chunk).map_err(to_js)?;
+        if !self.checked {
+            if let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) {
+                engine::check_header(g, c, &EngineOptions::default()).map_err(to_js)?;
+                self.checked = true;
+            }
+        }
+        Ok(())
     }
 
     /// Bytes fed so far.

@@ -74,6 +74,18 @@ before(async () => {
   for (const f of ["index.html", "main.js", "schema.json"]) fs.copyFileSync(path.join(ROOT, "tests/npm-app", f), path.join(app, f));
   fs.copyFileSync(path.join(ROOT, "tests/fixtures/reference/tiny_b.i2_s.gguf"), path.join(app, "model.gguf"));
   fs.copyFileSync(path.join(ROOT, "www/models/bitnet-tiny-chat.i2_s.gguf"), path.join(app, "embedded.gguf"));
+  // Two files whose headers lie: a TL1 tensor (bitnet.cpp's lookup-table format) and 2^31 − 1 layers.
+  const model = fs.readFileSync(path.join(ROOT, "tests/fixtures/reference/tiny_b.i2_s.gguf"));
+  const after = (bytes, text) => bytes.indexOf(Buffer.from(text)) + text.length;
+  const tl1 = Buffer.from(model);
+  const q = after(tl1, "blk.0.attn_q.weight");
+  tl1.writeUInt32LE(38, q + 4 + 8 * tl1.readUInt32LE(q)); // after n_dims and the dims: the type id
+  fs.writeFileSync(path.join(app, "tl1.gguf"), tl1);
+  const layers = Buffer.from(model);
+  const bc = after(layers, "bitnet-b1.58.block_count");
+  assert.equal(layers.readUInt32LE(bc), 4, "a u32 value follows the key");
+  layers.writeUInt32LE(2 ** 31 - 1, bc + 4);
+  fs.writeFileSync(path.join(app, "layers.gguf"), layers);
   server = await serve(app, 0);
   profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-npm-"));
   ctx = await chromium.launchPersistentContext(profile, {
@@ -221,4 +233,8 @@ function checkResult(r) {
   assert.equal(r.pendingOnUnload?.name, "AbortError");
   assert.deepEqual(r.afterUnload.map((e) => e?.name), ["EngineUnloadedError", "EngineUnloadedError"]);
   assert.equal(r.typed.name, "GgufError");
+  assert.equal(r.tl1.name, "UnsupportedModelError");
+  assert.match(r.tl1.message, /TL1.*re-convert the model to I2_S/);
+  assert.equal(r.lyingLayers.name, "GgufError");
+  assert.match(r.lyingLayers.message, /block_count.*says 2147483647 layers, but the tensor table holds weights for 2/);
 }

@@ -122,6 +122,9 @@ async function run() {
 
   // A bad file is a typed error.
   R.typed = await failure(createEngine({ model: "index.html", cache: false }));
+  // Decided at the header: a TL1 file is a model to convert; a lying layer count is refused.
+  R.tl1 = await failure(createEngine({ model: "tl1.gguf", cache: false }));
+  R.lyingLayers = await failure(createEngine({ model: "layers.gguf", cache: false }));
   return R;
 }
 

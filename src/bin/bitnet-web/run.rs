@@ -65,11 +65,12 @@ struct ModelArgs {
     /// Context length in tokens (default: the model's, at most 4096).
     #[arg(long, default_value_t = 0)]
     ctx: usize,
-    /// LM head: `shortlist` (a 4-bit copy picks the rows the stored head scores exactly; the
-    /// default when the head is the token embedding), `int8` (a copy with one scale per row; the
-    /// default for a separate head), or `stored` (exactly as in the file).
-    #[arg(long, value_enum, default_value = "auto")]
-    head: Head,
+    /// LM head: `shortlist` (a 4-bit copy picks the rows the stored head scores exactly; `auto`'s
+    /// choice when the head is the token embedding), `int8` (a copy with one scale per row; `auto`'s
+    /// choice for a separate head), or `stored` (exactly as in the file). Default: `auto` to
+    /// generate, `stored` for `logits`, whose point is exact numbers.
+    #[arg(long, value_enum)]
+    head: Option<Head>,
     /// Threads for the matrix products (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -84,12 +85,13 @@ enum Head {
 }
 
 impl ModelArgs {
-    fn options(&self) -> EngineOptions {
+    /// The engine's options, with `default_head` unless --head names one.
+    fn options(&self, default_head: Head) -> EngineOptions {
         if let Some(n) = self.threads {
             // Fails only if the pool already exists, which nothing else creates in the CLI.
             let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
         }
-        let head = match self.head {
+        let head = match self.head.unwrap_or(default_head) {
             Head::Auto => HeadPrecision::Auto,
             Head::Int8 => HeadPrecision::Int8,
             Head::Shortlist => HeadPrecision::Shortlist,
@@ -214,7 +216,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dump { file, tensor, out, i2s_layout } => dump(&file, &tensor, &out, i2s_layout.into()),
         Command::Tokenize { file, text, json, no_special, no_bos, model } => {
             // Only the header is needed: this works on tokenizer-only files too.
-            let tok = Tokenizer::from_gguf(&files::header(&file)?, model.options().pre_tokenizer)?;
+            let tok = Tokenizer::from_gguf(&files::header(&file)?, model.options(Head::Auto).pre_tokenizer)?;
             let ids = if no_bos { tok.encode(&text, !no_special) } else { tok.encode_prompt(&text, !no_special) };
             if json {
                 println!("{}", serde_json::to_string(&ids).expect("json"));
@@ -224,7 +226,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Logits { file, tokens, out, model } => {
-            let engine = files::engine(&file, model.options())?;
+            let engine = files::engine(&file, model.options(Head::Stored))?;
             let c = &engine.model.config;
             let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len().max(1), KvPrecision::F32);
             let logits = engine.model.forward(&mut cache, &tokens, Logits::All, ForwardOptions::default())?;
@@ -272,7 +274,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         _ => return Err(CliError::Usage("give --prompt TEXT or --chat TEXT".into())),
     };
     let t0 = std::time::Instant::now();
-    let mut engine = files::engine(&a.file, a.model.options())?;
+    let mut engine = files::engine(&a.file, a.model.options(Head::Auto))?;
     let load_s = t0.elapsed().as_secs_f64();
     let params = GenerateParams {
         max_tokens: a.max_tokens,

@@ -1,0 +1,152 @@
+//! Everything the header can tell is decided from the header: each case below is a reference model
+//! rewritten by our GGUF writer with one lie or one gap, and only the bytes before the first tensor
+//! are fed. Each must fail there, with the error that names the problem.
+#![cfg(not(target_arch = "wasm32"))]
+
+use bitnet_web::engine::{self, EngineError, EngineOptions};
+use bitnet_web::gguf::{self, Array, GgufError, GgufWriter, Value};
+use bitnet_web::model::{LoadOptions, ModelError, ModelLoader};
+use bitnet_web::tokenizer::TokenizerError;
+
+const MODEL: &[u8] = include_bytes!("fixtures/reference/tiny_b.i2_s.gguf");
+const ARCH: &str = "bitnet-b1.58";
+
+/// The reference model with `edit` applied to its metadata and tensors, written by our writer.
+fn rewrite(edit: impl Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>)) -> Vec<u8> {
+    let (g, data) = gguf::read_all(MODEL).unwrap();
+    let mut meta = g.metadata.clone();
+    let mut tensors: Vec<_> = g.tensors.iter().zip(data).map(|(t, d)| (t.name.clone(), t.ty, t.shape.clone(), d)).collect();
+    edit(&mut meta, &mut tensors);
+    let mut w = GgufWriter::new();
+    for (k, v) in meta {
+        w.kv(k, v);
+    }
+    for (name, ty, shape, d) in tensors {
+        w.tensor(name, ty, &shape, d);
+    }
+    w.to_bytes().unwrap()
+}
+
+fn set(key: &str, v: Value) -> impl Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>) {
+    let key = key.to_string();
+    move |meta, _| match meta.iter_mut().find(|(k, _)| *k == key) {
+        Some(kv) => kv.1 = v.clone(),
+        None => meta.push((key.clone(), v.clone())),
+    }
+}
+
+/// Feeds only the header (everything before the tensor data) and returns the first error: the
+/// model loader's, then the engine's header check (the tokenizer).
+fn header_error(file: &[u8]) -> EngineError {
+    let (g, _) = gguf::read_all(file).unwrap();
+    let header = &file[..g.data_offset as usize];
+    let mut loader = ModelLoader::new(LoadOptions::default(), Some(file.len() as u64));
+    if let Err(e) = loader.feed(header) {
+        return e.into();
+    }
+    let (g, c) = (loader.header().expect("header checked"), loader.config().unwrap());
+    engine::check_header(g, c, &EngineOptions::default()).expect_err("the header should have been refused")
+}
+
+#[test]
+fn the_unmodified_model_passes_the_header_checks() {
+    let file = rewrite(|_, _| {});
+    let (g, _) = gguf::read_all(&file).unwrap();
+    let mut loader = ModelLoader::new(LoadOptions::default(), Some(file.len() as u64));
+    loader.feed(&file[..g.data_offset as usize]).unwrap();
+    engine::check_header(loader.header().unwrap(), loader.config().unwrap(), &EngineOptions::default()).unwrap();
+}
+
+#[test]
+fn a_lying_block_count_fails_before_anything_is_allocated() {
+    for n in [3, 1000, (1 << 31) - 1] {
+        let e = header_error(&rewrite(set(&format!("{ARCH}.block_count"), Value::U32(n))));
+        assert!(matches!(&e, EngineError::Model(ModelError::BadValue { key, .. }) if key.ends_with("block_count")), "{n}: {e:?}");
+        assert!(e.to_string().contains("holds weights for 2"), "{e}");
+    }
+}
+
+#[test]
+fn rope_theta_rms_eps_and_context_length_must_be_sensible() {
+    for (key, v) in [
+        ("rope.freq_base", Value::F32(f32::NAN)),
+        ("rope.freq_base", Value::F32(0.0)),
+        ("rope.freq_base", Value::F32(-10000.0)),
+        ("rope.freq_base", Value::F32(f32::INFINITY)),
+        ("attention.layer_norm_rms_epsilon", Value::F32(0.0)),
+        ("attention.layer_norm_rms_epsilon", Value::F32(f32::NAN)),
+        ("context_length", Value::U32(0)),
+        ("context_length", Value::U64(1 << 40)),
+    ] {
+        let full = format!("{ARCH}.{key}");
+        let e = header_error(&rewrite(set(&full, v.clone())));
+        assert!(matches!(&e, EngineError::Model(ModelError::BadValue { key, .. }) if *key == full), "{full} = {v:?}: {e:?}");
+    }
+}
+
+#[test]
+fn a_missing_tensor_is_named_at_the_header() {
+    for name in ["blk.1.ffn_down.weight", "blk.0.attn_sub_norm.weight", "output_norm.weight", "token_embd.weight"] {
+        let e = header_error(&rewrite(|_, t| t.retain(|(n, ..)| n != name)));
+        assert_eq!(e, EngineError::Model(ModelError::MissingTensor(name.into())), "{name}");
+    }
+}
+
+#[test]
+fn the_tokenizer_is_checked_at_the_header() {
+    let e = header_error(&rewrite(set("tokenizer.ggml.model", Value::String("llama".into()))));
+    assert!(matches!(e, EngineError::Tokenizer(TokenizerError::UnsupportedModel(ref m)) if m == "llama"), "{e:?}");
+    let e = header_error(&rewrite(set("tokenizer.ggml.pre", Value::String("no-such-pre".into()))));
+    assert!(matches!(e, EngineError::Tokenizer(TokenizerError::UnsupportedPreTokenizer(_))), "{e:?}");
+    // One token fewer than the embedding has rows.
+    let e = header_error(&rewrite(|meta, _| {
+        for (k, v) in meta.iter_mut() {
+            if !k.starts_with("tokenizer.ggml.") || k == "tokenizer.ggml.merges" {
+                continue;
+            }
+            match v {
+                Value::Array(Array::String(t)) => drop(t.pop()),
+                Value::Array(Array::F32(t)) => drop(t.pop()),
+                Value::Array(Array::I32(t)) => drop(t.pop()),
+                _ => {}
+            }
+        }
+    }));
+    assert!(e.to_string().contains("287 tokens in the vocabulary, but the model has 288 embeddings"), "{e}");
+    let e = header_error(&rewrite(|meta, _| meta.retain(|(k, _)| k != "tokenizer.ggml.model")));
+    assert!(matches!(e, EngineError::Tokenizer(TokenizerError::Missing("tokenizer.ggml.model"))), "{e:?}");
+}
+
+#[test]
+fn tl1_and_tl2_are_unsupported_models_that_name_the_way_out() {
+    for id in [38u32, 39] {
+        // The tensor table entry of blk.0.attn_q with its type id replaced.
+        let file = rewrite(|_, _| {});
+        let (g, _) = gguf::read_all(&file).unwrap();
+        let mut bytes = file.clone();
+        let name = b"blk.0.attn_q.weight";
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+        let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let ty_at = at + 4 + 8 * n_dims;
+        bytes[ty_at..ty_at + 4].copy_from_slice(&id.to_le_bytes());
+        let mut loader = ModelLoader::new(LoadOptions::default(), Some(bytes.len() as u64));
+        let e = loader.feed(&bytes[..g.data_offset as usize]).unwrap_err();
+        let ModelError::Gguf(GgufError::UnknownTensorType { id: got, reason, .. }) = &e else { panic!("{id}: {e:?}") };
+        assert_eq!(*got, id);
+        assert!(gguf::is_known_unsupported(id), "the browser names it an UnsupportedModelError");
+        assert!(reason.contains("I2_S"), "says how to convert: {reason}");
+    }
+}
+
+#[test]
+fn non_finite_logits_are_a_typed_error_not_token_0() {
+    // A NaN in the final norm passes every header check and poisons every logit.
+    let file = rewrite(|_, t| {
+        let (.., d) = t.iter_mut().find(|(n, ..)| n == "output_norm.weight").unwrap();
+        d[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let mut e = bitnet_web::engine::Engine::load(&file, EngineOptions::default()).unwrap();
+    let prompt = bitnet_web::engine::Prompt::Text("hello".into());
+    let err = e.begin(&prompt, Default::default()).err().expect("NaN logits must not sample");
+    assert_eq!(err, EngineError::NonFiniteLogits { what: "NaN" });
+}
