@@ -107,3 +107,35 @@ fn logits_with_no_options_match_hf_transformers() {
         }
     }
 }
+
+/// `perplexity` against the PyTorch model it was exported from: on each reference sequence of the
+/// embedded model, one window of the sequence's length, scored on its second half, must give the
+/// perplexity computed from PyTorch's own eval-mode logits for the same tokens (within 2 %: the
+/// two sets of logits agree to 1e-3 of each row's largest, which moves a token's loss by ~0.01).
+#[test]
+fn perplexity_matches_the_pytorch_model_on_the_same_tokens() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let refs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("tests/fixtures/embedded/reference.json")).unwrap()).unwrap();
+    for seq in refs["sequences"].as_array().unwrap() {
+        let ids: Vec<usize> = seq["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let n_vocab = seq["shape"][1].as_u64().unwrap() as usize;
+        let bytes = std::fs::read(root.join("tests/fixtures/embedded").join(seq["file"].as_str().unwrap())).unwrap();
+        let logits: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let n = ids.len();
+        let mut nll = 0f64;
+        for j in n / 2..n - 1 {
+            let row = &logits[j * n_vocab..(j + 1) * n_vocab];
+            let lse = row.iter().map(|&l| (l as f64).exp()).sum::<f64>().ln();
+            nll += lse - row[ids[j + 1]] as f64;
+        }
+        let want = (nll / (n - 1 - n / 2) as f64).exp();
+        let model = root.join("www/models/bitnet-tiny-chat.i2_s.gguf");
+        let text = seq["text"].as_str().unwrap();
+        let (ok, out, err) = run(&["perplexity", model.to_str().unwrap(), "--text", text, "--ctx", &n.to_string()]);
+        assert!(ok, "{err}");
+        let got: f64 = out.trim().lines().last().unwrap().strip_prefix("perplexity: ").unwrap().parse().unwrap();
+        assert!((got / want - 1.0).abs() < 0.02, "{}: ours {got}, PyTorch {want}", seq["name"]);
+        assert!(err.contains(&format!("{} tokens scored in windows of {n}", n - 1 - n / 2)), "{err}");
+    }
+}

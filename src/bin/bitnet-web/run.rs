@@ -155,6 +155,19 @@ enum Command {
     },
     /// Generate text, streamed to stdout; statistics go to stderr.
     Generate(GenerateArgs),
+    /// Perplexity of a text, as llama.cpp's tool computes it (windows of --ctx tokens, the second
+    /// half of each scored, the stored head); prints `perplexity: X` last.
+    Perplexity {
+        file: PathBuf,
+        /// The text to score (special-token text in it is parsed).
+        #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
+        text: Option<String>,
+        /// A file holding the text to score.
+        #[arg(long)]
+        text_file: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Write a model with random ternary weights and the exact 2B4T tensor names, shapes and metadata.
     Synth(synth::SynthArgs),
 }
@@ -235,6 +248,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Generate(args) => generate(args),
+        Command::Perplexity { file, text, text_file, model } => {
+            let text = match (text, text_file) {
+                (Some(t), _) => t,
+                (None, Some(p)) => std::fs::read_to_string(&p).map_err(|e| CliError::Io(p.clone(), e))?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let engine = files::engine(&file, model.options(Head::Stored))?;
+            let ctx = if model.ctx == 0 { engine.model.config.n_ctx_train.min(512) } else { model.ctx };
+            let (ppl, scored) = crate::perplexity::perplexity(&engine, &text, ctx)?;
+            eprintln!("{scored} tokens scored in windows of {ctx}");
+            println!("perplexity: {ppl:.4}");
+            Ok(())
+        }
         Command::Synth(args) => synth::run(args),
     }
 }

@@ -1,0 +1,46 @@
+//! `bitnet-web perplexity`: how well a model predicts a text, computed as llama.cpp's `perplexity`
+//! tool does, so the two can be compared on the same file. The tokens are cut into windows of the
+//! context length; each window starts with BOS and runs as one batch, and only its second half is
+//! scored (each of those tokens has at least half a window of context). The head is the stored one
+//! unless `--head` says otherwise: this is a measurement.
+
+use bitnet_web::engine::Engine;
+use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, Logits};
+
+use crate::files::CliError;
+
+/// The perplexity and the number of tokens scored.
+pub fn perplexity(engine: &Engine, text: &str, ctx: usize) -> Result<(f64, usize), CliError> {
+    let tokens = engine.tokenizer.encode(text, true);
+    if ctx < 4 {
+        return Err(CliError::Usage(format!("--ctx {ctx} is too small to score half a window")));
+    }
+    let windows = tokens.len() / ctx;
+    if windows == 0 {
+        return Err(CliError::Usage(format!("the text has {} tokens, fewer than one window of --ctx {ctx}", tokens.len())));
+    }
+    let c = &engine.model.config;
+    let n_vocab = c.n_vocab;
+    let (mut nll, mut scored) = (0f64, 0usize);
+    for w in 0..windows {
+        let mut window = tokens[w * ctx..(w + 1) * ctx].to_vec();
+        if let Some(bos) = engine.tokenizer.bos {
+            window[0] = bos;
+        }
+        let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, ctx, KvPrecision::F32);
+        let logits = engine.model.forward(&mut cache, &window, Logits::All, ForwardOptions::default())?;
+        for j in ctx / 2..ctx - 1 {
+            let row = &logits[j * n_vocab..(j + 1) * n_vocab];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = max + row.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln();
+            nll += lse - row[window[j + 1] as usize] as f64;
+            scored += 1;
+        }
+        eprintln!("[window {}/{windows}] running perplexity {:.4}", w + 1, (nll / scored as f64).exp());
+    }
+    let ppl = (nll / scored as f64).exp();
+    if !ppl.is_finite() {
+        return Err(bitnet_web::engine::EngineError::NonFiniteLogits { what: "non-finite" }.into());
+    }
+    Ok((ppl, scored))
+}
