@@ -29,6 +29,20 @@ pub enum ChatError {
     Template(String),
     #[error("message role '{0}' is not one of system, user, assistant")]
     BadRole(String),
+    #[error(
+        "a message contains special-token text, and the model's chat template changes message text in a way \
+         that cannot be told apart from the template's own markup; remove the special-token text"
+    )]
+    UnplaceableText,
+}
+
+/// A piece of the rendered prompt: the format's own markup, in which special-token text is the
+/// special token, or a message's text, in which it is only text (a user who types `<|eot_id|>`
+/// must not end the turn).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Markup(String),
+    Text(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +73,14 @@ impl ChatFormat {
     /// The text contains special-token text (BOS, EOT), so tokenize it with special parsing and
     /// without adding another BOS.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+        match self {
+            ChatFormat::Bitnet2B4T => Ok(self.segments(messages, add_generation_prompt)?.iter().map(Segment::as_str).collect()),
+            ChatFormat::Template { .. } => self.render_jinja(messages, add_generation_prompt),
+        }
+    }
+
+    /// The rendered prompt as markup and message text, in order (their concatenation is `render`).
+    pub fn segments(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
         for m in messages {
             if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
                 return Err(ChatError::BadRole(m.role.clone()));
@@ -66,17 +88,83 @@ impl ChatFormat {
         }
         match self {
             ChatFormat::Bitnet2B4T => {
-                let mut s = String::from("<|begin_of_text|>");
+                let mut out = vec![Segment::Markup("<|begin_of_text|>".into())];
                 for m in messages {
                     let mut role = m.role.clone();
                     role[..1].make_ascii_uppercase();
-                    s += &format!("{role}: {}<|eot_id|>", m.content.trim());
+                    out.push(Segment::Markup(format!("{role}: ")));
+                    out.push(Segment::Text(m.content.trim().to_string()));
+                    out.push(Segment::Markup("<|eot_id|>".into()));
                 }
                 if add_generation_prompt {
-                    s += "Assistant: ";
+                    out.push(Segment::Markup("Assistant: ".into()));
                 }
-                Ok(s)
+                Ok(out)
             }
+            ChatFormat::Template { .. } => self.jinja_segments(messages, add_generation_prompt),
+        }
+    }
+
+    /// A Jinja template's segments: the template runs a second time with each message's content
+    /// replaced by a marker, which shows where contents go and what markup lies between. Each
+    /// content is then found in the real rendering as the template placed it: verbatim or trimmed
+    /// (what HF templates do to it), followed by the next piece of markup. Anything else is refused.
+    fn jinja_segments(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
+        let real = self.render_jinja(messages, add_generation_prompt)?;
+        let marked: Vec<Message> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Message { role: m.role.clone(), content: format!("\u{E000}{i}\u{E001}") })
+            .collect();
+        let layout = self.render_jinja(&marked, add_generation_prompt)?;
+        // Alternating markup and marker indices.
+        let mut pieces: Vec<(String, Option<usize>)> = Vec::new();
+        let mut rest = layout.as_str();
+        while let Some(at) = rest.find('\u{E000}') {
+            pieces.push((rest[..at].to_string(), None));
+            let end = rest[at..].find('\u{E001}').ok_or(ChatError::UnplaceableText)? + at;
+            let index: usize = rest[at + '\u{E000}'.len_utf8()..end].parse().map_err(|_| ChatError::UnplaceableText)?;
+            pieces.push((String::new(), Some(index)));
+            rest = &rest[end + '\u{E001}'.len_utf8()..];
+        }
+        pieces.push((rest.to_string(), None));
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for (k, (markup, index)) in pieces.iter().enumerate() {
+            match index {
+                None => {
+                    if !real[pos..].starts_with(markup.as_str()) {
+                        return Err(ChatError::UnplaceableText);
+                    }
+                    out.push(Segment::Markup(markup.clone()));
+                    pos += markup.len();
+                }
+                Some(i) => {
+                    let content = &messages.get(*i).ok_or(ChatError::UnplaceableText)?.content;
+                    let next = pieces.get(k + 1).map_or("", |p| p.0.as_str());
+                    let placed = [content.as_str(), content.trim(), content.trim_start(), content.trim_end()]
+                        .into_iter()
+                        .find(|c| real[pos..].starts_with(c) && real[pos + c.len()..].starts_with(next))
+                        .ok_or(ChatError::UnplaceableText)?;
+                    out.push(Segment::Text(placed.to_string()));
+                    pos += placed.len();
+                }
+            }
+        }
+        if pos != real.len() {
+            return Err(ChatError::UnplaceableText);
+        }
+        Ok(out)
+    }
+
+    fn render_jinja(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+        for m in messages {
+            if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
+                return Err(ChatError::BadRole(m.role.clone()));
+            }
+        }
+        match self {
+            ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
             ChatFormat::Template { source, bos, eos } => {
                 let mut env = Environment::new();
                 env.set_fuel(Some(TEMPLATE_FUEL));
@@ -95,6 +183,14 @@ impl ChatFormat {
                 })
                 .map_err(|e| ChatError::Template(e.to_string()))
             }
+        }
+    }
+}
+
+impl Segment {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Segment::Markup(s) | Segment::Text(s) => s,
         }
     }
 }

@@ -312,7 +312,11 @@ impl Engine {
     pub fn encode_prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
         Ok(match prompt {
             Prompt::Text(t) => self.tokenizer.encode_prompt(t, true),
-            // The rendered chat already starts with BOS text.
+            // The rendered chat already starts with BOS text. Message text is text: only the
+            // format's markup yields special tokens.
+            Prompt::Chat(messages) if messages.iter().any(|m| self.tokenizer.contains_special_text(&m.content)) => {
+                self.tokenizer.encode_segments(&self.chat.segments(messages, true)?)
+            }
             Prompt::Chat(messages) => self.tokenizer.encode(&self.chat.render(messages, true)?, true),
         })
     }

@@ -16,6 +16,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, Model, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
 
+use crate::chat::Segment;
 use crate::gguf::{Array, Gguf, Value};
 
 /// Llama-3's regex, as in its tokenizer.json.
@@ -236,6 +237,58 @@ impl Tokenizer {
             (true, Ok(e)) => e.get_ids().to_vec(),
             _ => Vec::new(),
         }
+    }
+
+    /// Whether `text` holds the text of a special token (`<|eot_id|>`).
+    pub fn contains_special_text(&self, text: &str) -> bool {
+        text.contains('<') && self.specials().any(|(s, _)| text.contains(s))
+    }
+
+    /// The special tokens' texts and ids, longest first (so `<|eot_id|>` wins over a prefix of it).
+    fn specials(&self) -> impl Iterator<Item = (&str, u32)> {
+        let mut v: Vec<(&str, u32)> = (0..self.n_vocab() as u32)
+            .filter(|&t| self.is_special(t))
+            .filter_map(|t| std::str::from_utf8(self.token_bytes(t)).ok().filter(|s| !s.is_empty()).map(|s| (s, t)))
+            .collect();
+        v.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        v.into_iter()
+    }
+
+    /// Token ids for a prompt of markup and message text: special-token text becomes the special
+    /// token only in the markup. The text between two markup specials is encoded as one piece,
+    /// which is what encoding the whole string with special parsing does when no message holds
+    /// special-token text, so ordinary prompts get exactly HF's ids.
+    pub fn encode_segments(&self, segments: &[Segment]) -> Vec<u32> {
+        let specials: Vec<(&str, u32)> = self.specials().collect();
+        let mut ids = Vec::new();
+        let mut piece = String::new();
+        for seg in segments {
+            match seg {
+                Segment::Text(t) => piece.push_str(t),
+                Segment::Markup(m) => {
+                    let mut rest = m.as_str();
+                    while !rest.is_empty() {
+                        // The leftmost special in the markup, the longest at that place.
+                        let hit = specials.iter().filter_map(|&(s, id)| rest.find(s).map(|at| (at, s, id))).min_by_key(|&(at, s, _)| (at, usize::MAX - s.len()));
+                        match hit {
+                            Some((at, s, id)) => {
+                                piece.push_str(&rest[..at]);
+                                ids.extend(self.encode(&piece, false));
+                                piece.clear();
+                                ids.push(id);
+                                rest = &rest[at + s.len()..];
+                            }
+                            None => {
+                                piece.push_str(rest);
+                                rest = "";
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ids.extend(self.encode(&piece, false));
+        ids
     }
 
     /// `encode` with BOS prepended when the model wants it.
