@@ -31,6 +31,8 @@ pub enum EngineError {
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {max}; shorten the conversation")]
     PromptTooLong { tokens: usize, max: usize },
+    #[error("the prompt has {bytes} bytes of text, more than the context's {max} tokens can hold; shorten it")]
+    PromptTooManyBytes { bytes: usize, max: usize },
     #[error("the model computed {what} logits: its weights or norms are corrupt (NaN or infinite values)")]
     NonFiniteLogits { what: &'static str },
 }
@@ -322,6 +324,17 @@ impl Engine {
     }
 
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        // Bounded work for any input: no token covers more than `max_token_bytes` bytes, so a text
+        // past `context × max_token_bytes` cannot fit, and it is refused before it is tokenized
+        // (tokenizing costs about 120 bytes of memory per byte of text).
+        let bytes = match prompt {
+            Prompt::Text(t) => t.len(),
+            Prompt::Chat(messages) => messages.iter().map(|m| m.content.len()).sum(),
+        };
+        let max = self.cache.max_len();
+        if bytes > max.saturating_mul(self.tokenizer.max_token_bytes()) {
+            return Err(EngineError::PromptTooManyBytes { bytes, max });
+        }
         let tokens = self.encode_prompt(prompt)?;
         if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);

@@ -239,6 +239,12 @@ impl Tokenizer {
         }
     }
 
+    /// The most bytes one token stands for: a text longer than `n` times this cannot fit in `n`
+    /// tokens, which lets a prompt be refused by its length before any tokenizing.
+    pub fn max_token_bytes(&self) -> usize {
+        self.token_bytes.iter().map(Vec::len).max().unwrap_or(1).max(1)
+    }
+
     /// Whether `text` holds the text of a special token (`<|eot_id|>`).
     pub fn contains_special_text(&self, text: &str) -> bool {
         text.contains('<') && self.specials().any(|(s, _)| text.contains(s))

@@ -268,3 +268,18 @@ fn message_text_is_text_only_the_format_makes_special_tokens() {
     let upper = ChatFormat::Template { source: "{% for m in messages %}{{ m.content | upper }}<|eot_id|>{% endfor %}".into(), bos: String::new(), eos: String::new() };
     assert_eq!(upper.segments(&m, true).unwrap_err(), bitnet_web::chat::ChatError::UnplaceableText);
 }
+
+#[test]
+fn a_huge_prompt_is_refused_by_its_length_before_tokenizing() {
+    let mut e = engine();
+    let huge = "lorem ".repeat((50 << 20) / 6); // 50 MB
+    let limit = e.max_context() * e.tokenizer.max_token_bytes();
+    assert!(huge.len() > limit);
+    for prompt in [Prompt::Text(huge.clone()), chat(&[("user", &huge)])] {
+        let err = e.begin(&prompt, greedy(4)).err().expect("refused");
+        assert_eq!(err, EngineError::PromptTooManyBytes { bytes: huge.len(), max: e.max_context() });
+    }
+    // Just under the bound, the prompt is tokenized and refused by its token count instead.
+    let long = "a ".repeat(limit / 2);
+    assert!(matches!(e.begin(&Prompt::Text(long), greedy(4)).err(), Some(EngineError::PromptTooLong { .. })));
+}

@@ -58,7 +58,7 @@ impl ErrorName for EngineError {
         match self {
             EngineError::Model(e) => e.js_name(),
             EngineError::Tokenizer(e) => e.js_name(),
-            EngineError::PromptTooLong { .. } => "ContextFullError",
+            EngineError::PromptTooLong { .. } | EngineError::PromptTooManyBytes { .. } => "ContextFullError",
             EngineError::NonFiniteLogits { .. } => "GgufError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
             EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
