@@ -1,5 +1,5 @@
 // A small static file server for www/: COOP/COEP headers (cross-origin isolation, which wasm threads
-// need), HTTP Range requests (resumable downloads), and loopback only.
+// need), HTTP Range requests with ETag / If-Range (resumable downloads), and loopback only.
 //
 //   node scripts/serve.mjs [ROOT=www] [PORT=8080]
 //   import { serve } from "./serve.mjs"; const srv = await serve(root, 0); srv.port; srv.close();
@@ -50,7 +50,10 @@ export function staticFiles(root, { isolate = true, cors = false } = {}) {
       }
       headers["Content-Type"] = TYPES[path.extname(file)] || "application/octet-stream";
       headers["Accept-Ranges"] = "bytes";
-      const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range || "");
+      headers.ETag = `"${st.size}-${Math.floor(st.mtimeMs)}"`;
+      // A Range with an If-Range that no longer matches gets the whole (changed) file (RFC 9110 §13.1.5).
+      const ifRange = req.headers["if-range"];
+      const range = (!ifRange || ifRange === headers.ETag) && /^bytes=(\d*)-(\d*)$/.exec(req.headers.range || "");
       let start = 0, end = st.size - 1, status = 200;
       if (range) {
         start = range[1] ? +range[1] : Math.max(0, st.size - +range[2]);

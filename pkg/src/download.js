@@ -22,6 +22,9 @@ export async function download(url, { onChunk, onProgress, signal }) {
   let total = 0;
   let resumed = 0;
   let failures = 0;
+  // The first response's validator: a resume asks for the rest only of that same file (If-Range),
+  // so a file replaced on the server mid-download is never spliced from two versions.
+  let validator = null;
   const t0 = performance.now();
   const report = () => {
     const seconds = (performance.now() - t0) / 1000;
@@ -33,7 +36,8 @@ export async function download(url, { onChunk, onProgress, signal }) {
     if (signal?.aborted) throw new AbortError("The download was cancelled.");
     let resp;
     try {
-      resp = await fetch(url, { signal, headers: loaded ? { Range: `bytes=${loaded}-` } : {} });
+      const headers = loaded ? { Range: `bytes=${loaded}-`, ...(validator && { "If-Range": validator }) } : {};
+      resp = await fetch(url, { signal, headers });
     } catch (e) {
       if (signal?.aborted) throw new AbortError("The download was cancelled.");
       if (loaded === 0 && failures === 0) {
@@ -46,6 +50,12 @@ export async function download(url, { onChunk, onProgress, signal }) {
     if (loaded === 0) {
       if (!resp.ok) throw new DownloadError(describe(resp, url));
       total = Number(resp.headers.get("Content-Length")) || 0;
+      const etag = resp.headers.get("ETag");
+      validator = etag && !etag.startsWith("W/") ? etag : resp.headers.get("Last-Modified");
+    } else if (resp.status === 200 && validator) {
+      throw new DownloadError(
+        `${url} changed on the server while it was downloading (the resumed request got a different file), so nothing was kept. Load it again.`,
+      );
     } else if (resp.status !== 206 || !(resp.headers.get("Content-Range") || "").startsWith(`bytes ${loaded}-`)) {
       throw new DownloadError(
         `The connection to ${url} dropped after ${loaded} bytes and the server cannot resume (no HTTP Range support). Try again.`,

@@ -166,3 +166,20 @@ test("a download cut halfway resumes with a Range request", async () => {
   assert.ok(ranged.length >= 1, "a Range request resumed the download");
   assert.match(ranged[0].range, /^bytes=\d+-$/);
 });
+
+test("a file that changes on the server mid-download is refused, never spliced or cached", async () => {
+  const page = b.page;
+  const url = new URL("faulty/changes-once/models/bitnet-tiny-chat.i2_s.gguf", b.base).href;
+  await page.check('input[name=source][value=url]');
+  await page.fill("#model-url", url);
+  await page.click("#load");
+  // The page was ready with the last model: wait for this load to start, then to end.
+  await page.waitForFunction(() => document.body.dataset.state !== "ready");
+  await waitState(page, ["ready", "error"]);
+  assert.equal(await state(page), "error", JSON.stringify(b.requests.filter((r) => r.path.includes("changes-once"))));
+  assert.match(await page.locator("#error").innerText(), /changed on the server while it was downloading/);
+  const resumed = b.requests.filter((r) => r.path.includes("changes-once") && r.range);
+  assert.ok(resumed.length >= 1 && resumed[0].ifRange === '"v1"', `the resume named the first version: ${JSON.stringify(resumed)}`);
+  const cached = await page.evaluate(async (u) => (await (await import("./lib/index.js")).listCachedModels()).some((m) => m.url === u), url);
+  assert.equal(cached, false, "nothing was kept offline");
+});

@@ -4,6 +4,9 @@
 //                           later (Range) requests are served normally.
 //   /faulty/truncated/PATH  a complete response holding only the first 60% of the file.
 //   /faulty/corrupt/PATH    the file with its first bytes overwritten (not GGUF any more).
+//   /faulty/changes-once/PATH  the first request sends half of the file (ETag "v1") and drops the
+//                           connection; by the resume the file has "changed" (ETag "v2"), so a
+//                           Range with If-Range "v1" gets the whole file, as a real server answers.
 import fs from "node:fs";
 import path from "node:path";
 import { staticFiles } from "../../scripts/serve.mjs";
@@ -11,11 +14,13 @@ import { staticFiles } from "../../scripts/serve.mjs";
 export function faultyFiles(root) {
   const plain = staticFiles(root);
   const cut = new Set();
+  const changed = new Set();
   const log = [];
   const handler = (req, res) => {
     const url = new URL(req.url, "http://x");
     log.push({ path: url.pathname, range: req.headers.range || null });
-    const m = /^\/faulty\/(cut-once|truncated|corrupt)(\/.*)$/.exec(url.pathname);
+    log.at(-1).ifRange = req.headers["if-range"] || null;
+    const m = /^\/faulty\/(cut-once|truncated|corrupt|changes-once)(\/.*)$/.exec(url.pathname);
     if (!m) return plain(req, res);
     const [, kind, rest] = m;
     const file = path.join(path.resolve(root), decodeURIComponent(rest));
@@ -25,6 +30,13 @@ export function faultyFiles(root) {
       return plain(req, res);
     }
     const bytes = fs.readFileSync(file);
+    if (kind === "changes-once") {
+      const first = !changed.has(rest);
+      changed.add(rest);
+      res.writeHead(200, { ...headers, ETag: first ? '"v1"' : '"v2"', "Content-Length": bytes.length });
+      if (first) return res.write(bytes.subarray(0, bytes.length >> 1), () => setTimeout(() => res.destroy(), 50));
+      return res.end(bytes);
+    }
     if (kind === "cut-once") {
       cut.add(rest);
       res.writeHead(200, { ...headers, "Content-Length": bytes.length });
