@@ -1,10 +1,10 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v3";
+const CACHE = "bitnet-web-shell-v4";
 const SHELL = [
   "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "models/models.json",
-  "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/download.js", "lib/errors.js",
+  "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/errors.js",
   "lib/store.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",

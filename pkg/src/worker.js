@@ -10,16 +10,11 @@ import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { download } from "./download.js";
 import { DownloadError, toWire } from "./errors.js";
+import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 
-// A tiny module using a relaxed-SIMD instruction: valid only where relaxed SIMD is supported.
-const RELAXED_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253,
-  128, 2, 11,
-]);
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 /** wasm32 addresses 4 GiB; keep room for the KV cache, scratch buffers and the allocator. */
 const MEMORY_LIMIT = 4 * 2 ** 30 - 512 * 2 ** 20;
 
@@ -78,8 +73,8 @@ async function startThreads(mod, n) {
  */
 async function initWasm(threads) {
   if (wasm) return wasm;
-  const relaxed = WebAssembly.validate(RELAXED_PROBE);
-  const build = relaxed ? "relaxed" : WebAssembly.validate(SIMD_PROBE) ? "simd" : null;
+  const build = simdLevel();
+  const relaxed = build === "relaxed";
   if (!build) throw new Error("This browser lacks WebAssembly SIMD, which bitnet-web needs (Chrome 91+, Firefox 89+, Safari 16.4+).");
   const n = threadCount(threads);
   let fallback = null;
