@@ -7,19 +7,12 @@
 //! option; the bounds below are what the default must keep.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use bitnet_web::engine::{Engine, EngineOptions};
 use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
 
-const MODELS: &[&str] = &[
-    "www/models/bitnet-tiny-chat.i2_s.gguf",
-    "tests/fixtures/reference/tiny_a.i2_s.gguf",
-    "tests/fixtures/reference/tiny_a.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_b.i2_s.gguf",
-    "tests/fixtures/reference/tiny_b.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_c.i2_s.gguf",
-    "tests/fixtures/reference/tiny_bitnet_silu.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_llama.i2_s.gguf",
-];
+use common::EVERY_MODEL as MODELS;
 const WINDOW: usize = 64;
 const POSITIONS: usize = 1024;
 

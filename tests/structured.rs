@@ -4,6 +4,8 @@
 //! small JSON Schema checker of its own (the keywords the schemas use), not the grammar engine's.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::ops::ControlFlow;
 
 use bitnet_web::chat::Message;
@@ -12,16 +14,7 @@ use bitnet_web::engine::{Engine, EngineError, EngineOptions, FinishReason, Gener
 use bitnet_web::sampler::SamplerParams;
 use serde_json::{Value, json};
 
-const MODELS: &[&str] = &[
-    "www/models/bitnet-tiny-chat.i2_s.gguf",
-    "tests/fixtures/reference/tiny_a.i2_s.gguf",
-    "tests/fixtures/reference/tiny_a.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_b.i2_s.gguf",
-    "tests/fixtures/reference/tiny_b.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_c.i2_s.gguf",
-    "tests/fixtures/reference/tiny_bitnet_silu.tq2_0.gguf",
-    "tests/fixtures/reference/tiny_llama.i2_s.gguf",
-];
+use common::EVERY_MODEL as MODELS;
 
 /// Nested objects, an array of objects, enums, integers and numbers with bounds, booleans,
 /// strings with a length limit, an optional property.

@@ -9,6 +9,19 @@ use bitnet_web::gguf::{self, Gguf, Value};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use serde_json::Value as Json;
 
+/// Every model we can run, as paths from the repository root: the embedded model and the seven HF
+/// reference models.
+pub const EVERY_MODEL: &[&str] = &[
+    "www/models/bitnet-tiny-chat.i2_s.gguf",
+    "tests/fixtures/reference/tiny_a.i2_s.gguf",
+    "tests/fixtures/reference/tiny_a.tq2_0.gguf",
+    "tests/fixtures/reference/tiny_b.i2_s.gguf",
+    "tests/fixtures/reference/tiny_b.tq2_0.gguf",
+    "tests/fixtures/reference/tiny_c.i2_s.gguf",
+    "tests/fixtures/reference/tiny_bitnet_silu.tq2_0.gguf",
+    "tests/fixtures/reference/tiny_llama.i2_s.gguf",
+];
+
 pub struct Fixture {
     pub name: &'static str,
     pub gguf: &'static [u8],
