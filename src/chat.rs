@@ -56,6 +56,32 @@ pub enum ChatFormat {
 /// Jinja templates cannot loop forever: rendering stops after this many steps.
 const TEMPLATE_FUEL: u64 = 1_000_000;
 
+/// Nor write without end: a rendered prompt stops at this size (no context holds that much text;
+/// `{{ 'lorem ' * 5000000 }}`, 28 bytes of template, made the CLI abort at 3.5 GB).
+const MAX_RENDERED_BYTES: usize = 16 << 20;
+
+/// The template's output, refused past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct CappedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the rendered prompt is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl ChatFormat {
     /// The format for a model: the 2B4T format for the BitNet b1.58 archs, for files carrying the
     /// `BITNETAssistant` placeholder, and for files without a template.
@@ -172,7 +198,8 @@ impl ChatFormat {
                     Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
                 });
                 let tmpl = env.template_from_str(source).map_err(|e| ChatError::Template(e.to_string()))?;
-                tmpl.render(context! {
+                let mut out = CappedOutput::default();
+                tmpl.render_captured_to(context! {
                     messages => messages
                         .iter()
                         .map(|m| minijinja::Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
@@ -180,8 +207,12 @@ impl ChatFormat {
                     add_generation_prompt => add_generation_prompt,
                     bos_token => bos,
                     eos_token => eos,
-                })
-                .map_err(|e| ChatError::Template(e.to_string()))
+                }, &mut out)
+                .map_err(|e| match out.overflowed {
+                    true => ChatError::Template(format!("it rendered more than {} MiB", MAX_RENDERED_BYTES >> 20)),
+                    false => ChatError::Template(e.to_string()),
+                })?;
+                String::from_utf8(out.bytes).map_err(|e| ChatError::Template(e.to_string()))
             }
         }
     }
