@@ -183,3 +183,11 @@ test("a file that changes on the server mid-download is refused, never spliced o
   const cached = await page.evaluate(async (u) => (await (await import("./lib/index.js")).listCachedModels()).some((m) => m.url === u), url);
   assert.equal(cached, false, "nothing was kept offline");
 });
+
+test("the page ran all of the above under its Content-Security-Policy, with no violation", async () => {
+  const csp = await b.page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval';/);
+  assert.doesNotMatch(csp, /'unsafe-inline'|'unsafe-eval'/);
+  const violations = b.logs.filter((l) => /Content Security Policy|Refused to/i.test(l));
+  assert.deepEqual(violations, []);
+});
