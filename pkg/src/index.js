@@ -114,7 +114,10 @@ class Connection {
     if (!p) return;
     if (msg.type === "error") {
       this.pending.delete(msg.id);
-      p.reject(fromWire(msg.error));
+      const e = fromWire(msg.error);
+      p.reject(e);
+      // The worker's engine trapped: nothing more can run there.
+      if (e instanceof EngineCrashedError) this.close(e);
     } else if (msg.type === "result" || msg.type === "loaded" || msg.type === "done") {
       this.pending.delete(msg.id);
       p.onEvent?.(msg);

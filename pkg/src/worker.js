@@ -9,7 +9,7 @@ import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
 import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { download } from "./download.js";
-import { DownloadError, toWire } from "./errors.js";
+import { DownloadError, EngineCrashedError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
@@ -279,13 +279,29 @@ async function handle(msg) {
   }
 }
 
+/**
+ * A trap (a failed allocation, a bug) leaves the wasm instance in an unknown state: every request
+ * from then on fails with the same EngineCrashedError, and the page's side closes the worker.
+ */
+let crashed = null;
+
+function failure(e) {
+  if (crashed) return crashed;
+  if (e instanceof WebAssembly.RuntimeError) {
+    crashed = new EngineCrashedError(`The engine crashed (${e.message}) and cannot continue; create a new engine. If it happens while loading, the model may not fit in this tab's memory: try a smaller contextLength or kvCache: "f16".`);
+    return crashed;
+  }
+  return e;
+}
+
 self.onmessage = (ev) => {
   const msg = ev.data;
   if (msg.type === "abort") {
     aborted.add(msg.target);
     return;
   }
-  const fail = (e) => post({ type: "error", id: msg.id, error: toWire(e) });
+  const fail = (e) => post({ type: "error", id: msg.id, error: toWire(failure(e)) });
+  if (crashed) return fail(crashed);
   if (IMMEDIATE.has(msg.type)) {
     Promise.resolve().then(() => handle(msg)).catch(fail);
     return;
