@@ -107,7 +107,7 @@ export interface ChatCompletionRequest {
   logit_bias?: Record<string | number, number>;
   /** Makes sampling repeatable (an integer). */
   seed?: number;
-  /** Generation stops before any of these strings, which are not returned. */
+  /** Generation stops before any of these strings, which are not returned (at most 4, of at most 1024 bytes). */
   stop?: string | string[];
   /** Return each token's log-probability (of the model's distribution, before bias and penalties). */
   logprobs?: boolean;

@@ -290,17 +290,36 @@ impl Request {
                 seed,
                 ..s
             },
-            stop: match &self.stop {
-                None => vec![],
-                Some(StopField::One(s)) => vec![s.clone()],
-                Some(StopField::Many(v)) => v.clone(),
-            },
+            stop: self.stops()?,
             logprobs: self.logprobs.then_some(self.top_logprobs.unwrap_or(0)),
             response_format: match &self.response_format {
                 None => ResponseFormat::Text,
                 Some(v) => ResponseFormat::from_openai(v).map_err(|e| js_error("TypeError", &e.to_string()))?,
             },
         })
+    }
+}
+
+/// At most this many stop strings (OpenAI's limit), of at most this many bytes each: every token
+/// checks the held-back text against each stop string's prefixes, so a stop string of 100 MB
+/// would cost a second per token.
+const MAX_STOPS: usize = 4;
+const MAX_STOP_BYTES: usize = 1024;
+
+impl Request {
+    fn stops(&self) -> Result<Vec<String>, JsValue> {
+        let stops = match &self.stop {
+            None => vec![],
+            Some(StopField::One(s)) => vec![s.clone()],
+            Some(StopField::Many(v)) => v.clone(),
+        };
+        if stops.len() > MAX_STOPS {
+            return Err(bad_field("stop", &format!("may hold at most {MAX_STOPS} strings, not {}", stops.len())));
+        }
+        if let Some(s) = stops.iter().find(|s| s.len() > MAX_STOP_BYTES) {
+            return Err(bad_field("stop", &format!("strings may be at most {MAX_STOP_BYTES} bytes long, not {}", s.len())));
+        }
+        Ok(stops)
     }
 }
 

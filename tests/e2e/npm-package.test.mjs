@@ -207,7 +207,9 @@ function checkResult(r) {
     ["UnsupportedFieldError", "n"],
     ["UnsupportedFieldError", "stream_options.include_obfuscation"],
   ]);
-  assert.deepEqual(r.outOfRange.map((e) => e.name), ["RangeError", "RangeError", "RangeError"]);
+  assert.deepEqual(r.outOfRange.map((e) => e.name), ["RangeError", "RangeError", "RangeError", "RangeError", "RangeError"]);
+  assert.match(r.outOfRange[3].message, /at most 4 strings/);
+  assert.match(r.outOfRange[4].message, /at most 1024 bytes/);
   assert.match(r.outOfRange[0].message, /temperature/);
   assert.equal(r.contextFull.name, "ContextFullError");
 

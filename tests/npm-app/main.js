@@ -77,6 +77,8 @@ async function run() {
     failure(engine.chat.completions.create({ messages: hello, temperature: 5 })),
     failure(engine.chat.completions.create({ messages: hello, logprobs: true, top_logprobs: 50 })),
     failure(engine.chat.completions.create({ messages: hello, logit_bias: { "-3": 1 } })),
+    failure(engine.chat.completions.create({ messages: hello, stop: ["a", "b", "c", "d", "e"] })),
+    failure(engine.chat.completions.create({ messages: hello, stop: "x".repeat(2000) })),
   ]);
   R.badFormat = await failure(engine.chat.completions.create({ messages: hello, response_format: { type: "xml" } }));
   R.badSchema = await failure(engine.chat.completions.create({ messages: hello, response_format: { type: "json_schema", json_schema: { name: "x", schema: { $ref: "https://example.com/s.json" } } } }));
