@@ -5,7 +5,8 @@
 #   - wasm32 std: rustup's wasm32 target if it is already installed, else Debian's rustc-web 1.96,
 #     linked into rustup as toolchain "debian", with a wasm32 std built once into its sysroot.
 #   - wasm-bindgen-cli at exactly the Cargo.lock version, and wasm-pack, from crates.io.
-#   - chromium + chromium-driver (headless browser tests), Mesa lavapipe (wgpu on the CPU).
+#   - chromium + chromium-driver, firefox-esr + geckodriver (crates.io), for the headless browser
+#     tests; Mesa lavapipe (wgpu on the CPU).
 #   - node dev dependencies (binaryen's wasm-opt, playwright-core) into ./node_modules.
 #   - a Python venv (.venv) with the PyPI packages used by the fixture scripts.
 #
@@ -20,6 +21,7 @@ CARGO_BIN=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin
 export PATH="$CARGO_BIN:$PATH"
 WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
 WASM_PACK_VERSION=0.15.1
+GECKODRIVER_VERSION=0.37.1
 mkdir -p .setup
 t0=$(date +%s)
 step() { echo "== setup: $*"; }
@@ -35,8 +37,8 @@ apt_need() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-step "apt: chromium, chromium-driver, lavapipe, python venv"
-apt_need chromium chromium-driver mesa-vulkan-drivers libvulkan1 python3-venv
+step "apt: chromium, chromium-driver, firefox-esr, lavapipe, python venv"
+apt_need chromium chromium-driver firefox-esr mesa-vulkan-drivers libvulkan1 python3-venv
 
 step "rust wasm32 target"
 rustup_has_wasm32() {
@@ -82,6 +84,11 @@ fi
 step "wasm-pack $WASM_PACK_VERSION"
 if [[ "$("$CARGO_BIN/wasm-pack" --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]]; then
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --force
+fi
+
+step "geckodriver $GECKODRIVER_VERSION (Firefox for wasm-pack test; wasm-pack would download it otherwise)"
+if [[ "$("$CARGO_BIN/geckodriver" --version 2>/dev/null | head -1)" != "geckodriver $GECKODRIVER_VERSION"* ]]; then
+  cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --force
 fi
 
 step "node dev dependencies (binaryen wasm-opt, playwright-core)"
