@@ -139,14 +139,60 @@ fn tl1_and_tl2_are_unsupported_models_that_name_the_way_out() {
 }
 
 #[test]
+fn a_non_finite_norm_is_refused_when_it_arrives() {
+    // A NaN in a norm would vanish in the int8 activations (NaN casts to 0): silent garbage.
+    let file = rewrite(|_, t| {
+        let (.., d) = t.iter_mut().find(|(n, ..)| n == "blk.1.ffn_norm.weight").unwrap();
+        d[8..12].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    });
+    let err = bitnet_web::engine::Engine::load(&file, EngineOptions::default()).err().expect("refused");
+    assert!(matches!(&err, EngineError::Model(ModelError::BadTensor { tensor, reason }) if tensor == "blk.1.ffn_norm.weight" && reason.contains("value 2 is inf")), "{err:?}");
+}
+
+#[test]
+fn a_non_finite_embedding_is_refused_when_it_arrives() {
+    // F16 0x7e00 is NaN. With the default 4-bit shortlist head, a NaN row's estimate stays finite,
+    // so it would have gone unnoticed.
+    let file = rewrite(|_, t| {
+        let (.., d) = t.iter_mut().find(|(n, ..)| n == "token_embd.weight").unwrap();
+        d[2 * (256 * 7 + 3)..][..2].copy_from_slice(&0x7e00u16.to_le_bytes());
+    });
+    let err = bitnet_web::engine::Engine::load(&file, EngineOptions::default()).err().expect("refused");
+    assert!(matches!(&err, EngineError::Model(ModelError::BadTensor { tensor, reason }) if tensor == "token_embd.weight" && reason.contains("value 3 of row 7")), "{err:?}");
+}
+
+/// What no load-time check can see: a hidden state that overflows in a layer is named there, and
+/// logits that are not finite are a typed error, not a silent token 0. Both are forced here with
+/// a ternary scale of 1e38 (finite itself), which overflows the projection's output.
+#[test]
+fn a_non_finite_hidden_state_names_its_layer() {
+    let huge = |layer: usize| {
+        rewrite(move |_, t| {
+            let name = format!("blk.{layer}.ffn_down.weight");
+            let (_, ty, shape, d) = t.iter_mut().find(|(n, ..)| *n == name).unwrap();
+            assert_eq!(*ty, gguf::TensorType::I2_S);
+            // I2_S: the 2-bit codes of n weights, then one f32 scale for the whole tensor at n/4.
+            let at = shape.iter().product::<u64>() as usize / 4;
+            d[at..at + 4].copy_from_slice(&1e38f32.to_le_bytes());
+        })
+    };
+    for layer in [0, 1] {
+        let mut e = bitnet_web::engine::Engine::load(&huge(layer), EngineOptions::default()).unwrap();
+        let err = e.begin(&bitnet_web::engine::Prompt::Text("hello world".into()), Default::default()).err().expect("must not sample");
+        assert_eq!(err, EngineError::Model(ModelError::NonFinite { layer }));
+        assert!(err.to_string().contains(&format!("layer {layer}")));
+    }
+}
+
+#[test]
 fn non_finite_logits_are_a_typed_error_not_token_0() {
-    // A NaN in the final norm passes every header check and poisons every logit.
+    // A final norm of 3e38 everywhere (finite, so the loader keeps it) overflows the logits.
     let file = rewrite(|_, t| {
         let (.., d) = t.iter_mut().find(|(n, ..)| n == "output_norm.weight").unwrap();
-        d[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        d.chunks_exact_mut(4).for_each(|v| v.copy_from_slice(&3e38f32.to_le_bytes()));
     });
     let mut e = bitnet_web::engine::Engine::load(&file, EngineOptions::default()).unwrap();
     let prompt = bitnet_web::engine::Prompt::Text("hello".into());
-    let err = e.begin(&prompt, Default::default()).err().expect("NaN logits must not sample");
-    assert_eq!(err, EngineError::NonFiniteLogits { what: "NaN" });
+    let err = e.begin(&prompt, Default::default()).err().expect("non-finite logits must not sample");
+    assert!(matches!(err, EngineError::NonFiniteLogits { .. }), "{err:?}");
 }

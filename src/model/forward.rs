@@ -190,6 +190,11 @@ impl Model {
             };
             let down = bit_linear(kind, &layer.w_down, &Quantized::of(kind, &g, c.n_ff));
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+            // A NaN would otherwise flow on and come out as NaN logits with no hint where it began;
+            // the check costs one pass over the hidden state per layer.
+            if x.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite { layer: l });
+            }
         }
         cache.commit(n);
 

@@ -342,15 +342,30 @@ impl ModelLoader {
 
     fn convert(&mut self, t: &TensorInfo, role: Role, buf: Buffer) -> Result<(), ModelError> {
         let quant_err = |source| ModelError::Quant { tensor: t.name.clone(), source };
+        // Norms and scales: a NaN here would be absorbed by the int8 activations (NaN casts to 0)
+        // and turn into silent garbage, so a non-finite value is a corrupt tensor.
         let floats = |buf: Buffer| -> Result<Vec<f32>, ModelError> {
             let Buffer::Bytes(b) = buf else { unreachable!("only embeddings use F16 buffers") };
-            decode(t.ty, &b, t.n_elements, DecodeOptions::default()).map_err(quant_err)
+            let v = decode(t.ty, &b, t.n_elements, DecodeOptions::default()).map_err(quant_err)?;
+            match v.iter().position(|x| !x.is_finite()) {
+                Some(i) => Err(ModelError::BadTensor { tensor: t.name.clone(), reason: format!("value {i} is {}, not a finite number", v[i]) }),
+                None => Ok(v),
+            }
         };
+        // The embedding and the head too: the 4-bit shortlist would hide a NaN row (its estimate
+        // stays finite), and a NaN token row poisons every prompt that uses the token.
         let dense = |buf: Buffer| -> Result<DenseMatrix, ModelError> {
             let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
-            match buf {
-                Buffer::F16(bits) => Ok(DenseMatrix::from_f16(bits, cols, rows)),
-                Buffer::Bytes(b) => DenseMatrix::from_bytes(t.ty, &b, cols, rows).map_err(quant_err),
+            let m = match buf {
+                Buffer::F16(bits) => DenseMatrix::from_f16(bits, cols, rows),
+                Buffer::Bytes(b) => DenseMatrix::from_bytes(t.ty, &b, cols, rows).map_err(quant_err)?,
+            };
+            match m.first_non_finite() {
+                Some(i) => Err(ModelError::BadTensor {
+                    tensor: t.name.clone(),
+                    reason: format!("value {} of row {} is not a finite number", i % cols, i / cols),
+                }),
+                None => Ok(m),
             }
         };
         match role {

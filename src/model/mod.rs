@@ -48,6 +48,8 @@ pub enum ModelError {
     ContextFull(usize),
     #[error("token id {id} is outside the vocabulary (size {n_vocab})")]
     BadToken { id: u32, n_vocab: usize },
+    #[error("the hidden state became NaN or infinite in layer {layer}: that layer's weights or norms are corrupt")]
+    NonFinite { layer: usize },
 }
 
 /// A ternary projection (BitLinear), with the optional extra scale of the `bitnet` arch.

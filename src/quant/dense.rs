@@ -68,6 +68,21 @@ impl DenseMatrix {
         }
     }
 
+    /// The first value that is NaN or infinite (row-major index), if any. An F16 value is one when
+    /// its exponent bits are all set, so the check is one mask and compare per value.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        match &self.data {
+            DenseData::F32(v) => v.iter().position(|x| !x.is_finite()),
+            // Chunks scanned without an early exit vectorise (2B4T's 328M values: a fraction of
+            // its load); the chunk that has one is then searched.
+            DenseData::F16(v) => {
+                let bad = |h: &u16| h & 0x7c00 == 0x7c00;
+                let chunk = v.chunks(4096).position(|c| c.iter().fold(false, |a, h| a | bad(h)))?;
+                Some(chunk * 4096 + v[chunk * 4096..].iter().position(bad)?)
+            }
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         match &self.data {
             DenseData::F32(v) => 4 * v.len(),
