@@ -302,7 +302,7 @@ impl Request {
 
 /// At most this many stop strings (OpenAI's limit), of at most this many bytes each: every token
 /// checks the held-back text against each stop string's prefixes, so a stop string of 100 MB
-/// would cost a second per token.
+/// would make every token scan 100 MB.
 const MAX_STOPS: usize = 4;
 const MAX_STOP_BYTES: usize = 1024;
 
