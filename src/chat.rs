@@ -107,11 +107,7 @@ impl ChatFormat {
 
     /// The rendered prompt as markup and message text, in order (their concatenation is `render`).
     pub fn segments(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
-        for m in messages {
-            if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
-                return Err(ChatError::BadRole(m.role.clone()));
-            }
-        }
+        check_roles(messages)?;
         match self {
             ChatFormat::Bitnet2B4T => {
                 let mut out = vec![Segment::Markup("<|begin_of_text|>".into())];
@@ -184,11 +180,7 @@ impl ChatFormat {
     }
 
     fn render_jinja(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
-        for m in messages {
-            if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
-                return Err(ChatError::BadRole(m.role.clone()));
-            }
-        }
+        check_roles(messages)?;
         match self {
             ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
             ChatFormat::Template { source, bos, eos } => {
@@ -215,6 +207,13 @@ impl ChatFormat {
                 String::from_utf8(out.bytes).map_err(|e| ChatError::Template(e.to_string()))
             }
         }
+    }
+}
+
+fn check_roles(messages: &[Message]) -> Result<(), ChatError> {
+    match messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant")) {
+        Some(m) => Err(ChatError::BadRole(m.role.clone())),
+        None => Ok(()),
     }
 }
 

@@ -103,6 +103,8 @@ pub struct Tokenizer {
     is_control: Vec<bool>,
     /// Control and user-defined tokens: whole tokens, never pieces of text.
     is_special: Vec<bool>,
+    /// The special tokens' texts and ids, longest first (so `<|eot_id|>` wins over a prefix of it).
+    specials: Vec<(String, u32)>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     /// End of turn: `<|eot_id|>` when the vocabulary has it.
@@ -204,6 +206,14 @@ impl Tokenizer {
                 }
             })
             .collect();
+        let mut specials: Vec<(String, u32)> = tokens
+            .iter()
+            .zip(&types)
+            .enumerate()
+            .filter(|&(_, (s, &t))| is_special(t) && !s.is_empty())
+            .map(|(i, (s, _))| (s.clone(), i as u32))
+            .collect();
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         let id = |key: &str| g.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
         let find = |text: &str| tokens.iter().position(|t| t == text).map(|i| i as u32);
         Ok(Tokenizer {
@@ -211,6 +221,7 @@ impl Tokenizer {
             token_bytes,
             is_control: types.iter().map(|&t| t == TOKEN_CONTROL).collect(),
             is_special: types.iter().map(|&t| is_special(t)).collect(),
+            specials,
             bos: id("tokenizer.ggml.bos_token_id"),
             eos: id("tokenizer.ggml.eos_token_id"),
             eot: id("tokenizer.ggml.eot_token_id").or_else(|| find("<|eot_id|>")),
@@ -247,17 +258,7 @@ impl Tokenizer {
 
     /// Whether `text` holds the text of a special token (`<|eot_id|>`).
     pub fn contains_special_text(&self, text: &str) -> bool {
-        text.contains('<') && self.specials().any(|(s, _)| text.contains(s))
-    }
-
-    /// The special tokens' texts and ids, longest first (so `<|eot_id|>` wins over a prefix of it).
-    fn specials(&self) -> impl Iterator<Item = (&str, u32)> {
-        let mut v: Vec<(&str, u32)> = (0..self.n_vocab() as u32)
-            .filter(|&t| self.is_special(t))
-            .filter_map(|t| std::str::from_utf8(self.token_bytes(t)).ok().filter(|s| !s.is_empty()).map(|s| (s, t)))
-            .collect();
-        v.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        v.into_iter()
+        self.specials.iter().any(|(s, _)| text.contains(s.as_str()))
     }
 
     /// Token ids for a prompt of markup and message text: special-token text becomes the special
@@ -265,7 +266,6 @@ impl Tokenizer {
     /// which is what encoding the whole string with special parsing does when no message holds
     /// special-token text, so ordinary prompts get exactly HF's ids.
     pub fn encode_segments(&self, segments: &[Segment]) -> Vec<u32> {
-        let specials: Vec<(&str, u32)> = self.specials().collect();
         let mut ids = Vec::new();
         let mut piece = String::new();
         for seg in segments {
@@ -275,7 +275,11 @@ impl Tokenizer {
                     let mut rest = m.as_str();
                     while !rest.is_empty() {
                         // The leftmost special in the markup, the longest at that place.
-                        let hit = specials.iter().filter_map(|&(s, id)| rest.find(s).map(|at| (at, s, id))).min_by_key(|&(at, s, _)| (at, usize::MAX - s.len()));
+                        let hit = self
+                            .specials
+                            .iter()
+                            .filter_map(|(s, id)| rest.find(s.as_str()).map(|at| (at, s.as_str(), *id)))
+                            .min_by_key(|&(at, s, _)| (at, usize::MAX - s.len()));
                         match hit {
                             Some((at, s, id)) => {
                                 piece.push_str(&rest[..at]);

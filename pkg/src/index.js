@@ -90,11 +90,9 @@ class Connection {
     worker.addEventListener("error", (e) => {
       e.preventDefault?.();
       const why = e.message || "error";
-      if (this.onReady) {
-        this.onStartFailure(new EngineCrashedError(`The bitnet-web worker failed to start: ${why}`));
-        this.onReady = null;
-      }
-      this.close(new EngineCrashedError(`The bitnet-web worker stopped (${why}); create a new engine.`));
+      this.close(new EngineCrashedError(this.onReady
+        ? `The bitnet-web worker failed to start: ${why}`
+        : `The bitnet-web worker stopped (${why}); create a new engine.`));
     });
     worker.addEventListener("messageerror", () => this.close(new EngineCrashedError("The bitnet-web worker sent a message that could not be read; create a new engine.")));
     worker.addEventListener("message", (ev) => this.dispatch(ev.data));
@@ -152,6 +150,11 @@ class Connection {
     if (this.closed) return;
     this.closed = laterError;
     this.worker.terminate();
+    // Closed before it was ready (a load aborted early): the wait for it ends too.
+    if (this.onReady) {
+      this.onStartFailure(pendingError);
+      this.onReady = null;
+    }
     for (const p of this.pending.values()) p.reject(pendingError);
     this.pending.clear();
   }
@@ -390,7 +393,7 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
   const onAbort = () => conn.close(new AbortError("The load was aborted."));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await Promise.race([conn.ready, new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new AbortError("The load was aborted.")), { once: true }))]);
+    await conn.ready;
     const onEvent = (msg) => {
       if (msg.type === "progress") onProgress?.(msg);
       else if (msg.type === "header") onProgress?.({ phase: "header", header: msg.header });

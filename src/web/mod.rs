@@ -249,6 +249,22 @@ fn in_range(field: &str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>
 }
 
 impl Request {
+    /// The stop strings, within [`MAX_STOPS`] and [`MAX_STOP_BYTES`].
+    fn stops(&self) -> Result<Vec<String>, JsValue> {
+        let stops = match &self.stop {
+            None => vec![],
+            Some(StopField::One(s)) => vec![s.clone()],
+            Some(StopField::Many(v)) => v.clone(),
+        };
+        if stops.len() > MAX_STOPS {
+            return Err(bad_field("stop", &format!("may hold at most {MAX_STOPS} strings, not {}", stops.len())));
+        }
+        if let Some(s) = stops.iter().find(|s| s.len() > MAX_STOP_BYTES) {
+            return Err(bad_field("stop", &format!("strings may be at most {MAX_STOP_BYTES} bytes long, not {}", s.len())));
+        }
+        Ok(stops)
+    }
+
     /// The generation parameters. Defaults (the README's table): temperature 0.7, top_k 40,
     /// top_p 0.9, min_p 0.05, repetition_penalty 1.1, max_tokens 256. At `temperature: 0` the
     /// token is the plain argmax: no penalty applies unless the request names one.
@@ -306,22 +322,6 @@ impl Request {
 const MAX_STOPS: usize = 4;
 const MAX_STOP_BYTES: usize = 1024;
 
-impl Request {
-    fn stops(&self) -> Result<Vec<String>, JsValue> {
-        let stops = match &self.stop {
-            None => vec![],
-            Some(StopField::One(s)) => vec![s.clone()],
-            Some(StopField::Many(v)) => v.clone(),
-        };
-        if stops.len() > MAX_STOPS {
-            return Err(bad_field("stop", &format!("may hold at most {MAX_STOPS} strings, not {}", stops.len())));
-        }
-        if let Some(s) = stops.iter().find(|s| s.len() > MAX_STOP_BYTES) {
-            return Err(bad_field("stop", &format!("strings may be at most {MAX_STOP_BYTES} bytes long, not {}", s.len())));
-        }
-        Ok(stops)
-    }
-}
 
 /// One token's entry in OpenAI's `logprobs.content`.
 #[derive(Serialize)]
