@@ -34,7 +34,9 @@ impl ErrorName for GgufError {
 impl ErrorName for TokenizerError {
     fn js_name(&self) -> &'static str {
         match self {
-            TokenizerError::UnsupportedModel(_) | TokenizerError::UnsupportedPreTokenizer(_) => "UnsupportedModelError",
+            TokenizerError::UnsupportedModel(_)
+            | TokenizerError::UnsupportedPreTokenizer(_)
+            | TokenizerError::PreTokenizerMismatch(..) => "UnsupportedModelError",
             _ => "GgufError",
         }
     }

@@ -1,10 +1,13 @@
-//! The byte-level BPE tokenizer stored in a GGUF file (`tokenizer.ggml.model = "gpt2"`), built on
-//! the `tokenizers` crate.
+//! The tokenizer stored in a GGUF file, built on the `tokenizers` crate's BPE: byte-level BPE
+//! (`tokenizer.ggml.model = "gpt2"`: 2B4T, Llama 3, Falcon3) or SentencePiece BPE (`"llama"`:
+//! Llama-2 and 1bitLLM's models, see [`sentencepiece`]).
 //!
 //! The pre-tokenizer is the main trap (spec §5.3): Microsoft's 2B4T file has no
 //! `tokenizer.ggml.pre`, so bitnet.cpp falls back to llama.cpp's "default" regex chain, while HF (and
 //! training) use the Llama-3 regex with `ignore_merges`. We use Llama-3 unless the file or the caller
 //! asks otherwise.
+
+mod sentencepiece;
 
 use std::collections::HashMap;
 
@@ -14,7 +17,7 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, Model, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
+use tokenizers::{Model, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
 
 use crate::chat::Segment;
 use crate::gguf::{Array, Gguf, Value};
@@ -32,7 +35,8 @@ const LLAMACPP_DEFAULT_REGEXES: [&str; 4] = [
     r"[0-9][0-9][0-9]",
 ];
 
-const TOKEN_NORMAL: i32 = 1;
+use sentencepiece::TOKEN_NORMAL;
+const TOKEN_UNKNOWN: i32 = 2;
 const TOKEN_CONTROL: i32 = 3;
 const TOKEN_USER_DEFINED: i32 = 4;
 
@@ -44,13 +48,16 @@ pub enum PreTokenizerKind {
     LlamaCppDefault,
     /// The GPT-2 regex.
     Gpt2,
+    /// SentencePiece: no splitting, spaces as `▁` (the only kind for `tokenizer.ggml.model = "llama"`).
+    SentencePiece,
 }
 
 impl PreTokenizerKind {
     /// The kind a `tokenizer.ggml.pre` value names (an absent key means Llama-3, see the module docs).
     pub fn from_gguf_name(name: Option<&str>) -> Option<Self> {
         match name {
-            None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3") => Some(Self::Llama3),
+            // llama.cpp's llama3 group (llama-vocab.cpp), with bitnet.cpp's Falcon-E.
+            None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon_e") => Some(Self::Llama3),
             Some("gpt-2" | "gpt2") => Some(Self::Gpt2),
             Some("default") => Some(Self::LlamaCppDefault),
             Some(_) => None,
@@ -64,14 +71,17 @@ pub enum TokenizerError {
     Missing(&'static str),
     #[error(
         "tokenizer model '{0}' is not supported; bitnet-web reads byte-level BPE vocabularies \
-         (tokenizer.ggml.model = \"gpt2\"), as in BitNet b1.58 2B4T and Llama 3"
+         (tokenizer.ggml.model = \"gpt2\": 2B4T, Llama 3, Falcon3) and SentencePiece BPE ones \
+         (\"llama\": Llama-2, bitnet_b1_58-large and -3B)"
     )]
     UnsupportedModel(String),
     #[error(
-        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, gpt-2 and llama.cpp's default are); \
+        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, falcon3, gpt-2 and llama.cpp's default are); \
          choose one explicitly to load this model anyway"
     )]
     UnsupportedPreTokenizer(String),
+    #[error("the {0:?} pre-tokenizer does not apply to a '{1}' vocabulary")]
+    PreTokenizerMismatch(PreTokenizerKind, String),
     #[error("the tokenizer data in the model file is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -96,12 +106,16 @@ fn unicode_to_byte() -> HashMap<char, u8> {
 }
 
 pub struct Tokenizer {
-    /// With the special tokens registered, so that their text in a prompt becomes their id.
-    inner: tokenizers::Tokenizer,
+    /// The BPE model (merges from the file, or from the scores of a SentencePiece vocabulary).
+    bpe: BPE,
+    /// Byte-level vocabularies: the regex split and byte mapping; `None` for SentencePiece.
+    pre: Option<PreTokenizerWrapper>,
+    /// SentencePiece's dummy prefix: a `▁` before the text (`tokenizer.ggml.add_space_prefix`).
+    add_space_prefix: bool,
     /// Each token's bytes (specials: their text).
     token_bytes: Vec<Vec<u8>>,
     is_control: Vec<bool>,
-    /// Control and user-defined tokens: whole tokens, never pieces of text.
+    /// Unknown, control and user-defined tokens: whole tokens, never pieces of text.
     is_special: Vec<bool>,
     /// The special tokens' texts and ids, longest first (so `<|eot_id|>` wins over a prefix of it).
     specials: Vec<(String, u32)>,
@@ -133,26 +147,30 @@ impl Tokenizer {
     /// The tokens and the pre-tokenizer, once the tokenizer model is known to be supported.
     fn metadata(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<(&[String], PreTokenizerKind), TokenizerError> {
         let model = g.get_str("tokenizer.ggml.model").ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
-        if model != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel(model.into()));
-        }
         let Some(Value::Array(Array::String(tokens))) = g.get("tokenizer.ggml.tokens") else {
             return Err(TokenizerError::Missing("tokenizer.ggml.tokens"));
         };
-        let pre_name = g.get_str("tokenizer.ggml.pre");
-        match pre.or_else(|| PreTokenizerKind::from_gguf_name(pre_name)) {
-            Some(p) => Ok((tokens, p)),
-            None => Err(TokenizerError::UnsupportedPreTokenizer(pre_name.unwrap_or_default().into())),
+        let sentencepiece = PreTokenizerKind::SentencePiece;
+        match (model, pre) {
+            // llama.cpp ignores `tokenizer.ggml.pre` for SentencePiece vocabularies, and so do we.
+            ("llama", None) => Ok((tokens, sentencepiece)),
+            ("llama", Some(p)) if p == sentencepiece => Ok((tokens, p)),
+            ("gpt2", Some(p)) if p != sentencepiece => Ok((tokens, p)),
+            ("llama" | "gpt2", Some(p)) => Err(TokenizerError::PreTokenizerMismatch(p, model.into())),
+            ("gpt2", None) => {
+                let pre_name = g.get_str("tokenizer.ggml.pre");
+                let kind = PreTokenizerKind::from_gguf_name(pre_name)
+                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.unwrap_or_default().into()))?;
+                Ok((tokens, kind))
+            }
+            _ => Err(TokenizerError::UnsupportedModel(model.into())),
         }
     }
 
     /// Builds the tokenizer from `tokenizer.ggml.*` metadata. `pre` overrides `tokenizer.ggml.pre`.
     pub fn from_gguf(g: &Gguf, pre: Option<PreTokenizerKind>) -> Result<Tokenizer, TokenizerError> {
         let (tokens, pre) = Self::metadata(g, pre)?;
-        let merges: &[String] = match g.get("tokenizer.ggml.merges") {
-            Some(Value::Array(Array::String(m))) => m,
-            _ => &[],
-        };
+        let spm = pre == PreTokenizerKind::SentencePiece;
         let types: Vec<i32> = match g.get("tokenizer.ggml.token_type") {
             Some(Value::Array(Array::I32(t))) if t.len() == tokens.len() => t.clone(),
             Some(Value::Array(a)) if a.len() == tokens.len() => {
@@ -162,48 +180,55 @@ impl Tokenizer {
             None => vec![TOKEN_NORMAL; tokens.len()],
         };
 
-        let is_special = |t: i32| t == TOKEN_CONTROL || t == TOKEN_USER_DEFINED;
+        // Matched whole in text, as llama.cpp and HF do (`<unk>` included).
+        let is_special = |t: i32| matches!(t, TOKEN_UNKNOWN | TOKEN_CONTROL | TOKEN_USER_DEFINED);
         let mut vocab = Vocab::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
             vocab.entry(t.clone()).or_insert(i as u32);
         }
-        let merge_pairs: Vec<(String, String)> = merges
-            .iter()
-            .map(|m| {
-                // Split at the first space after position 0 (a merge may start with a space symbol).
-                let at = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(i, _)| i);
-                at.map(|i| (m[..i].to_string(), m[i + 1..].to_string())).ok_or_else(|| corrupt(format!("merge {m:?}")))
-            })
-            .collect::<Result<_, _>>()?;
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merge_pairs)
-            .ignore_merges(pre == PreTokenizerKind::Llama3)
-            .build()
-            .map_err(corrupt)?;
-        let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
-        let specials: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, t)| is_special(**t))
-            .map(|(s, _)| AddedToken::from(s.clone(), true).normalized(false))
-            .collect();
-        inner.add_special_tokens(specials).map_err(corrupt)?;
+        let merges = if spm {
+            let scores: Vec<f32> = match g.get("tokenizer.ggml.scores") {
+                Some(Value::Array(Array::F32(s))) if s.len() == tokens.len() => s.clone(),
+                Some(_) => return Err(corrupt("scores has a different length than tokens")),
+                None => return Err(TokenizerError::Missing("tokenizer.ggml.scores")),
+            };
+            sentencepiece::merges_from_scores(tokens, &scores, &types)
+        } else {
+            let merges: &[String] = match g.get("tokenizer.ggml.merges") {
+                Some(Value::Array(Array::String(m))) => m,
+                _ => &[],
+            };
+            merges
+                .iter()
+                .map(|m| {
+                    // Split at the first space after position 0 (a merge may start with a space symbol).
+                    let at = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(i, _)| i);
+                    at.map(|i| (m[..i].to_string(), m[i + 1..].to_string())).ok_or_else(|| corrupt(format!("merge {m:?}")))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let id = |key: &str| g.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let mut builder = BPE::builder().vocab_and_merges(vocab, merges).ignore_merges(pre == PreTokenizerKind::Llama3);
+        if spm {
+            builder = builder.byte_fallback(true).fuse_unk(true);
+            if let Some(unk) = id("tokenizer.ggml.unknown_token_id") {
+                builder = builder.unk_token(tokens[unk as usize].clone());
+            }
+        }
+        let bpe = builder.build().map_err(corrupt)?;
 
         let to_byte = unicode_to_byte();
         let token_bytes = tokens
             .iter()
             .zip(&types)
-            .map(|(s, &t)| {
-                if is_special(t) {
-                    s.as_bytes().to_vec()
-                } else {
-                    // Byte-level symbols map back to bytes; anything else stands for itself.
-                    s.chars().flat_map(|c| match to_byte.get(&c) {
-                        Some(&b) => vec![b],
-                        None => c.to_string().into_bytes(),
-                    }).collect()
-                }
+            .map(|(s, &t)| match () {
+                _ if is_special(t) => s.as_bytes().to_vec(),
+                _ if spm => sentencepiece::piece_bytes(s, t),
+                // Byte-level symbols map back to bytes; anything else stands for itself.
+                _ => s.chars().flat_map(|c| match to_byte.get(&c) {
+                    Some(&b) => vec![b],
+                    None => c.to_string().into_bytes(),
+                }).collect(),
             })
             .collect();
         let mut specials: Vec<(String, u32)> = tokens
@@ -214,10 +239,11 @@ impl Tokenizer {
             .map(|(i, (s, _))| (s.clone(), i as u32))
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        let id = |key: &str| g.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
         let find = |text: &str| tokens.iter().position(|t| t == text).map(|i| i as u32);
         Ok(Tokenizer {
-            inner,
+            bpe,
+            pre: if spm { None } else { Some(pre_tokenizer(pre)?) },
+            add_space_prefix: g.get("tokenizer.ggml.add_space_prefix").and_then(Value::as_bool).unwrap_or(true),
             token_bytes,
             is_control: types.iter().map(|&t| t == TOKEN_CONTROL).collect(),
             is_special: types.iter().map(|&t| is_special(t)).collect(),
@@ -237,13 +263,45 @@ impl Tokenizer {
     /// Token ids for `text`, without BOS. With `parse_special`, the text of special tokens
     /// (`<|eot_id|>`) becomes their ids; without it, it is tokenized as plain text.
     pub fn encode(&self, text: &str, parse_special: bool) -> Vec<u32> {
-        if parse_special {
-            return self.inner.encode(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default();
+        if !parse_special {
+            return self.encode_text(text, true);
         }
+        let mut ids = Vec::new();
+        let mut rest = text;
+        let mut at_start = true;
+        while let Some((at, s, id)) = self.next_special(rest) {
+            if at > 0 {
+                ids.extend(self.encode_text(&rest[..at], at_start));
+            }
+            ids.push(id);
+            at_start = false;
+            rest = &rest[at + s.len()..];
+        }
+        ids.extend(self.encode_text(rest, at_start));
+        ids
+    }
+
+    /// The leftmost special-token text in `text`, the longest at that place (as HF's added
+    /// vocabulary matches): its offset, text and id.
+    fn next_special<'a>(&'a self, text: &str) -> Option<(usize, &'a str, u32)> {
+        self.specials
+            .iter()
+            .filter_map(|(s, id)| text.find(s.as_str()).map(|at| (at, s.as_str(), *id)))
+            .min_by_key(|&(at, s, _)| (at, usize::MAX - s.len()))
+    }
+
+    /// Plain text (no special tokens) to ids. `at_start`: the text opens the prompt, where
+    /// SentencePiece puts its dummy prefix.
+    fn encode_text(&self, text: &str, at_start: bool) -> Vec<u32> {
+        let Some(pre) = &self.pre else {
+            if text.is_empty() {
+                return Vec::new();
+            }
+            let escaped = sentencepiece::escape(text, at_start && self.add_space_prefix);
+            return self.bpe.tokenize(&escaped).map(|t| t.into_iter().map(|t| t.id).collect()).unwrap_or_default();
+        };
         let mut pts = PreTokenizedString::from(text);
-        let model = self.inner.get_model();
-        let ok = self.inner.get_pre_tokenizer().expect("set at construction").pre_tokenize(&mut pts).is_ok()
-            && pts.tokenize(|n| model.tokenize(n.get())).is_ok();
+        let ok = pre.pre_tokenize(&mut pts).is_ok() && pts.tokenize(|n| self.bpe.tokenize(n.get())).is_ok();
         match (ok, pts.into_encoding(None, 0, OffsetType::None)) {
             (true, Ok(e)) => e.get_ids().to_vec(),
             _ => Vec::new(),
@@ -268,36 +326,27 @@ impl Tokenizer {
     pub fn encode_segments(&self, segments: &[Segment]) -> Vec<u32> {
         let mut ids = Vec::new();
         let mut piece = String::new();
+        let mut at_start = true;
         for seg in segments {
             match seg {
                 Segment::Text(t) => piece.push_str(t),
                 Segment::Markup(m) => {
                     let mut rest = m.as_str();
-                    while !rest.is_empty() {
-                        // The leftmost special in the markup, the longest at that place.
-                        let hit = self
-                            .specials
-                            .iter()
-                            .filter_map(|(s, id)| rest.find(s.as_str()).map(|at| (at, s.as_str(), *id)))
-                            .min_by_key(|&(at, s, _)| (at, usize::MAX - s.len()));
-                        match hit {
-                            Some((at, s, id)) => {
-                                piece.push_str(&rest[..at]);
-                                ids.extend(self.encode(&piece, false));
-                                piece.clear();
-                                ids.push(id);
-                                rest = &rest[at + s.len()..];
-                            }
-                            None => {
-                                piece.push_str(rest);
-                                rest = "";
-                            }
+                    while let Some((at, s, id)) = self.next_special(rest) {
+                        piece.push_str(&rest[..at]);
+                        if !piece.is_empty() {
+                            ids.extend(self.encode_text(&piece, at_start));
+                            piece.clear();
                         }
+                        ids.push(id);
+                        at_start = false;
+                        rest = &rest[at + s.len()..];
                     }
+                    piece.push_str(rest);
                 }
             }
         }
-        ids.extend(self.encode(&piece, false));
+        ids.extend(self.encode_text(&piece, at_start));
         ids
     }
 
@@ -338,7 +387,12 @@ impl Tokenizer {
             .filter(|&&id| !(skip_control && self.is_control(id)))
             .flat_map(|&id| self.token_bytes(id).iter().copied())
             .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
+        let text = String::from_utf8_lossy(&bytes);
+        // SentencePiece's dummy prefix is not part of the text (HF's decoder strips it too).
+        match (self.pre.is_none() && self.add_space_prefix, text.strip_prefix(' ')) {
+            (true, Some(rest)) => rest.to_string(),
+            _ => text.into_owned(),
+        }
     }
 }
 
@@ -350,6 +404,7 @@ fn pre_tokenizer(kind: PreTokenizerKind) -> Result<PreTokenizerWrapper, Tokenize
         PreTokenizerKind::Llama3 => vec![split(LLAMA3_REGEX)?],
         PreTokenizerKind::Gpt2 => vec![split(GPT2_REGEX)?],
         PreTokenizerKind::LlamaCppDefault => LLAMACPP_DEFAULT_REGEXES.iter().map(|r| split(r)).collect::<Result<_, _>>()?,
+        PreTokenizerKind::SentencePiece => unreachable!("SentencePiece vocabularies are not pre-tokenized"),
     };
     steps.push(ByteLevel::new(false, false, false).into());
     Ok(Sequence::new(steps).into())

@@ -1,0 +1,112 @@
+//! The SentencePiece (Llama-2, bitnet_b1_58-large/-3B) and Falcon3 tokenizers against code we
+//! didn't write, on 417 strings each: vocabularies trained by PyPI `sentencepiece` and `tokenizers`
+//! with those models' settings and written into GGUF as llama.cpp's converter does, and the ids
+//! that the trained `sentencepiece` model, the `tokenizers` trainer's own tokenizer and HF
+//! transformers loading the GGUF give (tests/fixtures/make_tokenizer_family.py). Runs natively and
+//! in headless browsers.
+
+use bitnet_web::gguf;
+use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer, TokenizerError};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const SPM: &[u8] = include_bytes!("fixtures/spm-vocab.gguf");
+const FALCON3: &[u8] = include_bytes!("fixtures/falcon3-vocab.gguf");
+const CASES: &str = include_str!("fixtures/tokenizer_family_cases.json");
+
+fn tokenizer(file: &[u8]) -> Tokenizer {
+    let (g, _) = gguf::read_all(file).unwrap();
+    Tokenizer::from_gguf(&g, None).unwrap()
+}
+
+fn cases() -> Vec<serde_json::Value> {
+    let all: serde_json::Value = serde_json::from_str(CASES).unwrap();
+    let cases = all["cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 300);
+    cases
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Compares every case; `reference` picks the expected ids (None: skip the case).
+fn check(tok: &Tokenizer, parse_special: bool, reference: impl Fn(&serde_json::Value) -> Option<Vec<u32>>) -> usize {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for c in cases() {
+        let text = c["text"].as_str().unwrap();
+        let Some(want) = reference(&c) else { continue };
+        checked += 1;
+        let got = tok.encode(text, parse_special);
+        if got != want {
+            failures.push(format!("{text:?}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {checked} differ:\n{}", failures.len(), failures.join("\n"));
+    checked
+}
+
+#[test]
+fn sentencepiece_vocabulary_matches_the_sentencepiece_library() {
+    let tok = tokenizer(SPM);
+    assert_eq!(tok.pre_tokenizer, PreTokenizerKind::SentencePiece);
+    assert_eq!((tok.n_vocab(), tok.bos, tok.eos, tok.add_bos), (32002, Some(1), Some(2), true));
+    // `sentencepiece` knows no special tokens: all text is text.
+    assert!(check(&tok, false, |c| Some(ids(&c["spm"]["sentencepiece"]))) >= 400);
+}
+
+#[test]
+fn sentencepiece_vocabulary_matches_hf_loading_the_gguf() {
+    let tok = tokenizer(SPM);
+    // HF's Metaspace adds no dummy prefix to text that starts with a space (or `▁`), unlike
+    // sentencepiece and llama.cpp, which we follow there (the test above covers those strings).
+    let n = check(&tok, true, |c| {
+        let text = c["text"].as_str().unwrap();
+        (!text.starts_with([' ', '\u{2581}'])).then(|| ids(&c["spm"]["hf"]))
+    });
+    assert!(n >= 350, "{n}");
+    // Special-token text is the special token, and the text after it has no dummy prefix.
+    assert_eq!(tok.encode("<s>Hello</s>", true)[0], 1);
+    assert_eq!(*tok.encode("<s>Hello</s>", true).last().unwrap(), 2);
+}
+
+#[test]
+fn sentencepiece_decodes_to_the_text() {
+    let tok = tokenizer(SPM);
+    for c in cases() {
+        let text = c["text"].as_str().unwrap();
+        // The trained model normalizes nothing, so every string comes back (the dummy prefix is dropped).
+        let back = tok.decode(&tok.encode(text, false), false);
+        assert_eq!(back.replace('\u{2581}', " "), text.replace('\u{2581}', " "), "{text:?}");
+    }
+    // Bytes outside the vocabulary fall back to <0xXX> pieces.
+    let emoji = tok.encode("\u{1F600}", false);
+    assert!(emoji.len() >= 4, "{emoji:?}");
+    assert_eq!(tok.decode(&emoji, false), "\u{1F600}");
+}
+
+#[test]
+fn falcon3_vocabulary_matches_its_trainer_and_hf() {
+    let tok = tokenizer(FALCON3);
+    assert_eq!(tok.pre_tokenizer, PreTokenizerKind::Llama3, "llama.cpp puts falcon3 in the llama3 group");
+    assert_eq!((tok.bos, tok.eos), (Some(11), Some(11)));
+    assert!(check(&tok, true, |c| Some(ids(&c["falcon3"]["trainer"]))) >= 400);
+    assert!(check(&tok, true, |c| Some(ids(&c["falcon3"]["hf"]))) >= 400);
+    for c in cases() {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(tok.decode(&tok.encode(text, true), false), text);
+    }
+}
+
+#[test]
+fn a_pre_tokenizer_that_does_not_fit_the_vocabulary_is_refused() {
+    let (g, _) = gguf::read_all(SPM).unwrap();
+    let err = Tokenizer::from_gguf(&g, Some(PreTokenizerKind::Llama3)).unwrap_err();
+    assert!(matches!(err, TokenizerError::PreTokenizerMismatch(PreTokenizerKind::Llama3, ref m) if m == "llama"), "{err}");
+    let (g, _) = gguf::read_all(FALCON3).unwrap();
+    assert!(Tokenizer::from_gguf(&g, Some(PreTokenizerKind::SentencePiece)).is_err());
+}
