@@ -11,7 +11,8 @@ struct PendingTensor {
     name: String,
     shape: Vec<u64>,
     ty: TensorType,
-    data: Vec<u8>,
+    /// `None`: declared only, for a header written before its tensors are made (see `write_header`).
+    data: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -32,11 +33,18 @@ impl GgufWriter {
 
     /// Adds a tensor; `data` must already be encoded in `ty` (its length is checked when writing).
     pub fn tensor(&mut self, name: impl Into<String>, ty: TensorType, shape: &[u64], data: Vec<u8>) -> &mut Self {
-        self.tensors.push(PendingTensor { name: name.into(), shape: shape.to_vec(), ty, data });
+        self.tensors.push(PendingTensor { name: name.into(), shape: shape.to_vec(), ty, data: Some(data) });
         self
     }
 
-    fn alignment(&self) -> u64 {
+    /// Adds a tensor to the table only: its bytes are streamed after [`write_header`](Self::write_header),
+    /// in table order, each padded to the alignment (a multi-gigabyte model never sits in memory).
+    pub fn declare(&mut self, name: impl Into<String>, ty: TensorType, shape: &[u64]) -> &mut Self {
+        self.tensors.push(PendingTensor { name: name.into(), shape: shape.to_vec(), ty, data: None });
+        self
+    }
+
+    pub fn alignment(&self) -> u64 {
         self.metadata
             .iter()
             .find(|(k, _)| k == "general.alignment")
@@ -45,6 +53,22 @@ impl GgufWriter {
     }
 
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        self.write_header(out)?;
+        let align = self.alignment();
+        for t in &self.tensors {
+            let data = t.data.as_ref().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("tensor {} was declared without data", t.name))
+            })?;
+            out.write_all(data)?;
+            let padding = (data.len() as u64).next_multiple_of(align) - data.len() as u64;
+            out.write_all(&vec![0u8; padding as usize])?;
+        }
+        Ok(())
+    }
+
+    /// The header, metadata and tensor table, padded to the alignment: everything before the first
+    /// tensor byte.
+    pub fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         let align = self.alignment();
         let mut head = Vec::new();
         head.extend_from_slice(b"GGUF");
@@ -60,10 +84,11 @@ impl GgufWriter {
         for t in &self.tensors {
             let n: u64 = t.shape.iter().product();
             let expected = t.ty.byte_size(n).unwrap_or(u64::MAX);
-            if t.data.len() as u64 != expected {
+            let len = t.data.as_ref().map_or(expected, |d| d.len() as u64);
+            if len != expected {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("tensor {} has {} bytes, but {} {:?} needs {expected}", t.name, t.data.len(), t.ty, t.shape),
+                    format!("tensor {} has {len} bytes, but {} {:?} needs {expected}", t.name, t.ty, t.shape),
                 ));
             }
             put_str(&mut head, &t.name);
@@ -73,16 +98,10 @@ impl GgufWriter {
             }
             head.extend_from_slice(&t.ty.id().to_le_bytes());
             head.extend_from_slice(&offset.to_le_bytes());
-            offset += (t.data.len() as u64).next_multiple_of(align);
+            offset += len.next_multiple_of(align);
         }
         pad(&mut head, align);
-        out.write_all(&head)?;
-        for t in &self.tensors {
-            out.write_all(&t.data)?;
-            let padding = (t.data.len() as u64).next_multiple_of(align) - t.data.len() as u64;
-            out.write_all(&vec![0u8; padding as usize])?;
-        }
-        Ok(())
+        out.write_all(&head)
     }
 
     pub fn to_bytes(&self) -> io::Result<Vec<u8>> {

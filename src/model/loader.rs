@@ -149,6 +149,88 @@ fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
 }
 
 /// Bytes a tensor will occupy once converted.
+/// What the header says the model needs, counted before the first weight byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The weights in their converted form, with the LM head copies the options ask for.
+    pub weights: u64,
+    /// The largest tensor as stored: the one buffer that exists beside the converted weights.
+    pub largest_tensor: u64,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> u64 {
+        self.weights + self.largest_tensor
+    }
+}
+
+/// Validates a header (architecture, tensor table, shapes, types) and estimates what loading it
+/// takes, without reading a weight.
+pub fn check_header(g: &Gguf, opts: &LoadOptions) -> Result<(Config, MemoryEstimate), ModelError> {
+    let plan = Plan::of(g, opts)?;
+    Ok((plan.config, plan.estimate))
+}
+
+struct Plan {
+    config: Config,
+    roles: Vec<Role>,
+    estimate: MemoryEstimate,
+}
+
+impl Plan {
+    fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
+        let config = Config::from_gguf(g)?;
+        let mut needed = 0u64;
+        let mut largest = 0u64;
+        let mut roles: Vec<Role> = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
+        if config.arch == super::Arch::BitnetB158 {
+            // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
+            for role in roles.iter_mut().filter(|r| **r == Role::Output) {
+                *role = Role::Skip;
+            }
+        }
+        check_table(&config, &roles)?;
+        for (t, &role) in g.tensors.iter().zip(&roles) {
+            let Some(shape) = expected_shape(&config, role) else { continue };
+            if t.shape != shape {
+                return Err(ModelError::BadTensor {
+                    tensor: t.name.clone(),
+                    reason: format!("has shape {:?}, but the metadata implies {shape:?}", t.shape),
+                });
+            }
+            if let Role::Weight(_, p) = role {
+                if is_projection(p) && !ternary::is_ternary(t.ty) {
+                    return Err(ModelError::BadTensor {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0)",
+                            t.ty
+                        ),
+                    });
+                }
+                // The kernels keep each row in I2_S's 128-weight blocks (bitnet_b1_58-3B's 8640-wide
+                // FFN is why its only official conversions are TL1/TL2).
+                if is_projection(p) && t.shape[0] % ternary::BLOCK as u64 != 0 {
+                    return Err(ModelError::BadTensor {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "has rows of {} weights, but bitnet-web's ternary kernels need a multiple of {}; \
+                             such models exist only as TL1/TL2 files, which bitnet-web does not read",
+                            t.shape[0],
+                            ternary::BLOCK
+                        ),
+                    });
+                }
+            }
+            needed += kept_bytes(t, role);
+            largest = largest.max(t.n_bytes);
+        }
+        let tied = !g.tensors.iter().any(|t| t.name == "output.weight");
+        needed += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
+        Ok(Plan { config, roles, estimate: MemoryEstimate { weights: needed, largest_tensor: largest } })
+    }
+}
+
 fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
     match role {
         Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
@@ -281,47 +363,15 @@ impl ModelLoader {
 
     /// Checks the header and decides what each tensor becomes.
     fn plan(&mut self, g: &Gguf) -> Result<(), ModelError> {
-        let config = Config::from_gguf(g)?;
-        let mut needed = 0u64;
-        let mut largest = 0u64;
-        self.roles = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
-        if config.arch == super::Arch::BitnetB158 {
-            // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
-            for role in self.roles.iter_mut().filter(|r| **r == Role::Output) {
-                *role = Role::Skip;
-            }
-        }
-        check_table(&config, &self.roles)?;
-        for (t, &role) in g.tensors.iter().zip(&self.roles) {
-            let Some(shape) = expected_shape(&config, role) else { continue };
-            if t.shape != shape {
-                return Err(ModelError::BadTensor {
-                    tensor: t.name.clone(),
-                    reason: format!("has shape {:?}, but the metadata implies {shape:?}", t.shape),
-                });
-            }
-            if let Role::Weight(_, p) = role {
-                if is_projection(p) && !ternary::is_ternary(t.ty) {
-                    return Err(ModelError::BadTensor {
-                        tensor: t.name.clone(),
-                        reason: format!(
-                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0)",
-                            t.ty
-                        ),
-                    });
-                }
-            }
-            needed += kept_bytes(t, role);
-            largest = largest.max(t.n_bytes);
-        }
-        let tied = !g.tensors.iter().any(|t| t.name == "output.weight");
-        needed += self.opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
+        let plan = Plan::of(g, &self.opts)?;
         if let Some(limit) = self.opts.memory_limit {
-            let total = needed + largest;
+            let total = plan.estimate.total();
             if total > limit {
                 return Err(ModelError::OutOfMemory { needed_mb: total >> 20, limit_mb: limit >> 20 });
             }
         }
+        let (config, roles) = (plan.config, plan.roles);
+        self.roles = roles;
         self.buffers = g
             .tensors
             .iter()

@@ -17,7 +17,7 @@ use crate::quant::ternary::PackedTernary;
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
 pub use kv_cache::{KvCache, KvPrecision};
-pub use loader::{LoadOptions, ModelLoader, load_bytes};
+pub use loader::{LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
 
 
 #[derive(Debug, Error, Clone, PartialEq)]

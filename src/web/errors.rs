@@ -47,7 +47,11 @@ impl ErrorName for ModelError {
         match self {
             ModelError::Gguf(e) => e.js_name(),
             ModelError::UnsupportedArch(_) => "UnsupportedModelError",
-            ModelError::BadTensor { reason, .. } if reason.contains("ternary projections only") => "UnsupportedModelError",
+            ModelError::BadTensor { reason, .. }
+                if reason.contains("ternary projections only") || reason.contains("ternary kernels need") =>
+            {
+                "UnsupportedModelError"
+            }
             ModelError::OutOfMemory { .. } => "OutOfMemoryError",
             ModelError::ContextFull(_) => "ContextFullError",
             _ => "GgufError",

@@ -119,6 +119,12 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Run every check a loader makes on the header (architecture, tensor table, shapes, types,
+        /// tokenizer) and print the memory estimate, without reading a weight.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Write one tensor decoded to little-endian f32.
     Dump {
@@ -217,8 +223,26 @@ struct GenerateArgs {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Inspect { file, json } => {
+        Command::Inspect { file, json, check, model } => {
             let g = files::header(&file)?;
+            if check {
+                let opts = model.options(Head::Auto);
+                let (config, estimate) = bitnet_web::model::check_header(&g, &opts.load)?;
+                bitnet_web::engine::check_header(&g, &config, &opts)?;
+                let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+                println!(
+                    "header check: ok ({} · {} layers · width {} · FFN {} · {} heads / {} KV · vocab {} · context {})",
+                    config.arch_name, config.n_layer, config.n_embd, config.n_ff, config.n_head, config.n_head_kv,
+                    config.n_vocab, config.n_ctx_train
+                );
+                println!(
+                    "memory estimate: {:.1} MiB ({:.1} MiB of converted weights and heads + {:.1} MiB for the largest tensor in transit)",
+                    mib(estimate.total()),
+                    mib(estimate.weights),
+                    mib(estimate.largest_tensor)
+                );
+                return Ok(());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&inspect::to_json(&g)).expect("json"));
             } else {

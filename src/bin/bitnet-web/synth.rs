@@ -1,13 +1,27 @@
-//! `bitnet-web synth`: a model with random ternary weights and the exact shapes, tensor names, types
-//! and metadata of Microsoft's BitNet b1.58 2B4T GGUF (spec §3.1), with the real 128,256-token
-//! tokenizer copied from a tokenizer GGUF. Its speed is that of the real model; its text is noise.
-//! Generated on demand for load and speed tests, never committed.
+//! `bitnet-web synth`: a model with random ternary weights and the exact tensor names, shapes, types,
+//! metadata keys, architecture and tokenizer type of one model of the BitNet family. Its speed and
+//! memory are the real model's; its text is noise. Made on demand for load, shape and speed tests,
+//! never committed.
+//!
+//! The shapes, and where each comes from:
+//! - `2b4t`: Microsoft's bitnet-b1.58-2B-4T GGUF, tensor by tensor (spec §3.1).
+//! - `large`, `3b`: 1bitLLM's bitnet_b1_58-large / -3B configs (spec §3.2): arch `bitnet`, SiLU,
+//!   sub-norms, tied head, the Llama-2 SentencePiece vocabulary plus two tokens (32002).
+//! - `falcon3-*`: tiiuae's Falcon3-{1B,3B,7B,10B}-Instruct-1.58bit: arch `llama`, GQA with
+//!   256-wide heads, rope theta 1000042, a 131072-token `falcon3` vocabulary, F16 embedding and
+//!   separate F16 head. The widths, depths and the F16 head reproduce the published I2_S file sizes
+//!   (1.36, 2.22 and 3.28 GB for 1B, 3B and 7B: spec §7) to within 1%.
+//! - `llama3-8b`: HF1BitLLM's Llama3-8B-1.58-100B-tokens: arch `llama`, Llama-3-8B's config, the
+//!   Llama-3 vocabulary with `llama-bpe`, separate head (spec §3.3).
+//!
+//! Real vocabularies can't be had here, so the tokenizer comes from the repo's look-alikes
+//! (tests/fixtures/*-vocab.gguf), padded with unused tokens to the real size.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use bitnet_web::gguf::{GgufWriter, TensorType, Value};
+use bitnet_web::gguf::{Array, GgufWriter, TensorType, Value};
 use bitnet_web::quant::{I2sLayout, i2_s, tq2_0};
 use clap::{Args, ValueEnum};
 
@@ -15,32 +29,104 @@ use crate::files::{self, CliError};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Variant {
-    /// arch `bitnet-b1.58`, I2_S weights: the official file's layout.
+    /// I2_S weights: the official files' type (arch `bitnet-b1.58` for 2b4t).
     I2s,
-    /// arch `bitnet`, TQ2_0 weights: loadable by upstream llama.cpp (and wllama) too.
+    /// TQ2_0 weights: loadable by upstream llama.cpp (and wllama) too (arch `bitnet` for 2b4t).
     Tq2,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum ShapeName {
+    #[value(name = "2b4t")]
+    B2b4t,
+    Large,
+    #[value(name = "3b")]
+    B3b,
+    #[value(name = "falcon3-1b")]
+    Falcon3_1b,
+    #[value(name = "falcon3-3b")]
+    Falcon3_3b,
+    #[value(name = "falcon3-7b")]
+    Falcon3_7b,
+    #[value(name = "falcon3-10b")]
+    Falcon3_10b,
+    #[value(name = "llama3-8b")]
+    Llama3_8b,
 }
 
 #[derive(Args)]
 pub struct SynthArgs {
     out: PathBuf,
+    /// Which model's shape to write.
+    #[arg(long, value_enum, default_value = "2b4t")]
+    shape: ShapeName,
     #[arg(long, value_enum, default_value = "i2s")]
     variant: Variant,
-    /// A GGUF holding the tokenizer to copy (the repo's Llama-3 vocabulary by default).
-    #[arg(long, default_value = "tests/fixtures/llama3-vocab.gguf")]
-    vocab: PathBuf,
-    /// Fewer layers than 2B4T's 30, for quick tests (shapes are otherwise unchanged).
-    #[arg(long, default_value_t = 30)]
-    layers: usize,
+    /// A GGUF holding the tokenizer to copy (default: the repo's vocabulary for the shape's tokenizer).
+    #[arg(long)]
+    vocab: Option<PathBuf>,
+    /// Fewer layers than the model has, for quick tests (shapes are otherwise unchanged).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Write the header and tensor table only, and leave the weights as zeros (a sparse file of the
+    /// full size): what a loader checks before the first weight byte, in a moment.
+    #[arg(long)]
+    header_only: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
-const D: u64 = 2560;
-const FF: u64 = 6912;
-const HEADS: u64 = 20;
-const KV_HEADS: u64 = 5;
-const HEAD_DIM: u64 = 128;
+/// One model's shape.
+struct Shape {
+    /// `general.name`.
+    name: &'static str,
+    arch: &'static str,
+    d: u64,
+    ff: u64,
+    layers: usize,
+    heads: u64,
+    kv_heads: u64,
+    vocab: u64,
+    vocab_file: &'static str,
+    /// `tokenizer.ggml.pre` to set (None: keep the vocabulary file's).
+    pre: Option<&'static str>,
+    ctx: u32,
+    rope_theta: f32,
+    eps: f32,
+    /// A separate `output.weight`.
+    untied: bool,
+}
+
+impl ShapeName {
+    fn shape(self) -> Shape {
+        let falcon3 = |name, d, ff, layers, heads, ctx| Shape {
+            name, arch: "llama", d, ff, layers, heads, kv_heads: 4, vocab: 131072,
+            vocab_file: "tests/fixtures/falcon3-vocab.gguf", pre: None, ctx, rope_theta: 1000042.0, eps: 1e-6, untied: true,
+        };
+        let bitnet = |name, d, ff, layers, heads| Shape {
+            name, arch: "bitnet", d, ff, layers, heads, kv_heads: heads, vocab: 32002,
+            vocab_file: "tests/fixtures/spm-vocab.gguf", pre: None, ctx: 2048, rope_theta: 10000.0, eps: 1e-5, untied: false,
+        };
+        match self {
+            ShapeName::B2b4t => Shape {
+                name: "bitnet2b-synthetic", arch: "bitnet-b1.58", d: 2560, ff: 6912, layers: 30, heads: 20, kv_heads: 5,
+                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: None, ctx: 4096,
+                rope_theta: 500000.0, eps: 1e-5, untied: false,
+            },
+            ShapeName::Large => bitnet("bitnet_b1_58-large-synthetic", 1536, 4096, 24, 16),
+            ShapeName::B3b => bitnet("bitnet_b1_58-3B-synthetic", 3200, 8640, 26, 32),
+            ShapeName::Falcon3_1b => falcon3("Falcon3-1B-1.58bit-synthetic", 2048, 8192, 18, 8, 4096),
+            ShapeName::Falcon3_3b => falcon3("Falcon3-3B-1.58bit-synthetic", 3072, 9216, 22, 12, 8192),
+            ShapeName::Falcon3_7b => falcon3("Falcon3-7B-1.58bit-synthetic", 3072, 23040, 28, 12, 32768),
+            ShapeName::Falcon3_10b => falcon3("Falcon3-10B-1.58bit-synthetic", 3072, 23040, 40, 12, 32768),
+            ShapeName::Llama3_8b => Shape {
+                name: "Llama3-8B-1.58-synthetic", arch: "llama", d: 4096, ff: 14336, layers: 32, heads: 32, kv_heads: 8,
+                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: Some("llama-bpe"), ctx: 8192,
+                rope_theta: 500000.0, eps: 1e-5, untied: true,
+            },
+        }
+    }
+}
 
 /// xorshift64*: deterministic and fast enough for billions of weights.
 struct Rng(u64);
@@ -65,79 +151,162 @@ impl Rng {
         v.truncate(n);
         v
     }
+
+    /// Small F16 values, as embeddings have.
+    fn f16s(&mut self, n: u64) -> Vec<u8> {
+        (0..n)
+            .flat_map(|_| {
+                let x = ((self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
+                half::f16::from_f32(x).to_le_bytes()
+            })
+            .collect()
+    }
+}
+
+/// What a tensor holds, made when it is written.
+#[derive(Clone, Copy)]
+enum Fill {
+    Ones,
+    Random,
+}
+
+/// The vocabulary file's tokenizer keys, padded with unused tokens to `n` tokens.
+fn tokenizer_keys(vocab: &bitnet_web::gguf::Gguf, n: u64, pre: Option<&str>) -> Result<Vec<(String, Value)>, CliError> {
+    let mut keys: Vec<(String, Value)> =
+        vocab.metadata.iter().filter(|(k, _)| k.starts_with("tokenizer.")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (k, v) in keys.iter_mut() {
+        match (k.as_str(), v) {
+            ("tokenizer.ggml.tokens", Value::Array(Array::String(t))) => {
+                if t.len() as u64 > n {
+                    return Err(CliError::Usage(format!("the vocabulary has {} tokens, more than the shape's {n}", t.len())));
+                }
+                let have = t.len();
+                t.extend((have as u64..n).map(|i| format!("<|unused_{i}|>")));
+            }
+            ("tokenizer.ggml.token_type", Value::Array(Array::I32(t))) => t.resize(n as usize, 5),
+            ("tokenizer.ggml.scores", Value::Array(Array::F32(s))) => s.resize(n as usize, -1e9),
+            ("tokenizer.ggml.pre", Value::String(p)) if pre.is_some() => *p = pre.unwrap_or_default().into(),
+            _ => {}
+        }
+    }
+    if let Some(p) = pre.filter(|_| !keys.iter().any(|(k, _)| k == "tokenizer.ggml.pre")) {
+        keys.push(("tokenizer.ggml.pre".into(), Value::String(p.into())));
+    }
+    Ok(keys)
 }
 
 pub fn run(a: SynthArgs) -> Result<(), CliError> {
-    let vocab = files::header(&a.vocab)?;
-    let tokens = vocab.get("tokenizer.ggml.tokens").and_then(Value::as_array).map_or(0, |t| t.len()) as u64;
-    if tokens == 0 {
-        return Err(CliError::Usage(format!("{} holds no tokenizer.ggml.tokens", a.vocab.display())));
+    let s = a.shape.shape();
+    let layers = a.layers.unwrap_or(s.layers);
+    let vocab_path = a.vocab.clone().unwrap_or_else(|| PathBuf::from(s.vocab_file));
+    let vocab = files::header(&vocab_path)?;
+    let have = vocab.get("tokenizer.ggml.tokens").and_then(Value::as_array).map_or(0, |t| t.len()) as u64;
+    if have == 0 {
+        return Err(CliError::Usage(format!("{} holds no tokenizer.ggml.tokens", vocab_path.display())));
     }
-    let (arch, file_type, ty) = match a.variant {
-        Variant::I2s => ("bitnet-b1.58", 40u32, TensorType::I2_S),
-        Variant::Tq2 => ("bitnet", 37u32, TensorType::TQ2_0),
+    // 2B4T's TQ2_0 conversion is an upstream `bitnet` file (ReLU² named explicitly).
+    let arch = if a.shape == ShapeName::B2b4t && a.variant == Variant::Tq2 { "bitnet" } else { s.arch };
+    let (file_type, ty) = match a.variant {
+        Variant::I2s => (40u32, TensorType::I2_S),
+        Variant::Tq2 => (37u32, TensorType::TQ2_0),
     };
+    let head_dim = s.d / s.heads;
     let mut w = GgufWriter::new();
     let key = |k: &str| format!("{arch}.{k}");
     w.kv("general.architecture", Value::String(arch.into()));
-    w.kv("general.name", Value::String("bitnet2b-synthetic".into()));
-    w.kv(key("vocab_size"), Value::U32(tokens as u32));
-    w.kv(key("context_length"), Value::U32(4096));
-    w.kv(key("embedding_length"), Value::U32(D as u32));
-    w.kv(key("block_count"), Value::U32(a.layers as u32));
-    w.kv(key("feed_forward_length"), Value::U32(FF as u32));
-    w.kv(key("rope.dimension_count"), Value::U32(HEAD_DIM as u32));
-    w.kv(key("attention.head_count"), Value::U32(HEADS as u32));
-    w.kv(key("attention.head_count_kv"), Value::U32(KV_HEADS as u32));
-    w.kv(key("attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
-    w.kv(key("rope.freq_base"), Value::F32(500000.0));
-    if a.variant == Variant::Tq2 {
+    w.kv("general.name", Value::String(s.name.into()));
+    w.kv(key("vocab_size"), Value::U32(s.vocab as u32));
+    w.kv(key("context_length"), Value::U32(s.ctx));
+    w.kv(key("embedding_length"), Value::U32(s.d as u32));
+    w.kv(key("block_count"), Value::U32(layers as u32));
+    w.kv(key("feed_forward_length"), Value::U32(s.ff as u32));
+    w.kv(key("rope.dimension_count"), Value::U32(head_dim as u32));
+    w.kv(key("attention.head_count"), Value::U32(s.heads as u32));
+    w.kv(key("attention.head_count_kv"), Value::U32(s.kv_heads as u32));
+    w.kv(key("attention.layer_norm_rms_epsilon"), Value::F32(s.eps));
+    w.kv(key("rope.freq_base"), Value::F32(s.rope_theta));
+    if arch == "bitnet" && a.shape == ShapeName::B2b4t {
         w.kv(key("hidden_activation"), Value::String("relu2".into()));
     }
     w.kv("general.file_type", Value::U32(file_type));
-    for (k, v) in vocab.metadata.iter().filter(|(k, _)| k.starts_with("tokenizer.")) {
-        w.kv(k.clone(), v.clone());
+    for (k, v) in tokenizer_keys(&vocab, s.vocab, s.pre)? {
+        w.kv(k, v);
     }
     w.kv("general.quantization_version", Value::U32(2));
 
-    let mut rng = Rng(a.seed.max(1));
-    let mut tensors: Vec<(String, TensorType, Vec<u64>, Vec<u8>)> = Vec::new();
-    let embd: Vec<u8> = (0..D * tokens)
-        .flat_map(|_| {
-            let x = ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
-            half::f16::from_f32(x).to_le_bytes()
-        })
-        .collect();
-    tensors.push(("token_embd.weight".into(), TensorType::F16, vec![D, tokens], embd));
-    let ones = |n: u64| (0..n).flat_map(|_| 1f32.to_le_bytes()).collect::<Vec<u8>>();
-    tensors.push(("output_norm.weight".into(), TensorType::F32, vec![D], ones(D)));
-    let kv = KV_HEADS * HEAD_DIM;
-    for l in 0..a.layers {
+    let mut table: Vec<(String, TensorType, Vec<u64>, Fill)> = vec![
+        ("token_embd.weight".into(), TensorType::F16, vec![s.d, s.vocab], Fill::Random),
+        ("output_norm.weight".into(), TensorType::F32, vec![s.d], Fill::Ones),
+    ];
+    if s.untied {
+        table.push(("output.weight".into(), TensorType::F16, vec![s.d, s.vocab], Fill::Random));
+    }
+    let kv = s.kv_heads * head_dim;
+    let sub_norms = arch != "llama";
+    for l in 0..layers {
         let b = |n: &str| format!("blk.{l}.{n}.weight");
-        for (name, n) in [("attn_norm", D), ("attn_sub_norm", D), ("ffn_norm", D), ("ffn_sub_norm", FF)] {
-            tensors.push((b(name), TensorType::F32, vec![n], ones(n)));
+        for (name, n) in [("attn_norm", s.d), ("attn_sub_norm", s.d), ("ffn_norm", s.d), ("ffn_sub_norm", s.ff)] {
+            if sub_norms || !name.ends_with("sub_norm") {
+                table.push((b(name), TensorType::F32, vec![n], Fill::Ones));
+            }
         }
-        for (name, cols, rows) in
-            [("attn_q", D, D), ("attn_k", D, kv), ("attn_v", D, kv), ("attn_output", D, D), ("ffn_gate", D, FF), ("ffn_up", D, FF), ("ffn_down", FF, D)]
-        {
-            let t = rng.ternary((cols * rows) as usize);
-            let data = match ty {
-                TensorType::I2_S => i2_s::encode(&t, 0.02, I2sLayout::Block128),
-                _ => tq2_0::encode(&t, &vec![half::f16::from_f32(0.02); t.len() / 256]),
-            };
-            tensors.push((b(name), ty, vec![cols, rows], data));
+        for (name, cols, rows) in [
+            ("attn_q", s.d, s.d),
+            ("attn_k", s.d, kv),
+            ("attn_v", s.d, kv),
+            ("attn_output", s.d, s.d),
+            ("ffn_gate", s.d, s.ff),
+            ("ffn_up", s.d, s.ff),
+            ("ffn_down", s.ff, s.d),
+        ] {
+            table.push((b(name), ty, vec![cols, rows], Fill::Random));
         }
     }
-    // The official file lists tensors in name order (blk.0, blk.1, blk.10, ...).
-    tensors.sort_by(|x, y| x.0.cmp(&y.0));
-    for (name, ty, shape, data) in tensors {
-        w.tensor(name, ty, &shape, data);
+    // The official files list tensors in name order (blk.0, blk.1, blk.10, ...).
+    table.sort_by(|x, y| x.0.cmp(&y.0));
+    for (name, ty, shape, _) in &table {
+        w.declare(name.clone(), *ty, shape);
     }
+
     let io = |e| CliError::Io(a.out.clone(), e);
     let mut f = BufWriter::new(File::create(&a.out).map_err(io)?);
-    w.write_to(&mut f).map_err(io)?;
+    w.write_header(&mut f).map_err(io)?;
+    if a.header_only {
+        let data: u64 = table
+            .iter()
+            .map(|(_, ty, shape, _)| ty.byte_size(shape.iter().product()).unwrap_or(0).next_multiple_of(w.alignment()))
+            .sum();
+        let file = f.into_inner().map_err(|e| io(e.into_error()))?;
+        let end = file.metadata().map_err(io)?.len() + data;
+        file.set_len(end).map_err(io)?;
+        f = BufWriter::new(file);
+    } else {
+        let mut rng = Rng(a.seed.max(1));
+        for (_, ty, shape, fill) in &table {
+            let n: u64 = shape.iter().product();
+            let data = match (fill, ty) {
+                (Fill::Ones, _) => (0..n).flat_map(|_| 1f32.to_le_bytes()).collect(),
+                (Fill::Random, TensorType::F16) => rng.f16s(n),
+                (Fill::Random, TensorType::I2_S) => i2_s::encode(&rng.ternary(n as usize), 0.02, I2sLayout::Block128),
+                (Fill::Random, _) => {
+                    let t = rng.ternary(n as usize);
+                    tq2_0::encode(&t, &vec![half::f16::from_f32(0.02); t.len() / 256])
+                }
+            };
+            f.write_all(&data).map_err(io)?;
+            let padding = (data.len() as u64).next_multiple_of(w.alignment()) - data.len() as u64;
+            f.write_all(&vec![0u8; padding as usize]).map_err(io)?;
+        }
+    }
+    f.flush().map_err(io)?;
     drop(f);
     let size = std::fs::metadata(&a.out).map_err(io)?.len();
-    eprintln!("wrote {} ({:.2} GB, arch {arch}, {} layers, {ty} weights)", a.out.display(), size as f64 / 1e9, a.layers);
+    let what = if a.header_only { ", header only" } else { "" };
+    eprintln!(
+        "wrote {} ({:.2} GB{what}, {:?} shape, arch {arch}, {layers} layers, {ty} weights)",
+        a.out.display(),
+        size as f64 / 1e9,
+        a.shape
+    );
     Ok(())
 }

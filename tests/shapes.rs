@@ -1,0 +1,94 @@
+//! Every official shape of the BitNet family (`bitnet-web synth --shape`): each header passes the
+//! loader's checks with its memory estimate printed, a shape the kernels can't run is refused at
+//! the header with the reason, and the smaller two (bitnet_b1_58-large, Falcon3-1B) generate.
+//! tests/e2e/family.test.mjs runs the same two in headless Chromium.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bitnet-web");
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bitnet-web-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// shape, published I2_S file size in GB (spec §7; None where no file is listed), and the header
+/// check's summary.
+const SHAPES: [(&str, Option<f64>, &str); 7] = [
+    ("2b4t", Some(1.19), "bitnet-b1.58 · 30 layers · width 2560 · FFN 6912 · 20 heads / 5 KV · vocab 128256"),
+    ("large", Some(0.27), "bitnet · 24 layers · width 1536 · FFN 4096 · 16 heads / 16 KV · vocab 32002"),
+    ("falcon3-1b", Some(1.36), "llama · 18 layers · width 2048 · FFN 8192 · 8 heads / 4 KV · vocab 131072"),
+    ("falcon3-3b", Some(2.22), "llama · 22 layers · width 3072 · FFN 9216 · 12 heads / 4 KV · vocab 131072"),
+    ("falcon3-7b", Some(3.28), "llama · 28 layers · width 3072 · FFN 23040 · 12 heads / 4 KV · vocab 131072"),
+    ("falcon3-10b", None, "llama · 40 layers · width 3072 · FFN 23040 · 12 heads / 4 KV · vocab 131072"),
+    ("llama3-8b", None, "llama · 32 layers · width 4096 · FFN 14336 · 32 heads / 8 KV · vocab 128256"),
+];
+
+#[test]
+fn every_shape_passes_the_header_checks_with_its_memory_estimate() {
+    let dir = temp_dir("shapes");
+    for (shape, size_gb, summary) in SHAPES {
+        let f = dir.join(format!("{shape}.gguf"));
+        let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", shape, "--header-only"]);
+        assert!(ok, "{shape}: {err}");
+        if let Some(gb) = size_gb {
+            let size = std::fs::metadata(&f).unwrap().len() as f64 / 1e9;
+            assert!((size / gb - 1.0).abs() < 0.01, "{shape}: {size:.3} GB, the published file is {gb} GB");
+        }
+        let (ok, out, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+        assert!(ok, "{shape}: {err}");
+        assert!(out.contains(&format!("header check: ok ({summary}")), "{shape}: {out}");
+        println!("{shape}: {}", out.lines().last().unwrap());
+        assert!(out.contains("memory estimate: "), "{out}");
+        std::fs::remove_file(&f).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_shape_the_kernels_cannot_run_is_refused_at_the_header_with_the_reason() {
+    let dir = temp_dir("shape-3b");
+    let f = dir.join("3b.gguf");
+    let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", "3b", "--header-only"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+    assert!(!ok);
+    assert!(
+        err.contains("tensor 'blk.0.ffn_down.weight': has rows of 8640 weights, but bitnet-web's ternary kernels need a multiple of 128"),
+        "{err}"
+    );
+    assert!(err.contains("TL1/TL2"), "{err}");
+    // TQ2_0 can't even hold a 3200-wide row: the GGUF reader says so.
+    let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", "3b", "--variant", "tq2", "--header-only"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+    assert!(!ok && err.contains("multiple of the block size 256"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_smaller_shapes_generate() {
+    let dir = temp_dir("shapes-generate");
+    for (shape, prompt_ids) in [("large", "[1,"), ("falcon3-1b", "[11,")] {
+        let f = dir.join(format!("{shape}.gguf"));
+        let m = f.to_str().unwrap();
+        let (ok, _, err) = run(&["synth", m, "--shape", shape]);
+        assert!(ok, "{shape}: {err}");
+        // BOS first (the SentencePiece vocabulary's <s>, Falcon3's <|endoftext|>), then the text.
+        let (ok, ids, err) = run(&["tokenize", m, "Hello world", "--json"]);
+        assert!(ok && ids.starts_with(prompt_ids), "{shape}: {ids} {err}");
+        let (ok, out, err) = run(&["generate", m, "--prompt", "Hello world", "--max-tokens", "4", "--temperature", "0", "--ignore-eos"]);
+        assert!(ok, "{shape}: {err}");
+        assert!(err.contains("4 tokens") || err.contains("decode"), "{shape}: {err}");
+        println!("{shape}: {out:?} / {}", err.lines().last().unwrap_or_default());
+        std::fs::remove_file(&f).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
