@@ -108,6 +108,25 @@ fn logits_with_no_options_match_hf_transformers() {
     }
 }
 
+/// `perplexity` against the PyTorch model's validation loss: train/evaluate.py scored the embedded
+/// model on its whole held-out split, 364 windows of 256 predictions (1.956 nats/token, recorded in
+/// www/models/README.md, rounded to 3 decimals). The same windows (tests/fixtures/make_heldout.py
+/// rebuilds them from the deterministic data stage) scored the same way must give the same loss.
+#[test]
+fn perplexity_matches_the_pytorch_validation_loss_on_the_held_out_split() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("www/models/bitnet-tiny-chat.i2_s.gguf");
+    let ids = root.join("tests/fixtures/embedded/heldout.ids");
+    let (ok, out, err) =
+        run(&["perplexity", model.to_str().unwrap(), "--tokens-file", ids.to_str().unwrap(), "--ctx", "257", "--score", "all"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("93184 tokens scored in windows of 257"), "{err}");
+    let ppl: f64 = out.trim().lines().last().unwrap().strip_prefix("perplexity: ").unwrap().parse().unwrap();
+    let loss = ppl.ln();
+    assert!((loss - 1.956).abs() < 0.005, "ours {loss:.4} nats/token, PyTorch 1.956");
+    println!("held-out loss: ours {loss:.4} nats/token (perplexity {ppl:.3}), PyTorch 1.956");
+}
+
 /// `perplexity` against the PyTorch model it was exported from: on each reference sequence of the
 /// embedded model, one window of the sequence's length, scored on its second half, must give the
 /// perplexity computed from PyTorch's own eval-mode logits for the same tokens (within 2 %: the

@@ -166,11 +166,18 @@ enum Command {
     Perplexity {
         file: PathBuf,
         /// The text to score (special-token text in it is parsed).
-        #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
+        #[arg(long, group = "input", required = true)]
         text: Option<String>,
         /// A file holding the text to score.
-        #[arg(long)]
+        #[arg(long, group = "input")]
         text_file: Option<PathBuf>,
+        /// A file of token ids (decimal, separated by blanks or commas), scored as they are.
+        #[arg(long, group = "input")]
+        tokens_file: Option<PathBuf>,
+        /// Which positions of each window are scored: the second half (llama.cpp's way: each scored
+        /// token has half a window of context), or all but the first (a training loop's validation loss).
+        #[arg(long, value_enum, default_value = "second-half")]
+        score: crate::perplexity::Score,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -272,15 +279,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Generate(args) => generate(args),
-        Command::Perplexity { file, text, text_file, model } => {
-            let text = match (text, text_file) {
-                (Some(t), _) => t,
-                (None, Some(p)) => std::fs::read_to_string(&p).map_err(|e| CliError::Io(p.clone(), e))?,
-                (None, None) => unreachable!("clap requires one"),
-            };
+        Command::Perplexity { file, text, text_file, tokens_file, score, model } => {
+            let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Io(p.clone(), e));
             let engine = files::engine(&file, model.options(Head::Stored))?;
+            let tokens = match (text, text_file, tokens_file) {
+                (Some(t), ..) => engine.tokenizer.encode(&t, true),
+                (_, Some(p), _) => engine.tokenizer.encode(&read(&p)?, true),
+                (.., Some(p)) => crate::perplexity::parse_ids(&read(&p)?, engine.model.config.n_vocab)?,
+                _ => unreachable!("clap requires one"),
+            };
             let ctx = if model.ctx == 0 { engine.model.config.n_ctx_train.min(512) } else { model.ctx };
-            let (ppl, scored) = crate::perplexity::perplexity(&engine, &text, ctx)?;
+            let (ppl, scored) = crate::perplexity::perplexity(&engine, &tokens, ctx, score)?;
             eprintln!("{scored} tokens scored in windows of {ctx}");
             println!("perplexity: {ppl:.4}");
             Ok(())
