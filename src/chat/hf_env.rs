@@ -53,21 +53,16 @@ fn python_print(out: &mut Output, state: &mut State, value: &Value) -> Result<()
 /// minijinja-contrib's Python methods, with `strip`, `lstrip`, `rstrip` and `split()` on Python's
 /// whitespace.
 fn python_methods(state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
-    if let (Some(s), "split", [] | [ValueKind::None]) = (value.as_str(), method, &args.iter().map(Value::kind).collect::<Vec<_>>()[..]) {
-        return Ok(s.split(is_py_space).filter(|w| !w.is_empty()).map(Value::from).collect());
-    }
-    let sides = match method {
-        "strip" => Some((true, true)),
-        "lstrip" => Some((true, false)),
-        "rstrip" => Some((false, true)),
-        _ => None,
+    let (Some(s), [] | [_]) = (value.as_str(), args) else {
+        return minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args);
     };
-    match (value.as_str(), sides, args) {
-        (Some(s), Some((start, end)), []) => Ok(Value::from(py_strip(s, None, start, end))),
-        (Some(s), Some((start, end)), [chars]) if chars.is_none() => Ok(Value::from(py_strip(s, None, start, end))),
-        (Some(s), Some((start, end)), [chars]) if chars.as_str().is_some() => {
-            Ok(Value::from(py_strip(s, chars.as_str(), start, end)))
-        }
+    // No argument or None: whitespace. A string: its characters (strip) or the separator (split).
+    let arg = args.first().filter(|a| !a.is_none());
+    match (method, arg.map(|a| a.as_str())) {
+        ("split", None) => Ok(s.split(is_py_space).filter(|w| !w.is_empty()).map(Value::from).collect()),
+        ("strip", None | Some(Some(_))) => Ok(Value::from(py_strip(s, arg.and_then(Value::as_str), true, true))),
+        ("lstrip", None | Some(Some(_))) => Ok(Value::from(py_strip(s, arg.and_then(Value::as_str), true, false))),
+        ("rstrip", None | Some(Some(_))) => Ok(Value::from(py_strip(s, arg.and_then(Value::as_str), false, true))),
         _ => minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args),
     }
 }
