@@ -84,11 +84,14 @@ bench-structured: build-web
 bench-lut: build-lut
 	$(ENV) node bench/lut/run.mjs target/lut/wasm32-unknown-unknown/release/lut_experiment.wasm
 
-# Regenerate the committed fixtures from the tools we did not write: gguf-py (formats) and the npm
-# llama3-tokenizer-js (tokenizer ids). None of this runs in `make test`.
+# Regenerate the committed fixtures from the tools we did not write: gguf-py (formats), the npm
+# llama3-tokenizer-js (tokenizer ids) and HF transformers (chat-template renderings, in a venv of
+# their own). None of this runs in `make test`.
 fixtures: setup
 	.venv/bin/python tests/fixtures/make_gguf_fixtures.py
 	node tests/fixtures/make_tokenizer_cases.mjs
+	test -x .venv-templates/bin/python || (python3 -m venv .venv-templates && .venv-templates/bin/pip install -q -r requirements-templates.txt)
+	.venv-templates/bin/python tests/fixtures/make_template_cases.py
 
 # HF transformers reference models and logits (torch; about 10 minutes on one core).
 reference:

@@ -3,9 +3,13 @@
 //! BitNet b1.58 2B4T was tuned on `<|begin_of_text|>System: …<|eot_id|>User: …<|eot_id|>Assistant: `
 //! (spec §5.5 #1). Its GGUF carries a `BITNETAssistant` placeholder template instead, which must not be
 //! rendered; so that arch (and any file with the placeholder) uses the built-in format, and other
-//! models render their `tokenizer.chat_template` with minijinja, sandboxed by a fuel limit.
+//! models render their `tokenizer.chat_template` with minijinja as HF's `apply_chat_template`
+//! renders it with Jinja2 (`hf_env`), sandboxed by a fuel limit.
 
-use minijinja::{Environment, Error as JinjaError, ErrorKind, context};
+mod hf_env;
+pub mod strftime;
+
+use minijinja::context;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -164,7 +168,8 @@ impl ChatFormat {
                 Some(i) => {
                     let content = &messages.get(*i).ok_or(ChatError::UnplaceableText)?.content;
                     let next = pieces.get(k + 1).map_or("", |p| p.0.as_str());
-                    let placed = [content.as_str(), content.trim(), content.trim_start(), content.trim_end()]
+                    let strip = |start, end| hf_env::py_strip(content, None, start, end);
+                    let placed = [content.as_str(), strip(true, true), strip(true, false), strip(false, true)]
                         .into_iter()
                         .find(|c| real[pos..].starts_with(c) && real[pos + c.len()..].starts_with(next))
                         .ok_or(ChatError::UnplaceableText)?;
@@ -184,11 +189,7 @@ impl ChatFormat {
         match self {
             ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
             ChatFormat::Template { source, bos, eos } => {
-                let mut env = Environment::new();
-                env.set_fuel(Some(TEMPLATE_FUEL));
-                env.add_function("raise_exception", |msg: String| -> Result<String, JinjaError> {
-                    Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-                });
+                let env = hf_env::environment(TEMPLATE_FUEL);
                 let tmpl = env.template_from_str(source).map_err(|e| ChatError::Template(e.to_string()))?;
                 let mut out = CappedOutput::default();
                 tmpl.render_captured_to(context! {
@@ -199,6 +200,9 @@ impl ChatFormat {
                     add_generation_prompt => add_generation_prompt,
                     bos_token => bos,
                     eos_token => eos,
+                    // HF passes these to every template, as None when there are none.
+                    tools => (),
+                    documents => (),
                 }, &mut out)
                 .map_err(|e| match out.overflowed {
                     true => ChatError::Template(format!("it rendered more than {} MiB", MAX_RENDERED_BYTES >> 20)),

@@ -310,16 +310,22 @@ impl Engine {
         self.cached.clear();
     }
 
-    /// The prompt's tokens as they would run, without the context check (for counting).
+    /// The prompt's tokens as they would run, without the context check (for counting). BOS
+    /// leads when the tokenizer asks for it, once: a prompt that already starts with it (a chat
+    /// template that writes `{{ bos_token }}`, as Llama 3's does and 2B4T's does not) gets no
+    /// second one, which HF and llama.cpp both warn about.
     pub fn encode_prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
-        Ok(match prompt {
-            Prompt::Text(t) => self.tokenizer.encode_prompt(t, true),
-            // The rendered chat already starts with BOS text. Message text is text: only the
-            // format's markup yields special tokens.
+        let ids = match prompt {
+            Prompt::Text(t) => self.tokenizer.encode(t, true),
+            // Message text is text: only the format's markup yields special tokens.
             Prompt::Chat(messages) if messages.iter().any(|m| self.tokenizer.contains_special_text(&m.content)) => {
                 self.tokenizer.encode_segments(&self.chat.segments(messages, true)?)
             }
             Prompt::Chat(messages) => self.tokenizer.encode(&self.chat.render(messages, true)?, true),
+        };
+        Ok(match (self.tokenizer.add_bos, self.tokenizer.bos) {
+            (true, Some(bos)) if ids.first() != Some(&bos) => std::iter::once(bos).chain(ids).collect(),
+            _ => ids,
         })
     }
 
