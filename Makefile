@@ -92,6 +92,9 @@ fixtures: setup
 	node tests/fixtures/make_tokenizer_cases.mjs
 	test -x .venv-templates/bin/python || (python3 -m venv .venv-templates && .venv-templates/bin/pip install -q -r requirements-templates.txt)
 	.venv-templates/bin/python tests/fixtures/make_template_cases.py
+	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
+	.venv-train/bin/python tests/fixtures/make_tokenizer_family.py
+	bash train/make_model.sh data && .venv-train/bin/python tests/fixtures/make_heldout.py
 
 # HF transformers reference models and logits (torch; about 10 minutes on one core).
 reference:

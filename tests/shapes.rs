@@ -86,6 +86,9 @@ fn the_smaller_shapes_generate() {
         assert!(ok && ids.starts_with(prompt_ids), "{shape}: {ids} {err}");
         let (ok, out, err) = run(&["generate", m, "--prompt", "Hello world", "--max-tokens", "4", "--temperature", "0", "--ignore-eos"]);
         assert!(ok, "{shape}: {err}");
+        // Falcon3's own template (large has none: the built-in format stands in).
+        let (ok, _, err) = run(&["generate", m, "--chat", "Hi", "--max-tokens", "2", "--temperature", "0", "--ignore-eos"]);
+        assert!(ok, "{shape}: {err}");
         assert!(err.contains("4 tokens") || err.contains("decode"), "{shape}: {err}");
         println!("{shape}: {out:?} / {}", err.lines().last().unwrap_or_default());
         std::fs::remove_file(&f).unwrap();

@@ -181,7 +181,8 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Write a model with random ternary weights and the exact 2B4T tensor names, shapes and metadata.
+    /// Write a model with random ternary weights and the exact tensor names, shapes and metadata of
+    /// one model of the family (`--shape`).
     Synth(synth::SynthArgs),
 }
 

@@ -15,7 +15,8 @@
 //!   Llama-3 vocabulary with `llama-bpe`, separate head (spec §3.3).
 //!
 //! Real vocabularies can't be had here, so the tokenizer comes from the repo's look-alikes
-//! (tests/fixtures/*-vocab.gguf), padded with unused tokens to the real size.
+//! (tests/fixtures/*-vocab.gguf), padded with unused tokens to the real size. The Falcon3 and
+//! Llama-3 shapes carry their official chat templates (tests/fixtures/templates/).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -90,6 +91,9 @@ struct Shape {
     vocab_file: &'static str,
     /// `tokenizer.ggml.pre` to set (None: keep the vocabulary file's).
     pre: Option<&'static str>,
+    /// The official chat template to store as `tokenizer.chat_template` (None: keep the vocabulary
+    /// file's, if any; 2B4T's is its `BITNETAssistant` placeholder, and the 1bitLLM models have none).
+    template: Option<&'static str>,
     ctx: u32,
     rope_theta: f32,
     eps: f32,
@@ -101,16 +105,17 @@ impl ShapeName {
     fn shape(self) -> Shape {
         let falcon3 = |name, d, ff, layers, heads, ctx| Shape {
             name, arch: "llama", d, ff, layers, heads, kv_heads: 4, vocab: 131072,
-            vocab_file: "tests/fixtures/falcon3-vocab.gguf", pre: None, ctx, rope_theta: 1000042.0, eps: 1e-6, untied: true,
+            vocab_file: "tests/fixtures/falcon3-vocab.gguf", pre: None,
+            template: Some("tests/fixtures/templates/falcon3.jinja"), ctx, rope_theta: 1000042.0, eps: 1e-6, untied: true,
         };
         let bitnet = |name, d, ff, layers, heads| Shape {
             name, arch: "bitnet", d, ff, layers, heads, kv_heads: heads, vocab: 32002,
-            vocab_file: "tests/fixtures/spm-vocab.gguf", pre: None, ctx: 2048, rope_theta: 10000.0, eps: 1e-5, untied: false,
+            vocab_file: "tests/fixtures/spm-vocab.gguf", pre: None, template: None, ctx: 2048, rope_theta: 10000.0, eps: 1e-5, untied: false,
         };
         match self {
             ShapeName::B2b4t => Shape {
                 name: "bitnet2b-synthetic", arch: "bitnet-b1.58", d: 2560, ff: 6912, layers: 30, heads: 20, kv_heads: 5,
-                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: None, ctx: 4096,
+                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: None, template: None, ctx: 4096,
                 rope_theta: 500000.0, eps: 1e-5, untied: false,
             },
             ShapeName::Large => bitnet("bitnet_b1_58-large-synthetic", 1536, 4096, 24, 16),
@@ -121,7 +126,8 @@ impl ShapeName {
             ShapeName::Falcon3_10b => falcon3("Falcon3-10B-1.58bit-synthetic", 3072, 23040, 40, 12, 32768),
             ShapeName::Llama3_8b => Shape {
                 name: "Llama3-8B-1.58-synthetic", arch: "llama", d: 4096, ff: 14336, layers: 32, heads: 32, kv_heads: 8,
-                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: Some("llama-bpe"), ctx: 8192,
+                vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: Some("llama-bpe"),
+                template: Some("tests/fixtures/templates/llama3.jinja"), ctx: 8192,
                 rope_theta: 500000.0, eps: 1e-5, untied: true,
             },
         }
@@ -229,7 +235,13 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
         w.kv(key("hidden_activation"), Value::String("relu2".into()));
     }
     w.kv("general.file_type", Value::U32(file_type));
-    for (k, v) in tokenizer_keys(&vocab, s.vocab, s.pre)? {
+    let mut keys = tokenizer_keys(&vocab, s.vocab, s.pre)?;
+    if let Some(path) = s.template {
+        let t = std::fs::read_to_string(path).map_err(|e| CliError::Io(path.into(), e))?;
+        keys.retain(|(k, _)| k != "tokenizer.chat_template");
+        keys.push(("tokenizer.chat_template".into(), Value::String(t)));
+    }
+    for (k, v) in keys {
         w.kv(k, v);
     }
     w.kv("general.quantization_version", Value::U32(2));
