@@ -316,7 +316,15 @@ impl Engine {
     /// second one, which HF and llama.cpp both warn about.
     pub fn encode_prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
         let ids = match prompt {
-            Prompt::Text(t) => self.tokenizer.encode(t, true),
+            Prompt::Text(t) => {
+                let mut ids = self.tokenizer.encode(t, true);
+                // llama.cpp and HF end a text with EOS when the vocabulary asks (a chat prompt ends
+                // with the assistant's cue instead).
+                if let (true, Some(eos)) = (self.tokenizer.add_eos, self.tokenizer.eos) {
+                    ids.push(eos);
+                }
+                ids
+            }
             // Message text is text: only the format's markup yields special tokens.
             Prompt::Chat(messages) if messages.iter().any(|m| self.tokenizer.contains_special_text(&m.content)) => {
                 self.tokenizer.encode_segments(&self.chat.segments(messages, true)?)

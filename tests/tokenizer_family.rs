@@ -110,3 +110,27 @@ fn a_pre_tokenizer_that_does_not_fit_the_vocabulary_is_refused() {
     let (g, _) = gguf::read_all(FALCON3).unwrap();
     assert!(Tokenizer::from_gguf(&g, Some(PreTokenizerKind::SentencePiece)).is_err());
 }
+
+#[test]
+fn special_token_rules_follow_the_metadata() {
+    use bitnet_web::gguf::Value;
+    // add_bos_token / add_eos_token as the file says (the trained file: BOS yes, EOS no).
+    let (mut g, _) = gguf::read_all(SPM).unwrap();
+    let tok = Tokenizer::from_gguf(&g, None).unwrap();
+    let hello = tok.encode("Hello", false);
+    assert_eq!(tok.encode_prompt("Hello", true), [&[1][..], &hello].concat());
+    for (k, v) in g.metadata.iter_mut() {
+        match k.as_str() {
+            "tokenizer.ggml.add_bos_token" => *v = Value::Bool(false),
+            "tokenizer.ggml.add_eos_token" => *v = Value::Bool(true),
+            _ => {}
+        }
+    }
+    let tok = Tokenizer::from_gguf(&g, None).unwrap();
+    assert_eq!(tok.encode_prompt("Hello", true), [&hello[..], &[2]].concat());
+    // Control tokens are whole and hidden from a reader; user-defined ones are whole and shown.
+    assert_eq!(tok.encode("a<pad>b<|im_sep|>c", true).iter().filter(|&&t| t >= 32000).count(), 2);
+    assert!(tok.is_control(32000) && !tok.is_control(32001) && tok.is_special(32001));
+    assert_eq!(tok.decode(&[32000, 32001], true), "<|im_sep|>");
+    assert_eq!(tok.decode(&[32000, 32001], false), "<pad><|im_sep|>");
+}

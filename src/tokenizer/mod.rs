@@ -124,6 +124,8 @@ pub struct Tokenizer {
     /// End of turn: `<|eot_id|>` when the vocabulary has it.
     pub eot: Option<u32>,
     pub add_bos: bool,
+    /// EOS after a text prompt (`tokenizer.ggml.add_eos_token`; some SentencePiece vocabularies set it).
+    pub add_eos: bool,
     pub pre_tokenizer: PreTokenizerKind,
 }
 
@@ -252,6 +254,7 @@ impl Tokenizer {
             eos: id("tokenizer.ggml.eos_token_id"),
             eot: id("tokenizer.ggml.eot_token_id").or_else(|| find("<|eot_id|>")),
             add_bos: g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(true),
+            add_eos: g.get("tokenizer.ggml.add_eos_token").and_then(Value::as_bool).unwrap_or(false),
             pre_tokenizer: pre,
         })
     }
@@ -350,13 +353,16 @@ impl Tokenizer {
         ids
     }
 
-    /// `encode` with BOS prepended when the model wants it.
+    /// `encode` with BOS before and EOS after, as far as the model wants them.
     pub fn encode_prompt(&self, text: &str, parse_special: bool) -> Vec<u32> {
         let mut ids = Vec::new();
         if let (true, Some(bos)) = (self.add_bos, self.bos) {
             ids.push(bos);
         }
         ids.extend(self.encode(text, parse_special));
+        if let (true, Some(eos)) = (self.add_eos, self.eos) {
+            ids.push(eos);
+        }
         ids
     }
 
