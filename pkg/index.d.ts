@@ -55,6 +55,12 @@ export interface CreateEngineOptions {
   contextLength?: number;
   /** KV cache precision (default "f32"). */
   kvCache?: "f32" | "f16";
+  /**
+   * Milliseconds without a byte before a download counts as stalled (default 30000): the
+   * connection is dropped and resumed with a Range request, and after five such failures the load
+   * rejects with a DownloadError that says so.
+   */
+  stallTimeout?: number;
   /** Where worker.js is served, if not next to index.js. */
   workerUrl?: string | URL;
   /** Cancels the load and the download: createEngine rejects with an AbortError. */
@@ -219,6 +225,13 @@ export class Engine {
   readonly contextLength: number;
   /** The model's file name. */
   readonly model: string;
+  /**
+   * How many times the engine restarted after a crash. A crash rejects what was pending with an
+   * `EngineCrashedError`; the engine then loads the model again in a new worker (from the offline
+   * cache, or the File again), and later calls wait for that. A model given as an ArrayBuffer
+   * cannot be loaded again: later calls reject with the `EngineCrashedError`.
+   */
+  readonly restarts: number;
   readonly chat: {
     completions: {
       create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterableIterator<ChatCompletionChunk>>;
@@ -262,5 +275,5 @@ export class UnsupportedFieldError extends BitnetError {
 }
 /** The engine was unloaded. */
 export class EngineUnloadedError extends BitnetError {}
-/** The engine's worker died. */
+/** The engine's worker died (a wasm trap, or the browser killed it); the engine restarts it by itself. */
 export class EngineCrashedError extends BitnetError {}

@@ -4,20 +4,25 @@
 import { AbortError, DownloadError } from "./errors.js";
 
 const RETRIES = 5;
+/** A connection that delivers nothing for this long is dropped and resumed (Range), like a cut one. */
+export const STALL_TIMEOUT_MS = 30000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function describe(resp, url) {
-  const hint = resp.status === 404 ? " (check the URL)" : resp.status === 403 || resp.status === 401 ? " (the file is not public)" : "";
+  const hint = resp.status === 404 ? " (check the URL)"
+    : resp.status === 403 || resp.status === 401 ? " (the file is not public)"
+    : resp.status >= 500 ? " (the server failed; try again later)"
+    : "";
   return `Download failed: HTTP ${resp.status} ${resp.statusText || ""} for ${url}${hint}`.replace("  ", " ");
 }
 
 /**
  * @param {string} url
- * @param {{ onChunk: (c: Uint8Array) => (void|Promise<void>), onProgress?: (p) => void, signal?: AbortSignal }} o
+ * @param {{ onChunk: (c: Uint8Array) => (void|Promise<void>), onProgress?: (p) => void, signal?: AbortSignal, stallTimeout?: number }} o
  * @returns {Promise<{ loaded: number, total: number, resumed: number }>}
  */
-export async function download(url, { onChunk, onProgress, signal }) {
+export async function download(url, { onChunk, onProgress, signal, stallTimeout = STALL_TIMEOUT_MS }) {
   let loaded = 0;
   let total = 0;
   let resumed = 0;
@@ -32,14 +37,40 @@ export async function download(url, { onChunk, onProgress, signal }) {
     const eta = total && rate ? (total - loaded) / rate : null;
     onProgress?.({ phase: "download", loaded, total, rate, eta });
   };
+  let stalls = 0;
   for (;;) {
     if (signal?.aborted) throw new AbortError("The download was cancelled.");
+    // Each attempt has its own signal: the caller's abort, or the watchdog when nothing arrives.
+    const attempt = new AbortController();
+    const forward = () => attempt.abort();
+    signal?.addEventListener("abort", forward, { once: true });
+    let stalled = false;
+    let timer = null;
+    const watch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { stalled = true; attempt.abort(); }, stallTimeout);
+    };
+    const stalledOut = () => {
+      stalls++;
+      if (++failures > RETRIES) {
+        return new DownloadError(`No data came from ${url} for ${stallTimeout / 1000} s, ${stalls} times (after ${loaded} bytes): the server or the connection is stuck. Try again later.`);
+      }
+      return null;
+    };
     let resp;
     try {
+      watch();
       const headers = loaded ? { Range: `bytes=${loaded}-`, ...(validator && { "If-Range": validator }) } : {};
-      resp = await fetch(url, { signal, headers });
+      resp = await fetch(url, { signal: attempt.signal, headers });
     } catch (e) {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
       if (signal?.aborted) throw new AbortError("The download was cancelled.");
+      if (stalled) {
+        const err = stalledOut();
+        if (err) throw err;
+        continue;
+      }
       if (loaded === 0 && failures === 0) {
         throw new DownloadError(`Cannot reach ${url}: ${e.message}. Check the address and your connection.`);
       }
@@ -47,16 +78,30 @@ export async function download(url, { onChunk, onProgress, signal }) {
       await sleep(250 * failures);
       continue;
     }
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
+    };
     if (loaded === 0) {
-      if (!resp.ok) throw new DownloadError(describe(resp, url));
+      if (!resp.ok) {
+        done();
+        throw new DownloadError(describe(resp, url));
+      }
       total = Number(resp.headers.get("Content-Length")) || 0;
       const etag = resp.headers.get("ETag");
       validator = etag && !etag.startsWith("W/") ? etag : resp.headers.get("Last-Modified");
     } else if (resp.status === 200 && validator) {
+      done();
       throw new DownloadError(
         `${url} changed on the server while it was downloading (the resumed request got a different file), so nothing was kept. Load it again.`,
       );
+    } else if (resp.status === 416) {
+      done();
+      throw new DownloadError(
+        `The server refused to resume ${url} at byte ${loaded} (HTTP 416, range not satisfiable): the file is shorter than the server said${total ? ` (${total} bytes)` : ""}, or it changed. Nothing was kept; load it again.`,
+      );
     } else if (resp.status !== 206 || !(resp.headers.get("Content-Range") || "").startsWith(`bytes ${loaded}-`)) {
+      done();
       throw new DownloadError(
         `The connection to ${url} dropped after ${loaded} bytes and the server cannot resume (no HTTP Range support). Try again.`,
       );
@@ -67,8 +112,10 @@ export async function download(url, { onChunk, onProgress, signal }) {
     const reader = resp.body.getReader();
     try {
       for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
+        watch();
+        const { done: end, value } = await reader.read();
+        clearTimeout(timer);
+        if (end) break;
         await onChunk(value);
         loaded += value.byteLength;
         failures = 0;
@@ -76,13 +123,22 @@ export async function download(url, { onChunk, onProgress, signal }) {
       }
     } catch (e) {
       if (signal?.aborted) throw new AbortError("The download was cancelled.");
+      if (stalled) {
+        const err = stalledOut();
+        if (err) throw err;
+        continue;
+      }
       if (e instanceof DownloadError || e?.name && e.name !== "TypeError") throw e; // from onChunk: not a network error
       if (++failures > RETRIES) throw new DownloadError(`The connection to ${url} keeps dropping after ${loaded} bytes; try again later.`);
       await sleep(250 * failures);
       continue;
+    } finally {
+      done();
     }
     if (total && loaded < total) {
-      if (++failures > RETRIES) throw new DownloadError(`${url} ended after ${loaded} of ${total} bytes.`);
+      if (++failures > RETRIES) {
+        throw new DownloadError(`${url} ended after ${loaded} of the ${total} bytes its server announced, ${failures} times: the file on the server is incomplete, or the server misreports its size. Nothing was kept.`);
+      }
       continue; // the body ended early: ask for the rest
     }
     return { loaded, total: total || loaded, resumed };

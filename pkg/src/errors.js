@@ -28,7 +28,7 @@ export class UnsupportedFieldError extends BitnetError {
 }
 /** The engine was unloaded; create a new one with createEngine(). */
 export class EngineUnloadedError extends BitnetError {}
-/** The engine's worker died (a crash in the engine, or the browser killed it); create a new engine. */
+/** The engine's worker died (a crash in the engine, or the browser killed it); the Engine restarts it. */
 export class EngineCrashedError extends BitnetError {}
 
 const CLASSES = {

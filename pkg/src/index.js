@@ -87,14 +87,16 @@ class Connection {
       this.onReady = resolve;
       this.onStartFailure = reject;
     });
+    /** Called once if the worker crashes (see `close`). */
+    this.onCrash = null;
     worker.addEventListener("error", (e) => {
       e.preventDefault?.();
       const why = e.message || "error";
       this.close(new EngineCrashedError(this.onReady
         ? `The bitnet-web worker failed to start: ${why}`
-        : `The bitnet-web worker stopped (${why}); create a new engine.`));
+        : `The bitnet-web worker stopped (${why}); the engine restarts it with the model loaded again, so retry the request.`));
     });
-    worker.addEventListener("messageerror", () => this.close(new EngineCrashedError("The bitnet-web worker sent a message that could not be read; create a new engine.")));
+    worker.addEventListener("messageerror", () => this.close(new EngineCrashedError("The bitnet-web worker sent a message that could not be read; the engine restarts it, so retry the request.")));
     worker.addEventListener("message", (ev) => this.dispatch(ev.data));
   }
 
@@ -145,11 +147,15 @@ class Connection {
     if (!this.closed) this.worker.postMessage({ type: "abort", target });
   }
 
-  /** Ends the connection: every pending request rejects with `pendingError`, later ones with `laterError`. */
+  /**
+   * Ends the connection: every pending request rejects with `pendingError`, later ones with
+   * `laterError`. A crash (EngineCrashedError) also calls `onCrash`, which restarts the engine.
+   */
   close(pendingError, laterError = pendingError) {
     if (this.closed) return;
     this.closed = laterError;
     this.worker.terminate();
+    if (pendingError instanceof EngineCrashedError) queueMicrotask(() => this.onCrash?.(pendingError));
     // Closed before it was ready (a load aborted early): the wait for it ends too.
     if (this.onReady) {
       this.onStartFailure(pendingError);
@@ -244,14 +250,27 @@ function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
   };
 }
 
-/** A loaded model in its own worker. Made by `createEngine`. */
+/**
+ * A loaded model in its own worker. Made by `createEngine`.
+ *
+ * A crash in the worker (a wasm trap, or the browser killing it) rejects what was pending with an
+ * EngineCrashedError; the engine then starts a new worker and loads the model again (from the
+ * offline cache when it was downloaded; a File is read again), and later calls wait for that and
+ * work. Only a model given as an ArrayBuffer, which was handed over to the first worker, cannot be
+ * loaded again: later calls then reject with the EngineCrashedError.
+ */
 export class Engine {
   #conn;
   #lastStats = null;
+  #restart;
+  #recovering = null;
+  #dead = null;
+  #unloaded = false;
 
   /** @internal use createEngine() */
-  constructor(conn, loaded, modelName) {
+  constructor(conn, loaded, modelName, restart) {
     this.#conn = conn;
+    this.#restart = restart;
     /** The model's header summary: architecture, sizes, training context. */
     this.header = loaded.header;
     /** Where it runs: { backend, kernel, threads, threadsNote, crossOriginIsolated, wasmMemoryBytes }. */
@@ -259,7 +278,47 @@ export class Engine {
     /** The context window in tokens (prompt plus answer). */
     this.contextLength = loaded.contextLength;
     this.model = modelName;
+    /** How many times the engine restarted after a crash. */
+    this.restarts = 0;
     this.chat = { completions: { create: (req) => this.#create(req) } };
+    this.#watch(conn);
+  }
+
+  #watch(conn) {
+    conn.onCrash = (crash) => {
+      if (this.#unloaded) return;
+      if (!this.#restart) {
+        this.#dead = crash;
+        return;
+      }
+      this.#recovering = this.#restart().then(
+        ({ conn: fresh, loaded }) => {
+          this.#recovering = null;
+          if (this.#unloaded) return fresh.close(new EngineUnloadedError("This engine was unloaded."));
+          this.#conn = fresh;
+          this.info = loaded.info;
+          this.restarts += 1;
+          this.#watch(fresh);
+        },
+        (e) => {
+          this.#recovering = null;
+          this.#dead = new EngineCrashedError(`The engine crashed, and loading the model again failed: ${e?.message ?? e}. Create a new engine.`);
+        },
+      );
+    };
+  }
+
+  /**
+   * The connection to use now, or (after a crash) a promise of the replacement once it has loaded.
+   * Synchronous when nothing is recovering, so that a request made before `unload()` is sent
+   * before it.
+   */
+  #live() {
+    const now = () => {
+      if (this.#dead) throw this.#dead;
+      return this.#conn;
+    };
+    return this.#recovering ? this.#recovering.then(now) : now();
   }
 
   async #create(req) {
@@ -267,7 +326,8 @@ export class Engine {
     const { stream = false, signal } = req;
     const logprobs = [];
     let done = null;
-    const it = chunkStream(this.#conn, request, {
+    const live = this.#live();
+    const it = chunkStream(live instanceof Promise ? await live : live, request, {
       signal,
       model: this.model,
       includeUsage: !!req.stream_options?.include_usage,
@@ -307,20 +367,20 @@ export class Engine {
   /** Token ids of `text` (no BOS). With `special: true`, special-token text becomes those tokens. */
   async tokenize(text, { special = false } = {}) {
     if (typeof text !== "string") throw new TypeError("tokenize needs a string");
-    return this.#conn.call("tokenize", { text, special });
+    return (await this.#live()).call("tokenize", { text, special });
   }
 
   /** The text of token ids (special tokens as their text). */
   async detokenize(ids) {
     const list = Array.from(ids ?? [], Number);
     if (list.some((t) => !Number.isInteger(t) || t < 0)) throw new TypeError("detokenize needs non-negative integer token ids");
-    return this.#conn.call("detokenize", { ids: list });
+    return (await this.#live()).call("detokenize", { ids: list });
   }
 
   /** Tokens the messages take as a prompt: chat template, BOS and the assistant's header included. */
   async countTokens(messages) {
     if (!Array.isArray(messages)) throw new TypeError("countTokens needs an array of messages");
-    return this.#conn.call("countTokens", { request: { messages } });
+    return (await this.#live()).call("countTokens", { request: { messages } });
   }
 
   /** The latest statistics: prefill and decode tok/s, memory, backend, threads. */
@@ -344,14 +404,14 @@ export class Engine {
 
   /** Fresh statistics straight from the worker. */
   async refreshStats() {
-    const value = await this.#conn.call("stats");
+    const value = await (await this.#live()).call("stats");
     if (value) this.#lastStats = value;
     return this.stats();
   }
 
   /** Forgets the conversation kept in the KV cache. */
   async resetConversation() {
-    await this.#conn.call("reset");
+    await (await this.#live()).call("reset");
   }
 
   /**
@@ -359,6 +419,7 @@ export class Engine {
    * an AbortError; later calls with an EngineUnloadedError.
    */
   async unload() {
+    this.#unloaded = true;
     this.#conn.close(
       new AbortError("The engine was unloaded while this request was pending."),
       new EngineUnloadedError("This engine was unloaded; create a new one with createEngine()."),
@@ -369,7 +430,7 @@ export class Engine {
 /**
  * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
-export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, workerUrl, signal } = {}) {
+export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, stallTimeout, workerUrl, signal } = {}) {
   void device;
   let source;
   let name;
@@ -387,6 +448,18 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     throw new TypeError("createEngine needs `model`: a URL, a File/Blob or an ArrayBuffer");
   }
   if (signal?.aborted) throw new AbortError("The load was aborted.");
+  if (stallTimeout !== undefined && !(Number.isFinite(stallTimeout) && stallTimeout > 0)) {
+    throw new RangeError("stallTimeout must be a positive number of milliseconds");
+  }
+  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, threads, stallTimeout };
+  const start = (abortSignal) => startEngine(source, options, workerUrl, onProgress, abortSignal);
+  const { conn, loaded } = await start(signal);
+  // Bytes were handed to the first worker: only a URL or a File can be loaded again after a crash.
+  return new Engine(conn, loaded, name, source.bytes ? null : () => start(undefined));
+}
+
+/** A new worker with the model loaded: { conn, loaded }. */
+async function startEngine(source, options, workerUrl, onProgress, signal) {
   const conn = new Connection(startWorker(workerUrl));
   // Aborting stops the worker, and with it the download; a partly written cache entry is removed
   // by the next worker's start (store.removeOrphans).
@@ -401,8 +474,8 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     };
     // Bytes move to the worker (transferred, not copied); a File is passed by reference.
     const transfer = source.bytes ? [source.bytes] : [];
-    const loaded = await conn.request("load", { source, options: { cache, i2sLayout, contextLength, kvCache, lmHead, threads } }, onEvent, transfer).promise;
-    return new Engine(conn, loaded, name);
+    const loaded = await conn.request("load", { source, options }, onEvent, transfer).promise;
+    return { conn, loaded };
   } catch (e) {
     conn.close(e);
     throw e;

@@ -168,6 +168,7 @@ async function load(id, source, options = {}) {
         ({ loaded: size } = await download(url, {
           signal: controller.signal,
           onProgress: progress,
+          stallTimeout: options.stallTimeout,
           onChunk: async (chunk) => {
             feed(chunk); // throws at once on a bad header: the download stops there
             if (writer) {
@@ -281,14 +282,15 @@ async function handle(msg) {
 
 /**
  * A trap (a failed allocation, a bug) leaves the wasm instance in an unknown state: every request
- * from then on fails with the same EngineCrashedError, and the page's side closes the worker.
+ * from then on fails with the same EngineCrashedError, and the page's side replaces the worker
+ * (index.js, Engine).
  */
 let crashed = null;
 
 function failure(e) {
   if (crashed) return crashed;
   if (e instanceof WebAssembly.RuntimeError) {
-    crashed = new EngineCrashedError(`The engine crashed (${e.message}) and cannot continue; create a new engine. If it happens while loading, the model may not fit in this tab's memory: try a smaller contextLength or kvCache: "f16".`);
+    crashed = new EngineCrashedError(`The engine crashed (${e.message}); it restarts with the model loaded again, so retry the request. If it happens while loading, the model may not fit in this tab's memory: try a smaller contextLength or kvCache: "f16".`);
     return crashed;
   }
   return e;

@@ -10,7 +10,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import Ajv from "ajv";
 import { ROOT } from "./browser.mjs";
-import { serve } from "../../scripts/serve.mjs";
+import { serve, staticFiles } from "../../scripts/serve.mjs";
 
 /**
  * The package's size budget, unpacked: three wasm builds (relaxed SIMD, SIMD128, threaded; 3.9 MB
@@ -62,6 +62,7 @@ test("npm pack refuses to pack a package that was not built", () => {
 
 let app;
 let server;
+const gets = new Map(); // path → requests the server answered
 let ctx;
 let profile;
 
@@ -86,7 +87,12 @@ before(async () => {
   assert.equal(layers.readUInt32LE(bc), 4, "a u32 value follows the key");
   layers.writeUInt32LE(2 ** 31 - 1, bc + 4);
   fs.writeFileSync(path.join(app, "layers.gguf"), layers);
-  server = await serve(app, 0);
+  const files = staticFiles(app);
+  server = await serve(app, 0, "127.0.0.1", (req, res) => {
+    const p = new URL(req.url, "http://x").pathname;
+    gets.set(p, (gets.get(p) || 0) + 1);
+    files(req, res);
+  });
   profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-npm-"));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
@@ -117,24 +123,77 @@ test("the packed package installs into an app and every API point works", async 
   await page.close();
 });
 
-test("a worker that dies takes its pending calls with it: EngineCrashedError, now and later", async () => {
+// A trap in the engine during a request, forced the one way a test can reach into the worker: the
+// next token message throws a WebAssembly.RuntimeError inside the request, which the worker treats
+// as it treats a trap. The engine restarts itself, loading the model from the offline cache.
+test("a trap during a request rejects it with EngineCrashedError; the engine reloads from the cache and answers as before", async () => {
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
+  const ask = { messages: [{ role: "user", content: "What is a cat?" }], max_tokens: 12, temperature: 0 };
+  const before = await page.evaluate(async (ask) => {
+    const { createEngine } = await import("./node_modules/bitnet-web/dist/index.js");
+    window.engine = await createEngine({ model: "embedded.gguf", contextLength: 512 });
+    return (await window.engine.chat.completions.create(ask)).choices[0].message.content;
+  }, ask);
+  const downloads = gets.get("/embedded.gguf");
+  const worker = page.workers().find((w) => w.url().includes("worker.js"));
+  assert.ok(worker, `the engine's worker runs: ${page.workers().map((w) => w.url())}`);
+  await worker.evaluate(() => {
+    const post = self.postMessage;
+    self.postMessage = function (msg, transfer) {
+      if (msg?.type !== "token") return post.call(self, msg, transfer);
+      self.postMessage = post;
+      throw new WebAssembly.RuntimeError("unreachable (forced by the test)");
+    };
+  });
+  const r = await page.evaluate(async (ask) => {
+    const crash = await window.engine.chat.completions.create(ask).then(() => null, (e) => ({ name: e.name, message: e.message }));
+    const after = (await window.engine.chat.completions.create(ask)).choices[0].message.content;
+    return { crash, after, restarts: window.engine.restarts };
+  }, ask);
+  assert.equal(r.crash?.name, "EngineCrashedError");
+  assert.match(r.crash.message, /forced by the test.*retry the request/);
+  assert.equal(r.restarts, 1);
+  assert.equal(r.after, before, "the restarted engine gives the same greedy answer");
+  assert.equal(gets.get("/embedded.gguf"), downloads, "the model was loaded again from the offline cache, not downloaded");
+  await page.close();
+});
+
+test("a worker that dies takes its pending calls with it; the next call works on a restarted worker", async () => {
+  const page = await ctx.newPage();
+  await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
+  const kill = async () => {
+    const worker = page.workers().filter((w) => w.url().includes("worker.js")).at(-1);
+    assert.ok(worker, `the engine's worker runs: ${page.workers().map((w) => w.url())}`);
+    // An uncaught exception in the engine's worker, as a bug in it would throw.
+    await worker.evaluate(() => setTimeout(() => { throw new Error("boom"); }));
+  };
   await page.evaluate(async () => {
     const { createEngine } = await import("./node_modules/bitnet-web/dist/index.js");
     const engine = await createEngine({ model: "model.gguf", contextLength: 4096 });
-    const settle = (p) => p.then(() => null, (e) => e.name);
-    window.crash = { engine, pending: settle(engine.chat.completions.create({ messages: [{ role: "user", content: "hi" }], max_tokens: 100000, ignore_eos: true })) };
+    const pending = engine.chat.completions.create({ messages: [{ role: "user", content: "hi" }], max_tokens: 100000, ignore_eos: true });
+    window.crash = { engine, pending: pending.then(() => null, (e) => e.name) };
   });
-  // An uncaught exception in the engine's worker, as a bug in it would throw.
-  const worker = page.workers().find((w) => w.url().includes("worker.js"));
-  assert.ok(worker, `the engine's worker runs: ${page.workers().map((w) => w.url())}`);
-  await worker.evaluate(() => setTimeout(() => { throw new Error("boom"); }));
-  const r = await page.evaluate(async () => ({
+  await kill();
+  let r = await page.evaluate(async () => ({
     pending: await window.crash.pending,
-    later: await window.crash.engine.tokenize("x").then(() => null, (e) => e.name),
+    later: await window.crash.engine.tokenize("x").then((ids) => ids.length > 0, (e) => e.name),
+    restarts: window.crash.engine.restarts,
   }));
-  assert.deepEqual(r, { pending: "EngineCrashedError", later: "EngineCrashedError" });
+  assert.deepEqual(r, { pending: "EngineCrashedError", later: true, restarts: 1 });
+  // A model handed over as an ArrayBuffer went to the dead worker: it cannot be loaded again.
+  await page.evaluate(async () => {
+    const { createEngine } = await import("./node_modules/bitnet-web/dist/index.js");
+    await window.crash.engine.unload();
+    const bytes = await (await fetch("model.gguf")).arrayBuffer();
+    window.crash = { engine: await createEngine({ model: bytes, contextLength: 4096 }) };
+  });
+  await kill();
+  r = await page.evaluate(async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    return { later: await window.crash.engine.tokenize("x").then(() => null, (e) => e.name) };
+  });
+  assert.deepEqual(r, { later: "EngineCrashedError" });
   await page.close();
 });
 
