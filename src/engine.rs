@@ -49,6 +49,14 @@ pub struct EngineOptions {
     pub kernel: Option<KernelKind>,
 }
 
+impl EngineOptions {
+    /// The loader's options, with the context and KV precision the engine will use (the KV cache
+    /// is part of the loader's memory budget).
+    pub fn loader_options(&self) -> LoadOptions {
+        LoadOptions { context: self.max_context, kv: self.kv_precision, ..self.load }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateParams {
@@ -262,7 +270,7 @@ pub struct Engine {
 impl Engine {
     /// Loads a whole GGUF file held in memory.
     pub fn load(bytes: &[u8], opts: EngineOptions) -> Result<Engine, EngineError> {
-        let mut loader = ModelLoader::new(opts.load, Some(bytes.len() as u64));
+        let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
         loader.feed(bytes)?;
         let (model, gguf) = loader.finish()?;
         Engine::new(model, &gguf, opts)
@@ -282,10 +290,7 @@ impl Engine {
         let text = |id: Option<u32>| id.map(|t| String::from_utf8_lossy(tokenizer.token_bytes(t)).into_owned()).unwrap_or_default();
         let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
         let c = &model.config;
-        let max_context = match opts.max_context {
-            0 => c.n_ctx_train.min(4096),
-            n => n,
-        };
+        let max_context = c.context_length(opts.max_context);
         let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), ..Stats::default() };

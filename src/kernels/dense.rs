@@ -22,5 +22,6 @@ pub fn dense_row(m: &DenseMatrix, r: usize, x: &[f32], scratch: &mut [f32]) -> f
     match &m.data {
         DenseData::F16(bits) => scalar::dot_f16(&bits[r * d..(r + 1) * d], x, scratch),
         DenseData::F32(v) => scalar::dot_f32(&v[r * d..(r + 1) * d], x),
+        DenseData::Int8(q) => q.row(r).iter().zip(x).map(|(&w, &v)| w as f32 * v).sum::<f32>() * q.scales[r],
     }
 }

@@ -144,6 +144,15 @@ impl Config {
         })
     }
 
+    /// The context an engine holds when asked for `requested` tokens (0: the model's training
+    /// context, at most 4096).
+    pub fn context_length(&self, requested: usize) -> usize {
+        match requested {
+            0 => self.n_ctx_train.min(4096),
+            n => n,
+        }
+    }
+
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
     }

@@ -4,6 +4,7 @@
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 
 use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls, threads};
+use crate::quant::dense::{DenseData, DenseMatrix};
 
 use super::{Activation, KvCache, Linear, LmHead, Model, ModelError, RopeStyle};
 
@@ -209,6 +210,8 @@ impl Model {
             let out = &mut logits[i * c.n_vocab..(i + 1) * c.n_vocab];
             match (&self.head, self.stored_head()) {
                 (LmHead::Int8(m), _) => int8_matvec(kind, m, &xn, out),
+                // A tied head whose embedding was quantized as it streamed in.
+                (_, Some(DenseMatrix { data: DenseData::Int8(q), .. })) => int8_matvec(kind, q, &xn, out),
                 (LmHead::Shortlist { int4, .. }, Some(m)) => {
                     shortlist_matvec(kind, int4, m, &xn, out);
                 }

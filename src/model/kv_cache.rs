@@ -134,6 +134,15 @@ impl KvCache {
         self.keys.iter().chain(&self.values).map(Rows::bytes).sum()
     }
 
+    /// Bytes a full cache of `max_len` positions takes (it grows as the context fills).
+    pub fn bytes_for(n_layer: usize, kv_dim: usize, max_len: usize, precision: KvPrecision) -> u64 {
+        let elt = match precision {
+            KvPrecision::F32 => 4,
+            KvPrecision::F16 => 2,
+        };
+        2 * (n_layer * kv_dim * max_len) as u64 * elt
+    }
+
     /// Appends one position's key and value for `layer`.
     pub fn push(&mut self, layer: usize, k: &[f32], v: &[f32]) {
         let hd = self.head_dim;

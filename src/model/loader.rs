@@ -10,19 +10,40 @@ use crate::quant::dense::DenseMatrix;
 use crate::quant::ternary::{self, SCALE_BLOCK};
 use crate::quant::{DecodeOptions, I2sLayout, decode};
 
+use crate::quant::dense::DenseData;
 use crate::quant::int4_rows::Int4Rows;
-use crate::quant::int8_rows::Int8Rows;
+use crate::quant::int8_rows::{Int8Rows, Int8RowsWriter};
 
-use super::{Config, HeadPrecision, Layer, Linear, LmHead, Model, ModelError};
+use super::{Config, HeadPrecision, KvCache, KvPrecision, Layer, Linear, LmHead, Model, ModelError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
     /// I2_S block layout (the file cannot say; the official 2B4T file is 128/32).
     pub i2s_layout: I2sLayout,
-    /// Refuse models whose weights would need more bytes than this.
+    /// Refuse models that would need more bytes than this (weights, heads, the KV cache at
+    /// `context`, and the largest tensor in transit), at the header.
     pub memory_limit: Option<u64>,
     /// The LM head's precision (int8 by default).
     pub head: HeadPrecision,
+    /// The token embedding and a separate head: as stored, or int8 rows made as they stream in.
+    pub embeddings: EmbeddingPrecision,
+    /// The context the engine will hold (0: the model's, at most 4096) and its KV cache's
+    /// precision: the cache is part of the budget.
+    pub context: usize,
+    pub kv: KvPrecision,
+}
+
+/// How the token embedding and a separate LM head are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmbeddingPrecision {
+    /// As stored, unless int8 is what makes the model fit `memory_limit` (7-10B models in wasm32).
+    #[default]
+    Auto,
+    Stored,
+    /// Int8 rows with one scale each, quantized while the tensor streams in, so that the stored
+    /// tensor never sits in memory (F16 and F32 tensors; others stay as stored). The head then
+    /// is these int8 rows too. Measured on the reference models in tests/head_accuracy.rs.
+    Int8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,13 +175,18 @@ fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
 pub struct MemoryEstimate {
     /// The weights in their converted form, with the LM head copies the options ask for.
     pub weights: u64,
-    /// The largest tensor as stored: the one buffer that exists beside the converted weights.
+    /// The largest tensor as stored that is gathered whole: the one buffer that exists beside the
+    /// converted weights (tensors quantized while streaming are never whole).
     pub largest_tensor: u64,
+    /// The KV cache when the context is full.
+    pub kv_cache: u64,
+    /// Whether the embedding (and a separate head) become int8 rows as they stream in.
+    pub int8_embeddings: bool,
 }
 
 impl MemoryEstimate {
     pub fn total(&self) -> u64 {
-        self.weights + self.largest_tensor
+        self.weights + self.largest_tensor + self.kv_cache
     }
 }
 
@@ -180,8 +206,6 @@ struct Plan {
 impl Plan {
     fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
         let config = Config::from_gguf(g)?;
-        let mut needed = 0u64;
-        let mut largest = 0u64;
         let mut roles: Vec<Role> = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
         if config.arch == super::Arch::BitnetB158 {
             // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
@@ -222,12 +246,84 @@ impl Plan {
                     });
                 }
             }
-            needed += kept_bytes(t, role);
-            largest = largest.max(t.n_bytes);
         }
-        let tied = !g.tensors.iter().any(|t| t.name == "output.weight");
-        needed += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
-        Ok(Plan { config, roles, estimate: MemoryEstimate { weights: needed, largest_tensor: largest } })
+        let ctx = config.context_length(opts.context);
+        let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
+        let stored = estimate(g, &roles, &config, opts, false, kv_cache);
+        let int8 = estimate(g, &roles, &config, opts, true, kv_cache);
+        let estimate = match (opts.embeddings, opts.memory_limit) {
+            (EmbeddingPrecision::Int8, _) => int8,
+            (EmbeddingPrecision::Auto, Some(limit)) if stored.total() > limit && int8.total() <= limit => int8,
+            _ => stored,
+        };
+        if let Some(limit) = opts.memory_limit.filter(|&l| estimate.total() > l) {
+            return Err(ModelError::OutOfMemory {
+                needed_mb: estimate.total() >> 20,
+                limit_mb: limit >> 20,
+                hint: fit_hint(ctx, opts, &stored, &int8, limit),
+            });
+        }
+        Ok(Plan { config, roles, estimate })
+    }
+}
+
+/// Whether a tensor in this role becomes int8 rows while it streams in.
+fn streams_to_int8(t: &TensorInfo, role: Role, int8: bool) -> bool {
+    int8 && matches!(role, Role::TokenEmbd | Role::Output) && matches!(t.ty, TensorType::F16 | TensorType::F32)
+}
+
+fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8: bool, kv_cache: u64) -> MemoryEstimate {
+    let (mut weights, mut largest) = (0u64, 0u64);
+    for (t, &role) in g.tensors.iter().zip(roles) {
+        if streams_to_int8(t, role, int8) {
+            weights += Int8RowsWriter::bytes_for(t.shape[1] as usize, t.shape[0] as usize);
+        } else {
+            weights += kept_bytes(t, role);
+            largest = largest.max(if role == Role::Skip { 0 } else { t.n_bytes });
+        }
+    }
+    let tied = !g.tensors.iter().zip(roles).any(|(t, &r)| t.name == "output.weight" && r == Role::Output);
+    // Int8 embeddings are the head as they are: nothing is added beside them.
+    if !int8 {
+        weights += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
+    }
+    MemoryEstimate { weights, largest_tensor: largest, kv_cache, int8_embeddings: int8 }
+}
+
+/// What would make a model fit `limit`, for the out-of-memory message: int8 embeddings, an f16
+/// KV cache, both, or (with the most economical of those) a shorter context.
+fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &MemoryEstimate, limit: u64) -> String {
+    let can_int8 = opts.embeddings != EmbeddingPrecision::Stored && int8.total() < stored.total();
+    let can_f16 = opts.kv == KvPrecision::F32;
+    let f16 = |e: &MemoryEstimate| MemoryEstimate { kv_cache: e.kv_cache / 2, ..*e };
+    let mut ways = Vec::new();
+    if can_int8 && int8.total() <= limit {
+        ways.push("int8 embeddings (embeddings: \"int8\")".to_string());
+    }
+    if can_f16 && f16(stored).total() <= limit {
+        ways.push("an f16 KV cache (kvCache: \"f16\")".to_string());
+    } else if can_int8 && can_f16 && f16(int8).total() <= limit && int8.total() > limit {
+        ways.push("an f16 KV cache (kvCache: \"f16\"; int8 embeddings are then chosen on their own)".to_string());
+    }
+    let lean = if can_int8 { *int8 } else { *stored };
+    let lean = if can_f16 { f16(&lean) } else { lean };
+    let fixed = lean.weights + lean.largest_tensor;
+    let per_token = lean.kv_cache / ctx.max(1) as u64;
+    if lean.total() > limit && fixed < limit && per_token > 0 {
+        let tokens = ((limit - fixed) / per_token).min(ctx as u64 - 1);
+        if tokens >= 1 {
+            let with = match (can_int8, can_f16) {
+                (true, true) => " with int8 embeddings and an f16 KV cache",
+                (false, true) => " with an f16 KV cache",
+                (true, false) => " with int8 embeddings",
+                (false, false) => "",
+            };
+            ways.push(format!("a context of at most {tokens} tokens (contextLength){with}"));
+        }
+    }
+    match ways.is_empty() {
+        true => format!("even its weights need {} MB; choose a smaller model", fixed >> 20),
+        false => format!("it would fit with {}", ways.join(", or ")),
     }
 }
 
@@ -267,14 +363,18 @@ fn proj_index(p: Part) -> usize {
 enum Buffer {
     Bytes(Vec<u8>),
     F16(Vec<u16>),
+    /// Rows quantized as they arrive (the stream delivers a tensor's bytes in order).
+    Int8(Int8RowsWriter),
 }
 
 impl Buffer {
-    fn bytes_mut(&mut self) -> &mut [u8] {
+    fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), usize> {
         match self {
-            Buffer::Bytes(v) => v,
-            Buffer::F16(v) => bytemuck::cast_slice_mut(v),
+            Buffer::Bytes(v) => v[offset..offset + bytes.len()].copy_from_slice(bytes),
+            Buffer::F16(v) => bytemuck::cast_slice_mut::<u16, u8>(v)[offset..offset + bytes.len()].copy_from_slice(bytes),
+            Buffer::Int8(w) => w.push(bytes)?,
         }
+        Ok(())
     }
 }
 
@@ -290,8 +390,11 @@ pub struct ModelLoader {
     buffers: Vec<Option<Buffer>>,
     token_embd: Option<DenseMatrix>,
     output: Option<DenseMatrix>,
+    /// A separate head quantized as it streamed in.
+    output_int8: Option<Int8Rows>,
     output_norm: Option<Vec<f32>>,
     layers: Vec<LayerParts>,
+    estimate: Option<MemoryEstimate>,
     error: Option<ModelError>,
 }
 
@@ -306,10 +409,17 @@ impl ModelLoader {
             buffers: Vec::new(),
             token_embd: None,
             output: None,
+            output_int8: None,
             output_norm: None,
             layers: Vec::new(),
+            estimate: None,
             error: None,
         }
+    }
+
+    /// The header's memory estimate, once the header has passed the checks.
+    pub fn estimate(&self) -> Option<&MemoryEstimate> {
+        self.estimate.as_ref()
     }
 
     /// The header, once it has arrived and passed the checks.
@@ -347,8 +457,10 @@ impl ModelLoader {
                     return Ok(());
                 }
                 let buf = self.buffers[index].as_mut().expect("allocated at the header");
-                buf.bytes_mut()[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
-                Ok(())
+                buf.write(offset as usize, bytes).map_err(|row| ModelError::BadTensor {
+                    tensor: self.tensors[index].name.clone(),
+                    reason: format!("row {row} holds a value that is not a finite number"),
+                })
             }
             Event::TensorEnd { index } => {
                 if self.roles[index] == Role::Skip {
@@ -364,12 +476,8 @@ impl ModelLoader {
     /// Checks the header and decides what each tensor becomes.
     fn plan(&mut self, g: &Gguf) -> Result<(), ModelError> {
         let plan = Plan::of(g, &self.opts)?;
-        if let Some(limit) = self.opts.memory_limit {
-            let total = plan.estimate.total();
-            if total > limit {
-                return Err(ModelError::OutOfMemory { needed_mb: total >> 20, limit_mb: limit >> 20 });
-            }
-        }
+        let int8 = plan.estimate.int8_embeddings;
+        self.estimate = Some(plan.estimate);
         let (config, roles) = (plan.config, plan.roles);
         self.roles = roles;
         self.buffers = g
@@ -378,6 +486,11 @@ impl ModelLoader {
             .zip(&self.roles)
             .map(|(t, &role)| match role {
                 Role::Skip => None,
+                _ if streams_to_int8(t, role, int8) => Some(Buffer::Int8(Int8RowsWriter::new(
+                    t.shape[1] as usize,
+                    t.shape[0] as usize,
+                    t.ty == TensorType::F16,
+                ))),
                 Role::TokenEmbd | Role::Output if t.ty == TensorType::F16 => {
                     Some(Buffer::F16(vec![0u16; t.n_elements as usize]))
                 }
@@ -395,7 +508,7 @@ impl ModelLoader {
         // Norms and scales: a NaN here would be absorbed by the int8 activations (NaN casts to 0)
         // and turn into silent garbage, so a non-finite value is a corrupt tensor.
         let floats = |buf: Buffer| -> Result<Vec<f32>, ModelError> {
-            let Buffer::Bytes(b) = buf else { unreachable!("only embeddings use F16 buffers") };
+            let Buffer::Bytes(b) = buf else { unreachable!("only embeddings use F16 and int8 buffers") };
             let v = decode(t.ty, &b, t.n_elements, DecodeOptions::default()).map_err(quant_err)?;
             match v.iter().position(|x| !x.is_finite()) {
                 Some(i) => Err(ModelError::BadTensor { tensor: t.name.clone(), reason: format!("value {i} is {}, not a finite number", v[i]) }),
@@ -409,6 +522,14 @@ impl ModelLoader {
             let m = match buf {
                 Buffer::F16(bits) => DenseMatrix::from_f16(bits, cols, rows),
                 Buffer::Bytes(b) => DenseMatrix::from_bytes(t.ty, &b, cols, rows).map_err(quant_err)?,
+                Buffer::Int8(w) => DenseMatrix {
+                    rows,
+                    cols,
+                    data: DenseData::Int8(w.finish().ok_or_else(|| ModelError::BadTensor {
+                        tensor: t.name.clone(),
+                        reason: "ended before its last row".into(),
+                    })?),
+                },
             };
             match m.first_non_finite() {
                 Some(i) => Err(ModelError::BadTensor {
@@ -420,7 +541,10 @@ impl ModelLoader {
         };
         match role {
             Role::TokenEmbd => self.token_embd = Some(dense(buf)?),
-            Role::Output => self.output = Some(dense(buf)?),
+            Role::Output => match dense(buf)? {
+                DenseMatrix { data: DenseData::Int8(q), .. } => self.output_int8 = Some(q),
+                m => self.output = Some(m),
+            },
             Role::OutputNorm => self.output_norm = Some(floats(buf)?),
             Role::Scale(l, p) if is_projection(p) => {
                 self.layers[l].scales[proj_index(p)] = Some(floats(buf)?[0]);
@@ -492,7 +616,11 @@ impl ModelLoader {
         // A separate int8 head is converted in place; a tied one is copied, since the embedding
         // stays as stored (int8 embeddings moved logits several times more than the int8 head
         // does). The shortlist's 4-bit copy sits beside the stored head, which scores its rows.
+        let int8_embd = matches!(token_embd.data, DenseData::Int8(_));
         let head = match (self.opts.head.resolve(self.output.is_none(), token_embd.cols), self.output) {
+            // Embeddings quantized while streaming: the head is those int8 rows as they are.
+            _ if self.output_int8.is_some() => LmHead::Int8(self.output_int8.expect("checked")),
+            (_, None) if int8_embd => LmHead::Tied,
             (HeadPrecision::Shortlist, output) => {
                 LmHead::Shortlist { int4: Int4Rows::quantize(output.as_ref().unwrap_or(&token_embd)), output }
             }

@@ -17,7 +17,7 @@ use crate::quant::ternary::PackedTernary;
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
 pub use kv_cache::{KvCache, KvPrecision};
-pub use loader::{LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
+pub use loader::{EmbeddingPrecision, LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
 
 
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -39,11 +39,8 @@ pub enum ModelError {
     MissingTensor(String),
     #[error("tensor '{tensor}': {reason}")]
     BadTensor { tensor: String, reason: String },
-    #[error(
-        "this model needs about {needed_mb} MB of memory, more than the {limit_mb} MB available here \
-         (WebAssembly can address at most 4 GiB); choose a smaller model"
-    )]
-    OutOfMemory { needed_mb: u64, limit_mb: u64 },
+    #[error("this model needs about {needed_mb} MB of memory, more than the {limit_mb} MB available here; {hint}")]
+    OutOfMemory { needed_mb: u64, limit_mb: u64, hint: String },
     #[error("the context is full ({0} tokens); start a new conversation or shorten it")]
     ContextFull(usize),
     #[error("token id {id} is outside the vocabulary (size {n_vocab})")]
@@ -151,11 +148,11 @@ impl Model {
 
     /// The LM head's precision, for statistics: "int8", "f16", "f32", "int4→f16" or "int4→f32".
     pub fn head_name(&self) -> &'static str {
-        use crate::quant::dense::DenseData::{F16, F32};
+        use crate::quant::dense::DenseData::{F16, F32, Int8};
         match (&self.head, self.stored_head().map(|m| &m.data)) {
             (LmHead::Shortlist { .. }, Some(F16(_))) => "int4→f16",
             (LmHead::Shortlist { .. }, _) => "int4→f32",
-            (_, None) => "int8",
+            (_, None | Some(Int8(_))) => "int8",
             (_, Some(F16(_))) => "f16",
             (_, Some(F32(_))) => "f32",
         }

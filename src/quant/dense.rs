@@ -5,6 +5,7 @@
 
 use crate::gguf::TensorType;
 
+use super::int8_rows::Int8Rows;
 use super::{DecodeOptions, QuantError, decode};
 
 /// Tensors up to this many elements are kept in f32 when they need decoding anyway.
@@ -15,6 +16,9 @@ pub enum DenseData {
     F32(Vec<f32>),
     /// IEEE half bit patterns.
     F16(Vec<u16>),
+    /// Rows quantized to int8 while they streamed in, for models that fit only this way
+    /// (`EmbeddingPrecision::Int8`).
+    Int8(Int8Rows),
 }
 
 /// `rows` vectors of `cols` floats, row-major (a token embedding is vocab rows of n_embd).
@@ -65,6 +69,7 @@ impl DenseMatrix {
                     *o = half::f16::from_bits(h).to_f32();
                 }
             }
+            DenseData::Int8(q) => q.row_into(r, out),
         }
     }
 
@@ -80,6 +85,8 @@ impl DenseMatrix {
                 let chunk = v.chunks(4096).position(|c| c.iter().fold(false, |a, h| a | bad(h)))?;
                 Some(chunk * 4096 + v[chunk * 4096..].iter().position(bad)?)
             }
+            // Checked row by row as it was quantized.
+            DenseData::Int8(_) => None,
         }
     }
 
@@ -87,6 +94,7 @@ impl DenseMatrix {
         match &self.data {
             DenseData::F32(v) => 4 * v.len(),
             DenseData::F16(v) => 2 * v.len(),
+            DenseData::Int8(q) => q.memory_bytes(),
         }
     }
 }

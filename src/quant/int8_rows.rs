@@ -5,6 +5,10 @@
 //! which then shrinks: the wasm heap never holds both forms at once (its size never goes down). A
 //! tied head (2B4T's) is copied, since the token embedding must stay as stored: that copy is the
 //! int8 head's memory cost, 328 MB for 2B4T.
+//!
+//! For models that fit wasm32 only this way (7-10B), the embedding and the head are quantized as
+//! they stream in ([`Int8RowsWriter`]): each row is converted when its last byte arrives, so the
+//! F16 tensor (1 GB for Llama3-8B's head) never exists in memory.
 
 use super::dense::{DenseData, DenseMatrix};
 
@@ -48,6 +52,14 @@ impl Int8Rows {
         out
     }
 
+    /// Row `r` as f32 (`scale · q`).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let s = self.scales[r];
+        for (o, &q) in out.iter_mut().zip(self.row(r)) {
+            *o = q as f32 * s;
+        }
+    }
+
     fn with_rows(rows: usize, cols: usize, storage: Vec<u16>) -> Int8Rows {
         Int8Rows { rows, cols, storage, scales: vec![0.0; rows] }
     }
@@ -72,5 +84,76 @@ impl Int8Rows {
 
     pub fn memory_bytes(&self) -> usize {
         2 * self.storage.len() + 4 * self.scales.len()
+    }
+}
+
+/// Builds an [`Int8Rows`] from a stored F16 or F32 tensor's bytes as they arrive, in order: only
+/// the int8 rows and one partial row are ever held.
+#[derive(Debug)]
+pub struct Int8RowsWriter {
+    out: Int8Rows,
+    /// Bytes of the row being received.
+    carry: Vec<u8>,
+    next_row: usize,
+    f16: bool,
+    wide: Vec<f32>,
+}
+
+impl Int8RowsWriter {
+    /// `f16`: the stored type is F16 (else F32).
+    pub fn new(rows: usize, cols: usize, f16: bool) -> Int8RowsWriter {
+        let storage = vec![0u16; (rows * cols).div_ceil(2)];
+        Int8RowsWriter {
+            out: Int8Rows::with_rows(rows, cols, storage),
+            carry: Vec::with_capacity(cols * if f16 { 2 } else { 4 }),
+            next_row: 0,
+            f16,
+            wide: vec![0f32; cols],
+        }
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.out.cols * if self.f16 { 2 } else { 4 }
+    }
+
+    /// Adds the next bytes. A row holding NaN or infinity is an error naming the row: quantized,
+    /// it would pass unnoticed (the scale of a NaN row is NaN, of an infinite one infinite).
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), usize> {
+        let need = self.row_bytes();
+        while !bytes.is_empty() {
+            let take = (need - self.carry.len()).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() == need && self.next_row < self.out.rows {
+                if self.f16 {
+                    for (w, b) in self.wide.iter_mut().zip(self.carry.chunks_exact(2)) {
+                        *w = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+                    }
+                } else {
+                    for (w, b) in self.wide.iter_mut().zip(self.carry.chunks_exact(4)) {
+                        *w = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+                if self.wide.iter().any(|v| !v.is_finite()) {
+                    return Err(self.next_row);
+                }
+                let wide = std::mem::take(&mut self.wide);
+                self.out.set_row(self.next_row, &wide);
+                self.wide = wide;
+                self.next_row += 1;
+                self.carry.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows, once every one has arrived.
+    pub fn finish(self) -> Option<Int8Rows> {
+        (self.next_row == self.out.rows && self.carry.is_empty()).then_some(self.out)
+    }
+
+    /// Bytes the finished rows take: what a model holding them in place of the stored tensor needs.
+    pub fn bytes_for(rows: usize, cols: usize) -> u64 {
+        2 * (rows * cols).div_ceil(2) as u64 + 4 * rows as u64
     }
 }

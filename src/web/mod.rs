@@ -25,7 +25,7 @@ use crate::chat::Message;
 use crate::constraint::ResponseFormat;
 use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
-use crate::model::{HeadPrecision, KvPrecision, LoadOptions};
+use crate::model::{EmbeddingPrecision, HeadPrecision, KvPrecision, LoadOptions};
 use crate::quant::I2sLayout;
 use crate::sampler::SamplerParams;
 
@@ -96,6 +96,8 @@ struct LoadConfig {
     kv_cache: Option<String>,
     /// The LM head: "auto" (default), "shortlist", "int8" or "stored"; see `HeadPrecision`.
     lm_head: Option<String>,
+    /// The embedding and a separate head: "auto" (default), "stored" or "int8"; see `EmbeddingPrecision`.
+    embeddings: Option<String>,
 }
 
 /// What the page learns from the header, before the weights arrive.
@@ -146,7 +148,22 @@ impl ModelLoader {
                 return Err(js_error("TypeError", &format!("lmHead must be \"auto\", \"shortlist\", \"int8\" or \"stored\", not {other:?}")));
             }
         };
-        let opts = LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head };
+        let embeddings = match config.embeddings.as_deref() {
+            None | Some("auto") => EmbeddingPrecision::Auto,
+            Some("stored") => EmbeddingPrecision::Stored,
+            Some("int8") => EmbeddingPrecision::Int8,
+            Some(other) => {
+                return Err(js_error("TypeError", &format!("embeddings must be \"auto\", \"stored\" or \"int8\", not {other:?}")));
+            }
+        };
+        let opts = LoadOptions {
+            i2s_layout,
+            memory_limit: config.memory_limit.map(|m| m as u64),
+            head,
+            embeddings,
+            context: config.context_length.unwrap_or(0),
+            kv: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
+        };
         let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));
         Ok(ModelLoader { loader, config, checked: false })
     }

@@ -86,7 +86,7 @@ pub fn tensor_bytes(path: &Path, index: usize, n_bytes: u64) -> Result<Vec<u8>, 
 /// Loads a model and its tokenizer.
 pub fn engine(path: &Path, opts: EngineOptions) -> Result<Engine, CliError> {
     let (_, len) = open(path)?;
-    let mut loader = ModelLoader::new(opts.load, Some(len));
+    let mut loader = ModelLoader::new(opts.loader_options(), Some(len));
     pump(path, |chunk| {
         loader.feed(chunk)?;
         Ok(false)

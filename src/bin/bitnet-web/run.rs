@@ -9,6 +9,7 @@ use bitnet_web::chat::Message;
 use bitnet_web::constraint::ResponseFormat;
 use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
 use bitnet_web::gguf::inspect;
+use bitnet_web::model::EmbeddingPrecision;
 use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use bitnet_web::sampler::SamplerParams;
@@ -74,6 +75,15 @@ struct ModelArgs {
     /// Threads for the matrix products (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Quantize the token embedding and a separate head to int8 rows while they stream in (what
+    /// makes 7-10B models fit wasm32; approximate, see tests/head_accuracy.rs).
+    #[arg(long)]
+    int8_embeddings: bool,
+    /// Refuse a model that needs more than this many MiB (weights, heads, the KV cache at the
+    /// context, the largest tensor in transit), as a browser tab does with 3584 (wasm32's 4 GiB
+    /// less room for the allocator); int8 embeddings are then chosen when they make it fit.
+    #[arg(long)]
+    memory_limit: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,7 +108,13 @@ impl ModelArgs {
             Head::Stored => HeadPrecision::Stored,
         };
         EngineOptions {
-            load: LoadOptions { i2s_layout: self.i2s_layout.into(), memory_limit: None, head },
+            load: LoadOptions {
+                i2s_layout: self.i2s_layout.into(),
+                head,
+                embeddings: if self.int8_embeddings { EmbeddingPrecision::Int8 } else { EmbeddingPrecision::Auto },
+                memory_limit: self.memory_limit.map(|m| m << 20),
+                ..LoadOptions::default()
+            },
             kv_precision: if self.kv_f16 { KvPrecision::F16 } else { KvPrecision::F32 },
             max_context: self.ctx,
             pre_tokenizer: self.pre.map(|p| match p {
@@ -235,7 +251,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let g = files::header(&file)?;
             if check {
                 let opts = model.options(Head::Auto);
-                let (config, estimate) = bitnet_web::model::check_header(&g, &opts.load)?;
+                let (config, estimate) = bitnet_web::model::check_header(&g, &opts.loader_options())?;
                 bitnet_web::engine::check_header(&g, &config, &opts)?;
                 let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
                 println!(
@@ -243,11 +259,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     config.arch_name, config.n_layer, config.n_embd, config.n_ff, config.n_head, config.n_head_kv,
                     config.n_vocab, config.n_ctx_train
                 );
+                let ctx = config.context_length(opts.max_context);
                 println!(
-                    "memory estimate: {:.1} MiB ({:.1} MiB of converted weights and heads + {:.1} MiB for the largest tensor in transit)",
+                    "memory estimate: {:.1} MiB ({:.1} MiB of converted weights and heads{} + {:.1} MiB for the largest tensor in transit + {:.1} MiB of KV cache at {ctx} tokens, {:?})",
                     mib(estimate.total()),
                     mib(estimate.weights),
-                    mib(estimate.largest_tensor)
+                    if estimate.int8_embeddings { ", embeddings int8" } else { "" },
+                    mib(estimate.largest_tensor),
+                    mib(estimate.kv_cache),
+                    opts.kv_precision
                 );
                 return Ok(());
             }
