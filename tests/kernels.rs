@@ -11,7 +11,7 @@ use bitnet_web::kernels::{
 };
 use bitnet_web::quant::dense::DenseMatrix;
 use bitnet_web::quant::int4_rows::{self, Int4Rows};
-use bitnet_web::quant::int8_rows::Int8Rows;
+use bitnet_web::quant::int8_rows::{Int8Rows, Int8RowsWriter};
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use common::Rng;
@@ -410,10 +410,37 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
         let bits: Vec<u16> = m.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
         let f16 = DenseMatrix::from_f16(bits, cols, rows);
         let copied = Int8Rows::quantize(&f16);
+        // Rows quantized as the stored bytes stream in, in chunks of any size, equal the
+        // conversion of the whole tensor (F16 and F32 alike).
+        let f16_bytes: Vec<u8> = match &f16.data {
+            bitnet_web::quant::dense::DenseData::F16(b) => b.iter().flat_map(|h| h.to_le_bytes()).collect(),
+            _ => unreachable!(),
+        };
+        for (bytes, is_f16, reference) in [(f16_bytes, true, &copied), (bytemuck::cast_slice::<f32, u8>(&m).to_vec(), false, &head)] {
+            let mut w = Int8RowsWriter::new(rows, cols, is_f16);
+            for chunk in common::uneven_chunks(&bytes, rows as u64) {
+                w.push(chunk).unwrap();
+            }
+            let streamed = w.finish().expect("every row arrived");
+            assert_eq!(streamed.scales, reference.scales);
+            assert!((0..rows).all(|r| streamed.row(r) == reference.row(r)));
+        }
         let in_place = Int8Rows::quantize_in_place(f16);
         assert_eq!(in_place.scales, copied.scales);
         assert!((0..rows).all(|r| in_place.row(r) == copied.row(r)));
     }
+}
+
+#[test]
+fn int8_rows_writer_refuses_a_non_finite_row_and_a_short_tensor() {
+    let mut w = Int8RowsWriter::new(3, 4, false);
+    let row = |v: f32| [v; 4].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    w.push(&row(1.0)).unwrap();
+    assert_eq!(w.push(&row(f32::NAN)), Err(1), "the NaN row is named");
+    let mut w = Int8RowsWriter::new(3, 4, false);
+    w.push(&row(1.0)).unwrap();
+    w.push(&row(2.0)[..7]).unwrap();
+    assert!(w.finish().is_none(), "a tensor that ends early is not a matrix");
 }
 
 fn random_matrix(rng: &mut Rng, rows: usize, cols: usize) -> (Vec<f32>, DenseMatrix) {

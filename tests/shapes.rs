@@ -86,12 +86,45 @@ fn the_smaller_shapes_generate() {
         assert!(ok && ids.starts_with(prompt_ids), "{shape}: {ids} {err}");
         let (ok, out, err) = run(&["generate", m, "--prompt", "Hello world", "--max-tokens", "4", "--temperature", "0", "--ignore-eos"]);
         assert!(ok, "{shape}: {err}");
-        // Falcon3's own template (large has none: the built-in format stands in).
-        let (ok, _, err) = run(&["generate", m, "--chat", "Hi", "--max-tokens", "2", "--temperature", "0", "--ignore-eos"]);
+        // Falcon3's own template (large has none: the built-in format stands in), and the
+        // embedding and separate head quantized to int8 as they stream in.
+        let (ok, _, err) = run(&["generate", m, "--chat", "Hi", "--max-tokens", "2", "--temperature", "0", "--ignore-eos", "--int8-embeddings"]);
         assert!(ok, "{shape}: {err}");
         assert!(err.contains("4 tokens") || err.contains("decode"), "{shape}: {err}");
         println!("{shape}: {out:?} / {}", err.lines().last().unwrap_or_default());
         std::fs::remove_file(&f).unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The budget a browser tab gives a model (wasm32's 4 GiB less room for the allocator: 3584 MiB,
+/// the worker's default), decided at the header: Llama3-8B fits at 4096 tokens with an f16 KV
+/// cache once its embedding and head become int8 rows as they stream in; with an f32 cache the
+/// refusal says what would make it fit; Falcon3-10B fits only with a shorter context, and says
+/// how short.
+#[test]
+fn the_memory_budget_is_decided_at_the_header_and_says_what_would_fit() {
+    let dir = temp_dir("budget");
+    let file = |shape: &str| {
+        let f = dir.join(format!("{shape}.gguf"));
+        let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", shape, "--header-only"]);
+        assert!(ok, "{err}");
+        f.to_str().unwrap().to_string()
+    };
+    let check = |f: &str, extra: &[&str]| run(&[&["inspect", f, "--check", "--memory-limit", "3584"], extra].concat());
+    let llama = file("llama3-8b");
+    let (ok, out, err) = check(&llama, &["--ctx", "4096", "--kv-f16"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("embeddings int8") && out.contains("512.0 MiB of KV cache at 4096 tokens"), "{out}");
+    let (ok, _, err) = check(&llama, &["--ctx", "4096"]);
+    assert!(!ok && err.contains(r#"it would fit with an f16 KV cache (kvCache: "f16"; int8 embeddings are then chosen on their own)"#), "{err}");
+    let falcon = file("falcon3-10b");
+    let (ok, _, err) = check(&falcon, &["--ctx", "4096", "--kv-f16"]);
+    assert!(!ok && err.contains("a context of at most 2499 tokens (contextLength) with int8 embeddings"), "{err}");
+    let (ok, out, err) = check(&falcon, &["--ctx", "2499", "--kv-f16"]);
+    assert!(ok && out.contains("embeddings int8"), "{out}{err}");
+    // Without a limit nothing is quantized.
+    let (ok, out, _) = run(&["inspect", &llama, "--check", "--kv-f16"]);
+    assert!(ok && !out.contains("embeddings int8"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
