@@ -430,7 +430,7 @@ export class Engine {
 /**
  * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
-export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, stallTimeout, workerUrl, signal } = {}) {
+export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, stallTimeout, workerUrl, signal } = {}) {
   void device;
   let source;
   let name;
@@ -451,7 +451,10 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
   if (stallTimeout !== undefined && !(Number.isFinite(stallTimeout) && stallTimeout > 0)) {
     throw new RangeError("stallTimeout must be a positive number of milliseconds");
   }
-  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, threads, stallTimeout };
+  if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
+    throw new RangeError("memoryLimit must be a positive number of bytes");
+  }
+  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, threads, stallTimeout };
   const start = (abortSignal) => startEngine(source, options, workerUrl, onProgress, abortSignal);
   const { conn, loaded } = await start(signal);
   // Bytes were handed to the first worker: only a URL or a File can be loaded again after a crash.

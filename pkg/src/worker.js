@@ -15,8 +15,18 @@ import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 
-/** wasm32 addresses 4 GiB; keep room for the KV cache, scratch buffers and the allocator. */
-const MEMORY_LIMIT = 4 * 2 ** 30 - 512 * 2 ** 20;
+/** wasm32 addresses 4 GiB; keep room for scratch buffers, the tokenizer and the allocator. */
+const WASM32_LIMIT = 4 * 2 ** 30 - 512 * 2 ** 20;
+
+/**
+ * The default memory budget: wasm32's, or half the device's memory where the browser tells it
+ * (`navigator.deviceMemory`, in GiB, capped at 8), since a browser kills a tab long before the
+ * machine runs out, and earlier on phones.
+ */
+function defaultMemoryLimit() {
+  const gib = self.navigator?.deviceMemory;
+  return gib ? Math.min(WASM32_LIMIT, (gib / 2) * 2 ** 30) : WASM32_LIMIT;
+}
 
 let wasm = null; // { mod, memory, build, threads }
 let engine = null;
@@ -130,7 +140,8 @@ async function load(id, source, options = {}) {
   const loader = new mod.ModelLoader({
     fileLength: total,
     i2sLayout: options.i2sLayout,
-    memoryLimit: options.memoryLimit ?? MEMORY_LIMIT,
+    memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
+    embeddings: options.embeddings,
     contextLength: options.contextLength,
     kvCache: options.kvCache,
     lmHead: options.lmHead,

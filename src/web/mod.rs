@@ -114,6 +114,10 @@ struct HeaderSummary {
     n_ctx_train: usize,
     tensor_bytes: f64,
     file_length: f64,
+    /// The header's memory estimate in bytes (weights and heads, the largest tensor in transit,
+    /// the KV cache at the context), and whether the embeddings become int8 to fit.
+    memory_estimate: f64,
+    int8_embeddings: bool,
 }
 
 /// Builds a model from the file's bytes as they arrive.
@@ -188,7 +192,9 @@ impl ModelLoader {
 
     /// A summary of the model once its header has arrived and passed the checks, else `undefined`.
     pub fn header(&self) -> Result<JsValue, JsValue> {
-        let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) else { return Ok(JsValue::UNDEFINED) };
+        let (Some(g), Some(c), Some(e)) = (self.loader.header(), self.loader.config(), self.loader.estimate()) else {
+            return Ok(JsValue::UNDEFINED);
+        };
         let summary = HeaderSummary {
             architecture: c.arch_name.clone(),
             name: g.get_str("general.name").map(str::to_string),
@@ -200,6 +206,8 @@ impl ModelLoader {
             n_ctx_train: c.n_ctx_train,
             tensor_bytes: g.tensor_bytes() as f64,
             file_length: g.required_file_len() as f64,
+            memory_estimate: e.total() as f64,
+            int8_embeddings: e.int8_embeddings,
         };
         serde_wasm_bindgen::to_value(&summary).map_err(|e| js_error("Error", &e.to_string()))
     }

@@ -2,6 +2,8 @@
 // `bitnet`, SentencePiece vocabulary) and Falcon3-1B-1.58bit's (arch `llama`, `falcon3` byte-level
 // BPE, separate F16 head), made by `bitnet-web synth --shape`, load through the package and
 // generate; the wasm tokenizer gives the native CLI's ids. tests/shapes.rs runs them natively.
+// Then Llama3-8B-1.58's shape (3.9 GB): it fits wasm32 at a 4096-token context with an f16 KV
+// cache because its embedding and head become int8 rows as they stream in, and it generates.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -51,3 +53,32 @@ for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"]]) {
     assert.equal(r.finish, "length");
   });
 }
+
+test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f16 KV cache, and generates", { timeout: 900000 }, async () => {
+  const { url } = synth("llama3-8b");
+  const { page, base } = b;
+  await page.goto(base + "inspect.html");
+  const r = await page.evaluate(async (url) => {
+    const { createEngine } = await import("./lib/index.js");
+    let header = null;
+    const t0 = performance.now();
+    const engine = await createEngine({ model: url, contextLength: 4096, kvCache: "f16", cache: false,
+      onProgress: (p) => { if (p.phase === "header") header = p.header; } });
+    const loadS = (performance.now() - t0) / 1000;
+    try {
+      const out = await engine.chat.completions.create({
+        messages: [{ role: "user", content: "Hello" }], max_tokens: 3, temperature: 0, ignore_eos: true,
+      });
+      const stats = await engine.refreshStats();
+      return { header, loadS, tokens: out.usage.completion_tokens, decode: out.usage.decode_tok_s, lmHead: stats.lm_head,
+        wasmBytes: engine.info.wasmMemoryBytes ?? stats.memory_bytes, modelBytes: stats.model_bytes };
+    } finally {
+      await engine.unload();
+    }
+  }, url);
+  assert.equal(r.header.int8Embeddings, true, "the budget chose int8 embeddings at the header");
+  assert.ok(r.header.memoryEstimate <= 3.5 * 2 ** 30, `${r.header.memoryEstimate}`);
+  assert.equal(r.tokens, 3);
+  assert.equal(r.lmHead, "int8");
+  console.log(`llama3-8b in Chromium: estimate ${(r.header.memoryEstimate / 2 ** 20).toFixed(0)} MiB, wasm memory ${(r.wasmBytes / 2 ** 20).toFixed(0)} MiB, model ${(r.modelBytes / 2 ** 20).toFixed(0)} MiB, load ${r.loadS.toFixed(1)} s, decode ${r.decode?.toFixed(2)} tok/s`);
+});
