@@ -279,7 +279,12 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
             weights += Int8RowsWriter::bytes_for(t.shape[1] as usize, t.shape[0] as usize);
         } else {
             weights += kept_bytes(t, role);
-            largest = largest.max(if role == Role::Skip { 0 } else { t.n_bytes });
+            // An F16 embedding or head is gathered into the buffer it then lives in; every other
+            // tensor's buffer is dropped once converted, so the largest of those is extra.
+            let in_place = matches!(role, Role::TokenEmbd | Role::Output) && t.ty == TensorType::F16;
+            if role != Role::Skip && !in_place {
+                largest = largest.max(t.n_bytes);
+            }
         }
     }
     let tied = !g.tensors.iter().zip(roles).any(|(t, &r)| t.name == "output.weight" && r == Role::Output);
