@@ -278,8 +278,14 @@ export class BitnetError extends Error {}
 export class GgufError extends BitnetError {}
 /** A valid GGUF this runtime cannot run. */
 export class UnsupportedModelError extends BitnetError {}
-/** The model does not fit in memory. */
-export class OutOfMemoryError extends BitnetError {}
+/**
+ * The model does not fit: refused at its header (the message says what would make it fit), or an
+ * allocation failed while it ran (the message gives the sizes; `crashed` is then true, and the engine
+ * restarts with the model loaded again).
+ */
+export class OutOfMemoryError extends BitnetError {
+  readonly crashed?: boolean;
+}
 /** The download failed. */
 export class DownloadError extends BitnetError {}
 /** The request or the load was aborted (signal, unload). */

@@ -44,14 +44,19 @@ const CLASSES = {
 
 /** Serialises any error for postMessage. */
 export function toWire(e) {
-  return { name: e?.name || "Error", message: String(e?.message ?? e), field: e?.field };
+  return { name: e?.name || "Error", message: String(e?.message ?? e), field: e?.field, crashed: e?.crashed };
 }
 
 /** Rebuilds a typed error from its wire form. */
-export function fromWire({ name, message, field }) {
+export function fromWire({ name, message, field, crashed }) {
   if (name === "UnsupportedFieldError") return new UnsupportedFieldError(field, message);
   const Cls = CLASSES[name] ?? { TypeError, RangeError }[name];
-  if (Cls) return new Cls(message);
+  if (Cls) {
+    const e = new Cls(message);
+    // The worker's engine trapped (out of memory): the worker is replaced, as after any crash.
+    if (crashed) e.crashed = true;
+    return e;
+  }
   const e = new Error(message);
   e.name = name;
   return e;

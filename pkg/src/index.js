@@ -117,7 +117,7 @@ class Connection {
       const e = fromWire(msg.error);
       p.reject(e);
       // The worker's engine trapped: nothing more can run there.
-      if (e instanceof EngineCrashedError) this.close(e);
+      if (e instanceof EngineCrashedError || e.crashed) this.close(e);
     } else if (msg.type === "result" || msg.type === "loaded" || msg.type === "done") {
       this.pending.delete(msg.id);
       p.onEvent?.(msg);
@@ -155,7 +155,7 @@ class Connection {
     if (this.closed) return;
     this.closed = laterError;
     this.worker.terminate();
-    if (pendingError instanceof EngineCrashedError) queueMicrotask(() => this.onCrash?.(pendingError));
+    if (pendingError instanceof EngineCrashedError || pendingError?.crashed) queueMicrotask(() => this.onCrash?.(pendingError));
     // Closed before it was ready (a load aborted early): the wait for it ends too.
     if (this.onReady) {
       this.onStartFailure(pendingError);

@@ -9,7 +9,7 @@ import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
 import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { download } from "./download.js";
-import { DownloadError, EngineCrashedError, toWire } from "./errors.js";
+import { DownloadError, EngineCrashedError, OutOfMemoryError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
@@ -301,7 +301,15 @@ let crashed = null;
 function failure(e) {
   if (crashed) return crashed;
   if (e instanceof WebAssembly.RuntimeError) {
-    crashed = new EngineCrashedError(`The engine crashed (${e.message}); it restarts with the model loaded again, so retry the request. If it happens while loading, the model may not fit in this tab's memory: try a smaller contextLength or kvCache: "f16".`);
+    const failed = wasm?.mod.failedAllocation?.() || 0;
+    if (failed > 0) {
+      // A trap after an allocation failed: the engine ran out of memory (src/web/alloc.rs).
+      const mib = (b) => `${Math.ceil(b / 2 ** 20)} MiB`;
+      crashed = new OutOfMemoryError(`The engine ran out of memory: ${mib(failed)} more could not be allocated with ${mib(wasm.memory.buffer.byteLength)} of WebAssembly memory in use (at most 4096 MiB). It restarts with the model loaded again; to avoid it, try a smaller contextLength, kvCache: "f16" or embeddings: "int8".`);
+      crashed.crashed = true;
+    } else {
+      crashed = new EngineCrashedError(`The engine crashed (${e.message}); it restarts with the model loaded again, so retry the request. If it happens while loading, the model may not fit in this tab's memory: try a smaller contextLength or kvCache: "f16".`);
+    }
     return crashed;
   }
   return e;

@@ -7,6 +7,7 @@
 //!
 //! Errors thrown to JavaScript carry a `name` the npm package turns into typed errors.
 
+mod alloc;
 mod errors;
 #[cfg(feature = "kernel-bench")]
 mod kernel_bench;

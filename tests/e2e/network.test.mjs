@@ -140,3 +140,43 @@ test("an abort storm (100 aborts during downloads, prefills and decodes) leaves 
   assert.equal(r.after, r.want, "after 100 aborts the engine gives a fresh engine's greedy answer");
   console.log(`abort storm: ${JSON.stringify(r.counts)}`);
 });
+
+// An allocation that fails mid-request, forced for real: the test grows the engine's WebAssembly
+// memory to its 4 GiB ceiling from inside the worker, so the next allocation the engine makes
+// fails as it would in a tab that has run out.
+test("an allocation that fails mid-request is an OutOfMemoryError with the sizes; the engine restarts and the next call works", { timeout: 120000 }, async () => {
+  const { page } = b;
+  const url = new URL(MODEL + "?oom", b.base).href;
+  await page.evaluate(async (url) => {
+    const { createEngine } = await import("./lib/index.js");
+    window.oom = await createEngine({ model: url, threads: 1, contextLength: 4096 });
+  }, url);
+  const worker = page.workers().filter((w) => w.url().includes("worker.js")).at(-1);
+  const pages = await worker.evaluate(async () => {
+    // The one-thread engine runs the relaxed-SIMD build; importing its glue again gives the same instance.
+    const glue = await import(new URL("./wasm-relaxed/bitnet_web.js", self.location.href).href);
+    const { memory } = await glue.default();
+    memory.grow(65536 - memory.buffer.byteLength / 65536 - 1);
+    return memory.buffer.byteLength / 65536;
+  });
+  assert.equal(pages, 65535, "the engine's memory now fills wasm32's 4 GiB but for one page");
+  const r = await page.evaluate(async () => {
+    const long = { messages: [{ role: "user", content: "a fox ran. ".repeat(400) }], max_tokens: 4 };
+    const first = await window.oom.chat.completions.create(long).then(() => null, (e) => ({ name: e.name, message: e.message }));
+    const next = await window.oom.chat.completions.create({ messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0 });
+    const restarts = window.oom.restarts;
+    await window.oom.unload();
+    return { first, next: next.usage.completion_tokens, restarts };
+  });
+  assert.equal(r.first?.name, "OutOfMemoryError", JSON.stringify(r));
+  assert.match(r.first.message, /ran out of memory: \d+ MiB more could not be allocated with 4096 MiB of WebAssembly memory in use.*restarts/);
+  assert.equal(r.restarts, 1);
+  assert.equal(r.next, 3);
+});
+
+test("a model over the memory budget is refused at its header with what would make it fit, and the next load works", async () => {
+  const r = await load(new URL(MODEL + "?budget", b.base).href, { memoryLimit: 2 * 2 ** 20, contextLength: 4096 });
+  assert.equal(r.name, "OutOfMemoryError", JSON.stringify(r));
+  assert.match(r.message, /more than the 2 MB available here; (it would fit with|even its weights need)/);
+  assert.equal((await load(new URL(MODEL + "?after-budget", b.base).href)).ok, true);
+});
