@@ -42,7 +42,7 @@ fn every_shape_passes_the_header_checks_with_its_memory_estimate() {
             let size = std::fs::metadata(&f).unwrap().len() as f64 / 1e9;
             assert!((size / gb - 1.0).abs() < 0.01, "{shape}: {size:.3} GB, the published file is {gb} GB");
         }
-        let (ok, out, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+        let (ok, out, err) = run(&["inspect", f.to_str().unwrap(), "--memory"]);
         assert!(ok, "{shape}: {err}");
         assert!(out.contains(&format!("header check: ok ({summary}")), "{shape}: {out}");
         println!("{shape}: {}", out.lines().last().unwrap());
@@ -58,7 +58,7 @@ fn a_shape_the_kernels_cannot_run_is_refused_at_the_header_with_the_reason() {
     let f = dir.join("3b.gguf");
     let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", "3b", "--header-only"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--memory"]);
     assert!(!ok);
     assert!(
         err.contains("tensor 'blk.0.ffn_down.weight': has rows of 8640 weights, but bitnet-web's ternary kernels need a multiple of 128"),
@@ -68,7 +68,7 @@ fn a_shape_the_kernels_cannot_run_is_refused_at_the_header_with_the_reason() {
     // TQ2_0 can't even hold a 3200-wide row: the GGUF reader says so.
     let (ok, _, err) = run(&["synth", f.to_str().unwrap(), "--shape", "3b", "--variant", "tq2", "--header-only"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--check"]);
+    let (ok, _, err) = run(&["inspect", f.to_str().unwrap(), "--memory"]);
     assert!(!ok && err.contains("multiple of the block size 256"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -111,7 +111,7 @@ fn the_memory_budget_is_decided_at_the_header_and_says_what_would_fit() {
         assert!(ok, "{err}");
         f.to_str().unwrap().to_string()
     };
-    let check = |f: &str, extra: &[&str]| run(&[&["inspect", f, "--check", "--memory-limit", "3584"], extra].concat());
+    let check = |f: &str, extra: &[&str]| run(&[&["inspect", f, "--memory", "--memory-limit", "3584"], extra].concat());
     let llama = file("llama3-8b");
     let (ok, out, err) = check(&llama, &["--ctx", "4096", "--kv-f16"]);
     assert!(ok, "{err}");
@@ -124,7 +124,7 @@ fn the_memory_budget_is_decided_at_the_header_and_says_what_would_fit() {
     let (ok, out, err) = check(&falcon, &["--ctx", "2499", "--kv-f16"]);
     assert!(ok && out.contains("embeddings int8"), "{out}{err}");
     // Without a limit nothing is quantized.
-    let (ok, out, _) = run(&["inspect", &llama, "--check", "--kv-f16"]);
+    let (ok, out, _) = run(&["inspect", &llama, "--memory", "--kv-f16"]);
     assert!(ok && !out.contains("embeddings int8"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

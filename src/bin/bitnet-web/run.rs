@@ -136,9 +136,10 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Run every check a loader makes on the header (architecture, tensor table, shapes, types,
-        /// tokenizer) and print the memory estimate, without reading a weight.
-        #[arg(long)]
-        check: bool,
+        /// tokenizer, the memory budget given by --memory-limit) and print the memory estimate at
+        /// --ctx with the KV precision asked for, without reading a weight.
+        #[arg(long, visible_alias = "check")]
+        memory: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -247,9 +248,9 @@ struct GenerateArgs {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Inspect { file, json, check, model } => {
+        Command::Inspect { file, json, memory, model } => {
             let g = files::header(&file)?;
-            if check {
+            if memory {
                 let opts = model.options(Head::Auto);
                 let (config, estimate) = bitnet_web::model::check_header(&g, &opts.loader_options())?;
                 bitnet_web::engine::check_header(&g, &config, &opts)?;
