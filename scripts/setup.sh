@@ -37,8 +37,10 @@ apt_need() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-step "apt: chromium, chromium-driver, firefox-esr, lavapipe, python venv"
+step "apt: chromium, chromium-driver, firefox-esr, webkit2gtk-driver (+ Xvfb), lavapipe, python venv"
+# firefox-esr before the WebKit packages, so that shared libraries are counted once (toolchain notes §7).
 apt_need chromium chromium-driver firefox-esr mesa-vulkan-drivers libvulkan1 python3-venv
+apt_need webkit2gtk-driver xvfb xauth
 
 step "rust wasm32 target"
 rustup_has_wasm32() {

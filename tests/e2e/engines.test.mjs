@@ -1,0 +1,172 @@
+// The chat page's core in the other browser engines, over W3C WebDriver (selenium-webdriver):
+// Firefox ESR through geckodriver, and WebKitGTK through WebKitWebDriver (under Xvfb: its
+// MiniBrowser has no headless mode). In each: the embedded model loads with progress, an answer
+// streams, Stop works, a reload with the server gone still loads the page and the model, and a
+// local file loads through the picker. Chromium runs the same and more in chat.test.mjs.
+//
+// An engine whose driver is not installed is skipped with the reason (scripts/setup.sh installs
+// both); `xvfb-run` is found on PATH for WebKit.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync, spawn } from "node:child_process";
+import net from "node:net";
+import { Builder, By, Key } from "selenium-webdriver";
+import firefox from "selenium-webdriver/firefox.js";
+import { ROOT, screenshotPath, serveWww } from "./browser.mjs";
+
+const which = (bin) => { try { return execFileSync("which", [bin], { encoding: "utf8" }).trim(); } catch { return null; } };
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** WebKitWebDriver on a free port, inside its own Xvfb display: { url, stop }. */
+async function startWebKitDriver() {
+  const port = await freePort();
+  const proc = spawn("xvfb-run", ["-a", "WebKitWebDriver", `--port=${port}`], { stdio: "ignore", detached: true });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(url + "/status")).ok) break;
+    } catch { /* not listening yet */ }
+    if (i > 100) throw new Error("WebKitWebDriver did not start");
+    await sleep(100);
+  }
+  return { url, stop: () => { try { process.kill(-proc.pid); } catch { /* gone */ } } };
+}
+
+const ENGINES = {
+  firefox: {
+    missing: () => (which("geckodriver") && which("firefox-esr") ? null : "geckodriver or firefox-esr is not installed"),
+    async start() {
+      const options = new firefox.Options().addArguments("-headless").setBinary(which("firefox-esr"));
+      const driver = await new Builder().forBrowser("firefox").setFirefoxOptions(options)
+        .setFirefoxService(new firefox.ServiceBuilder(which("geckodriver"))).build();
+      return { driver, stop: async () => driver.quit() };
+    },
+  },
+  webkit: {
+    missing: () => (which("WebKitWebDriver") && which("xvfb-run") ? null : "WebKitWebDriver or xvfb-run is not installed"),
+    async start() {
+      const server = await startWebKitDriver();
+      const driver = await new Builder().usingServer(server.url).withCapabilities({
+        browserName: "MiniBrowser",
+        "webkitgtk:browserOptions": { binary: "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", args: ["--automation"] },
+      }).build();
+      return { driver, stop: async () => { await driver.quit().catch(() => {}); server.stop(); } };
+    },
+  },
+};
+
+for (const [name, engine] of Object.entries(ENGINES)) {
+  describe(`the chat page in ${name}`, { skip: engine.missing() ?? false }, () => {
+    let www;
+    let session;
+    let driver;
+    const js = (script, ...args) => driver.executeScript(script, ...args);
+    const state = () => js("return document.body.dataset.state");
+    const waitState = async (states, ms = 120000) => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const s = await state();
+        if (states.includes(s)) return s;
+        if (Date.now() > end) throw new Error(`still "${s}" after ${ms} ms: ${await js("return document.getElementById('error').textContent")}`);
+        await sleep(100);
+      }
+    };
+    const shot = async (file) => fs.writeFileSync(screenshotPath(`${name}-${file}`), await driver.takeScreenshot(), "base64");
+    const ask = async (text) => {
+      const before = await js("return document.querySelectorAll('#messages li.assistant').length");
+      await driver.findElement(By.id("input")).sendKeys(text, Key.ENTER);
+      const end = Date.now() + 120000;
+      while (await js("return document.querySelectorAll('#messages li.assistant').length") <= before) {
+        if (Date.now() > end) throw new Error("no answer appeared");
+        await sleep(50);
+      }
+      await waitState(["ready"]);
+      return js("const li = [...document.querySelectorAll('#messages li.assistant')].at(-1); return { text: li.innerText, meta: li.querySelector('.meta').textContent }");
+    };
+    const setting = (id, value) => js("document.getElementById('settings').open = true; const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', { bubbles: true })); e.dispatchEvent(new Event('change', { bubbles: true }));", id, String(value));
+
+    before(async () => {
+      www = await serveWww();
+      session = await engine.start();
+      driver = session.driver;
+    });
+    after(async () => {
+      await session?.stop();
+      www?.server.close();
+    });
+
+    test("the embedded model loads with progress, and an answer streams", async () => {
+      await driver.get(www.base + "?ctx=4096&ignore_eos=1");
+      // Progress is shown while the model downloads (the page's bar), then the page is ready.
+      await waitState(["ready", "error"]);
+      assert.equal(await state(), "ready", await js("return document.getElementById('error').textContent"));
+      await js("window.__changes = 0; new MutationObserver(() => window.__changes++).observe(document.getElementById('messages'), { subtree: true, characterData: true, childList: true });");
+      const answer = await ask("Hello!");
+      assert.match(answer.meta, /[1-9]\d* tokens?/);
+      assert.ok(await js("return window.__changes") > 3, "the answer streamed in pieces");
+      const backend = await js("return document.getElementById('stat-backend').textContent + ' | ' + (document.getElementById('stat-backend').title || '')");
+      console.log(`${name}: ${backend}`);
+      assert.match(backend, /cpu · (relaxed-simd|simd128) · \d+ threads?/);
+      await shot("chat.png");
+    });
+
+    test("Stop ends an answer mid-stream, and the next message gets an answer", async () => {
+      await setting("max-tokens", 4000);
+      await driver.findElement(By.id("input")).sendKeys("Tell me a long story.", Key.ENTER);
+      const end = Date.now() + 60000;
+      while (!(await js("const li = [...document.querySelectorAll('#messages li.assistant')].at(-1); return !!li && !li.classList.contains('queued') && li.textContent.length > 0"))) {
+        if (Date.now() > end) throw new Error("the answer did not start");
+        await sleep(50);
+      }
+      await driver.findElement(By.id("stop")).click();
+      await waitState(["ready"]);
+      assert.match(await js("return [...document.querySelectorAll('#messages li.assistant .meta')].at(-1).textContent"), /stopped/);
+      await setting("max-tokens", 16);
+      assert.match((await ask("And now?")).meta, /[1-9]\d* tokens?/);
+    });
+
+    test("with the server gone, a reload still loads the page and the model from the offline cache", async (t) => {
+      const offline = await js("return !!navigator.storage?.getDirectory && 'serviceWorker' in navigator");
+      if (!offline) {
+        // WebKitGTK under WebDriver has no OPFS (its automation sessions are ephemeral), and the
+        // page has no other store for models yet: nothing to reload from.
+        t.skip("no OPFS under WebDriver in this engine, and no fallback store yet");
+        return;
+      }
+      await js("return navigator.serviceWorker.ready.then(() => true)");
+      const cached = await js("return import('./lib/index.js').then((m) => m.listCachedModels()).then((l) => l.length)");
+      assert.ok(cached >= 1, "the embedded model was kept for offline use");
+      www.server.closeAllConnections?.();
+      await new Promise((r) => www.server.close(r));
+      try {
+        // A navigation, not a refresh: a WebDriver refresh may bypass the service worker.
+        await driver.get(www.base + "?ctx=4096&ignore_eos=1");
+        await waitState(["ready", "error"]);
+        assert.equal(await state(), "ready", await js("return document.getElementById('error').textContent"));
+        await setting("max-tokens", 16);
+        assert.match((await ask("Hi again")).meta, /[1-9]\d* tokens?/);
+      } finally {
+        const port = Number(new URL(www.base).port);
+        const { serve } = await import("../../scripts/serve.mjs");
+        const { faultyFiles } = await import("./faults.mjs");
+        www.server = await serve(path.join(ROOT, "www"), port, "127.0.0.1", faultyFiles(path.join(ROOT, "www")).handler);
+      }
+    });
+
+    test("a local file loads through the picker", async () => {
+      await driver.findElement(By.id("model-file")).sendKeys(path.join(ROOT, "tests/fixtures/reference/tiny_a.i2_s.gguf"));
+      const end = Date.now() + 60000;
+      while (!(await js("return document.getElementById('stat-model').textContent.includes('tiny_a.i2_s.gguf') && document.body.dataset.state === 'ready'"))) {
+        if (Date.now() > end) throw new Error(`the file did not load: ${await js("return document.getElementById('error').textContent")}`);
+        await sleep(100);
+      }
+      await setting("max-tokens", 8);
+      assert.match((await ask("hi")).meta, /[1-9]\d* tokens?/);
+    });
+  });
+}
