@@ -26,7 +26,9 @@ test-native: setup
 
 # Three builds: the relaxed-SIMD build (.cargo/config.toml), a SIMD128-only build for browsers without
 # relaxed SIMD, and the threaded build (HF parity on two Web Workers), each in its own target
-# directory, each in Chromium and in Firefox ESR (the second run reuses the build). RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
+# directory, each in Chromium and in Firefox ESR (the second run reuses the build); the SIMD128 build
+# also in WebKitGTK (WebKitWebDriver through wasm-pack's Safari path, under Xvfb: WebKitGTK has no
+# relaxed dot product and, by default, no SharedArrayBuffer). RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
 # merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
 # raised: a busy CI machine can be several times slower than a quiet one.
 test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
@@ -41,6 +43,9 @@ test-browser: setup
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
 	  wasm-pack test --headless --firefox --release .
 	$(ENV) source scripts/wasm-threads-env.sh && wasm-pack test --headless --firefox --release . --test web_parity
+	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
+	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
+	  xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release .
 	$(MAKE) build-lut
 
 # The lookup-table experiment compiles the engine's kernel files (`#[path]`), so `make test` builds it
