@@ -1,11 +1,13 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v4";
+const CACHE = "bitnet-web-shell-v5";
+/** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
+const MODELS = "bitnet-web-models";
 const SHELL = [
   "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "models/models.json",
   "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/errors.js",
-  "lib/store.js", "lib/protocol.js",
+  "lib/store.js", "lib/store-cache.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
@@ -23,7 +25,7 @@ self.addEventListener("install", (ev) => {
 
 self.addEventListener("activate", (ev) => {
   ev.waitUntil((async () => {
-    for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+    for (const key of await caches.keys()) if (key !== CACHE && key !== MODELS) await caches.delete(key);
     await self.clients.claim();
   })());
 });

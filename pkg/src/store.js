@@ -1,11 +1,24 @@
-// Models kept for offline use, in the Origin Private File System.
+// Models kept for offline use, in the Origin Private File System, or in Cache Storage where a
+// browser has no OPFS (WebKitGTK and Safari under automation, older Safari: store-cache.js).
 //
 // A model is stored only after a complete, verified download: bytes are written through a
 // FileSystemWritableFileStream, which the browser commits atomically on close(); on any failure
 // (network, corrupt file, quota) the stream is aborted and the entry removed, so nothing
 // half-written is ever listed or loaded. index.json maps each stored file to its URL, size and hash.
+import * as cacheStore from "./store-cache.js";
+
 const DIR = "bitnet-web-models";
 const INDEX = "index.json";
+
+/** Whether OPFS works here: it can exist and still refuse (WebKit's ephemeral sessions). */
+let opfs = null;
+async function useOpfs() {
+  if (opfs === null) {
+    opfs = typeof navigator !== "undefined" && !!navigator.storage?.getDirectory &&
+      (await navigator.storage.getDirectory().then(() => true, () => false));
+  }
+  return opfs;
+}
 
 async function dir() {
   const root = await navigator.storage.getDirectory();
@@ -27,24 +40,24 @@ async function writeIndex(d, index) {
   await w.close();
 }
 
-async function fileName(url) {
+export async function fileName(url) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32) + ".gguf";
 }
 
 export function isAvailable() {
-  return typeof navigator !== "undefined" && !!navigator.storage?.getDirectory;
+  return typeof navigator !== "undefined" && (!!navigator.storage?.getDirectory || cacheStore.isAvailable());
 }
 
 /** [{ url, size, sha256, savedAt }] of the models kept offline. */
 export async function listModels() {
-  if (!isAvailable()) return [];
+  if (!(await useOpfs())) return cacheStore.listModels();
   return Object.values(await readIndex(await dir()));
 }
 
 /** The stored File for `url`, or null. */
 export async function openModel(url) {
-  if (!isAvailable()) return null;
+  if (!(await useOpfs())) return cacheStore.openModel(url);
   const d = await dir();
   const name = await fileName(url);
   const entry = (await readIndex(d))[name];
@@ -58,7 +71,7 @@ export async function openModel(url) {
 }
 
 export async function deleteModel(url) {
-  if (!isAvailable()) return;
+  if (!(await useOpfs())) return cacheStore.deleteModel(url);
   const d = await dir();
   const name = await fileName(url);
   const index = await readIndex(d);
@@ -72,6 +85,7 @@ export async function deleteModel(url) {
  * commit checks the size and publishes the file, abort discards everything.
  */
 export async function beginWrite(url) {
+  if (!(await useOpfs())) return cacheStore.beginWrite(url);
   const d = await dir();
   const name = await fileName(url);
   const handle = await d.getFileHandle(name, { create: true });
@@ -113,7 +127,7 @@ export async function beginWrite(url) {
 
 /** Removes stored files that no index entry describes (a tab closed mid-download). */
 export async function removeOrphans() {
-  if (!isAvailable()) return;
+  if (!(await useOpfs())) return cacheStore.removeOrphans();
   const d = await dir();
   const index = await readIndex(d);
   for await (const [name] of d.entries()) {
