@@ -110,11 +110,16 @@ reference:
 model:
 	bash train/make_model.sh
 
-# Fuzz the streaming reader (nightly + cargo-fuzz): make fuzz FUZZ_SECONDS=300
+# Fuzz (nightly + cargo-fuzz): make fuzz FUZZ_SECONDS=300 runs each target that long, in turn: the
+# streaming reader, the model loader, the tokenizer from metadata, the chat template renderer.
 FUZZ_SECONDS ?= 60
-# The seed corpus is the committed fixtures, each behind one byte that picks the chunk size.
+FUZZ_TARGETS ?= gguf_stream loader tokenizer template
+# Seed corpora under fuzz/corpus/<target>/ (fuzz/seeds.py: the committed fixtures, the small real
+# models, vocabularies and templates). One thread for the kernels, so a run keeps to one core.
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
-	mkdir -p fuzz/corpus/gguf_stream
-	for f in tests/fixtures/gguf/*.gguf; do printf '\x07' | cat - $$f > fuzz/corpus/gguf_stream/seed-$$(basename $$f); done
-	cd fuzz && RUSTUP_TOOLCHAIN=nightly cargo fuzz run gguf_stream -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+	python3 fuzz/seeds.py
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  (cd fuzz && RAYON_NUM_THREADS=1 RUSTUP_TOOLCHAIN=nightly cargo fuzz run $$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=60 -print_final_stats=1); \
+	done

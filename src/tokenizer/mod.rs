@@ -209,6 +209,12 @@ impl Tokenizer {
                 })
                 .collect::<Result<_, _>>()?
         };
+        // A merge whose result is not a token is corrupt. `tokenizers` says so itself, unless the
+        // result is longer than every token: then its builder panics slicing a buffer of the
+        // longest token's size (tokenizers 0.23, found by fuzz/fuzz_targets/tokenizer.rs).
+        if let Some((a, b)) = merges.iter().find(|(a, b)| !vocab.contains_key(&format!("{a}{b}"))) {
+            return Err(corrupt(format!("merge {a:?} + {b:?} is not a token of the vocabulary")));
+        }
         let id = |key: &str| g.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
         let mut builder = BPE::builder().vocab_and_merges(vocab, merges).ignore_merges(pre == PreTokenizerKind::Llama3);
         if spm {
