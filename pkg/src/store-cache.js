@@ -5,7 +5,7 @@
 // The bytes stream into the cache as they arrive (a Response whose body is fed chunk by chunk), so
 // the download is never held in memory. Entries live under a path no request ever asks for, so the
 // service worker never serves them as pages.
-import { fileName } from "./store.js";
+import { fileName, writeSession } from "./store.js";
 
 const CACHE = "bitnet-web-models";
 const PREFIX = "/__bitnet-web-models/";
@@ -60,41 +60,17 @@ export async function beginWrite(url) {
   const { readable, writable } = new TransformStream();
   const writer = writable.getWriter();
   const stored = cache.put(keyOf(name), new Response(readable, { headers: { "Content-Type": "application/octet-stream" } }));
-  let written = 0;
-  let failed = false;
-  const discard = async () => {
-    if (failed) return;
-    failed = true;
-    await writer.abort().catch(() => {});
-    await stored.catch(() => {});
-    if (!(await readIndex(cache))[name]) await cache.delete(keyOf(name)).catch(() => {});
-  };
-  return {
-    async write(chunk) {
-      if (failed) return;
-      try {
-        await writer.write(chunk);
-        written += chunk.byteLength;
-      } catch (e) {
-        await discard();
-        throw e;
-      }
-    },
-    async commit({ size, sha256 }) {
-      if (failed) return false;
-      if (size !== undefined && written !== size) {
-        await discard();
-        return false;
-      }
-      await writer.close();
-      await stored;
+  return writeSession({
+    write: (chunk) => writer.write(chunk),
+    close: async () => { await writer.close(); await stored; },
+    abort: async () => { await writer.abort().catch(() => {}); await stored.catch(() => {}); },
+    remove: async () => { if (!(await readIndex(cache))[name]) await cache.delete(keyOf(name)).catch(() => {}); },
+    publish: async (entry) => {
       const index = await readIndex(cache);
-      index[name] = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
+      index[name] = { url, ...entry };
       await writeIndex(cache, index);
-      return true;
     },
-    abort: discard,
-  };
+  });
 }
 
 export async function removeOrphans() {

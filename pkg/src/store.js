@@ -88,21 +88,39 @@ export async function beginWrite(url) {
   if (!(await useOpfs())) return cacheStore.beginWrite(url);
   const d = await dir();
   const name = await fileName(url);
-  const handle = await d.getFileHandle(name, { create: true });
-  const stream = await handle.createWritable();
+  const stream = await (await d.getFileHandle(name, { create: true })).createWritable();
+  return writeSession({
+    write: (chunk) => stream.write(chunk),
+    close: () => stream.close(),
+    abort: () => stream.abort(),
+    remove: async () => { if (!(await readIndex(d))[name]) await d.removeEntry(name).catch(() => {}); },
+    publish: async (entry) => {
+      const index = await readIndex(d);
+      index[name] = { url, ...entry };
+      await writeIndex(d, index);
+    },
+  });
+}
+
+/**
+ * The write contract both stores keep: bytes go to `sink` as they arrive; `commit` checks the size,
+ * closes the sink and publishes the index entry; any failure or `abort` discards everything, so
+ * nothing half-written is ever listed.
+ */
+export function writeSession(sink) {
   let written = 0;
   let failed = false;
   const discard = async () => {
+    if (failed) return;
     failed = true;
-    await stream.abort().catch(() => {});
-    const index = await readIndex(d);
-    if (!index[name]) await d.removeEntry(name).catch(() => {});
+    await Promise.resolve().then(sink.abort).catch(() => {});
+    await sink.remove();
   };
   return {
     async write(chunk) {
       if (failed) return;
       try {
-        await stream.write(chunk);
+        await sink.write(chunk);
         written += chunk.byteLength;
       } catch (e) {
         await discard();
@@ -115,10 +133,8 @@ export async function beginWrite(url) {
         await discard();
         return false;
       }
-      await stream.close();
-      const index = await readIndex(d);
-      index[name] = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
-      await writeIndex(d, index);
+      await sink.close();
+      await sink.publish({ size: written, sha256: sha256 || null, savedAt: new Date().toISOString() });
       return true;
     },
     abort: discard,

@@ -117,9 +117,11 @@ for (const [name, engine] of Object.entries(ENGINES)) {
 
     test("Stop ends an answer mid-stream, and the next message gets an answer", async () => {
       await setting("max-tokens", 4000);
+      const before = await js("return document.querySelectorAll('#messages li.assistant').length");
       await driver.findElement(By.id("input")).sendKeys("Tell me a long story.", Key.ENTER);
-      const end = Date.now() + 60000;
-      while (!(await js("const li = [...document.querySelectorAll('#messages li.assistant')].at(-1); return !!li && !li.classList.contains('queued') && li.textContent.length > 0"))) {
+      const end = Date.now() + 120000;
+      // The new answer (not the previous one) has started streaming.
+      while (!(await js("const all = document.querySelectorAll('#messages li.assistant'); const li = all[arguments[0]]; return !!li && !li.classList.contains('queued') && li.textContent.length > 0", before))) {
         if (Date.now() > end) throw new Error("the answer did not start");
         await sleep(50);
       }
