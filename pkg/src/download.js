@@ -50,90 +50,74 @@ export async function download(url, { onChunk, onProgress, signal, stallTimeout 
       clearTimeout(timer);
       timer = setTimeout(() => { stalled = true; attempt.abort(); }, stallTimeout);
     };
-    const stalledOut = () => {
-      stalls++;
-      if (++failures > RETRIES) {
-        return new DownloadError(`No data came from ${url} for ${stallTimeout / 1000} s, ${stalls} times (after ${loaded} bytes): the server or the connection is stuck. Try again later.`);
-      }
-      return null;
+    /** After a failed attempt: an error to give up with, or null to try again. */
+    const giveUp = (message) => {
+      if (signal?.aborted) return new AbortError("The download was cancelled.");
+      if (stalled) stalls++;
+      if (++failures <= RETRIES) return null;
+      return new DownloadError(stalled
+        ? `No data came from ${url} for ${stallTimeout / 1000} s, ${stalls} times (after ${loaded} bytes): the server or the connection is stuck. Try again later.`
+        : message);
     };
-    let resp;
     try {
-      watch();
-      const headers = loaded ? { Range: `bytes=${loaded}-`, ...(validator && { "If-Range": validator }) } : {};
-      resp = await fetch(url, { signal: attempt.signal, headers });
-    } catch (e) {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", forward);
-      if (signal?.aborted) throw new AbortError("The download was cancelled.");
-      if (stalled) {
-        const err = stalledOut();
-        if (err) throw err;
-        continue;
-      }
-      if (loaded === 0 && failures === 0) {
-        throw new DownloadError(`Cannot reach ${url}: ${e.message}. Check the address and your connection.`);
-      }
-      if (++failures > RETRIES) throw new DownloadError(`The connection to ${url} keeps failing after ${loaded} bytes; try again later.`);
-      await sleep(250 * failures);
-      continue;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", forward);
-    };
-    if (loaded === 0) {
-      if (!resp.ok) {
-        done();
-        throw new DownloadError(describe(resp, url));
-      }
-      total = Number(resp.headers.get("Content-Length")) || 0;
-      const etag = resp.headers.get("ETag");
-      validator = etag && !etag.startsWith("W/") ? etag : resp.headers.get("Last-Modified");
-    } else if (resp.status === 200 && validator) {
-      done();
-      throw new DownloadError(
-        `${url} changed on the server while it was downloading (the resumed request got a different file), so nothing was kept. Load it again.`,
-      );
-    } else if (resp.status === 416) {
-      done();
-      throw new DownloadError(
-        `The server refused to resume ${url} at byte ${loaded} (HTTP 416, range not satisfiable): the file is shorter than the server said${total ? ` (${total} bytes)` : ""}, or it changed. Nothing was kept; load it again.`,
-      );
-    } else if (resp.status !== 206 || !(resp.headers.get("Content-Range") || "").startsWith(`bytes ${loaded}-`)) {
-      done();
-      throw new DownloadError(
-        `The connection to ${url} dropped after ${loaded} bytes and the server cannot resume (no HTTP Range support). Try again.`,
-      );
-    } else {
-      resumed++;
-    }
-    report();
-    const reader = resp.body.getReader();
-    try {
-      for (;;) {
+      let resp;
+      try {
         watch();
-        const { done: end, value } = await reader.read();
-        clearTimeout(timer);
-        if (end) break;
-        await onChunk(value);
-        loaded += value.byteLength;
-        failures = 0;
-        report();
-      }
-    } catch (e) {
-      if (signal?.aborted) throw new AbortError("The download was cancelled.");
-      if (stalled) {
-        const err = stalledOut();
+        const headers = loaded ? { Range: `bytes=${loaded}-`, ...(validator && { "If-Range": validator }) } : {};
+        resp = await fetch(url, { signal: attempt.signal, headers });
+      } catch (e) {
+        if (loaded === 0 && failures === 0 && !stalled && !signal?.aborted) {
+          throw new DownloadError(`Cannot reach ${url}: ${e.message}. Check the address and your connection.`);
+        }
+        const err = giveUp(`The connection to ${url} keeps failing after ${loaded} bytes; try again later.`);
         if (err) throw err;
+        if (!stalled) await sleep(250 * failures);
         continue;
       }
-      if (e instanceof DownloadError || e?.name && e.name !== "TypeError") throw e; // from onChunk: not a network error
-      if (++failures > RETRIES) throw new DownloadError(`The connection to ${url} keeps dropping after ${loaded} bytes; try again later.`);
-      await sleep(250 * failures);
-      continue;
+      if (loaded === 0) {
+        if (!resp.ok) throw new DownloadError(describe(resp, url));
+        total = Number(resp.headers.get("Content-Length")) || 0;
+        const etag = resp.headers.get("ETag");
+        validator = etag && !etag.startsWith("W/") ? etag : resp.headers.get("Last-Modified");
+      } else if (resp.status === 200 && validator) {
+        throw new DownloadError(
+          `${url} changed on the server while it was downloading (the resumed request got a different file), so nothing was kept. Load it again.`,
+        );
+      } else if (resp.status === 416) {
+        throw new DownloadError(
+          `The server refused to resume ${url} at byte ${loaded} (HTTP 416, range not satisfiable): the file is shorter than the server said${total ? ` (${total} bytes)` : ""}, or it changed. Nothing was kept; load it again.`,
+        );
+      } else if (resp.status !== 206 || !(resp.headers.get("Content-Range") || "").startsWith(`bytes ${loaded}-`)) {
+        throw new DownloadError(
+          `The connection to ${url} dropped after ${loaded} bytes and the server cannot resume (no HTTP Range support). Try again.`,
+        );
+      } else {
+        resumed++;
+      }
+      report();
+      const reader = resp.body.getReader();
+      try {
+        for (;;) {
+          watch();
+          const { done, value } = await reader.read();
+          clearTimeout(timer);
+          if (done) break;
+          await onChunk(value);
+          loaded += value.byteLength;
+          failures = 0;
+          report();
+        }
+      } catch (e) {
+        // From onChunk (a bad header, a failed write): not a network error.
+        if (!stalled && !signal?.aborted && (e instanceof DownloadError || (e?.name && e.name !== "TypeError"))) throw e;
+        const err = giveUp(`The connection to ${url} keeps dropping after ${loaded} bytes; try again later.`);
+        if (err) throw err;
+        if (!stalled) await sleep(250 * failures);
+        continue;
+      }
     } finally {
-      done();
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
     }
     if (total && loaded < total) {
       if (++failures > RETRIES) {

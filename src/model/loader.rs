@@ -169,7 +169,6 @@ fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Bytes a tensor will occupy once converted.
 /// What the header says the model needs, counted before the first weight byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryEstimate {
@@ -287,9 +286,10 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
             }
         }
     }
-    let tied = !g.tensors.iter().zip(roles).any(|(t, &r)| t.name == "output.weight" && r == Role::Output);
-    // Int8 embeddings are the head as they are: nothing is added beside them.
-    if !int8 {
+    let head = g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::Output).or_else(|| g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::TokenEmbd));
+    // A head streamed into int8 rows is used as it is: nothing is added beside it.
+    if !head.is_some_and(|(t, &r)| streams_to_int8(t, r, int8)) {
+        let tied = !roles.contains(&Role::Output);
         weights += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
     }
     MemoryEstimate { weights, largest_tensor: largest, kv_cache, int8_embeddings: int8 }
@@ -332,6 +332,7 @@ fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &Memo
     }
 }
 
+/// Bytes a tensor will occupy once converted.
 fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
     match role {
         Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
@@ -395,8 +396,6 @@ pub struct ModelLoader {
     buffers: Vec<Option<Buffer>>,
     token_embd: Option<DenseMatrix>,
     output: Option<DenseMatrix>,
-    /// A separate head quantized as it streamed in.
-    output_int8: Option<Int8Rows>,
     output_norm: Option<Vec<f32>>,
     layers: Vec<LayerParts>,
     estimate: Option<MemoryEstimate>,
@@ -414,7 +413,6 @@ impl ModelLoader {
             buffers: Vec::new(),
             token_embd: None,
             output: None,
-            output_int8: None,
             output_norm: None,
             layers: Vec::new(),
             estimate: None,
@@ -546,10 +544,7 @@ impl ModelLoader {
         };
         match role {
             Role::TokenEmbd => self.token_embd = Some(dense(buf)?),
-            Role::Output => match dense(buf)? {
-                DenseMatrix { data: DenseData::Int8(q), .. } => self.output_int8 = Some(q),
-                m => self.output = Some(m),
-            },
+            Role::Output => self.output = Some(dense(buf)?),
             Role::OutputNorm => self.output_norm = Some(floats(buf)?),
             Role::Scale(l, p) if is_projection(p) => {
                 self.layers[l].scales[proj_index(p)] = Some(floats(buf)?[0]);
@@ -623,8 +618,8 @@ impl ModelLoader {
         // does). The shortlist's 4-bit copy sits beside the stored head, which scores its rows.
         let int8_embd = matches!(token_embd.data, DenseData::Int8(_));
         let head = match (self.opts.head.resolve(self.output.is_none(), token_embd.cols), self.output) {
-            // Embeddings quantized while streaming: the head is those int8 rows as they are.
-            _ if self.output_int8.is_some() => LmHead::Int8(self.output_int8.expect("checked")),
+            // Quantized while streaming: the head is those int8 rows as they are.
+            (_, Some(DenseMatrix { data: DenseData::Int8(q), .. })) => LmHead::Int8(q),
             (_, None) if int8_embd => LmHead::Tied,
             (HeadPrecision::Shortlist, output) => {
                 LmHead::Shortlist { int4: Int4Rows::quantize(output.as_ref().unwrap_or(&token_embd)), output }

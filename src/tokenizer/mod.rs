@@ -272,22 +272,11 @@ impl Tokenizer {
     /// Token ids for `text`, without BOS. With `parse_special`, the text of special tokens
     /// (`<|eot_id|>`) becomes their ids; without it, it is tokenized as plain text.
     pub fn encode(&self, text: &str, parse_special: bool) -> Vec<u32> {
-        if !parse_special {
-            return self.encode_text(text, true);
+        match parse_special {
+            false => self.encode_text(text, true),
+            // All of it is markup: special-token text anywhere becomes the special token.
+            true => self.encode_segments(&[Segment::Markup(text.to_string())]),
         }
-        let mut ids = Vec::new();
-        let mut rest = text;
-        let mut at_start = true;
-        while let Some((at, s, id)) = self.next_special(rest) {
-            if at > 0 {
-                ids.extend(self.encode_text(&rest[..at], at_start));
-            }
-            ids.push(id);
-            at_start = false;
-            rest = &rest[at + s.len()..];
-        }
-        ids.extend(self.encode_text(rest, at_start));
-        ids
     }
 
     /// The leftmost special-token text in `text`, the longest at that place (as HF's added

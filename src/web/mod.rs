@@ -125,7 +125,8 @@ struct HeaderSummary {
 #[wasm_bindgen]
 pub struct ModelLoader {
     loader: crate::model::ModelLoader,
-    config: LoadConfig,
+    /// What the page asked for, as the engine takes it (the loader got its part).
+    opts: EngineOptions,
     /// The engine's header checks (the tokenizer) have passed.
     checked: bool,
 }
@@ -161,16 +162,14 @@ impl ModelLoader {
                 return Err(js_error("TypeError", &format!("embeddings must be \"auto\", \"stored\" or \"int8\", not {other:?}")));
             }
         };
-        let opts = LoadOptions {
-            i2s_layout,
-            memory_limit: config.memory_limit.map(|m| m as u64),
-            head,
-            embeddings,
-            context: config.context_length.unwrap_or(0),
-            kv: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
+        let opts = EngineOptions {
+            load: LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head, embeddings, ..LoadOptions::default() },
+            kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
+            max_context: config.context_length.unwrap_or(0),
+            ..EngineOptions::default()
         };
-        let loader = crate::model::ModelLoader::new(opts, config.file_length.map(|l| l as u64));
-        Ok(ModelLoader { loader, config, checked: false })
+        let loader = crate::model::ModelLoader::new(opts.loader_options(), config.file_length.map(|l| l as u64));
+        Ok(ModelLoader { loader, opts, checked: false })
     }
 
     /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable: everything
@@ -179,7 +178,7 @@ impl ModelLoader {
         self.loader.feed(chunk).map_err(to_js)?;
         if !self.checked {
             if let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) {
-                engine::check_header(g, c, &EngineOptions::default()).map_err(to_js)?;
+                engine::check_header(g, c, &self.opts).map_err(to_js)?;
                 self.checked = true;
             }
         }
@@ -216,12 +215,7 @@ impl ModelLoader {
     /// Ends the download and builds the engine; throws if the file was truncated or incomplete.
     pub fn finish(self) -> Result<Engine, JsValue> {
         let (model, gguf) = self.loader.finish().map_err(to_js)?;
-        let opts = EngineOptions {
-            kv_precision: if self.config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
-            max_context: self.config.context_length.unwrap_or(0),
-            ..EngineOptions::default()
-        };
-        let engine = engine::Engine::new(model, &gguf, opts).map_err(to_js)?;
+        let engine = engine::Engine::new(model, &gguf, self.opts).map_err(to_js)?;
         Ok(Engine { engine, generation: None })
     }
 }
