@@ -1,0 +1,92 @@
+//! A chat template is code from the file, so no template may make a render use unbounded memory
+//! or time (issue 19: `{{ 'lorem ' * 5000000 }}` made the CLI abort at 3.5 GB). Each bomb here
+//! must end in a typed error within 2 s, with the heap growing by less than 64 MB while it runs.
+//! minijinja's fuel charges for every byte a template produces (strings built by `~`, `+`, `*`,
+//! filters, captured blocks, list slots), so doubling a string or a list in a loop, through a
+//! namespace or by recursion runs out of fuel long before it runs out of memory. One gap is
+//! minijinja's, not ours, and is stated in SECURITY.md: a list concatenated with itself more than
+//! 32 times deep (`{% set ns.l = ns.l + ns.l %}` in a loop) is materialized without fuel.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bitnet_web::chat::{ChatFormat, Message};
+
+/// Tracks the heap's live bytes and their peak, for the whole test binary.
+struct Peak;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn grew(by: isize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+unsafe impl GlobalAlloc for Peak {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        grew(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        grew(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Peak = Peak;
+
+const BOMBS: &[(&str, &str)] = &[
+    ("repeat", "{{ 'lorem ' * 5000000 }}"),
+    ("repeat, kept in a variable", "{% set s = 'lorem ' * 90000000 %}{{ s | length }}"),
+    // A `set` inside a loop lasts one iteration (Jinja's scoping), so this one cannot grow; kept
+    // as the shape people try first.
+    ("doubling in a loop's scope", "{% set s = 'ab' %}{% for i in range(60) %}{% set s = s ~ s %}{{ s | length }}{% endfor %}"),
+    ("doubling with + by recursion", "{% macro f(s, n) %}{% if n %}{{ f(s + s, n - 1) }}{% endif %}{% endmacro %}{{ f('ab', 60) }}"),
+    (
+        "doubling through a namespace",
+        "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+    ),
+    ("doubling by recursion", "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ f('ab', 60) }}"),
+    ("a captured block doubling", "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set t %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = t %}{% endfor %}{{ ns.s | length }}"),
+    ("join of a doubled list", "{% set ns = namespace(l=['lorem']) %}{% for i in range(40) %}{% set ns.l = ns.l * 2 %}{% endfor %}{{ ns.l | join(' ') }}"),
+    ("replace growing a string", "{% set ns = namespace(s='aa') %}{% for i in range(60) %}{% set ns.s = ns.s | replace('a', 'aa') %}{% endfor %}{{ ns.s | length }}"),
+    ("an endless loop", "{% for i in range(1000000000) %}{{ i }}{% endfor %}"),
+];
+
+#[test]
+fn template_bombs_end_in_a_typed_error_with_bounded_memory_and_time() {
+    let only = std::env::var("BOMB").ok();
+    for (name, source) in BOMBS.iter().filter(|(n, _)| only.as_deref().is_none_or(|o| n.contains(o))) {
+        let format = ChatFormat::Template { source: (*source).into(), bos: String::new(), eos: String::new() };
+        let messages = [Message::new("user", "hi")];
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let result = format.render(&messages, true);
+        let took = t0.elapsed();
+        let growth = PEAK.load(Ordering::Relaxed) - base;
+        eprintln!("{name}: {:.0} ms, peak heap growth {:.1} MB: {:?}", took.as_secs_f64() * 1e3, growth as f64 / 1e6, result.as_ref().err());
+        if let Ok(out) = &result {
+            assert!(out.len() < 1 << 20, "{name}: rendered {} bytes", out.len());
+        }
+        assert!(took < Duration::from_secs(2), "{name}: took {took:?}");
+        assert!(growth < 64 << 20, "{name}: the heap grew by {growth} bytes");
+    }
+}
+
+#[test]
+fn ordinary_templates_still_render() {
+    // A template that builds its prompt through a namespace, as several HF templates do.
+    let source = "{% set ns = namespace(p='') %}{% for m in messages %}{% set ns.p = ns.p ~ '<|' ~ m.role ~ '|>' ~ m.content %}{% endfor %}{{ ns.p }}";
+    let format = ChatFormat::Template { source: source.into(), bos: String::new(), eos: String::new() };
+    let long = "word ".repeat(200_000);
+    let out = format.render(&[Message::new("system", "be brief"), Message::new("user", &long)], true).unwrap();
+    assert_eq!(out, format!("<|system|>be brief<|user|>{long}"));
+}
