@@ -27,4 +27,9 @@ for b in wasm-relaxed wasm-simd wasm-threads; do
 done
 rm -rf www/lib
 cp -r pkg/dist www/lib
+# The chat page's own dependencies (package.json pins them), as the ES modules it imports.
+mkdir -p www/vendor
+cp node_modules/marked/lib/marked.esm.js www/vendor/marked.js
+cp node_modules/dompurify/dist/purify.es.mjs www/vendor/purify.js
+cp node_modules/idb-keyval/dist/index.js www/vendor/idb-keyval.js
 echo "built pkg/dist and www/lib ($(du -sh pkg/dist | cut -f1))"

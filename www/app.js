@@ -1,26 +1,49 @@
-// The chat page. All model work happens in the engine's Worker (lib/worker.js); this file only
-// drives the UI through the npm package's API (lib/index.js).
+// The chat page: engine wiring (loading, answering, stopping) and the conversation view. All model
+// work happens in the engine's Worker (lib/worker.js) behind the npm package's API (lib/index.js);
+// the other concerns have their own modules: conversations.js (saved chats), markdown.js (safe
+// rendering), context.js (sliding long chats), settings.js (sampling controls), catalog.js (which
+// model to offer and to open).
 import { createEngine, listCachedModels, deleteCachedModel } from "./lib/index.js";
+import * as saved from "./conversations.js";
+import { renderMarkdown } from "./markdown.js";
+import { firstInContext, answerReserve } from "./context.js";
+import { bindSettings, sampling, systemPrompt, onContextFull } from "./settings.js";
+import { RECOMMENDED, downloadTime, bestKept } from "./catalog.js";
 
 const $ = (id) => document.getElementById(id);
-const MB = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+const MB = (n) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`);
 const seconds = (s) => (s == null || !isFinite(s) ? "" : s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`);
+const LAST_MODEL = "bitnet-web.lastModel";
+const FIRST_RUN_DONE = "bitnet-web.firstRunDismissed";
+/** Testing and benchmarking options from the address: ?ctx=4096&ignore_eos=1&model=URL */
+const options = new URLSearchParams(location.search);
 
 let engine = null;
-let embedded = null; // { name, url, size } from models/models.json
-let history = []; // [{ role, content }]
-let chain = Promise.resolve(); // messages run one after another, never interleaved
+let loaded = null; // { model, label, sha256 } of the engine's model
+let loading = null; // AbortController of the load in progress
+let embedded = null; // { name, url, size, sha256 } from models/models.json
+let conv = saved.newConversation(systemPrompt());
+let chain = Promise.resolve(); // answers run one after another, never interleaved
 let current = null; // AbortController of the running answer
-let pending = 0;
+let pending = 0; // answers queued or running
+let epoch = 0; // bumps when the model or the conversation changes: queued answers of the old one are dropped
+const views = new WeakMap(); // message → its <li>
+
+// ---- page state
 
 function setState(state) {
   document.body.dataset.state = state;
   const ready = !!engine;
   $("input").disabled = !ready;
   $("send").disabled = !ready;
-  $("new-chat").disabled = !ready;
   $("stop").disabled = !current;
+  $("load").disabled = !!loading;
+  $("model-file").disabled = !!loading;
+  $("get-recommended").disabled = !!loading;
+  const busy = pending > 0 || !ready;
+  for (const b of document.querySelectorAll("#messages button[data-needs-idle]")) b.disabled = busy;
 }
+const idleState = () => setState(loading ? "loading" : pending ? "generating" : engine ? "ready" : "idle");
 
 function showError(message) {
   $("error").textContent = message;
@@ -39,10 +62,15 @@ function explain(e) {
     UnsupportedModelError: "This model cannot run here.",
     OutOfMemoryError: "The model is too large for this browser tab.",
     DownloadError: "The model could not be downloaded.",
-    ContextFullError: "The conversation is too long: start a new conversation.",
+    ContextFullError: onContextFull() === "error"
+      ? "The conversation is longer than the model's context: start a new conversation, or let old turns slide out (Settings)."
+      : "This message alone is longer than the model's context: shorten it.",
+    EngineCrashedError: "The engine crashed and was restarted; send the message again.",
   };
   return `${tips[e.name] ? tips[e.name] + " " : ""}${e.message}`;
 }
+
+// ---- loading a model
 
 function onProgress(p) {
   if (p.phase === "warning") return showWarning(p.message);
@@ -60,128 +88,407 @@ function onProgress(p) {
   window.__progress?.push({ phase: p.phase, loaded: p.loaded, total });
 }
 
-async function loadModel(model, label, sha256) {
+/**
+ * Loads a model in place of the current one. A running answer stops and queued ones are dropped
+ * first, and the old worker is unloaded, so nothing is orphaned; a second load cancels the first.
+ */
+async function loadModel(model, label, { sha256 } = {}) {
   showError("");
   showWarning("");
-  await engine?.unload();
+  loading?.abort();
+  const mine = (loading = new AbortController());
+  const previous = loaded;
+  dropQueued("the model changed");
+  const old = engine;
   engine = null;
   setState("loading");
+  await old?.unload().catch(() => {});
   $("stat-model").textContent = `Loading ${label}…`;
+  $("progress").hidden = false;
+  $("cancel-load").hidden = false;
+  $("progress-bar").value = 0;
+  $("progress-text").textContent = `Starting ${label}…`;
   try {
     const ctx = Number(options.get("ctx")) || undefined;
-    engine = await createEngine({ model, onProgress, contextLength: ctx, sha256 });
+    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, signal: mine.signal });
+    if (mine !== loading) return void e.unload();
+    engine = e;
+    loaded = { model, label, sha256 };
     $("progress-bar").value = 1;
     $("progress-text").textContent = `Loaded ${label}`;
-    $("stat-model").textContent = `${label} (${engine.header.architecture}, ${MB(engine.header.fileLength)})`;
+    $("stat-model").textContent = `${label} (${engine.header.architecture}, ${MB(engine.header.fileLength)}, context ${engine.contextLength})`;
     $("stat-backend").textContent = `${engine.info.backend} · ${engine.info.kernel} · ${engine.info.threads} thread${engine.info.threads > 1 ? "s" : ""}`;
     $("stat-backend").title = engine.info.threadsNote || "";
-    newConversation();
-    setState("ready");
+    if (typeof model === "string") try { localStorage.setItem(LAST_MODEL, absolute(model)); } catch { /* storage off */ }
+    showFirstRun();
   } catch (e) {
+    if (mine !== loading) return;
     $("stat-model").textContent = "No model loaded";
-    showError(explain(e));
-    setState("error");
+    if (e.name === "AbortError") {
+      $("progress-text").textContent = `Cancelled ${label}: nothing of it was kept.`;
+      // Back to the model the page had, when it can come back without a download.
+      if (previous && typeof previous.model === "string" && previous.model !== model) {
+        loading = null;
+        return loadModel(previous.model, previous.label, previous);
+      }
+    } else {
+      showError(explain(e));
+    }
+  } finally {
+    if (mine === loading) {
+      loading = null;
+      $("cancel-load").hidden = true;
+      idleState();
+      if (!engine && document.body.dataset.state === "idle" && !$("error").hidden) setState("error");
+    }
   }
   refreshCached();
 }
 
-function bubble(role, text, extra = "") {
-  const li = document.createElement("li");
-  li.className = `${role} ${extra}`.trim();
-  li.textContent = text;
-  $("messages").append(li);
-  $("chat").scrollTop = $("chat").scrollHeight;
+const absolute = (url) => new URL(url, location.href).href;
+
+// ---- the conversation view
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+function actionButton(label, title, onClick, needsIdle = true) {
+  const b = el("button", null, label);
+  b.type = "button";
+  b.setAttribute("aria-label", title);
+  if (needsIdle) b.dataset.needsIdle = "";
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function fillBody(body, m) {
+  if (m.role === "assistant" && m.pending) body.textContent = "waiting…";
+  else if (m.role === "assistant") body.replaceChildren(renderMarkdown(m.content));
+  else body.textContent = m.content;
+}
+
+function messageView(m, i, lastAssistant) {
+  const li = el("li", m.role);
+  if (m.pending) li.classList.add("queued");
+  if (i < (conv.contextStart ?? 0)) li.classList.add("out-of-context");
+  const who = el("span", "who", m.role === "user" ? "You" : "Assistant");
+  const body = el("div", m.role === "assistant" ? "body markdown" : "body");
+  fillBody(body, m);
+  const meta = el("span", "meta", m.meta ?? (m.stopped ? "stopped" : m.error ? "failed" : ""));
+  const actions = el("div", "actions");
+  if (!m.pending) actions.append(actionButton("Copy", `Copy this ${m.role === "user" ? "message" : "reply"}`, (ev) => copy(m, ev.currentTarget), false));
+  if (m.role === "user") actions.append(actionButton("Edit", "Edit this message", () => startEdit(m, li)));
+  if (m === lastAssistant && !m.pending) actions.append(actionButton("Regenerate", "Regenerate this reply", () => regenerate(m)));
+  li.append(who, body, meta, actions);
+  views.set(m, li);
   return li;
 }
 
-function newConversation() {
-  current?.abort();
-  history = [];
-  $("messages").replaceChildren();
-  engine?.resetConversation().catch(() => {});
+function renderMessages() {
+  const lastAssistant = conv.messages.findLast((m) => m.role === "assistant");
+  const items = [];
+  conv.messages.forEach((m, i) => {
+    if (i > 0 && i === conv.contextStart) {
+      const d = el("li", "slid", `The ${i} message${i === 1 ? "" : "s"} above no longer fit in the model's context: it does not see them.`);
+      d.setAttribute("role", "separator");
+      items.push(d);
+    }
+    items.push(messageView(m, i, lastAssistant));
+  });
+  $("messages").replaceChildren(...items);
+  $("conversation-title").textContent = saved.titleOf(conv);
+  idleState();
+  scrollToEnd();
 }
 
-/** Testing and benchmarking options from the address: ?ctx=4096&ignore_eos=1 */
-const options = new URLSearchParams(location.search);
+const scrollToEnd = () => ($("chat").scrollTop = $("chat").scrollHeight);
 
-function request() {
-  const system = $("system").value.trim();
-  return {
-    ignore_eos: options.get("ignore_eos") === "1",
-    messages: [...(system ? [{ role: "system", content: system }] : []), ...history],
-    max_tokens: Number($("max-tokens").value) || 256,
-    temperature: Number($("temperature").value),
-    top_p: Number($("top-p").value),
+let frame = null;
+/** Streamed text is rendered at most once a frame: Markdown is parsed from the whole reply each time. */
+function scheduleRender(m) {
+  if (frame) return;
+  const run = () => {
+    frame = null;
+    const li = views.get(m);
+    if (li) fillBody(li.querySelector(".body"), m);
+    scrollToEnd();
   };
+  frame = document.hidden ? setTimeout(run, 100) : requestAnimationFrame(run);
 }
 
-/** Queues one user message; answers run strictly one after another. */
-function send(text) {
-  bubble("user", text);
-  const answer = bubble("assistant", "waiting…", "queued");
+async function copy(m, button) {
+  try {
+    await navigator.clipboard.writeText(m.content);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => (button.textContent = "Copy"), 1500);
+}
+
+// ---- answering
+
+/** The messages before `index` that go to the model: failed turns (a reply that errored, and its question) are left out. */
+function promptBefore(c, index) {
+  const out = [];
+  for (let i = 0; i < index; i++) {
+    const m = c.messages[i];
+    if (m.role === "user" && c.messages[i + 1]?.error) continue;
+    if (m.error || m.pending) continue;
+    out.push({ role: m.role, content: m.content, index: i });
+  }
+  return out;
+}
+
+function enqueue(reply) {
+  const mine = epoch;
+  const c = conv;
   pending++;
-  chain = chain.then(() => answerTo(text, answer)).catch(() => {});
+  idleState();
+  chain = chain
+    .then(() => (mine === epoch && c === conv && c.messages.includes(reply) ? answer(c, reply) : undefined))
+    .catch(() => {})
+    .finally(() => {
+      pending--;
+      idleState();
+    });
 }
 
-async function answerTo(text, li) {
-  history.push({ role: "user", content: text });
-  li.classList.remove("queued");
-  li.textContent = "";
-  const body = document.createTextNode("");
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  li.append(body, meta);
+function send(text) {
+  conv.system = systemPrompt();
+  conv.messages.push({ role: "user", content: text }, { role: "assistant", content: "", pending: true });
+  renderMessages();
+  persist(conv);
+  enqueue(conv.messages.at(-1));
+}
+
+async function answer(c, reply) {
+  const eng = engine;
+  const params = sampling();
+  const system = systemPrompt();
+  const sys = system ? [{ role: "system", content: system }] : [];
+  let history = promptBefore(c, c.messages.indexOf(reply));
   current = new AbortController();
-  setState("generating");
   const t0 = performance.now();
   let first = null;
   let tokens = 0;
-  let content = "";
+  let finish = null;
+  Object.assign(reply, { pending: false, content: "", stopped: false, error: null, meta: null });
   try {
-    const stream = await engine.chat.completions.create({ ...request(), stream: true, signal: current.signal });
-    for await (const chunk of stream) {
-      const delta = chunk.choices[0].delta.content;
-      if (delta) {
-        content += delta;
-        body.textContent = content;
-        tokens++;
-        first ??= performance.now();
-        const rate = tokens > 1 ? (tokens - 1) / ((performance.now() - first) / 1000) : 0;
-        $("stat-speed").textContent = rate ? `${rate.toFixed(1)} tok/s` : "";
-        $("chat").scrollTop = $("chat").scrollHeight;
-      }
+    const strip = ({ role, content }) => ({ role, content });
+    if (onContextFull() === "slide") {
+      const start = await firstInContext(eng, system, history.map(strip), answerReserve(eng.contextLength, params.max_tokens));
+      c.contextStart = history[start]?.index ?? 0;
+      history = history.slice(start);
+    } else {
+      c.contextStart = 0;
     }
-    history.push({ role: "assistant", content });
+    renderMessages();
+    setState("generating");
+    const stream = await eng.chat.completions.create({
+      ...params,
+      messages: [...sys, ...history.map(strip)],
+      ignore_eos: options.get("ignore_eos") === "1",
+      stream: true,
+      signal: current.signal,
+    });
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      finish = choice?.finish_reason ?? finish;
+      const delta = choice?.delta.content;
+      if (!delta) continue;
+      reply.content += delta;
+      tokens++;
+      first ??= performance.now();
+      const rate = tokens > 1 ? (tokens - 1) / ((performance.now() - first) / 1000) : 0;
+      $("stat-speed").textContent = rate ? `${rate.toFixed(1)} tok/s` : "";
+      scheduleRender(reply);
+    }
   } catch (e) {
     if (e.name === "AbortError") {
-      meta.textContent = "stopped";
-      history.push({ role: "assistant", content });
+      reply.stopped = true;
     } else {
-      history.pop();
-      showError(explain(e));
-      meta.textContent = "failed";
+      reply.error = explain(e);
+      if (c === conv) showError(reply.error);
     }
   } finally {
     current = null;
-    pending--;
-    const s = await engine.refreshStats().catch(() => engine.stats());
-    if (s.decode_tok_s) {
-      $("stat-speed").textContent = `prefill ${s.prefill_tok_s.toFixed(1)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
+    const s = await eng.refreshStats().catch(() => eng.stats());
+    if (s?.decode_tok_s) $("stat-speed").textContent = `prefill ${s.prefill_tok_s.toFixed(1)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
+    if (s?.memory_bytes) $("stat-memory").textContent = `memory ${MB(s.memory_bytes)}`;
+    const n = s?.completion_tokens ?? tokens;
+    reply.meta = reply.stopped ? "stopped" : reply.error ? "failed"
+      : `${n} token${n === 1 ? "" : "s"} · ${((performance.now() - t0) / 1000).toFixed(1)} s${finish === "length" ? " · cut at the length limit" : ""}`;
+    if (c === conv) {
+      renderMessages();
+      announce(reply);
     }
-    meta.textContent ||= `${s.completion_tokens} token${s.completion_tokens === 1 ? "" : "s"} · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-    if (s.memory_bytes) $("stat-memory").textContent = `memory ${MB(s.memory_bytes)}`;
-    setState(pending ? "generating" : "ready");
+    persist(c);
   }
 }
+
+/** One polite announcement per finished reply (not per token). */
+function announce(reply) {
+  const text = reply.error ? `The reply failed: ${reply.error}` : `Assistant${reply.stopped ? " (stopped)" : ""}: ${reply.content}`;
+  $("announcer").textContent = text.length > 600 ? `${text.slice(0, 600)}…` : text;
+}
+
+function regenerate(reply) {
+  showError("");
+  Object.assign(reply, { pending: true, content: "", stopped: false, error: null, meta: null });
+  renderMessages();
+  enqueue(reply);
+}
+
+function startEdit(m, li) {
+  const body = li.querySelector(".body");
+  const box = el("textarea", "edit");
+  box.value = m.content;
+  box.setAttribute("aria-label", "Edit your message");
+  box.rows = Math.min(8, m.content.split("\n").length + 1);
+  const save = actionButton("Send", "Send the edited message", () => {
+    const text = box.value.trim();
+    if (!text) return;
+    const i = conv.messages.indexOf(m);
+    m.content = text;
+    conv.messages.length = i + 1; // what followed answered the old text
+    if ((conv.contextStart ?? 0) > i) conv.contextStart = 0;
+    conv.messages.push({ role: "assistant", content: "", pending: true });
+    renderMessages();
+    persist(conv);
+    enqueue(conv.messages.at(-1));
+  });
+  const cancel = actionButton("Cancel", "Cancel the edit", () => renderMessages(), false);
+  box.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); save.click(); }
+    if (ev.key === "Escape") cancel.click();
+  });
+  body.replaceChildren(box);
+  li.querySelector(".actions").replaceChildren(save, cancel);
+  box.focus();
+}
+
+// ---- saved conversations
+
+function persist(c) {
+  if (!c.messages.length) return;
+  saved.saveConversation(c).then(refreshConversations, (e) => {
+    $("store-note").textContent = `Conversations cannot be saved in this browser (${e.message || e.name}); this one lasts until the page closes.`;
+    $("store-note").hidden = false;
+  });
+}
+
+async function refreshConversations() {
+  const list = await saved.listConversations().catch(() => []);
+  $("conversation-list").replaceChildren(...list.map((c) => {
+    const li = el("li");
+    const open = el("button", "open", saved.titleOf(c));
+    open.type = "button";
+    open.title = `${new Date(c.updatedAt).toLocaleString()} · ${c.messages.length} messages`;
+    if (c.id === conv.id) open.setAttribute("aria-current", "true");
+    open.addEventListener("click", () => openConversation(c.id));
+    li.append(open);
+    return li;
+  }));
+}
+
+/** Stops the running answer and drops the queued ones, saying so on each. */
+function dropQueued(why) {
+  epoch++;
+  current?.abort();
+  const dropped = conv.messages.filter((m) => m.pending);
+  for (const m of dropped) Object.assign(m, { pending: false, stopped: true, meta: `not answered: ${why}` });
+  if (dropped.length) {
+    renderMessages();
+    persist(conv);
+  }
+}
+
+/** Leaves the current conversation: its running answer stops, its queued ones are dropped. */
+function leaveConversation() {
+  dropQueued("the conversation was left");
+  showError("");
+  engine?.resetConversation().catch(() => {});
+}
+
+async function openConversation(id) {
+  const c = await saved.loadConversation(id);
+  if (!c) return refreshConversations();
+  leaveConversation();
+  conv = c;
+  renderMessages();
+  refreshConversations();
+}
+
+function startNewConversation() {
+  leaveConversation();
+  conv = saved.newConversation(systemPrompt());
+  renderMessages();
+  refreshConversations();
+  if (!$("input").disabled) $("input").focus();
+}
+
+function renameConversation() {
+  const input = $("rename-input");
+  input.value = saved.titleOf(conv);
+  input.hidden = false;
+  $("conversation-title").hidden = true;
+  input.focus();
+  input.select();
+}
+
+function finishRename(keep) {
+  const input = $("rename-input");
+  if (input.hidden) return;
+  if (keep && input.value.trim()) {
+    conv.title = input.value.trim();
+    persist(conv);
+  }
+  input.hidden = true;
+  $("conversation-title").hidden = false;
+  $("conversation-title").textContent = saved.titleOf(conv);
+}
+
+let deleteArmed = null;
+/** Delete asks once more (the button says so for 4 s): a conversation is the user's own work. */
+async function deleteConversation() {
+  const b = $("delete");
+  if (!deleteArmed) {
+    b.textContent = "Delete? Click again";
+    deleteArmed = setTimeout(() => { deleteArmed = null; b.textContent = "Delete"; }, 4000);
+    return;
+  }
+  clearTimeout(deleteArmed);
+  deleteArmed = null;
+  b.textContent = "Delete";
+  await saved.deleteConversation(conv.id).catch(() => {});
+  startNewConversation();
+}
+
+function exportCurrent() {
+  const blob = new Blob([saved.exportConversation(conv)], { type: "application/json" });
+  const a = el("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `${saved.titleOf(conv).replace(/[^\w-]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "conversation"}.json`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+// ---- models kept offline, first run, offline badge
 
 async function refreshCached() {
   const models = await listCachedModels().catch(() => []);
   $("cached-list").replaceChildren(
     ...models.map((m) => {
-      const li = document.createElement("li");
-      li.textContent = `${m.url.split("/").pop()} · ${MB(m.size)} · ${new Date(m.savedAt).toLocaleString()}`;
-      const del = document.createElement("button");
-      del.textContent = "Delete";
+      const li = el("li", null, `${m.url.split("/").pop()} · ${MB(m.size)} · ${new Date(m.savedAt).toLocaleString()}`);
+      const del = el("button", null, "Delete");
+      del.type = "button";
       del.setAttribute("aria-label", `Delete ${m.url} from offline storage`);
       del.onclick = async () => {
         await deleteCachedModel(m.url);
@@ -191,12 +498,30 @@ async function refreshCached() {
       return li;
     }),
   );
-  if (!models.length) $("cached-list").innerHTML = "<li>None yet: a model is kept after its first complete download.</li>";
+  if (!models.length) $("cached-list").replaceChildren(el("li", null, "None yet: a model is kept after its first complete download."));
+}
+
+/** The demo says what it is, and offers the real model as the next step. */
+function showFirstRun() {
+  const demo = embedded && loaded && typeof loaded.model === "string" && absolute(loaded.model) === absolute(embedded.url);
+  let dismissed = false;
+  try { dismissed = localStorage.getItem(FIRST_RUN_DONE) === "1"; } catch { /* storage off */ }
+  $("first-run").hidden = !demo || dismissed;
+  if (!demo) return;
+  $("demo-ctx").textContent = String(engine.contextLength);
+  $("recommended-size").textContent = `about ${MB(RECOMMENDED.size)}`;
+  $("recommended-time").textContent = downloadTime(RECOMMENDED.size);
+}
+
+function updateOnline() {
+  $("offline-badge").hidden = navigator.onLine;
 }
 
 // ---- wiring
+
 $("model-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
+  if (loading) return;
   const source = new FormData(ev.target).get("source");
   if (source === "url") {
     const url = $("model-url").value.trim();
@@ -206,13 +531,13 @@ $("model-form").addEventListener("submit", (ev) => {
     if (f) loadModel(f, f.name);
     else showError("Choose a .gguf file first.");
   } else if (embedded) {
-    loadModel(embedded.url, embedded.name, embedded.sha256);
+    loadModel(embedded.url, embedded.name, embedded);
   }
 });
 $("model-file").addEventListener("change", () => {
   const f = $("model-file").files[0];
   if (!f) return;
-  document.querySelector('input[name=source][value=file]').checked = true;
+  document.querySelector("input[name=source][value=file]").checked = true;
   loadModel(f, f.name);
 });
 document.addEventListener("dragover", (ev) => {
@@ -224,13 +549,24 @@ document.addEventListener("drop", (ev) => {
   ev.preventDefault();
   document.body.classList.remove("dragging");
   const f = ev.dataTransfer?.files?.[0];
-  if (f) loadModel(f, f.name);
+  if (f && !loading) loadModel(f, f.name);
+});
+$("cancel-load").addEventListener("click", () => loading?.abort());
+$("get-recommended").addEventListener("click", () => {
+  document.querySelector("input[name=source][value=url]").checked = true;
+  $("model-url").value = RECOMMENDED.url;
+  loadModel(RECOMMENDED.url, RECOMMENDED.name);
+});
+$("dismiss-first-run").addEventListener("click", () => {
+  try { localStorage.setItem(FIRST_RUN_DONE, "1"); } catch { /* storage off */ }
+  $("first-run").hidden = true;
 });
 $("composer").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const text = $("input").value.trim();
   if (!text || !engine) return;
   $("input").value = "";
+  showError("");
   send(text);
 });
 $("input").addEventListener("keydown", (ev) => {
@@ -240,27 +576,42 @@ $("input").addEventListener("keydown", (ev) => {
   }
 });
 $("stop").addEventListener("click", () => current?.abort());
-$("new-chat").addEventListener("click", newConversation);
-for (const id of ["temperature", "top-p"]) {
-  $(id).addEventListener("input", () => ($(`${id}-value`).textContent = $(id).value));
-}
+$("new-chat").addEventListener("click", startNewConversation);
+$("rename").addEventListener("click", renameConversation);
+$("rename-input").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter") finishRename(true);
+  if (ev.key === "Escape") finishRename(false);
+});
+$("rename-input").addEventListener("blur", () => finishRename(true));
+$("export").addEventListener("click", exportCurrent);
+$("delete").addEventListener("click", deleteConversation);
+addEventListener("online", updateOnline);
+addEventListener("offline", updateOnline);
+bindSettings();
+updateOnline();
+renderMessages();
+refreshConversations();
 
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
 
-// Pick the embedded model (or ?model=URL) and load it.
+// Open with ?model=URL, else the best model kept offline, else the embedded demo.
 try {
   const list = await (await fetch("models/models.json")).json();
   embedded = list[0];
-  $("embedded-label").textContent = `Embedded: ${embedded.name} (${MB(embedded.size)})`;
+  $("embedded-label").textContent = `Embedded: ${embedded.name} (${MB(embedded.size)}, a demo)`;
 } catch {
   $("embedded-label").textContent = "Embedded model unavailable";
 }
 refreshCached();
 const wanted = options.get("model");
-if (wanted) {
-  document.querySelector('input[name=source][value=url]').checked = true;
-  $("model-url").value = wanted;
-  loadModel(wanted, wanted.split("/").pop());
+let last = null;
+try { last = localStorage.getItem(LAST_MODEL); } catch { /* storage off */ }
+const best = wanted ? null : bestKept(await listCachedModels().catch(() => []), embedded && absolute(embedded.url), last);
+if (wanted || best) {
+  const url = wanted || best.url;
+  document.querySelector("input[name=source][value=url]").checked = true;
+  $("model-url").value = url;
+  loadModel(url, url.split("/").pop(), best ?? {});
 } else if (embedded) {
-  loadModel(embedded.url, embedded.name, embedded.sha256);
+  loadModel(embedded.url, embedded.name, embedded);
 }

@@ -70,7 +70,7 @@ test("stop works mid-stream, and the next message still gets an answer", async (
   await page.press("#input", "Enter");
   await page.waitForFunction(() => {
     const li = [...document.querySelectorAll("#messages li.assistant")].at(-1);
-    return li && !li.classList.contains("queued") && li.textContent.length > 0;
+    return li && !li.classList.contains("queued") && li.querySelector(".body").textContent.length > 0;
   });
   await page.screenshot({ path: screenshotPath("chat-mid-answer.png") });
   await page.click("#stop");
@@ -89,7 +89,7 @@ test("two messages sent quickly are queued, never interleaved", async () => {
     new MutationObserver((records) => {
       for (const r of records) {
         const li = (r.target.nodeType === 1 ? r.target : r.target.parentElement)?.closest("li.assistant");
-        if (li && li.textContent) window.__order.push([...document.querySelectorAll("#messages li.assistant")].indexOf(li));
+        if (li && li.querySelector(".body").textContent) window.__order.push([...document.querySelectorAll("#messages li.assistant")].indexOf(li));
       }
     }).observe(document.getElementById("messages"), { subtree: true, characterData: true, childList: true });
   });

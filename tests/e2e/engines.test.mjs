@@ -121,7 +121,7 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await driver.findElement(By.id("input")).sendKeys("Tell me a long story.", Key.ENTER);
       const end = Date.now() + 120000;
       // The new answer (not the previous one) has started streaming.
-      while (!(await js("const all = document.querySelectorAll('#messages li.assistant'); const li = all[arguments[0]]; return !!li && !li.classList.contains('queued') && li.textContent.length > 0", before))) {
+      while (!(await js("const all = document.querySelectorAll('#messages li.assistant'); const li = all[arguments[0]]; return !!li && !li.classList.contains('queued') && li.querySelector('.body').textContent.length > 0", before))) {
         if (Date.now() > end) throw new Error("the answer did not start");
         await sleep(50);
       }
