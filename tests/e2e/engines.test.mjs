@@ -145,6 +145,15 @@ for (const [name, engine] of Object.entries(ENGINES)) {
         await driver.get(www.base + "?ctx=4096&ignore_eos=1");
         await waitState(["ready", "error"]);
         assert.equal(await state(), "ready", await js("return document.getElementById('error').textContent"));
+        // The conversations of before the reload were saved (IndexedDB), and reopen with their Markdown replies.
+        const saved = await js("return [...document.querySelectorAll('#conversation-list button')].map((b) => b.textContent)");
+        assert.ok(saved.includes("Hello!"), `saved conversations: ${saved}`);
+        await js("[...document.querySelectorAll('#conversation-list button')].find((b) => b.textContent === 'Hello!').click()");
+        const end = Date.now() + 10000;
+        while (await js("return document.querySelectorAll('#messages li.assistant .body.markdown p').length") < 1) {
+          if (Date.now() > end) throw new Error("the saved conversation did not reopen");
+          await sleep(50);
+        }
         await setting("max-tokens", 16);
         assert.match((await ask("Hi again")).meta, /[1-9]\d* tokens?/);
       } finally {
