@@ -6,6 +6,7 @@
 //! models render their `tokenizer.chat_template` with minijinja as HF's `apply_chat_template`
 //! renders it with Jinja2 (`hf_env`), sandboxed by a fuel limit.
 
+mod bounded;
 mod hf_env;
 pub mod strftime;
 
@@ -57,34 +58,12 @@ pub enum ChatFormat {
     Template { source: String, bos: String, eos: String },
 }
 
-/// Jinja templates cannot loop forever: rendering stops after this many steps.
-const TEMPLATE_FUEL: u64 = 1_000_000;
-
-/// Nor write without end: a rendered prompt stops at this size (no context holds that much text;
-/// `{{ 'lorem ' * 5000000 }}`, 28 bytes of template, made the CLI abort at 3.5 GB).
-const MAX_RENDERED_BYTES: usize = 16 << 20;
-
-/// The template's output, refused past [`MAX_RENDERED_BYTES`].
-#[derive(Default)]
-struct CappedOutput {
-    bytes: Vec<u8>,
-    overflowed: bool,
-}
-
-impl std::io::Write for CappedOutput {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
-            self.overflowed = true;
-            return Err(std::io::Error::other("the rendered prompt is too large"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// A template's budget: minijinja's fuel charges one unit per instruction and one per 64 bytes of
+/// data it creates (strings, list slots, output), so a template can neither loop forever nor build
+/// more than about 16 MB (`{{ 'lorem ' * 5000000 }}`, 28 bytes of template, made the CLI abort at
+/// 3.5 GB). Real templates spend a few thousand units a message; `tests/template_bombs.rs`
+/// measures the bombs.
+const TEMPLATE_FUEL: u64 = 250_000;
 
 impl ChatFormat {
     /// The format for a model: the 2B4T format for the BitNet b1.58 archs, for files carrying the
@@ -190,9 +169,8 @@ impl ChatFormat {
             ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
             ChatFormat::Template { source, bos, eos } => {
                 let env = hf_env::environment(TEMPLATE_FUEL);
-                let tmpl = env.template_from_str(source).map_err(|e| ChatError::Template(e.to_string()))?;
-                let mut out = CappedOutput::default();
-                tmpl.render_captured_to(context! {
+                let compiled = bounded::compile(source, hf_env::syntax()).map_err(|e| ChatError::Template(e.to_string()))?;
+                bounded::render(&env, &compiled, context! {
                     messages => messages
                         .iter()
                         .map(|m| minijinja::Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
@@ -203,12 +181,13 @@ impl ChatFormat {
                     // HF passes these to every template, as None when there are none.
                     tools => (),
                     documents => (),
-                }, &mut out)
-                .map_err(|e| match out.overflowed {
-                    true => ChatError::Template(format!("it rendered more than {} MiB", MAX_RENDERED_BYTES >> 20)),
-                    false => ChatError::Template(e.to_string()),
-                })?;
-                String::from_utf8(out.bytes).map_err(|e| ChatError::Template(e.to_string()))
+                })
+                .map_err(|e| match e.kind() {
+                    minijinja::ErrorKind::OutOfFuel => {
+                        ChatError::Template(format!("it needs more than its budget ({TEMPLATE_FUEL} steps, about 16 MB of text)"))
+                    }
+                    _ => ChatError::Template(e.to_string()),
+                })
             }
         }
     }

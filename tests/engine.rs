@@ -61,7 +61,7 @@ fn other_models_render_their_jinja_template_sandboxed() {
     // Nor write without end: a 28-byte template of 30 MB output is refused, not rendered.
     let bomb = ChatFormat::Template { source: "{{ 'lorem ' * 5000000 }}".into(), bos: String::new(), eos: String::new() };
     let err = bomb.render(&[], true).unwrap_err().to_string();
-    assert!(err.contains("rendered more than 16 MiB"), "{err}");
+    assert!(err.contains("more than its budget"), "{err}");
 }
 
 #[test]

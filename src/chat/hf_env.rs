@@ -23,11 +23,17 @@ pub fn py_strip<'a>(s: &'a str, chars: Option<&str>, start: bool, end: bool) -> 
     if end { s.trim_end_matches(strip) } else { s }
 }
 
-/// A fresh environment with `fuel` steps to spend.
-pub fn environment(fuel: u64) -> Environment<'static> {
+/// HF's syntax: the default delimiters with `trim_blocks` and `lstrip_blocks`.
+pub fn syntax() -> SyntaxConfig {
+    SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().expect("the default delimiters")
+}
+
+/// A fresh environment with `fuel` steps to spend, and `+` bounded (`bounded`).
+pub fn environment<'s>(fuel: u64) -> Environment<'s> {
     let mut env = Environment::new();
     env.set_fuel(Some(fuel));
-    env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().expect("the default delimiters"));
+    env.set_syntax(syntax());
+    super::bounded::install(&mut env);
     env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
     });
