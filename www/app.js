@@ -508,7 +508,7 @@ function showFirstRun() {
   try { dismissed = localStorage.getItem(FIRST_RUN_DONE) === "1"; } catch { /* storage off */ }
   $("first-run").hidden = !demo || dismissed;
   if (!demo) return;
-  $("demo-ctx").textContent = String(engine.contextLength);
+  $("demo-ctx").textContent = String(engine.header.nCtxTrain || engine.contextLength);
   $("recommended-size").textContent = `about ${MB(RECOMMENDED.size)}`;
   $("recommended-time").textContent = downloadTime(RECOMMENDED.size);
 }
