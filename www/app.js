@@ -127,7 +127,8 @@ async function loadModel(model, label, { sha256 } = {}) {
     if (e.name === "AbortError") {
       $("progress-text").textContent = `Cancelled ${label}: nothing of it was kept.`;
       // Back to the model the page had, when it can come back without a download.
-      if (previous && typeof previous.model === "string" && previous.model !== model) {
+      const back = previous && previous.model !== model && (previous.model instanceof Blob || (await isKept(previous.model)));
+      if (back && mine === loading) {
         loading = null;
         return loadModel(previous.model, previous.label, previous);
       }
@@ -146,6 +147,12 @@ async function loadModel(model, label, { sha256 } = {}) {
 }
 
 const absolute = (url) => new URL(url, location.href).href;
+
+/** Whether a URL's model is in the offline store (or is the embedded one, which the service worker keeps). */
+async function isKept(url) {
+  if (embedded && absolute(url) === absolute(embedded.url)) return true;
+  return (await listCachedModels().catch(() => [])).some((m) => m.url === absolute(url));
+}
 
 // ---- the conversation view
 
