@@ -6,7 +6,7 @@ ENV := source .setup/env.sh &&
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-lut build-lut fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -71,6 +71,23 @@ bench: build-web
 	lb=; if [ "$(LLAMA_CPP)" = 1 ]; then lb=$$(bash bench/llama-cpp.sh) || { echo "bench: llama-bench did not build; running without native llama.cpp" >&2; lb=; }; fi; \
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
 	  --threads 1,2 --native target/release/bitnet-web $${lb:+--llama-bench $$lb} --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+
+# The read-bandwidth loop of the decode bound (bench/bound): natively and as wasm with SIMD128, from one
+# source; both builds keep four vector accumulators (see bench/bound/lib.rs).
+BOUND_BUILD := cd bench/bound && CARGO_TARGET_DIR=../../target/bound
+build-bound: setup
+	$(ENV) $(BOUND_BUILD) RUSTFLAGS="-C target-cpu=native -C llvm-args=-force-vector-interleave=4" \
+	  cargo build --release --bin bandwidth
+	$(ENV) $(BOUND_BUILD) RUSTFLAGS="-C target-feature=+simd128 -C llvm-args=-force-vector-interleave=4" \
+	  cargo build --release --lib --target wasm32-unknown-unknown
+
+# The decode bound on its own (a minute): read bandwidth natively and in Chromium at 1 and 2 threads, and
+# the bytes per token of the bench's model for each LM head. BOUND_ARGS adds options (bench/README.md).
+bench-bound: build-bound
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
+	$(ENV) node bench/bound/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --threads 1,2 $(BOUND_ARGS)
 
 # GMAC/s of each kernel variant of the relaxed-SIMD build in Chromium; `benchKernels` exists only with the
 # kernel-bench feature, so the product wasm never carries it.
