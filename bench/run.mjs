@@ -4,12 +4,16 @@
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
 //                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored]
-//                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--timeout-s 3600] [--verbose]
+//                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--runs 3] [--bandwidth-mib 1024]
+//                      [--bandwidth-passes 5] [--inspect target/release/bitnet-web] [--timeout-s 3600] [--verbose]
 //
 // For each thread count and each engine a fresh Chromium (new temp profile) loads the model from the
 // URL (no cache), runs one raw prompt of --prompt-tokens tokens, then generates --gen-tokens tokens
 // greedily with EOS ignored. It reports load time, prefill and decode tok/s, and the peak RSS (VmHWM)
-// of the Chromium renderer process hosting the page and its workers. See bench/README.md.
+// of the Chromium renderer process hosting the page and its workers: the median of --runs runs, with
+// their spread. Each run also measures the read bandwidth (natively and in wasm in Chromium, at the
+// same thread count), and decode is reported against the bound that bandwidth and the model's bytes
+// per token give (bench/bound). See bench/README.md.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,6 +21,8 @@ import { spawn, execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve, staticFiles } from "../scripts/serve.mjs";
+import { NATIVE_BIN, WASM_FILE, cpuInfo, flagLine, nativeBandwidth, spread, summarize, wasmBandwidth } from "./bound/bandwidth.mjs";
+import { bytesPerToken, bytesTable, oursBytes } from "./bound/bytes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WLLAMA_DIR = path.join(ROOT, "node_modules/@wllama/wllama");
@@ -31,13 +37,14 @@ function usage(msg) {
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
        [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--llama-bench BIN]
-       [--timeout-s 3600] [--verbose]`);
+       [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, timeoutS: 3600, verbose: false };
+    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, timeoutS: 3600, verbose: false,
+    runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -58,6 +65,10 @@ function parseArgs(argv) {
     else if (a === "--kv-f16") o.kvF16 = true;
     else if (a === "--lm-head") o.lmHead = val();
     else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
+    else if (a === "--runs") o.runs = parseInt(val(), 10);
+    else if (a === "--bandwidth-mib") o.bandwidthMib = parseInt(val(), 10);
+    else if (a === "--bandwidth-passes") o.bandwidthPasses = parseInt(val(), 10);
+    else if (a === "--inspect") o.inspect = val();
     else if (a === "--verbose") o.verbose = true;
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
@@ -67,6 +78,10 @@ function parseArgs(argv) {
   if (o.threads.some((t) => !(t >= 1))) usage("--threads takes positive integers, e.g. 1,2");
   if (!(o.promptTokens >= 2) || !(o.genTokens >= 2)) usage("--prompt-tokens and --gen-tokens must be at least 2");
   if (o.engines.some((e) => !["ours", "wllama"].includes(e))) usage("--engines takes ours and/or wllama");
+  if (!(o.runs >= 1)) usage("--runs takes a positive integer");
+  if (!(o.bandwidthMib >= 0) || !(o.bandwidthPasses >= 1)) usage("--bandwidth-mib takes 0 (skip) or more, --bandwidth-passes 1 or more");
+  // The bytes per token come from the model file through our CLI's `inspect`.
+  o.inspect ??= o.native ?? (fs.existsSync(path.join(ROOT, "target/release/bitnet-web")) ? path.join(ROOT, "target/release/bitnet-web") : null);
   return o;
 }
 
@@ -121,6 +136,7 @@ async function startServer(files) {
   const www = staticFiles(path.join(ROOT, "www"));
   const wllama = staticFiles(WLLAMA_DIR);
   const perFile = files.map((f) => staticFiles(path.dirname(path.resolve(f))));
+  const bandwidthWasm = staticFiles(path.join(ROOT, path.dirname(WASM_FILE)));
   const requests = [];
   const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", (req, res) => {
     const url = req.url.split("?")[0];
@@ -135,6 +151,10 @@ async function startServer(files) {
       return res.end(BENCH_HTML);
     }
     if (url === "/favicon.ico") return res.writeHead(204).end();
+    if (url === "/__bandwidth.wasm") {
+      req.url = "/" + path.basename(WASM_FILE);
+      return bandwidthWasm(req, res);
+    }
     if (url.startsWith("/wllama/")) {
       req.url = url.slice("/wllama".length);
       return wllama(req, res);
@@ -620,14 +640,14 @@ async function llamaBench(o, args) {
 /**
  * llama-bench on the same file and thread count: prefill of the prompt length from an empty context,
  * and decode of --gen-tokens tokens after a context of the prompt's length (`-d`), as our runs
- * decode after their prompt. Three repetitions each (llama-bench's mean); it reports no load time
- * or memory.
+ * decode after their prompt. One repetition per run (after llama-bench's own warm-up), so that each
+ * of the --runs runs is one measurement, as for the other engines; it reports no load time or memory.
  */
 async function runLlamaCpp(o, file, threads) {
   const r = { engine: "llama.cpp", threads_requested: threads, threads };
   // llama-bench has no f32 KV cache (its -ctk takes f16 and quantized types): it keeps its f16
   // default, which reads half the KV bytes the f32 runs above do.
-  const common = ["-m", file, "-t", String(threads), "-r", "3"];
+  const common = ["-m", file, "-t", String(threads), "-r", "1"];
   try {
     const [pp] = await llamaBench(o, [...common, "-p", String(o.promptTokens), "-n", "0"]);
     const [tg] = await llamaBench(o, [...common, "-p", "0", "-n", String(o.genTokens), "-d", String(o.promptTokens)]);
@@ -646,41 +666,101 @@ async function runLlamaCpp(o, file, threads) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Read bandwidth at T threads (bench/bound): natively, and in wasm in a fresh Chromium on the bench page
+// ---------------------------------------------------------------------------------------------
+
+async function runBandwidth(o, srv, threads) {
+  const opts = { mib: o.bandwidthMib, threads: [threads], passes: o.bandwidthPasses };
+  const out = { threads };
+  const native = path.join(ROOT, NATIVE_BIN);
+  const wasm = path.join(ROOT, WASM_FILE);
+  try {
+    if (!fs.existsSync(native)) throw new Error(`${NATIVE_BIN} is missing (make build-bound)`);
+    out.native = (await nativeBandwidth(native, { ...opts, timeoutS: o.timeoutS }))[0];
+  } catch (e) {
+    out.native_error = String(e.message || e);
+  }
+  try {
+    if (!fs.existsSync(wasm)) throw new Error(`${WASM_FILE} is missing (make build-bound)`);
+    out.wasm = await inFreshChromium("bandwidth", o.timeoutS, o.verbose, async (page) => {
+      await page.goto(`${srv.base}/__bench.html`);
+      // A browser that has just started is still busy in its other processes for a moment.
+      await page.waitForTimeout(1000);
+      return (await wasmBandwidth(page, { wasmUrl: "/__bandwidth.wasm", ...opts }))[0];
+    });
+  } catch (e) {
+    out.wasm_error = String(e.message || e).split("\n")[0];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Table
 // ---------------------------------------------------------------------------------------------
 
 const fmt = (x, d = 2) => (x == null || Number.isNaN(x) ? "—" : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(d));
 const ratio = (a, b) => (a != null && b != null && b !== 0 ? `${(a / b).toFixed(2)}×` : "—");
+const pct = (a, b) => (a != null && b ? `${((100 * a) / b).toFixed(0)} %` : "—");
+const METRICS = ["load_s", "prefill_tok_s", "decode_tok_s", "peak_mb", "wasm_mb"];
 
-function cell(r, key, d) {
-  if (!r) return "—";
-  if (r.skipped) return "n/a";
-  if (r.error && r[key] == null) return `**error**`;
-  return fmt(r[key], d);
+/** One engine's runs at one T on one file: each metric's median, min and max over the runs that have it. */
+function aggregate(runs) {
+  if (!runs.length) return null;
+  const ok = runs.filter((r) => !r.error && !r.skipped);
+  const last = ok[ok.length - 1] ?? runs[runs.length - 1];
+  const a = {
+    engine: last.engine,
+    runs: runs.length,
+    ok_runs: ok.length,
+    skipped: runs.every((r) => r.skipped) ? last.skipped : undefined,
+    error: ok.length ? undefined : last.error,
+    threads: last.threads,
+    kernel: last.kernel,
+    multithread: last.multithread,
+    prompt_tokens: last.prompt_tokens,
+    generated_tokens: last.generated_tokens,
+    busy_threads: [...new Set(runs.map((r) => r.busy_threads).filter((b) => b != null))].sort((x, y) => x - y).join("/") || null,
+  };
+  for (const k of METRICS) a[k] = spread(runs.map((r) => r[k]));
+  return a;
 }
 
-function detail(r) {
-  if (!r) return "—";
-  if (r.skipped) return r.skipped;
-  const busy = r.busy_threads != null ? ` (${r.busy_threads} busy)` : "";
-  if (r.engine === "ours") return `${r.threads ?? "?"} thr${busy}, ${r.kernel ?? "?"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
-  if (r.engine === "wllama") return `${r.threads ?? "?"} thr${busy}, ${r.multithread ? "pthreads" : "no pthreads"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
-  return `${r.threads ?? "?"} thr, ${r.kernel ?? "?"}, ${r.prompt_tokens ?? "?"}+${r.generated_tokens ?? "?"} tok`;
+/** `median (min–max)` over the runs, or the one figure. */
+function cell(a, key, d) {
+  if (!a) return "—";
+  if (a.skipped) return "n/a";
+  const s = a[key];
+  if (!s?.n) return a.error ? "**error**" : "—";
+  return s.n > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
+}
+const med = (a, key) => a?.[key]?.median ?? null;
+
+function detail(a) {
+  if (!a) return "—";
+  if (a.skipped) return a.skipped;
+  const busy = a.busy_threads ? ` (${a.busy_threads} busy)` : "";
+  const runs = `, ${a.ok_runs}/${a.runs} runs`;
+  if (a.engine === "ours") return `${a.threads ?? "?"} thr${busy}, ${a.kernel ?? "?"}, ${a.prompt_tokens ?? "?"}+${a.generated_tokens ?? "?"} tok${runs}`;
+  if (a.engine === "wllama") return `${a.threads ?? "?"} thr${busy}, ${a.multithread ? "pthreads" : "no pthreads"}, ${a.prompt_tokens ?? "?"}+${a.generated_tokens ?? "?"} tok${runs}`;
+  return `${a.threads ?? "?"} thr, ${a.kernel ?? "?"}, ${a.prompt_tokens ?? "?"}+${a.generated_tokens ?? "?"} tok${runs}`;
 }
 
-function table(results, o) {
+/**
+ * The main table (medians with spreads) and the per-configuration summary for the JSON. `bound` has
+ * the bandwidth summary and each file's bytes per token (either may be missing).
+ */
+function table(results, o, bound) {
   const lines = [];
   lines.push("| T | model | metric | ours (wasm) | wllama | ours/wllama | native (ours CLI) | wasm/native | native llama.cpp | ours/llama.cpp |");
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   const files = [o.model, ...o.oursOnly];
   const errors = [];
+  const summary = [];
   for (const T of o.threads) {
+    const gbs = (kind) => bound.bandwidth?.[kind]?.find((r) => r.threads === T)?.median ?? null;
     for (const f of files) {
-      const get = (engine) => results.find((r) => r.engine === engine && r.threads_requested === T && r.file === f);
-      const ours = get("ours");
-      const wl = get("wllama");
-      const nat = get("native");
-      const lc = get("llama.cpp");
+      const runsOf = (engine) => results.filter((r) => r.engine === engine && r.threads_requested === T && r.file === f);
+      const [ours, wl, nat, lc] = ["ours", "wllama", "native", "llama.cpp"].map((e) => aggregate(runsOf(e)));
       const name = path.basename(f);
       const rows = [
         ["load s (lower is better)", "load_s", 2],
@@ -689,15 +769,31 @@ function table(results, o) {
         ["peak MB (renderer VmHWM; native: RSS; lower is better)", "peak_mb", 0],
       ];
       for (const [label, key, d] of rows) {
-        lines.push(`| ${T} | ${name} | ${label} | ${cell(ours, key, d)} | ${cell(wl, key, d)} | ${ratio(ours?.[key], wl?.[key])} | ${cell(nat, key, d)} | ${ratio(ours?.[key], nat?.[key])} | ${cell(lc, key, d)} | ${ratio(ours?.[key], lc?.[key])} |`);
+        lines.push(`| ${T} | ${name} | ${label} | ${cell(ours, key, d)} | ${cell(wl, key, d)} | ${ratio(med(ours, key), med(wl, key))} | ${cell(nat, key, d)} | ${ratio(med(ours, key), med(nat, key))} | ${cell(lc, key, d)} | ${ratio(med(ours, key), med(lc, key))} |`);
       }
+      // The decode bound: bandwidth at T (wasm for the browser engines, native for the native ones)
+      // over the bytes each engine reads per token (bench/bound/bytes.mjs).
+      const b = bound.bytes?.find((x) => x.file === f);
+      const peers = f === o.model;
+      const bytes = b && { ours: oursBytes(b, o.lmHead).total, wllama: peers ? b.stored_file.total : null, llama_cpp: peers ? b.llama_cpp.total : null };
+      const limit = (g, n) => (g && n ? (g * 1e9) / n : null);
+      const bounds = {
+        ours: limit(gbs("wasm"), bytes?.ours),
+        wllama: limit(gbs("wasm"), bytes?.wllama),
+        native: limit(gbs("native"), bytes?.ours),
+        llama_cpp: limit(gbs("native"), bytes?.llama_cpp),
+      };
+      lines.push(`| ${T} | ${name} | decode bound tok/s (median GB/s ÷ bytes per token; wasm GB/s for the browser, native for the CLIs) | ${fmt(bounds.ours)} | ${peers ? fmt(bounds.wllama) : "—"} |  | ${fmt(bounds.native)} |  | ${peers ? fmt(bounds.llama_cpp) : "—"} |  |`);
+      lines.push(`| ${T} | ${name} | decode % of its bound (median decode ÷ bound) | ${pct(med(ours, "decode_tok_s"), bounds.ours)} | ${pct(med(wl, "decode_tok_s"), bounds.wllama)} |  | ${pct(med(nat, "decode_tok_s"), bounds.native)} |  | ${pct(med(lc, "decode_tok_s"), bounds.llama_cpp)} |  |`);
       lines.push(`| ${T} | ${name} | wasm memory MB (ours: stats.memory_bytes) | ${cell(ours, "wasm_mb", 0)} | — |  | — |  | — |  |`);
-      lines.push(`| ${T} | ${name} | threads (busy while generating), kernel, prompt+gen tokens | ${detail(ours)} | ${detail(wl)} |  | ${detail(nat)} |  | ${detail(lc)} |  |`);
-      for (const r of [ours, wl, nat, lc]) if (r?.error) errors.push(`- T=${T} ${name} ${r.engine}: ${r.error}`);
+      lines.push(`| ${T} | ${name} | threads (busy while generating), kernel, prompt+gen tokens, runs | ${detail(ours)} | ${detail(wl)} |  | ${detail(nat)} |  | ${detail(lc)} |  |`);
+      for (const r of results.filter((r) => r.threads_requested === T && r.file === f && r.error)) errors.push(`- T=${T} ${name} ${r.engine} run ${r.run}: ${r.error}`);
+      summary.push({ threads: T, file: f, ours, wllama: wl, native: nat, llama_cpp: lc, bytes_per_token: bytes, bound_tok_s: bounds,
+        bandwidth_gbs: { wasm: gbs("wasm"), native: gbs("native") } });
     }
   }
   if (errors.length) lines.push("", "Errors:", ...errors);
-  return lines.join("\n");
+  return { text: lines.join("\n"), summary };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -713,6 +809,21 @@ log(`prompt: ${prompt.length} chars, ${llama3Tokens ?? "?"} Llama-3 tokens with 
 const wllamaVersion = JSON.parse(fs.readFileSync(path.join(WLLAMA_DIR, "package.json"), "utf8")).version;
 const nativeHelpText = o.native ? nativeHelp(o.native) : "";
 
+// Bytes read per decoded token, from each file's own tensor table (bench/bound/bytes.mjs).
+const bytes = [];
+for (const f of files) {
+  if (!o.inspect) {
+    log(`no bitnet-web CLI for the bytes per token (--inspect or --native): no decode bound`);
+    break;
+  }
+  try {
+    const b = bytesPerToken(o.inspect, f, { promptTokens: llama3Tokens ?? o.promptTokens, genTokens: o.genTokens, kvF16: o.kvF16 });
+    bytes.push({ ...b, peers: f === o.model });
+  } catch (e) {
+    log(`bytes per token of ${path.basename(f)}: ${e.message}`);
+  }
+}
+
 const srv = await startServer(files);
 const cleanup = () => {
   srv.server.close();
@@ -723,8 +834,10 @@ process.on("SIGINT", () => {
 });
 
 const results = [];
-const record = (r, f) => {
+const bandwidth = [];
+const record = (r, f, run) => {
   r.file = f;
+  r.run = run;
   results.push(r);
   const brief = r.error ? `ERROR ${r.error}` : r.skipped ? `skipped: ${r.skipped}`
     : `load avg ${r.loadavg_1m?.map((x) => x.toFixed(1)).join("→")}; load ${fmt(r.load_s)} s, prefill ${fmt(r.prefill_tok_s, 1)} tok/s (${r.prompt_tokens} tok), decode ${fmt(r.decode_tok_s)} tok/s (${r.generated_tokens} tok), peak ${fmt(r.peak_mb, 0)} MB, threads ${r.threads}`;
@@ -734,39 +847,53 @@ const record = (r, f) => {
 };
 
 try {
+  // The runs of one configuration are interleaved with the other engines' (run 1 of every engine,
+  // then run 2, ...), so that a slow spell of a shared machine spreads over all of them.
   for (const T of o.threads) {
-    for (let i = 0; i < files.length; i++) {
-      const f = files[i];
-      const engines = i === 0 ? o.engines : o.engines.filter((e) => e === "ours");
-      for (const engine of engines) {
-        log(`T=${T} ${engine} ${path.basename(f)} ...`);
-        const t0 = Date.now();
+    for (let run = 1; run <= o.runs; run++) {
+      if (o.bandwidthMib > 0) {
+        log(`T=${T} run ${run}/${o.runs} read bandwidth (${o.bandwidthMib} MiB, ${o.bandwidthPasses} passes) ...`);
         const load0 = os.loadavg()[0];
-        let r;
-        try {
-          r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen) : await runWllama(o, srv, i, T, prompt, ctxLen);
-        } catch (e) {
-          r = { engine, threads_requested: T, error: String(e?.message || e).split("\n")[0] };
+        const b = await runBandwidth(o, srv, T);
+        b.run = run;
+        b.loadavg_1m = [load0, os.loadavg()[0]];
+        bandwidth.push(b);
+        const gb = (x) => (x ? `${spread(x.gbs).median.toFixed(1)} GB/s (${x.gbs.map((g) => g.toFixed(1)).join(", ")})` : "—");
+        log(`  native ${b.native_error ?? gb(b.native)}; wasm ${b.wasm_error ?? gb(b.wasm)}`);
+      }
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i];
+        const engines = i === 0 ? o.engines : o.engines.filter((e) => e === "ours");
+        for (const engine of engines) {
+          log(`T=${T} run ${run}/${o.runs} ${engine} ${path.basename(f)} ...`);
+          const t0 = Date.now();
+          const load0 = os.loadavg()[0];
+          let r;
+          try {
+            r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen) : await runWllama(o, srv, i, T, prompt, ctxLen);
+          } catch (e) {
+            r = { engine, threads_requested: T, error: String(e?.message || e).split("\n")[0] };
+          }
+          r.run_s = (Date.now() - t0) / 1000;
+          // Other work on the machine skews the numbers; keep the 1-minute load average around the run.
+          r.loadavg_1m = [load0, os.loadavg()[0]];
+          record(r, f, run);
         }
-        r.run_s = (Date.now() - t0) / 1000;
-        // Other work on the machine skews the numbers; keep the 1-minute load average around the run.
-        r.loadavg_1m = [load0, os.loadavg()[0]];
-        record(r, f);
-      }
-      if (o.native) {
-        log(`T=${T} native ${path.basename(f)} ...`);
-        const load0 = os.loadavg()[0];
-        const r = await runNative(o, f, T, prompt, ctxLen, nativeHelpText);
-        r.loadavg_1m = [load0, os.loadavg()[0]];
-        record(r, f);
-      }
-      // llama.cpp cannot load I2_S files (see bench/README.md), so only the shared file.
-      if (o.llamaBench && i === 0) {
-        log(`T=${T} native llama.cpp ${path.basename(f)} ...`);
-        const load0 = os.loadavg()[0];
-        const r = await runLlamaCpp(o, f, T);
-        r.loadavg_1m = [load0, os.loadavg()[0]];
-        record(r, f);
+        if (o.native) {
+          log(`T=${T} run ${run}/${o.runs} native ${path.basename(f)} ...`);
+          const load0 = os.loadavg()[0];
+          const r = await runNative(o, f, T, prompt, ctxLen, nativeHelpText);
+          r.loadavg_1m = [load0, os.loadavg()[0]];
+          record(r, f, run);
+        }
+        // llama.cpp cannot load I2_S files (see bench/README.md), so only the shared file.
+        if (o.llamaBench && i === 0) {
+          log(`T=${T} run ${run}/${o.runs} native llama.cpp ${path.basename(f)} ...`);
+          const load0 = os.loadavg()[0];
+          const r = await runLlamaCpp(o, f, T);
+          r.loadavg_1m = [load0, os.loadavg()[0]];
+          record(r, f, run);
+        }
       }
     }
   }
@@ -774,9 +901,13 @@ try {
   cleanup();
 }
 
+// Every pass of every run at one T counts: the bound's bandwidth is their median.
+const bw = summarize({ native: bandwidth.filter((b) => b.native).map((b) => b.native), wasm: bandwidth.filter((b) => b.wasm).map((b) => b.wasm) }, o.threads);
+const cpu = cpuInfo();
+const main = table(results, o, { bandwidth: bw.summary, bytes });
 const report = {
   date: new Date().toISOString(),
-  host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
+  host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, cpu, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
   chromium: (() => {
     try {
       return execFileSync(process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -788,11 +919,26 @@ const report = {
   options: { ...o, prompt_chars: prompt.length, prompt_llama3_tokens: llama3Tokens, context: ctxLen },
   prompt,
   total_s: (Date.now() - started) / 1000,
+  bandwidth: { summary: bw.summary, runs: bandwidth },
+  bytes_per_token: bytes,
+  summary: main.summary,
   results,
 };
 
-console.log(`\n## bitnet-web vs @wllama/wllama ${wllamaVersion} — ${report.chromium ?? "Chromium"}, ${report.host.cpus} CPUs (${report.host.cpu_model})\n`);
-console.log(`prompt ${llama3Tokens ?? "~" + o.promptTokens} tokens, ${o.genTokens} generated (greedy, EOS ignored), context ${ctxLen}; total ${report.total_s.toFixed(0)} s\n`);
-console.log(table(results, o));
+console.log(`\n## bitnet-web vs @wllama/wllama ${wllamaVersion} — ${report.chromium ?? "Chromium"}, ${report.host.cpus} CPUs\n`);
+console.log(`CPU: ${cpu.model_name ?? report.host.cpu_model}${cpu.family ? ` (family ${cpu.family}, model ${cpu.model})` : ""}; ${flagLine(cpu)}\n`);
+console.log(`prompt ${llama3Tokens ?? "~" + o.promptTokens} tokens, ${o.genTokens} generated (greedy, EOS ignored), context ${ctxLen}; ` +
+  `${o.runs} run${o.runs > 1 ? "s" : ""} per engine and configuration, cells are median (min–max); total ${report.total_s.toFixed(0)} s\n`);
+if (o.bandwidthMib > 0) {
+  console.log(`### Read bandwidth (${o.bandwidthMib} MiB streamed, ${o.bandwidthPasses} passes after a warm-up, per run; GB/s = 10^9 bytes/s)\n`);
+  console.log(bw.table + "\n");
+  for (const b of bandwidth) for (const k of ["native_error", "wasm_error"]) if (b[k]) console.log(`- T=${b.threads} run ${b.run} ${k.split("_")[0]}: ${b[k]}`);
+}
+if (bytes.length) {
+  console.log(`### Bytes per decoded token and the decode bound (tok/s = median GB/s ÷ bytes per token; MB = 10^6 bytes)\n`);
+  console.log(bytesTable(bytes, bw.summary, o.threads) + "\n");
+}
+console.log(`### Engines\n`);
+console.log(main.text);
 console.log("\n```json\n" + JSON.stringify(report, null, 2) + "\n```");
 if (o.json) fs.writeFileSync(o.json, JSON.stringify(report, null, 2) + "\n");
