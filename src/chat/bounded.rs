@@ -13,8 +13,6 @@
 //! `+` (its exact semantics: numbers, strings, undefined), evaluated in a tiny environment of its
 //! own. The instruction is swapped in place, one for one, so every jump stays where it was.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::machinery::{self, CompiledTemplate, Instruction, Instructions, TemplateConfig};
@@ -45,10 +43,9 @@ fn bounded_add(a: Value, b: Value) -> Result<Value, Error> {
     thread_local! {
         // minijinja's own `+`, for everything but two lists; fuel-free, but its result is charged
         // by the template's environment like any function's.
-        static PLAIN: RefCell<Option<&'static Environment<'static>>> = const { RefCell::new(None) };
+        static PLAIN: Environment<'static> = Environment::new();
     }
-    let env = PLAIN.with(|p| *p.borrow_mut().get_or_insert_with(|| Box::leak(Box::new(Environment::new()))));
-    env.compile_expression("a + b")?.eval(context! { a => a, b => b })
+    PLAIN.with(|env| env.compile_expression("a + b")?.eval(context! { a => a, b => b }))
 }
 
 /// Compiles `source` with `syntax`, with every `+` bounded.
@@ -75,7 +72,6 @@ fn bound(instructions: &mut Instructions<'_>) {
 /// Renders a compiled template into a string.
 pub fn render<'s>(env: &'s Environment<'s>, compiled: &CompiledTemplate<'s>, root: Value) -> Result<String, Error> {
     let mut out = String::with_capacity(compiled.buffer_size_hint);
-    let blocks: &BTreeMap<&'s str, Instructions<'s>> = &compiled.blocks;
-    machinery::eval(env, &compiled.instructions, root, blocks, &mut machinery::make_string_output(&mut out), AutoEscape::None)?;
+    machinery::eval(env, &compiled.instructions, root, &compiled.blocks, &mut machinery::make_string_output(&mut out), AutoEscape::None)?;
     Ok(out)
 }

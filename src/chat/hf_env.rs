@@ -28,11 +28,11 @@ pub fn syntax() -> SyntaxConfig {
     SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().expect("the default delimiters")
 }
 
-/// A fresh environment with `fuel` steps to spend, and `+` bounded (`bounded`).
+/// A fresh environment with `fuel` steps to spend, and `+` bounded (`bounded`). Templates are
+/// compiled with [`syntax`] by `bounded::compile`, not by the environment.
 pub fn environment<'s>(fuel: u64) -> Environment<'s> {
     let mut env = Environment::new();
     env.set_fuel(Some(fuel));
-    env.set_syntax(syntax());
     super::bounded::install(&mut env);
     env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
