@@ -1,7 +1,7 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v6";
+const CACHE = "bitnet-web-shell-v7";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [
@@ -9,7 +9,7 @@ const SHELL = [
   "conversations.js", "markdown.js", "context.js", "settings.js", "catalog.js",
   "vendor/marked.js", "vendor/purify.js", "vendor/idb-keyval.js",
   "manifest.webmanifest", "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png",
-  "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/errors.js",
+  "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/chunks.js", "lib/errors.js",
   "lib/store.js", "lib/store-cache.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",

@@ -1,6 +1,8 @@
 // Streams a URL chunk by chunk, with progress and resumption: when the connection drops, it asks
 // for the rest with an HTTP Range request and carries on where it stopped. Nothing accumulates
-// here: each chunk goes to `onChunk` (the wasm loader, the cache writer) and is then dropped.
+// here: each chunk goes to `onChunk` (the wasm loader, the cache writer), in one reused buffer
+// (chunks.js), so a chunk is valid only until `onChunk` resolves.
+import { reusingReader } from "./chunks.js";
 import { AbortError, DownloadError } from "./errors.js";
 
 const RETRIES = 5;
@@ -95,7 +97,7 @@ export async function download(url, { onChunk, onProgress, signal, stallTimeout 
         resumed++;
       }
       report();
-      const reader = resp.body.getReader();
+      const reader = reusingReader(resp.body);
       try {
         for (;;) {
           watch();

@@ -61,7 +61,8 @@ export async function beginWrite(url) {
   const writer = writable.getWriter();
   const stored = cache.put(keyOf(name), new Response(readable, { headers: { "Content-Type": "application/octet-stream" } }));
   return writeSession({
-    write: (chunk) => writer.write(chunk),
+    // The stream keeps the chunk until cache.put reads it, and the reader reuses its buffer.
+    write: (chunk) => writer.write(chunk.slice()),
     close: async () => { await writer.close(); await stored; },
     abort: async () => { await writer.abort().catch(() => {}); await stored.catch(() => {}); },
     remove: async () => { if (!(await readIndex(cache))[name]) await cache.delete(keyOf(name)).catch(() => {}); },

@@ -8,6 +8,7 @@
 import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
 import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
+import { reusingReader } from "./chunks.js";
 import { download } from "./download.js";
 import { DownloadError, EngineCrashedError, OutOfMemoryError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
@@ -156,7 +157,7 @@ async function load(id, source, options = {}) {
   try {
     if (file || source.bytes) {
       const stream = file ? file.stream() : new Blob([source.bytes]).stream();
-      const reader = stream.getReader();
+      const reader = reusingReader(stream);
       let loaded = 0;
       for (;;) {
         const { done, value } = await reader.read();

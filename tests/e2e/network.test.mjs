@@ -180,3 +180,30 @@ test("a model over the memory budget is refused at its header with what would ma
   assert.match(r.message, /more than the 2 MB available here; (it would fit with|even its weights need)/);
   assert.equal((await load(new URL(MODEL + "?after-budget", b.base).href)).ok, true);
 });
+
+test("the model kept offline is the server's file byte for byte, through a cut and a resume (the download reuses one buffer)", async () => {
+  const { createHash } = await import("node:crypto");
+  const fs = await import("node:fs");
+  const path = await import("node:path");
+  const expected = createHash("sha256").update(fs.readFileSync(path.join(import.meta.dirname, "../../www", MODEL))).digest("hex");
+  const url = new URL("faulty/cut-once/" + MODEL + "?bytes", b.base).href;
+  const r = await b.page.evaluate(async (url) => {
+    const { createEngine, deleteCachedModel } = await import("./lib/index.js");
+    // Chromium's fetch bodies are byte streams, so chunks.js reads them into one reused buffer.
+    const byob = (() => { try { new Response(new Uint8Array(1)).body.getReader({ mode: "byob" }); return true; } catch { return false; } })();
+    const engine = await createEngine({ model: url });
+    await engine.unload();
+    const root = await navigator.storage.getDirectory();
+    let file = null;
+    for await (const d of root.values()) {
+      if (d.kind !== "directory") continue;
+      for await (const f of d.values()) if (f.kind === "file" && f.name.endsWith(".gguf")) file = file || (await f.getFile());
+    }
+    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()))].map((x) => x.toString(16).padStart(2, "0")).join("");
+    await deleteCachedModel(url);
+    return { byob, digest };
+  }, url);
+  assert.equal(r.byob, true, "the fetch body is a byte stream, so the reused-buffer path ran");
+  assert.equal(r.digest, expected, "the cached file equals the server's");
+  assert.ok(b.requests.some((q) => q.path.includes("/cut-once/") && q.range), "the download was resumed with a Range request");
+});
