@@ -35,17 +35,19 @@ impl Rows {
         }
     }
 
-    fn push(&mut self, row: &[f32], grow: usize) {
+    /// Appends `row`, growing by `grow` elements at a time but never past `cap` (the full context).
+    fn push(&mut self, row: &[f32], grow: usize, cap: usize) {
+        let more = |len: usize| grow.min(cap.saturating_sub(len)).max(row.len());
         match self {
             Rows::F32(v) => {
                 if v.len() + row.len() > v.capacity() {
-                    v.reserve_exact(grow);
+                    v.reserve_exact(more(v.len()));
                 }
                 v.extend_from_slice(row)
             }
             Rows::F16(v) => {
                 if v.len() + row.len() > v.capacity() {
-                    v.reserve_exact(grow);
+                    v.reserve_exact(more(v.len()));
                 }
                 v.extend(row.iter().map(|&x| half::f16::from_f32(x).to_bits()))
             }
@@ -74,7 +76,8 @@ impl Rows {
     }
 }
 
-/// Positions are added a chunk at a time, so memory follows the conversation, not the maximum.
+/// Positions are added a chunk at a time, so memory follows the conversation, not the maximum; a
+/// chunk never reaches past the context (a 64-token context took 256 positions' worth before).
 const GROW_POSITIONS: usize = 256;
 
 /// Positions attention takes at a time: 64 keys of a 128-wide head are 32 KB in f32, which stay in
@@ -146,11 +149,11 @@ impl KvCache {
     /// Appends one position's key and value for `layer`.
     pub fn push(&mut self, layer: usize, k: &[f32], v: &[f32]) {
         let hd = self.head_dim;
-        let grow = GROW_POSITIONS * hd;
+        let (grow, cap) = (GROW_POSITIONS * hd, self.max_len * hd);
         for h in 0..self.n_kv_head {
             let i = layer * self.n_kv_head + h;
-            self.keys[i].push(&k[h * hd..(h + 1) * hd], grow);
-            self.values[i].push(&v[h * hd..(h + 1) * hd], grow);
+            self.keys[i].push(&k[h * hd..(h + 1) * hd], grow, cap);
+            self.values[i].push(&v[h * hd..(h + 1) * hd], grow, cap);
         }
     }
 
