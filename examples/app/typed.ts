@@ -13,11 +13,13 @@ import {
   UnsupportedFieldError,
   UnsupportedModelError,
   createEngine,
+  estimateMemory,
   deleteCachedModel,
   listCachedModels,
   type ChatCompletion,
   type ChatCompletionChunk,
   type EngineStats,
+  type MemoryEstimate,
   type Progress,
 } from "bitnet-web";
 
@@ -37,6 +39,8 @@ export async function everything(file: File): Promise<string> {
     workerUrl: new URL("./worker.js", location.href),
     signal: controller.signal,
   });
+  const need: MemoryEstimate = await estimateMemory(file, { contextLength: 4096, kvCache: "f16", embeddings: "auto", memoryLimit: 2 ** 31, signal: controller.signal });
+  if (!need.fits) console.log(need.refusal, need.total, need.weights, need.largestTensor, need.kvCache, need.int8Embeddings, need.limit, need.contextLength);
   await createEngine({ model: file, threads: 2, lmHead: "stored" });
   await createEngine({ model: new ArrayBuffer(8), lmHead: "int8" });
 

@@ -427,26 +427,46 @@ export class Engine {
   }
 }
 
+/** What the worker is given for `model`: { source, name }. */
+function sourceOf(model, sha256, caller) {
+  if (typeof model === "string" || model instanceof URL) {
+    // Relative URLs are relative to the page, not to the worker's script.
+    return { source: { url: new URL(String(model), globalThis.location?.href).href, sha256 }, name: String(model).split("/").pop() };
+  }
+  if (typeof Blob !== "undefined" && model instanceof Blob) return { source: { file: model, sha256 }, name: model.name || "local.gguf" };
+  if (model instanceof ArrayBuffer) return { source: { bytes: model, sha256 }, name: "model.gguf" };
+  throw new TypeError(`${caller} needs \`model\`: a URL, a File/Blob or an ArrayBuffer`);
+}
+
+/**
+ * The memory loading `model` with these options would take, from its header alone: a URL's
+ * download stops once the header is in (a model kept offline is read from storage). See index.d.ts.
+ */
+export async function estimateMemory(model, { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, workerUrl, signal } = {}) {
+  const { source } = sourceOf(model, undefined, "estimateMemory");
+  if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
+    throw new RangeError("memoryLimit must be a positive number of bytes");
+  }
+  if (signal?.aborted) throw new AbortError("The estimate was aborted.");
+  const conn = new Connection(startWorker(workerUrl));
+  const onAbort = () => conn.close(new AbortError("The estimate was aborted."));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await conn.ready;
+    // Bytes are copied, not transferred: the caller keeps its buffer.
+    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout } });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    conn.close(new EngineUnloadedError("The estimate is over."));
+  }
+}
+
 /**
  * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
 export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, stallTimeout, workerUrl, signal } = {}) {
   void device;
-  let source;
-  let name;
-  if (typeof model === "string" || model instanceof URL) {
-    // Relative URLs are relative to the page, not to the worker's script.
-    source = { url: new URL(String(model), globalThis.location?.href).href, sha256 };
-    name = String(model).split("/").pop();
-  } else if (typeof Blob !== "undefined" && model instanceof Blob) {
-    source = { file: model, sha256 };
-    name = model.name || "local.gguf";
-  } else if (model instanceof ArrayBuffer) {
-    source = { bytes: model, sha256 };
-    name = "model.gguf";
-  } else {
-    throw new TypeError("createEngine needs `model`: a URL, a File/Blob or an ArrayBuffer");
-  }
+  const { source, name } = sourceOf(model, sha256, "createEngine");
   if (signal?.aborted) throw new AbortError("The load was aborted.");
   if (stallTimeout !== undefined && !(Number.isFinite(stallTimeout) && stallTimeout > 0)) {
     throw new RangeError("stallTimeout must be a positive number of milliseconds");

@@ -6,6 +6,8 @@
 // page → worker
 //   { type: "load", id, source, options }   source: { url, sha256? } | { file: File } | { bytes: ArrayBuffer }
 //                                           options: { cache, i2sLayout, contextLength, kvCache, lmHead, threads }
+//   { type: "estimate", id, source, options } the memory a load would take, from the header alone
+//                                           (answered with a "result": estimateMemory's value)
 //   { type: "chat", id, request }           request: the OpenAI-style fields the worker's engine takes
 //   { type: "abort", target }               the id of a queued or running chat (acts at once, never queued)
 //   { type: "reset", id }                   forget the conversation cached in the KV cache
@@ -25,7 +27,7 @@
 //   { type: "error",    id, error: { name, message, field? } }
 //
 // Loads, chats and resets run one at a time, in the order they arrive (two chats never interleave).
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Requests the worker answers at once, without waiting for a running chat to finish. */
 export const IMMEDIATE = new Set(["stats", "tokenize", "detokenize", "countTokens"]);

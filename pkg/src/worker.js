@@ -229,6 +229,52 @@ async function load(id, source, options = {}) {
   }
 }
 
+/**
+ * Reads `source`'s header only (the download stops once it is complete) and answers what loading
+ * it with `options` would take: `GgufInspector.estimateMemory` with this worker's default budget.
+ */
+async function estimate(source, options = {}) {
+  const { mod } = await initWasm(1);
+  const url = source.url ? new URL(source.url, self.location.href).href : null;
+  const kept = url && store.isAvailable() ? await store.openModel(url).catch(() => null) : null;
+  const file = source.file || kept;
+  const controller = new AbortController();
+  let stream;
+  let total;
+  if (file) [stream, total] = [file.stream(), file.size];
+  else if (source.bytes) [stream, total] = [new Blob([source.bytes]).stream(), source.bytes.byteLength];
+  else {
+    let resp;
+    try {
+      resp = await fetch(url, { signal: controller.signal });
+    } catch (e) {
+      throw new DownloadError(`Cannot reach ${url}: ${e.message}. Check the address and your connection.`);
+    }
+    if (!resp.ok) throw new DownloadError(`Download failed: HTTP ${resp.status} for ${url}`);
+    [stream, total] = [resp.body, Number(resp.headers.get("Content-Length")) || undefined];
+  }
+  const inspector = new mod.GgufInspector(total);
+  const reader = reusingReader(stream);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        inspector.finish(); // throws: the file ends inside its header
+        throw new DownloadError("The file ended before its header did.");
+      }
+      if (inspector.feed(value)) break;
+    }
+    return inspector.estimateMemory({
+      ...options,
+      memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
+    });
+  } finally {
+    reader.cancel().catch(() => {});
+    controller.abort();
+    try { inspector.free(); } catch { /* consumed by finish */ }
+  }
+}
+
 function current() {
   if (!engine) throw new Error("No model is loaded.");
   return engine;
@@ -271,6 +317,8 @@ async function handle(msg) {
     }
     case "chat":
       return chat(id, msg.request);
+    case "estimate":
+      return post({ type: "result", id, value: await estimate(msg.source, msg.options) });
     case "reset":
       engine?.reset();
       return post({ type: "result", id, value: true });

@@ -75,6 +75,45 @@ impl GgufInspector {
         self.stream.header().map(inspect::to_text)
     }
 
+    /// What loading this model with `options` (`createEngine`'s) would take, itemized, once the
+    /// header is complete; every check a load makes at the header runs too, so a model that could
+    /// not load throws the same typed error here. A model over `memoryLimit` is not an error: the
+    /// answer says `fits: false`, with the refusal a load would give.
+    #[wasm_bindgen(js_name = estimateMemory)]
+    pub fn estimate_memory(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let g = self.stream.header().ok_or_else(|| js_error("Error", "the header has not arrived yet"))?;
+        let config: LoadConfig = if options.is_undefined() || options.is_null() {
+            LoadConfig::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))?
+        };
+        let opts = engine_options(&config)?;
+        let limited = opts.loader_options();
+        let unlimited = LoadOptions { memory_limit: None, ..limited };
+        let (model_config, mut estimate) = crate::model::check_header(g, &unlimited).map_err(to_js)?;
+        engine::check_header(g, &model_config, &opts).map_err(to_js)?;
+        let refusal = match crate::model::check_header(g, &limited) {
+            Ok((_, e)) => {
+                estimate = e;
+                None
+            }
+            Err(e @ crate::model::ModelError::OutOfMemory { .. }) => Some(e.to_string()),
+            Err(e) => return Err(to_js(e)),
+        };
+        let summary = MemorySummary {
+            total: estimate.total() as f64,
+            weights: estimate.weights as f64,
+            largest_tensor: estimate.largest_tensor as f64,
+            kv_cache: estimate.kv_cache as f64,
+            int8_embeddings: estimate.int8_embeddings,
+            context_length: model_config.context_length(opts.max_context),
+            limit: limited.memory_limit.map(|l| l as f64),
+            fits: refusal.is_none(),
+            refusal,
+        };
+        serde_wasm_bindgen::to_value(&summary).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
     /// Ends the stream; throws if the file was truncated.
     pub fn finish(self) -> Result<String, JsValue> {
         let g = self.stream.finish().map_err(to_js)?;
@@ -99,6 +138,53 @@ struct LoadConfig {
     lm_head: Option<String>,
     /// The embedding and a separate head: "auto" (default), "stored" or "int8"; see `EmbeddingPrecision`.
     embeddings: Option<String>,
+}
+
+/// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
+fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
+    let i2s_layout = match config.i2s_layout {
+        None | Some(128) => I2sLayout::Block128,
+        Some(64) => I2sLayout::Block64,
+        Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
+    };
+    let head = match config.lm_head.as_deref() {
+        None | Some("auto") => HeadPrecision::Auto,
+        Some("int8") => HeadPrecision::Int8,
+        Some("stored") | Some("f16") => HeadPrecision::Stored,
+        Some("shortlist") => HeadPrecision::Shortlist,
+        Some(other) => {
+            return Err(js_error("TypeError", &format!("lmHead must be \"auto\", \"shortlist\", \"int8\" or \"stored\", not {other:?}")));
+        }
+    };
+    let embeddings = match config.embeddings.as_deref() {
+        None | Some("auto") => EmbeddingPrecision::Auto,
+        Some("stored") => EmbeddingPrecision::Stored,
+        Some("int8") => EmbeddingPrecision::Int8,
+        Some(other) => {
+            return Err(js_error("TypeError", &format!("embeddings must be \"auto\", \"stored\" or \"int8\", not {other:?}")));
+        }
+    };
+    Ok(EngineOptions {
+        load: LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head, embeddings, ..LoadOptions::default() },
+        kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
+        max_context: config.context_length.unwrap_or(0),
+        ..EngineOptions::default()
+    })
+}
+
+/// `estimateMemory`'s answer, in bytes (see `model::MemoryEstimate`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemorySummary {
+    total: f64,
+    weights: f64,
+    largest_tensor: f64,
+    kv_cache: f64,
+    int8_embeddings: bool,
+    context_length: usize,
+    limit: Option<f64>,
+    fits: bool,
+    refusal: Option<String>,
 }
 
 /// What the page learns from the header, before the weights arrive.
@@ -140,34 +226,7 @@ impl ModelLoader {
         } else {
             serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))?
         };
-        let i2s_layout = match config.i2s_layout {
-            None | Some(128) => I2sLayout::Block128,
-            Some(64) => I2sLayout::Block64,
-            Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
-        };
-        let head = match config.lm_head.as_deref() {
-            None | Some("auto") => HeadPrecision::Auto,
-            Some("int8") => HeadPrecision::Int8,
-            Some("stored") | Some("f16") => HeadPrecision::Stored,
-            Some("shortlist") => HeadPrecision::Shortlist,
-            Some(other) => {
-                return Err(js_error("TypeError", &format!("lmHead must be \"auto\", \"shortlist\", \"int8\" or \"stored\", not {other:?}")));
-            }
-        };
-        let embeddings = match config.embeddings.as_deref() {
-            None | Some("auto") => EmbeddingPrecision::Auto,
-            Some("stored") => EmbeddingPrecision::Stored,
-            Some("int8") => EmbeddingPrecision::Int8,
-            Some(other) => {
-                return Err(js_error("TypeError", &format!("embeddings must be \"auto\", \"stored\" or \"int8\", not {other:?}")));
-            }
-        };
-        let opts = EngineOptions {
-            load: LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head, embeddings, ..LoadOptions::default() },
-            kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
-            max_context: config.context_length.unwrap_or(0),
-            ..EngineOptions::default()
-        };
+        let opts = engine_options(&config)?;
         let loader = crate::model::ModelLoader::new(opts.loader_options(), config.file_length.map(|l| l as u64));
         Ok(ModelLoader { loader, opts, checked: false })
     }

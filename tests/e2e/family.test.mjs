@@ -54,6 +54,51 @@ for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"]]) {
   });
 }
 
+/** The native CLI's estimate for `file` at `ctx` tokens, in MiB (`inspect --memory`). */
+function nativeEstimateMib(file, ctx) {
+  const out = execFileSync(BIN, ["inspect", "--memory", "--ctx", String(ctx), file]).toString();
+  return Number(/memory estimate: ([\d.]+) MiB/.exec(out)[1]);
+}
+
+// The estimate against what the engine then takes: `estimateMemory` reads the header alone; the
+// model then loads and generates until its context is full, and the engine's WebAssembly memory
+// (all it ever took: a wasm memory never shrinks) must be within 5 % of the estimate's total.
+for (const shape of ["large", "falcon3-1b", "2b4t"]) {
+  test(`estimateMemory on a ${shape}-shape model: the native CLI's figure, and within 5 % of the wasm memory after a full context`, { timeout: 600000 }, async () => {
+    const { url } = synth(shape);
+    const ctx = 64;
+    const { page, base } = b;
+    await page.goto(base + "inspect.html");
+    const r = await page.evaluate(async ({ url, ctx }) => {
+      const { createEngine, estimateMemory } = await import("./lib/index.js");
+      const estimate = await estimateMemory(url, { contextLength: ctx });
+      // One byte short with the embedding kept as stored (under "auto" int8 rows would make it fit).
+      const tight = await estimateMemory(url, { contextLength: ctx, embeddings: "stored", memoryLimit: estimate.total - 1 });
+      const engine = await createEngine({ model: url, contextLength: ctx, cache: false });
+      try {
+        const out = await engine.chat.completions.create({ prompt: "Hello", max_tokens: ctx, temperature: 0, ignore_eos: true });
+        const stats = await engine.refreshStats();
+        return { estimate, tight, finish: out.choices[0].finish_reason, used: out.usage.total_tokens, wasmBytes: stats.memory_bytes };
+      } finally {
+        await engine.unload();
+      }
+    }, { url, ctx });
+    const mib = (x) => x / 2 ** 20;
+    assert.equal(r.estimate.fits, true);
+    assert.equal(r.estimate.contextLength, ctx);
+    assert.ok(Math.abs(mib(r.estimate.total) - nativeEstimateMib(path.join(DIR, `${shape}.gguf`), ctx)) < 0.1, "the native CLI gives the same estimate");
+    assert.equal(r.finish, "length");
+    // The last token sampled takes no place in the cache.
+    assert.equal(r.used, ctx + 1, "the context was filled");
+    const off = (r.wasmBytes - r.estimate.total) / r.estimate.total;
+    console.log(`${shape}: estimate ${mib(r.estimate.total).toFixed(1)} MiB (weights ${mib(r.estimate.weights).toFixed(1)}, in transit ${mib(r.estimate.largestTensor).toFixed(1)}, KV ${mib(r.estimate.kvCache).toFixed(2)}), wasm memory after ${ctx} tokens ${mib(r.wasmBytes).toFixed(1)} MiB (${(100 * off).toFixed(1)} %)`);
+    assert.ok(Math.abs(off) <= 0.05, `wasm memory ${mib(r.wasmBytes).toFixed(1)} MiB against an estimate of ${mib(r.estimate.total).toFixed(1)} MiB`);
+    assert.equal(r.tight.fits, false, "one byte under the estimate does not fit");
+    assert.match(r.tight.refusal, /needs about \d+ MB.*would fit/);
+    assert.equal(r.tight.total, r.estimate.total, "the refusal still gives the figure");
+  });
+}
+
 test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f16 KV cache, and generates", { timeout: 900000 }, async () => {
   const { url } = synth("llama3-8b");
   const { page, base } = b;

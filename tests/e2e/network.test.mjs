@@ -207,3 +207,33 @@ test("the model kept offline is the server's file byte for byte, through a cut a
   assert.equal(r.digest, expected, "the cached file equals the server's");
   assert.ok(b.requests.some((q) => q.path.includes("/cut-once/") && q.range), "the download was resumed with a Range request");
 });
+
+test("estimateMemory reads the header alone, from a URL, a File or bytes, and a corrupt file rejects as a load would", async () => {
+  const r = await b.page.evaluate(async (model) => {
+    const { createEngine, estimateMemory } = await import("./lib/index.js");
+    let header = null;
+    const engine = await createEngine({ model, cache: false, onProgress: (p) => { if (p.phase === "header") header = p.header; } });
+    await engine.unload();
+    const bytes = await (await fetch(model)).arrayBuffer();
+    const fromUrl = await estimateMemory(model);
+    const fromFile = await estimateMemory(new File([bytes], "m.gguf"));
+    const fromBytes = await estimateMemory(bytes);
+    const f16 = await estimateMemory(model, { kvCache: "f16", contextLength: 128 });
+    let corrupt;
+    try {
+      await estimateMemory("faulty/corrupt/" + model);
+    } catch (e) {
+      corrupt = { name: e.name, message: e.message };
+    }
+    return { header, fromUrl, fromFile, fromBytes, f16, corrupt, kept: bytes.byteLength };
+  }, MODEL);
+  assert.equal(r.fromUrl.total, r.header.memoryEstimate, "the figure a load's header gives");
+  assert.deepEqual(r.fromFile, r.fromUrl);
+  assert.deepEqual(r.fromBytes, r.fromUrl);
+  assert.ok(r.kept > 0, "the caller's bytes were copied, not taken");
+  assert.equal(r.fromUrl.weights + r.fromUrl.largestTensor + r.fromUrl.kvCache, r.fromUrl.total);
+  assert.equal(r.f16.contextLength, 128);
+  assert.equal(r.f16.kvCache, (r.fromUrl.kvCache * 128) / r.fromUrl.contextLength / 2, "an f16 cache at 128 tokens");
+  assert.ok(r.corrupt, "a corrupt file rejects");
+  assert.notEqual(r.corrupt.name, "Error", `a typed error: ${JSON.stringify(r.corrupt)}`);
+});
