@@ -25,7 +25,7 @@ export interface ModelHeader {
   nCtxTrain: number;
   tensorBytes: number;
   fileLength: number;
-  /** Bytes the model will take (weights and heads, the largest tensor in transit, the KV cache at the context). */
+  /** Bytes the model will take (weights and heads, the largest tensor in transit, the KV cache at the context, the tokenizer and scratch). */
   memoryEstimate: number;
   /** Whether the embedding and a separate head become int8 rows as they stream in (`embeddings`). */
   int8Embeddings: boolean;
@@ -67,9 +67,9 @@ export interface CreateEngineOptions {
    */
   embeddings?: "auto" | "stored" | "int8";
   /**
-   * Bytes the model may take: weights, heads, the KV cache at `contextLength`, and the largest tensor
-   * in transit; a model that needs more is refused at its header, before the download, with an
-   * OutOfMemoryError that says what would make it fit. Default: half of `navigator.deviceMemory`
+   * Bytes the model may take: weights, heads, the KV cache at `contextLength`, the largest tensor
+   * in transit, the tokenizer and scratch (`estimateMemory` itemizes them); a model that needs more is
+   * refused at its header, before the download, with an OutOfMemoryError that says what would make it fit. Default: half of `navigator.deviceMemory`
    * where the browser gives it, at most 3.5 GiB (wasm32 addresses 4 GiB).
    */
   memoryLimit?: number;
@@ -271,7 +271,7 @@ export class Engine {
 
 /** What loading a model would take, in bytes: `estimateMemory`'s answer. */
 export interface MemoryEstimate {
-  /** weights + largestTensor + kvCache: what `memoryLimit` is compared with. */
+  /** weights + largestTensor + kvCache + runtime: what `memoryLimit` is compared with. */
   total: number;
   /** The weights in the form the engine keeps them, with the LM head copies the options add. */
   weights: number;
@@ -279,6 +279,8 @@ export interface MemoryEstimate {
   largestTensor: number;
   /** The KV cache with `contextLength` tokens in it, at the `kvCache` precision. */
   kvCache: number;
+  /** The tokenizer, the header held while loading, scratch and a stack per kernel thread (measured: about 5× the header's bytes plus 4 MiB and 2 MiB per thread). */
+  runtime: number;
   /** Whether the embedding (and a separate head) would become int8 rows (`embeddings`). */
   int8Embeddings: boolean;
   /** The context the estimate is for (the option, or the model's at most 4096). */
@@ -300,7 +302,7 @@ export interface MemoryEstimate {
  */
 export function estimateMemory(
   model: string | URL | Blob | ArrayBuffer,
-  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "workerUrl" | "signal">,
+  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "threads" | "workerUrl" | "signal">,
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;

@@ -132,11 +132,13 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   if (nEmbd % INT4_BLOCK !== 0) ours.shortlist = ours.int8;
 
   // The engine's own memory estimate for each head, against the same formulas for resident bytes
-  // (`kept_bytes` counts a scale per 256 columns for every ternary tensor; `added_bytes` is what a
+  // (`kept_bytes` counts a scale per 256 columns for every TQ tensor; `added_bytes` is what a
   // head option adds beside the file's tensors).
   const check = {};
+  // A scale per 256 columns of a TQ tensor (the header cannot tell uniform ones), one per I2_S tensor.
+  const keptTernary = (t) => t.n / 4 + (t.type === "I2_S" ? 4 : 4 * (t.n / SCALE_BLOCK));
   const resident = tensors.reduce((a, t) => {
-    if (t.role === "projection") return a + t.n / 4 + 4 * (t.n / SCALE_BLOCK);
+    if (t.role === "projection") return a + keptTernary(t);
     if (t.role === "embd" || t.role === "output") return a + t.n * keptPerElement(t);
     return t.role === "skip" ? a : a + 4 * t.n;
   }, 0);
@@ -153,8 +155,16 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   // stored head, and its KV cache (wllama: the bench's precision; llama-bench: always f16).
   const storedFile = breakdown(ternaryStored, normsStored, embeddingRowStored, head.bytes, kvBytes(kvF16 ? 2 : 4));
   const llamaCpp = breakdown(ternaryStored, normsStored, embeddingRowStored, head.bytes, kvBytes(2));
+  // What the engine keeps resident, by part (the memory breakdown of bench/run.mjs): the same
+  // formulas as `resident` above, split.
+  const residentParts = {
+    ternary: tensors.filter((t) => t.role === "projection").reduce((a, t) => a + keptTernary(t), 0),
+    embedding: tensors.filter((t) => t.role === "embd" || t.role === "output").reduce((a, t) => a + t.n * keptPerElement(t), 0),
+    norms: tensors.filter((t) => !["projection", "embd", "output", "skip"].includes(t.role)).reduce((a, t) => a + 4 * t.n, 0),
+    head_copy: added,
+  };
   return {
-    file, arch, layers: nLayer, n_embd: nEmbd, n_vocab: nVocab, kv_dim: kvDim, tied, head_type: head.type,
+    file, arch, layers: nLayer, n_embd: nEmbd, n_vocab: nVocab, kv_dim: kvDim, tied, head_type: head.type, resident: residentParts,
     ternary_type: [...new Set(tensors.filter((t) => t.role === "projection").map((t) => t.type))].join("+"),
     per_block_scale_tensors: `${perBlockTensors}/${projections}`,
     kv_positions: kvPositions, kv_type: kvF16 ? "f16" : "f32",

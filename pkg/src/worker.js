@@ -264,8 +264,12 @@ async function estimate(source, options = {}) {
       }
       if (inspector.feed(value)) break;
     }
+    // The threads a load would run on (initWasm's rule), for their stacks.
+    const n = threadCount(options.threads);
+    const threads = n > 1 && simdLevel() === "relaxed" && self.crossOriginIsolated === true ? n : 1;
     return inspector.estimateMemory({
       ...options,
+      threads,
       memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
     });
   } finally {

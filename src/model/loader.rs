@@ -31,6 +31,8 @@ pub struct LoadOptions {
     /// precision: the cache is part of the budget.
     pub context: usize,
     pub kv: KvPrecision,
+    /// Kernel threads the engine will run on, for their stacks (0: this process's pool).
+    pub threads: usize,
 }
 
 /// How the token embedding and a separate LM head are kept.
@@ -179,14 +181,30 @@ pub struct MemoryEstimate {
     pub largest_tensor: u64,
     /// The KV cache when the context is full.
     pub kv_cache: u64,
+    /// The tokenizer, the header held while loading, the forward pass's scratch and each kernel
+    /// thread's stack: see [`runtime_bytes`].
+    pub runtime: u64,
     /// Whether the embedding (and a separate head) become int8 rows as they stream in.
     pub int8_embeddings: bool,
 }
 
 impl MemoryEstimate {
     pub fn total(&self) -> u64 {
-        self.weights + self.largest_tensor + self.kv_cache
+        self.weights + self.largest_tensor + self.kv_cache + self.runtime
     }
+}
+
+/// What the engine holds besides weights and cache: the tokenizer and the parsed header (both
+/// grow with the vocabulary, which is most of a header's bytes), scratch, and a stack per kernel
+/// thread. Measured, not derived: the wasm memory past weights and cache after a full context in
+/// Chromium was 48 MiB with 2B4T's 8.3 MB header (Llama 3's 128k vocabulary), ~10 MiB with
+/// bitnet_b1_58-large's 0.76 MB SentencePiece one; natively the Llama 3 tokenizer alone took
+/// 33 MB and the parsed header 21 MB (`tests/e2e/family.test.mjs` holds the estimate to 5 %).
+pub fn runtime_bytes(header_bytes: u64, threads: usize) -> u64 {
+    const BASE: u64 = 4 << 20;
+    const PER_HEADER_BYTE: u64 = 5;
+    const PER_THREAD: u64 = 2 << 20;
+    BASE + PER_HEADER_BYTE * header_bytes + PER_THREAD * threads as u64
 }
 
 /// Validates a header (architecture, tensor table, shapes, types) and estimates what loading it
@@ -292,7 +310,9 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
         let tied = !roles.contains(&Role::Output);
         weights += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
     }
-    MemoryEstimate { weights, largest_tensor: largest, kv_cache, int8_embeddings: int8 }
+    let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
+    let runtime = runtime_bytes(g.data_offset, threads);
+    MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8 }
 }
 
 /// What would make a model fit `limit`, for the out-of-memory message: int8 embeddings, an f16
@@ -312,7 +332,7 @@ fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &Memo
     }
     let lean = if can_int8 { *int8 } else { *stored };
     let lean = if can_f16 { f16(&lean) } else { lean };
-    let fixed = lean.weights + lean.largest_tensor;
+    let fixed = lean.weights + lean.largest_tensor + lean.runtime;
     let per_token = lean.kv_cache / ctx.max(1) as u64;
     if lean.total() > limit && fixed < limit && per_token > 0 {
         let tokens = ((limit - fixed) / per_token).min(ctx as u64 - 1);
@@ -335,6 +355,9 @@ fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &Memo
 /// Bytes a tensor will occupy once converted.
 fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
     match role {
+        // I2_S has one scale per tensor; a TQ file's blocks may each have their own (known only
+        // from the data, so the header counts them all).
+        Role::Weight(_, p) if is_projection(p) && t.ty == TensorType::I2_S => t.n_elements / 4 + 4,
         Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
         Role::TokenEmbd | Role::Output if t.ty != TensorType::F32 => 2 * t.n_elements,
         Role::Skip => 0,

@@ -105,6 +105,7 @@ impl GgufInspector {
             weights: estimate.weights as f64,
             largest_tensor: estimate.largest_tensor as f64,
             kv_cache: estimate.kv_cache as f64,
+            runtime: estimate.runtime as f64,
             int8_embeddings: estimate.int8_embeddings,
             context_length: model_config.context_length(opts.max_context),
             limit: limited.memory_limit.map(|l| l as f64),
@@ -138,6 +139,8 @@ struct LoadConfig {
     lm_head: Option<String>,
     /// The embedding and a separate head: "auto" (default), "stored" or "int8"; see `EmbeddingPrecision`.
     embeddings: Option<String>,
+    /// Kernel threads, for an estimate made before the engine starts (default: this build's).
+    threads: Option<usize>,
 }
 
 /// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
@@ -165,7 +168,14 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
         }
     };
     Ok(EngineOptions {
-        load: LoadOptions { i2s_layout, memory_limit: config.memory_limit.map(|m| m as u64), head, embeddings, ..LoadOptions::default() },
+        load: LoadOptions {
+            i2s_layout,
+            memory_limit: config.memory_limit.map(|m| m as u64),
+            head,
+            embeddings,
+            threads: config.threads.unwrap_or(0),
+            ..LoadOptions::default()
+        },
         kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
         max_context: config.context_length.unwrap_or(0),
         ..EngineOptions::default()
@@ -180,6 +190,7 @@ struct MemorySummary {
     weights: f64,
     largest_tensor: f64,
     kv_cache: f64,
+    runtime: f64,
     int8_embeddings: bool,
     context_length: usize,
     limit: Option<f64>,

