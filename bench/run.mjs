@@ -272,6 +272,11 @@ function memoryMonitor() {
     return best?.pid;
   };
   return {
+    /** The largest renderer's RSS now, in MiB (the page's renderer, as `peak_mb`). */
+    rssNow() {
+      const rss = rendererPids().map((pid) => statusKb(pid, "VmRSS") || 0);
+      return rss.length ? Math.max(...rss) / 1024 : null;
+    },
     mark(label) {
       const threads = new Map();
       for (const pid of rendererPids()) for (const t of threadTimes(pid)) threads.set(`${pid}/${t.tid}`, { pid, ...t });
@@ -364,7 +369,7 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
   return inFreshChromium("ours", o.timeoutS, o.verbose, async (page, logs) => {
     await page.goto(`${srv.base}/__bench.html`);
     const mon = memoryMonitor();
-    let r = {};
+    let r = { before_load_mb: mon.rssNow() };
     try {
       Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead }) => {
         const { createEngine } = await import("/lib/index.js");
@@ -401,6 +406,9 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
       decode_ms: s.decode_tok_s ? ((s.completion_tokens - 1) / s.decode_tok_s) * 1000 : null,
       peak_mb: r.memory.peak_mb,
       wasm_mb: s.memory_bytes != null ? s.memory_bytes / 2 ** 20 : null,
+      // stats(): memory_bytes is the wasm memory, model_bytes the weights and the KV cache in it.
+      model_mb: s.model_bytes != null ? s.model_bytes / 2 ** 20 : null,
+      before_load_mb: r.before_load_mb,
       busy_threads: r.gen_threads?.busy ?? null,
       threads: s.threads,
       kernel: s.kernel,
@@ -746,6 +754,46 @@ function detail(a) {
 }
 
 /**
+ * Where our tab's memory goes, per file and thread count: the renderer's peak (VmHWM) against the
+ * file, split into the renderer before the load, the wasm memory (the model's parts as the engine
+ * keeps them, by bench/bound/bytes.mjs's formulas; the KV cache as used; the rest: tokenizer,
+ * scratch, allocator), and what the tab held outside wasm memory at its peak.
+ */
+function memoryTable(results, o, bytes) {
+  const mib = (x) => (x == null || !Number.isFinite(x) ? "—" : x.toFixed(0));
+  const median = (xs) => {
+    const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+    return v.length ? v[Math.floor((v.length - 1) / 2)] : null;
+  };
+  const lines = [
+    "| T | file | file MiB | peak MiB (renderer VmHWM) | peak ÷ file | renderer before the load | wasm memory | ternary weights | embedding as stored | head copy | norms | KV cache + scratch as used | rest of wasm memory | outside wasm memory at the peak |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  let any = false;
+  for (const T of o.threads) {
+    for (const f of [o.model, ...o.oursOnly]) {
+      const runs = results.filter((r) => r.engine === "ours" && r.threads_requested === T && r.file === f && !r.error);
+      if (!runs.length) continue;
+      any = true;
+      const fileMib = fs.statSync(f).size / 2 ** 20;
+      const b = bytes.find((x) => x.file === f);
+      const head = o.lmHead && o.lmHead !== "auto" ? o.lmHead : b?.auto_head;
+      const part = b?.resident ? { ...b.resident, head_copy: b.resident.head_copy[head] } : null;
+      const model = part ? (part.ternary + part.embedding + part.head_copy + part.norms) / 2 ** 20 : null;
+      const peak = median(runs.map((r) => r.peak_mb));
+      const wasm = median(runs.map((r) => r.wasm_mb));
+      const used = median(runs.map((r) => r.model_mb)); // weights + KV cache (stats().model_bytes)
+      const kv = used != null && model != null ? used - model : null;
+      const before = median(runs.map((r) => r.before_load_mb));
+      lines.push(`| ${T} | ${path.basename(f)} | ${mib(fileMib)} | ${mib(peak)} | ${peak ? (peak / fileMib).toFixed(2) + "×" : "—"} | ${mib(before)} | ${mib(wasm)} | ` +
+        `${part ? mib(part.ternary / 2 ** 20) : "—"} | ${part ? mib(part.embedding / 2 ** 20) : "—"} | ${part ? mib(part.head_copy / 2 ** 20) : "—"} | ${part ? mib(part.norms / 2 ** 20) : "—"} | ` +
+        `${mib(kv)} | ${wasm != null && used != null ? mib(wasm - used) : "—"} | ${peak != null && wasm != null && before != null ? mib(peak - wasm - before) : "—"} |`);
+    }
+  }
+  return any ? lines.join("\n") : null;
+}
+
+/**
  * The main table (medians with spreads) and the per-configuration summary for the JSON. `bound` has
  * the bandwidth summary and each file's bytes per token (either may be missing).
  */
@@ -937,6 +985,11 @@ if (o.bandwidthMib > 0) {
 if (bytes.length) {
   console.log(`### Bytes per decoded token and the decode bound (tok/s = median GB/s ÷ bytes per token; MB = 10^6 bytes)\n`);
   console.log(bytesTable(bytes, bw.summary, o.threads) + "\n");
+}
+const memory = memoryTable(results, o, bytes);
+if (memory) {
+  console.log(`### Memory of our engine's tab, by part (MiB = 2^20 bytes; medians of the runs)\n`);
+  console.log(memory + "\n");
 }
 console.log(`### Engines\n`);
 console.log(main.text);
