@@ -3,7 +3,7 @@
 //
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
-//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored]
+//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8]
 //                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--runs 3] [--bandwidth-mib 1024]
 //                      [--bandwidth-passes 5] [--inspect target/release/bitnet-web] [--timeout-s 3600] [--verbose]
 //
@@ -36,14 +36,14 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--llama-bench BIN]
+       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8|stored] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, timeoutS: 3600, verbose: false,
+    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, embeddings: undefined, timeoutS: 3600, verbose: false,
     runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -64,6 +64,7 @@ function parseArgs(argv) {
     else if (a === "--engines") o.engines = val().split(",");
     else if (a === "--kv-f16") o.kvF16 = true;
     else if (a === "--lm-head") o.lmHead = val();
+    else if (a === "--embeddings") o.embeddings = val();
     else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
     else if (a === "--runs") o.runs = parseInt(val(), 10);
     else if (a === "--bandwidth-mib") o.bandwidthMib = parseInt(val(), 10);
@@ -371,12 +372,12 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
     const mon = memoryMonitor();
     let r = { before_load_mb: mon.rssNow() };
     try {
-      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead }) => {
+      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead, embeddings }) => {
         const { createEngine } = await import("/lib/index.js");
         const t0 = performance.now();
-        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, ...(kvF16 ? { kvCache: "f16" } : {}) });
+        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, embeddings, ...(kvF16 ? { kvCache: "f16" } : {}) });
         return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info };
-      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead }));
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead, embeddings: o.embeddings }));
       mon.mark("gen0");
       Object.assign(r, await page.evaluate(async ({ prompt, gen }) => {
         const t1 = performance.now();
@@ -778,7 +779,10 @@ function memoryTable(results, o, bytes) {
       const fileMib = fs.statSync(f).size / 2 ** 20;
       const b = bytes.find((x) => x.file === f);
       const head = o.lmHead && o.lmHead !== "auto" ? o.lmHead : b?.auto_head;
-      const part = b?.resident ? { ...b.resident, head_copy: b.resident.head_copy[head] } : null;
+      // int8 embeddings: the embedding becomes int8 rows (one f32 scale each), and a tied head uses them as
+      // they are (loader.rs: nothing is added beside a head streamed into int8 rows).
+      const int8 = o.embeddings === "int8" && b ? b.n_vocab * (b.n_embd + 4) : null;
+      const part = b?.resident ? { ...b.resident, head_copy: int8 ? 0 : b.resident.head_copy[head], ...(int8 ? { embedding: int8 } : {}) } : null;
       const model = part ? (part.ternary + part.embedding + part.head_copy + part.norms) / 2 ** 20 : null;
       const peak = median(runs.map((r) => r.peak_mb));
       const wasm = median(runs.map((r) => r.wasm_mb));

@@ -155,10 +155,11 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   // stored head, and its KV cache (wllama: the bench's precision; llama-bench: always f16).
   const storedFile = breakdown(ternaryStored, normsStored, embeddingRowStored, head.bytes, kvBytes(kvF16 ? 2 : 4));
   const llamaCpp = breakdown(ternaryStored, normsStored, embeddingRowStored, head.bytes, kvBytes(2));
-  // What the engine keeps resident, by part (the memory breakdown of bench/run.mjs): the same
-  // formulas as `resident` above, split.
+  // What the engine keeps resident, by part (the memory breakdown of bench/run.mjs): `resident`
+  // above, split, with the ternary weights as held (a TQ tensor whose blocks share one scale keeps
+  // one, which only the data shows; the header's estimate counts a scale per block).
   const residentParts = {
-    ternary: tensors.filter((t) => t.role === "projection").reduce((a, t) => a + keptTernary(t), 0),
+    ternary,
     embedding: tensors.filter((t) => t.role === "embd" || t.role === "output").reduce((a, t) => a + t.n * keptPerElement(t), 0),
     norms: tensors.filter((t) => !["projection", "embd", "output", "skip"].includes(t.role)).reduce((a, t) => a + 4 * t.n, 0),
     head_copy: added,
