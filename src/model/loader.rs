@@ -268,6 +268,7 @@ impl Plan {
         let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
         let stored = estimate(g, &roles, &config, opts, false, kv_cache);
         let int8 = estimate(g, &roles, &config, opts, true, kv_cache);
+        let stored_head = estimate(g, &roles, &config, &LoadOptions { head: HeadPrecision::Stored, ..*opts }, false, kv_cache);
         let estimate = match (opts.embeddings, opts.memory_limit) {
             (EmbeddingPrecision::Int8, _) => int8,
             (EmbeddingPrecision::Auto, Some(limit)) if stored.total() > limit && int8.total() <= limit => int8,
@@ -277,7 +278,7 @@ impl Plan {
             return Err(ModelError::OutOfMemory {
                 needed_mb: estimate.total() >> 20,
                 limit_mb: limit >> 20,
-                hint: fit_hint(ctx, opts, &stored, &int8, limit),
+                hint: fit_hint(ctx, opts, &stored, &int8, limit, &stored_head),
             });
         }
         Ok(Plan { config, roles, estimate })
@@ -317,7 +318,10 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
 
 /// What would make a model fit `limit`, for the out-of-memory message: int8 embeddings, an f16
 /// KV cache, both, or (with the most economical of those) a shorter context.
-fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &MemoryEstimate, limit: u64) -> String {
+///
+/// `stored_head` is `stored` with the LM head as stored: no copy beside it (exact; the 4-bit
+/// shortlist's copy of 2B4T's head is 176 MiB, and decode reads the whole F16 head instead).
+fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &MemoryEstimate, limit: u64, stored_head: &MemoryEstimate) -> String {
     let can_int8 = opts.embeddings != EmbeddingPrecision::Stored && int8.total() < stored.total();
     let can_f16 = opts.kv == KvPrecision::F32;
     let f16 = |e: &MemoryEstimate| MemoryEstimate { kv_cache: e.kv_cache / 2, ..*e };
@@ -329,6 +333,9 @@ fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &Memo
         ways.push("an f16 KV cache (kvCache: \"f16\")".to_string());
     } else if can_int8 && can_f16 && f16(int8).total() <= limit && int8.total() > limit {
         ways.push("an f16 KV cache (kvCache: \"f16\"; int8 embeddings are then chosen on their own)".to_string());
+    }
+    if stored_head.total() < stored.total() && stored_head.total() <= limit {
+        ways.push("the LM head as stored (lmHead: \"stored\"; exact, decodes slower)".to_string());
     }
     let lean = if can_int8 { *int8 } else { *stored };
     let lean = if can_f16 { f16(&lean) } else { lean };

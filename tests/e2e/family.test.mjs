@@ -99,6 +99,8 @@ for (const shape of ["large", "falcon3-1b", "2b4t"]) {
     assert.equal(r.tight.fits, false, "one byte under the estimate does not fit");
     assert.match(r.tight.refusal, /needs about \d+ MB.*would fit/);
     assert.equal(r.tight.total, r.estimate.total, "the refusal still gives the figure");
+    // A tied head's 4-bit shortlist copy is what the stored head saves; Falcon3's separate head is int8 in place.
+    if (shape !== "falcon3-1b") assert.match(r.tight.refusal, /lmHead: "stored"/);
   });
 }
 
