@@ -4,6 +4,8 @@
 // generate; the wasm tokenizer gives the native CLI's ids. tests/shapes.rs runs them natively.
 // Then Llama3-8B-1.58's shape (3.9 GB): it fits wasm32 at a 4096-token context with an f16 KV
 // cache because its embedding and head become int8 rows as they stream in, and it generates.
+// On every shape, `estimateMemory` (the header alone) is held to 5 % of the wasm memory the engine
+// then takes with a full context.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -109,7 +111,8 @@ test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f
   const { page, base } = b;
   await page.goto(base + "inspect.html");
   const r = await page.evaluate(async (url) => {
-    const { createEngine } = await import("./lib/index.js");
+    const { createEngine, estimateMemory } = await import("./lib/index.js");
+    const estimate = await estimateMemory(url, { contextLength: 4096, kvCache: "f16" });
     let header = null;
     const t0 = performance.now();
     const engine = await createEngine({ model: url, contextLength: 4096, kvCache: "f16", cache: false,
@@ -120,7 +123,7 @@ test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f
         messages: [{ role: "user", content: "Hello" }], max_tokens: 3, temperature: 0, ignore_eos: true,
       });
       const stats = await engine.refreshStats();
-      return { header, loadS, tokens: out.usage.completion_tokens, decode: out.usage.decode_tok_s, lmHead: stats.lm_head,
+      return { estimate, used: out.usage.total_tokens, header, loadS, tokens: out.usage.completion_tokens, decode: out.usage.decode_tok_s, lmHead: stats.lm_head,
         wasmBytes: engine.info.wasmMemoryBytes ?? stats.memory_bytes, modelBytes: stats.model_bytes };
     } finally {
       await engine.unload();
@@ -130,5 +133,13 @@ test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f
   assert.ok(r.header.memoryEstimate <= 3.5 * 2 ** 30, `${r.header.memoryEstimate}`);
   assert.equal(r.tokens, 3);
   assert.equal(r.lmHead, "int8");
+  // The cache grows 256 positions at a time: the wasm memory with a full one is what was measured,
+  // plus the positions not yet allocated. It must be within 5 % of the estimate.
+  assert.equal(r.estimate.total, r.header.memoryEstimate);
+  const perPosition = r.estimate.kvCache / r.estimate.contextLength;
+  const full = r.wasmBytes + r.estimate.kvCache - Math.ceil(r.used / 256) * 256 * perPosition;
+  const off = (full - r.estimate.total) / r.estimate.total;
+  console.log(`llama3-8b: estimate ${(r.estimate.total / 2 ** 20).toFixed(0)} MiB, wasm memory with a full cache ${(full / 2 ** 20).toFixed(0)} MiB (${(100 * off).toFixed(1)} %)`);
+  assert.ok(Math.abs(off) <= 0.05, `${(100 * off).toFixed(1)} %`);
   console.log(`llama3-8b in Chromium: estimate ${(r.header.memoryEstimate / 2 ** 20).toFixed(0)} MiB, wasm memory ${(r.wasmBytes / 2 ** 20).toFixed(0)} MiB, model ${(r.modelBytes / 2 ** 20).toFixed(0)} MiB, load ${r.loadS.toFixed(1)} s, decode ${r.decode?.toFixed(2)} tok/s`);
 });
