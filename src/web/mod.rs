@@ -82,11 +82,7 @@ impl GgufInspector {
     #[wasm_bindgen(js_name = estimateMemory)]
     pub fn estimate_memory(&self, options: JsValue) -> Result<JsValue, JsValue> {
         let g = self.stream.header().ok_or_else(|| js_error("Error", "the header has not arrived yet"))?;
-        let config: LoadConfig = if options.is_undefined() || options.is_null() {
-            LoadConfig::default()
-        } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))?
-        };
+        let config = load_config(options)?;
         let opts = engine_options(&config)?;
         let limited = opts.loader_options();
         let unlimited = LoadOptions { memory_limit: None, ..limited };
@@ -141,6 +137,14 @@ struct LoadConfig {
     embeddings: Option<String>,
     /// Kernel threads, for an estimate made before the engine starts (default: this build's).
     threads: Option<usize>,
+}
+
+/// The page's options object (undefined or null: every default).
+fn load_config(options: JsValue) -> Result<LoadConfig, JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(LoadConfig::default());
+    }
+    serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))
 }
 
 /// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
@@ -232,11 +236,7 @@ pub struct ModelLoader {
 impl ModelLoader {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<ModelLoader, JsValue> {
-        let config: LoadConfig = if options.is_undefined() || options.is_null() {
-            LoadConfig::default()
-        } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| js_error("TypeError", &e.to_string()))?
-        };
+        let config = load_config(options)?;
         let opts = engine_options(&config)?;
         let loader = crate::model::ModelLoader::new(opts.loader_options(), config.file_length.map(|l| l as u64));
         Ok(ModelLoader { loader, opts, checked: false })
