@@ -156,6 +156,10 @@ for (const [name, engine] of Object.entries(ENGINES)) {
         }
         await setting("max-tokens", 16);
         assert.match((await ask("Hi again")).meta, /[1-9]\d* tokens?/);
+        // With the server gone, estimateMemory reads the kept model's header from the offline store.
+        const estimate = await js("return import('./lib/index.js').then(async (m) => { const [kept] = await m.listCachedModels(); const e = await m.estimateMemory(kept.url); return [e.fits, e.total, e.weights + e.largestTensor + e.kvCache + e.runtime]; })");
+        assert.equal(estimate[0], true);
+        assert.ok(estimate[1] > 0 && estimate[1] === estimate[2], `${estimate}`);
       } finally {
         const port = Number(new URL(www.base).port);
         const { serve } = await import("../../scripts/serve.mjs");
