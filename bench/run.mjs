@@ -36,7 +36,7 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8|stored] [--llama-bench BIN]
+       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
@@ -762,10 +762,7 @@ function detail(a) {
  */
 function memoryTable(results, o, bytes) {
   const mib = (x) => (x == null || !Number.isFinite(x) ? "—" : x.toFixed(0));
-  const median = (xs) => {
-    const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
-    return v.length ? v[Math.floor((v.length - 1) / 2)] : null;
-  };
+  const median = (xs) => spread(xs).median;
   const lines = [
     "| T | file | file MiB | peak MiB (renderer VmHWM) | peak ÷ file | renderer before the load | wasm memory | ternary weights | embedding as stored | head copy | norms | KV cache + scratch as used | rest of wasm memory | outside wasm memory at the peak |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -137,11 +137,10 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   const check = {};
   // A scale per 256 columns of a TQ tensor (the header cannot tell uniform ones), one per I2_S tensor.
   const keptTernary = (t) => t.n / 4 + (t.type === "I2_S" ? 4 : 4 * (t.n / SCALE_BLOCK));
-  const resident = tensors.reduce((a, t) => {
-    if (t.role === "projection") return a + keptTernary(t);
-    if (t.role === "embd" || t.role === "output") return a + t.n * keptPerElement(t);
-    return t.role === "skip" ? a : a + 4 * t.n;
-  }, 0);
+  const sum = (role, bytes) => tensors.filter(role).reduce((a, t) => a + bytes(t), 0);
+  const embeddingKept = sum((t) => t.role === "embd" || t.role === "output", (t) => t.n * keptPerElement(t));
+  const normsKept = sum((t) => !["projection", "embd", "output", "skip"].includes(t.role), (t) => 4 * t.n);
+  const resident = sum((t) => t.role === "projection", keptTernary) + embeddingKept + normsKept;
   const added = { stored: 0, int8: tied ? nVocab * (nEmbd + 4) : 0, shortlist: nEmbd % INT4_BLOCK === 0 ? nVocab * (nEmbd / 2 + 4 * (nEmbd / INT4_BLOCK)) : (tied ? nVocab * (nEmbd + 4) : 0) };
   for (const h of HEADS) {
     const text = inspect(bin, ["--memory", "--head", h, "--ctx", "512", file]);
@@ -160,8 +159,8 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   // one, which only the data shows; the header's estimate counts a scale per block).
   const residentParts = {
     ternary,
-    embedding: tensors.filter((t) => t.role === "embd" || t.role === "output").reduce((a, t) => a + t.n * keptPerElement(t), 0),
-    norms: tensors.filter((t) => !["projection", "embd", "output", "skip"].includes(t.role)).reduce((a, t) => a + 4 * t.n, 0),
+    embedding: embeddingKept,
+    norms: normsKept,
     head_copy: added,
   };
   return {
