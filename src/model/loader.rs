@@ -204,7 +204,7 @@ pub fn runtime_bytes(header_bytes: u64, threads: usize) -> u64 {
     const BASE: u64 = 4 << 20;
     const PER_HEADER_BYTE: u64 = 5;
     const PER_THREAD: u64 = 2 << 20;
-    BASE + PER_HEADER_BYTE * header_bytes + PER_THREAD * threads as u64
+    BASE.saturating_add(PER_HEADER_BYTE.saturating_mul(header_bytes)).saturating_add(PER_THREAD.saturating_mul(threads as u64))
 }
 
 /// Validates a header (architecture, tensor table, shapes, types) and estimates what loading it
@@ -268,7 +268,6 @@ impl Plan {
         let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
         let stored = estimate(g, &roles, &config, opts, false, kv_cache);
         let int8 = estimate(g, &roles, &config, opts, true, kv_cache);
-        let stored_head = estimate(g, &roles, &config, &LoadOptions { head: HeadPrecision::Stored, ..*opts }, false, kv_cache);
         let estimate = match (opts.embeddings, opts.memory_limit) {
             (EmbeddingPrecision::Int8, _) => int8,
             (EmbeddingPrecision::Auto, Some(limit)) if stored.total() > limit && int8.total() <= limit => int8,
@@ -278,7 +277,7 @@ impl Plan {
             return Err(ModelError::OutOfMemory {
                 needed_mb: estimate.total() >> 20,
                 limit_mb: limit >> 20,
-                hint: fit_hint(ctx, opts, &stored, &int8, limit, &stored_head),
+                hint: fit_hint(ctx, opts, &stored, &int8, limit, &estimate_with_stored_head(g, &roles, &config, opts, kv_cache)),
             });
         }
         Ok(Plan { config, roles, estimate })
@@ -314,6 +313,11 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
     let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
     let runtime = runtime_bytes(g.data_offset, threads);
     MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8 }
+}
+
+/// `estimate` with the LM head as stored: only a refusal needs it.
+fn estimate_with_stored_head(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, kv_cache: u64) -> MemoryEstimate {
+    estimate(g, roles, config, &LoadOptions { head: HeadPrecision::Stored, ..*opts }, false, kv_cache)
 }
 
 /// What would make a model fit `limit`, for the out-of-memory message: int8 embeddings, an f16
