@@ -11,7 +11,8 @@ export const STALL_TIMEOUT_MS = 30000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function describe(resp, url) {
+/** The error message for a failed response, with what a person can do about it. */
+export function describe(resp, url) {
   const hint = resp.status === 404 ? " (check the URL)"
     : resp.status === 403 || resp.status === 401 ? " (the file is not public)"
     : resp.status >= 500 ? " (the server failed; try again later)"

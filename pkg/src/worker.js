@@ -9,7 +9,7 @@ import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
 import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { reusingReader } from "./chunks.js";
-import { download } from "./download.js";
+import { describe, download } from "./download.js";
 import { DownloadError, EngineCrashedError, OutOfMemoryError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
@@ -250,7 +250,7 @@ async function estimate(source, options = {}) {
     } catch (e) {
       throw new DownloadError(`Cannot reach ${url}: ${e.message}. Check the address and your connection.`);
     }
-    if (!resp.ok) throw new DownloadError(`Download failed: HTTP ${resp.status} for ${url}`);
+    if (!resp.ok) throw new DownloadError(describe(resp, url));
     [stream, total] = [resp.body, Number(resp.headers.get("Content-Length")) || undefined];
   }
   const inspector = new mod.GgufInspector(total);
