@@ -2,6 +2,7 @@
 
 use crate::quant::dense::{DenseData, DenseMatrix};
 
+use super::streams::interleaved;
 use super::{for_each_row_chunk, scalar};
 
 /// `out[r] = M[r] · x`, split across threads by rows.
@@ -10,8 +11,8 @@ pub fn dense_matvec(m: &DenseMatrix, x: &[f32], out: &mut [f32]) {
     debug_assert_eq!(out.len(), m.rows);
     for_each_row_chunk(out, 1, |r0, ys| {
         let mut scratch = vec![0f32; m.cols];
-        for (i, y) in ys.iter_mut().enumerate() {
-            *y = dense_row(m, r0 + i, x, &mut scratch);
+        for i in interleaved(ys.len()) {
+            ys[i] = dense_row(m, r0 + i, x, &mut scratch);
         }
     });
 }

@@ -7,6 +7,7 @@
 
 use crate::quant::int8_rows::Int8Rows;
 
+use super::streams::interleaved;
 use super::{KernelKind, for_each_row_chunk, scalar};
 
 /// `out[r] = W[r] · x`.
@@ -16,9 +17,9 @@ pub fn int8_matvec(kind: KernelKind, w: &Int8Rows, x: &[f32], out: &mut [f32]) {
     let mut q = vec![0i16; x.len()];
     let s = scalar::quantize_i16(x, &mut q, activation_limit(w.cols));
     for_each_row_chunk(out, 1, |r0, ys| {
-        for (i, y) in ys.iter_mut().enumerate() {
+        for i in interleaved(ys.len()) {
             let r = r0 + i;
-            *y = kind.dot_i8_i16(w.row(r), &q) as f32 * (w.scales[r] / s);
+            ys[i] = kind.dot_i8_i16(w.row(r), &q) as f32 * (w.scales[r] / s);
         }
     });
 }

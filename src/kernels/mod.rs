@@ -12,6 +12,7 @@ mod dense;
 mod int8;
 mod parallel;
 mod shortlist;
+mod streams;
 mod ternary;
 
 pub use dense::{dense_matvec, dense_row};

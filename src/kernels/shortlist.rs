@@ -9,6 +9,7 @@
 use crate::quant::dense::DenseMatrix;
 use crate::quant::int4_rows::{BLOCK, Int4Rows, OFFSET};
 
+use super::streams::interleaved;
 use super::{KernelKind, dense_row, for_each_row_chunk};
 
 /// Rows scored exactly at first, per token; the shortlist grows fourfold while it looks unsafe.
@@ -29,9 +30,9 @@ pub fn shortlist_matvec(kind: KernelKind, w: &Int4Rows, exact: &DenseMatrix, x: 
     let s = kind.quantize_activations(x, &mut q);
     let offsets = int4_offsets(&q);
     for_each_row_chunk(out, 1, |r0, ys| {
-        for (i, y) in ys.iter_mut().enumerate() {
+        for i in interleaved(ys.len()) {
             let r = r0 + i;
-            *y = kind.dot_int4(w.row_codes(r), w.row_scales(r), &q, &offsets) / s;
+            ys[i] = kind.dot_int4(w.row_codes(r), w.row_scales(r), &q, &offsets) / s;
         }
     });
     let estimates = out.to_vec();
