@@ -49,9 +49,24 @@ fn simd_kernels_are_compiled_into_the_browser_build() {
     #[cfg(target_arch = "wasm32")]
     match option_env!("BITNET_WEB_BUILD") {
         Some("simd128") => assert_eq!(KernelKind::available(), vec![KernelKind::Scalar, KernelKind::Simd128]),
-        _ => assert_eq!(KernelKind::available(), vec![KernelKind::Scalar, KernelKind::Simd128, KernelKind::RelaxedSimd]),
+        _ => assert_eq!(
+            KernelKind::available(),
+            vec![KernelKind::Scalar, KernelKind::Simd128, KernelKind::RelaxedSimd, KernelKind::RelaxedSimdI32]
+        ),
     }
     assert_eq!(KernelKind::available()[0], KernelKind::Scalar);
+}
+
+/// The relaxed build picks its dot's form from how this engine lowers the i32 dot; the probe must
+/// give one of the lowerings `relaxed::i32_dot_probe` names, and the pick must follow it.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[test]
+fn relaxed_build_picks_its_dot_form_from_the_lowering() {
+    use bitnet_web::kernels::relaxed::{SSE_PROBE, i32_dot_probe};
+    let probe = i32_dot_probe();
+    assert!([SSE_PROBE, -130560, 512].contains(&probe), "an unknown lowering: {probe}");
+    let want = if probe == SSE_PROBE { KernelKind::RelaxedSimd } else { KernelKind::RelaxedSimdI32 };
+    assert_eq!(KernelKind::best(), want);
 }
 
 #[test]

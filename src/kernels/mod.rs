@@ -19,6 +19,7 @@ pub use dense::{dense_matvec, dense_row};
 pub use int8::{activation_limit, int8_matvec};
 pub use shortlist::{CANDIDATES, best_rows, int4_offsets, shortlist_matvec};
 pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, threads};
+pub use streams::interleaved;
 pub use ternary::{ternary_matmul, ternary_matmuls, ternary_matvec};
 
 /// Which implementation of the integer dot product runs.
@@ -29,25 +30,34 @@ pub enum KernelKind {
     Simd128,
     /// wasm relaxed SIMD: `i16x8.relaxed_dot_i8x16_i7x16_s` on (int8 activation, 2-bit code).
     RelaxedSimd,
+    /// wasm relaxed SIMD with the i32 dot (`i32x4.relaxed_dot_i8x16_i7x16_add_s`), which V8 makes
+    /// one `vpdpbusd` on CPUs with AVX-VNNI (see `relaxed`).
+    RelaxedSimdI32,
     /// Native x86-64 with AVX2: `vpmaddubsw` on (2-bit code, int8 activation).
     Avx2,
 }
 
 impl KernelKind {
-    /// Every kernel this build can run, best last.
+    /// Every kernel this build can run.
     pub fn available() -> Vec<KernelKind> {
         #[allow(unused_mut)]
         let mut v = vec![KernelKind::Scalar];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(KernelKind::Simd128);
         #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-        v.push(KernelKind::RelaxedSimd);
+        v.extend([KernelKind::RelaxedSimd, KernelKind::RelaxedSimdI32]);
         #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
         v.push(KernelKind::Avx2);
         v
     }
 
+    /// The fastest kernel here: the last of `available`, except that a relaxed build runs the
+    /// i32 dot only where it is one fused instruction (`relaxed::fused_i32_dot`).
     pub fn best() -> KernelKind {
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        if !relaxed::fused_i32_dot() {
+            return KernelKind::RelaxedSimd;
+        }
         *Self::available().last().expect("scalar is always available")
     }
 
@@ -56,6 +66,7 @@ impl KernelKind {
             KernelKind::Scalar => "scalar",
             KernelKind::Simd128 => "simd128",
             KernelKind::RelaxedSimd => "relaxed-simd",
+            KernelKind::RelaxedSimdI32 => "relaxed-simd-i32",
             KernelKind::Avx2 => "avx2",
         }
     }
@@ -68,6 +79,8 @@ impl KernelKind {
             KernelKind::Simd128 => simd128::dot_codes(codes, q),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes(codes, q),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimdI32 => relaxed::dot_codes_i32(codes, q),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_codes(codes, q),
             _ => scalar::dot_codes(codes, q),
@@ -82,6 +95,8 @@ impl KernelKind {
             KernelKind::Simd128 => simd128::dot_codes_x4(codes, q),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes_x4(codes, q),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimdI32 => relaxed::dot_codes_x4_i32(codes, q),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_codes_x4(codes, q),
             _ => scalar::dot_codes_x4(codes, q),
@@ -93,7 +108,7 @@ impl KernelKind {
     pub fn dot_rows(self, q: &[f32], rows: &[f32], out: &mut [f32]) {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::dot_rows(q, rows, out),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => simd128::dot_rows(q, rows, out),
             _ => scalar::dot_rows(q, rows, out),
         }
     }
@@ -104,7 +119,7 @@ impl KernelKind {
     pub fn add_weighted_rows(self, p: &[f32], rows: &[f32], out: &mut [f32]) {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::add_weighted_rows(p, rows, out),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => simd128::add_weighted_rows(p, rows, out),
             _ => scalar::add_weighted_rows(p, rows, out),
         }
     }
@@ -114,7 +129,7 @@ impl KernelKind {
     pub fn softmax(self, x: &mut [f32]) {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::softmax(x),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => simd128::softmax(x),
             _ => scalar::softmax(x),
         }
     }
@@ -124,7 +139,7 @@ impl KernelKind {
     pub fn quantize_activations(self, x: &[f32], q: &mut [i8]) -> f32 {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd => simd128::quantize_activations(x, q),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => simd128::quantize_activations(x, q),
             _ => scalar::quantize_activations(x, q),
         }
     }
@@ -137,7 +152,7 @@ impl KernelKind {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             KernelKind::Simd128 => simd128::dot_int4(codes, scales, q, offsets),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            KernelKind::RelaxedSimd => relaxed::dot_int4(codes, scales, q, offsets),
+            KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => relaxed::dot_int4(codes, scales, q, offsets),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_int4(codes, scales, q, offsets),
             _ => {
@@ -153,7 +168,7 @@ impl KernelKind {
     pub fn dot_i8_i16(self, w: &[i8], x: &[i16]) -> i32 {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 | KernelKind::RelaxedSimd if w.len() % 16 == 0 => simd128::dot_i8_i16(w, x),
+            KernelKind::Simd128 | KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 if w.len() % 16 == 0 => simd128::dot_i8_i16(w, x),
             _ => scalar::dot_i8_i16(w, x),
         }
     }

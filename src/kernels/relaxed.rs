@@ -1,17 +1,42 @@
-//! wasm relaxed-SIMD kernels, built on `i16x8.relaxed_dot_i8x16_i7x16_s`: 16 int8×7-bit products
-//! summed in pairs into i16 lanes, one x86 `pmaddubsw`. Its second operand must be 0..=127 to be
-//! deterministic across engines (x86 treats it as unsigned): the 2-bit codes (0..=2) are exactly
-//! that, which is why weights are kept as codes and Σq is subtracted afterwards.
+//! wasm relaxed-SIMD kernels, built on the relaxed dot of int8 activations and 7-bit operands. The
+//! second operand must be 0..=127 to be deterministic across engines (x86 treats it as unsigned):
+//! the 2-bit codes (0..=2) are exactly that, which is why weights are kept as codes and Σq is
+//! subtracted afterwards.
 //!
-//! Why the i16 form: without AVX-VNNI, V8 lowers the i32 form (`i32x4.relaxed_dot_..._add_s`) to
-//! pmaddubsw + pmaddwd + paddd, so summing i16 lanes with one add for a few blocks and widening only
-//! then takes about half the instructions per product. The block counts between widenings below
-//! keep every i16 partial sum far from overflow.
+//! It comes in two forms, and which is faster depends on the CPU, so both are kernels
+//! (`KernelKind::RelaxedSimd` and `RelaxedSimdI32`) and `fused_i32_dot` picks one at run time:
+//! - **i16** (`i16x8.relaxed_dot_i8x16_i7x16_s`): one x86 `pmaddubsw`, 16 products summed in pairs
+//!   into i16 lanes; an i16 add per dot, and a widening to i32 every few blocks.
+//! - **i32** (`i32x4.relaxed_dot_i8x16_i7x16_add_s`): V8 emits one `vpdpbusd` where the CPU has
+//!   AVX-VNNI, which multiplies, sums four products and accumulates in one instruction; where it
+//!   has not, `pmaddubsw + pmaddwd + paddd`, three.
+//!
+//! Measured in Chromium 156 on the Intel Xeon of issue 20 (AVX-VNNI; `make bench-kernels`, one
+//! thread, GMAC/s, i16 → i32): GEMV in cache 50 → 55, streamed from memory 34 → 38; the four-token
+//! GEMM 66 → 77 and 34 → 43. Without VNNI the i32 form was measured slower (prefill 9.7 → 13.1
+//! tok/s on the AMD VM when the i16 form replaced it).
 
 use core::arch::wasm32::*;
 
 use super::simd128::hsum;
 use crate::quant::ternary::{BLOCK, BLOCK_BYTES};
+
+/// Whether the i32 relaxed dot is one fused instruction here, judged by `i32_dot_probe`.
+pub fn fused_i32_dot() -> bool {
+    i32_dot_probe() != SSE_PROBE
+}
+
+/// `i32_dot_probe` where the i32 dot is lowered to `pmaddubsw + pmaddwd + paddd`: each
+/// `pmaddubsw` pair sum saturates to i16 (2 · -128 · 255 → -32768), so -65536 per lane.
+pub const SSE_PROBE: i32 = -65536;
+
+/// The i32 relaxed dot of -128s and a 7-bit operand of 255, where the specification lets engines
+/// differ: `SSE_PROBE` from the SSE lowering; `vpdpbusd` sums the four products exactly
+/// (-130560), and Arm's `sdot` reads 255 as -1 (512).
+pub fn i32_dot_probe() -> i32 {
+    let (x, c) = (std::hint::black_box(i8x16_splat(-128)), std::hint::black_box(u8x16_splat(255)));
+    i32x4_extract_lane::<0>(i32x4_relaxed_dot_i8x16_i7x16_add(x, c, i32x4_splat(0)))
+}
 
 /// Blocks summed in i16 lanes before widening to i32.
 const BLOCKS_PER_WIDEN: usize = 4;
@@ -91,6 +116,58 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
         b = end;
     }
     total.map(hsum)
+}
+
+/// `dot_codes` in the i32 form: the same decoding, each dot accumulated in place into one of four
+/// i32 accumulators (the dot's latency is several cycles), so no adds and no widening.
+pub fn dot_codes_i32(codes: &[u8], q: &[i8]) -> i32 {
+    assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
+    let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
+    let mut a = [i32x4_splat(0); 4];
+    for (c, x) in codes.chunks_exact(BLOCK_BYTES).zip(q.chunks_exact(BLOCK)) {
+        // SAFETY: the chunks are exactly 32 code bytes and 128 activations; loads are unaligned-safe.
+        unsafe {
+            let lo = v128_load(c.as_ptr() as *const v128);
+            let hi = v128_load(c.as_ptr().add(16) as *const v128);
+            let (lo4, hi4) = (u16x8_shr(lo, 4), u16x8_shr(hi, 4));
+            let xv = |i: usize| v128_load(x.as_ptr().add(16 * i) as *const v128);
+            let dot = |acc: v128, i: usize, c: v128| i32x4_relaxed_dot_i8x16_i7x16_add(xv(i), c, acc);
+            a[0] = dot(a[0], 0, v128_and(lo4, m12));
+            a[1] = dot(a[1], 1, v128_and(hi4, m12));
+            a[2] = dot(a[2], 2, v128_and(lo4, m3));
+            a[3] = dot(a[3], 3, v128_and(hi4, m3));
+            a[0] = dot(a[0], 4, v128_and(lo, m12));
+            a[1] = dot(a[1], 5, v128_and(hi, m12));
+            a[2] = dot(a[2], 6, v128_and(lo, m3));
+            a[3] = dot(a[3], 7, v128_and(hi, m3));
+        }
+    }
+    hsum(i32x4_add(i32x4_add(a[2], a[3]), i32x4_shr(i32x4_add(a[0], a[1]), 2)))
+}
+
+/// `dot_codes_x4` in the i32 form, with two accumulators per token (the low and the high code
+/// vector's dots) for the dot's latency.
+pub fn dot_codes_x4_i32(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
+    assert!(codes.len() % BLOCK_BYTES == 0 && q.iter().all(|x| x.len() == codes.len() * 4));
+    let m3 = u8x16_splat(3);
+    let mut acc = [i32x4_splat(0); 8];
+    for (b, c) in codes.chunks_exact(BLOCK_BYTES).enumerate() {
+        // SAFETY: `c` is block b's 32 code bytes, and every `q[t]` holds its 128 activations at 128·b.
+        unsafe {
+            let lo = v128_load(c.as_ptr() as *const v128);
+            let hi = v128_load(c.as_ptr().add(16) as *const v128);
+            for g in 0..4 {
+                let shift = 6 - 2 * g as u32;
+                let (cl, ch) = (v128_and(u16x8_shr(lo, shift), m3), v128_and(u16x8_shr(hi, shift), m3));
+                for t in 0..4 {
+                    let x = q[t].as_ptr().add(BLOCK * b + 32 * g);
+                    acc[2 * t] = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(x as *const v128), cl, acc[2 * t]);
+                    acc[2 * t + 1] = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(x.add(16) as *const v128), ch, acc[2 * t + 1]);
+                }
+            }
+        }
+    }
+    [0, 1, 2, 3].map(|t| hsum(i32x4_add(acc[2 * t], acc[2 * t + 1])))
 }
 
 /// `scalar::dot_int4` (the same result), given `offsets` from `shortlist::int4_offsets`.

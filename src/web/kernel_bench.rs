@@ -1,11 +1,11 @@
 //! `benchKernels`: times the ternary, LM-head (int8, 4-bit shortlist) and attention kernels of this build on
 //! the calling thread, so that kernel variants can be compared in the same browser run
-//! (bench/kernels.mjs).
+//! (bench/kernels.mjs). The GEMV and the head take their rows in the products' order (`interleaved`).
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::kernels::KernelKind;
+use crate::kernels::{KernelKind, interleaved};
 use crate::model::{KvCache, KvPrecision};
 
 #[derive(Serialize)]
@@ -48,7 +48,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
         cache.commit(1);
     }
     let query: Vec<f32> = (0..heads * head_dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
-    let now = || js_sys::Date::now();
+    let now = instant::now;
     let mut out = Vec::new();
     let mut sink = 0i64;
     for kind in KernelKind::available() {
@@ -61,7 +61,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
             out.push(Timing { kernel: kind.name(), variant, gmacs: macs_per_pass * iters as f64 / s / 1e9 });
         };
         let macs = (rows * cols) as f64;
-        time("gemv: one token", macs, &mut || (0..rows).map(|r| kind.dot_codes(row(r), &q[..cols]) as i64).sum());
+        time("gemv: one token", macs, &mut || interleaved(rows).map(|r| kind.dot_codes(row(r), &q[..cols]) as i64).sum());
         time("gemm: four tokens per row", 4.0 * macs, &mut || {
             let xs = [0, 1, 2, 3].map(|t| &q[t * cols..(t + 1) * cols]);
             (0..rows).map(|r| kind.dot_codes_x4(row(r), xs).iter().map(|&v| v as i64).sum::<i64>()).sum()
@@ -71,7 +71,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
         });
         time("int4 shortlist row (i4 x i8)", macs, &mut || {
             let (n, s) = (cols / 2, cols / crate::quant::int4_rows::BLOCK);
-            (0..rows)
+            interleaved(rows)
                 .map(|r| kind.dot_int4(&int4[r * n..(r + 1) * n], &int4_scales[r * s..(r + 1) * s], &q[..cols], &int4_offsets) as i64)
                 .sum()
         });
