@@ -101,6 +101,13 @@ fn dot_codes_agree_bit_exactly() {
         for kind in KernelKind::available() {
             assert_eq!(kind.dot_codes_x4(w.row(0), xs), want4, "{kind:?} x4, {cols} columns, trial {trial}");
         }
+        // The two-row kernel, with this row first and second beside a random one.
+        let other = random_i2s(&mut rng, 1, cols);
+        let want_other = scalar::dot_codes(other.row(0), &q);
+        for kind in KernelKind::available() {
+            assert_eq!(kind.dot_codes_x2([w.row(0), other.row(0)], &q), [want, want_other], "{kind:?} x2, {cols} columns, trial {trial}");
+            assert_eq!(kind.dot_codes_x2([other.row(0), w.row(0)], &q), [want_other, want], "{kind:?} x2, {cols} columns, trial {trial}");
+        }
     }
 }
 

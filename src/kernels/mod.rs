@@ -87,6 +87,19 @@ impl KernelKind {
         }
     }
 
+    /// `dot_codes` of two rows against one token: the relaxed kernels run them in lockstep,
+    /// sharing the activation loads; the others one after the other.
+    #[inline]
+    pub fn dot_codes_x2(self, rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimd => relaxed::dot_codes_x2(rows, q),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelKind::RelaxedSimdI32 => relaxed::dot_codes_x2_i32(rows, q),
+            _ => rows.map(|codes| self.dot_codes(codes, q)),
+        }
+    }
+
     /// `dot_codes` of one row against four tokens at once.
     #[inline]
     pub fn dot_codes_x4(self, codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {

@@ -114,9 +114,18 @@ impl RowJob<'_> {
             }
             return;
         };
+        // Rows two at a time (`dot_codes_x2`), each pair from two of the places.
         let (s, qsum) = (self.s[0], self.qsums[0]);
-        for i in interleaved(out.len()) {
-            out[i] = (self.kind.dot_codes(self.w.row(r0 + i), self.q) - qsum) as f32 / s * scale;
+        let y = |d: i32| (d - qsum) as f32 / s * scale;
+        let mut order = interleaved(out.len());
+        while let Some(i) = order.next() {
+            match order.next() {
+                Some(j) => {
+                    let [a, b] = self.kind.dot_codes_x2([self.w.row(r0 + i), self.w.row(r0 + j)], self.q);
+                    (out[i], out[j]) = (y(a), y(b));
+                }
+                None => out[i] = y(self.kind.dot_codes(self.w.row(r0 + i), self.q)),
+            }
         }
     }
 

@@ -62,6 +62,10 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
         };
         let macs = (rows * cols) as f64;
         time("gemv: one token", macs, &mut || interleaved(rows).map(|r| kind.dot_codes(row(r), &q[..cols]) as i64).sum());
+        let order: Vec<usize> = interleaved(rows).collect();
+        time("gemv: two rows in lockstep (decode)", macs, &mut || {
+            order.chunks(2).map(|p| kind.dot_codes_x2([row(p[0]), row(p[p.len() - 1])], &q[..cols]).iter().map(|&v| v as i64).sum::<i64>()).sum()
+        });
         time("gemm: four tokens per row", 4.0 * macs, &mut || {
             let xs = [0, 1, 2, 3].map(|t| &q[t * cols..(t + 1) * cols]);
             (0..rows).map(|r| kind.dot_codes_x4(row(r), xs).iter().map(|&v| v as i64).sum::<i64>()).sum()
