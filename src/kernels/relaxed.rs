@@ -127,19 +127,11 @@ pub fn dot_codes_i32(codes: &[u8], q: &[i8]) -> i32 {
     for (c, x) in codes.chunks_exact(BLOCK_BYTES).zip(q.chunks_exact(BLOCK)) {
         // SAFETY: the chunks are exactly 32 code bytes and 128 activations; loads are unaligned-safe.
         unsafe {
-            let lo = v128_load(c.as_ptr() as *const v128);
-            let hi = v128_load(c.as_ptr().add(16) as *const v128);
-            let (lo4, hi4) = (u16x8_shr(lo, 4), u16x8_shr(hi, 4));
-            let xv = |i: usize| v128_load(x.as_ptr().add(16 * i) as *const v128);
-            let dot = |acc: v128, i: usize, c: v128| i32x4_relaxed_dot_i8x16_i7x16_add(xv(i), c, acc);
-            a[0] = dot(a[0], 0, v128_and(lo4, m12));
-            a[1] = dot(a[1], 1, v128_and(hi4, m12));
-            a[2] = dot(a[2], 2, v128_and(lo4, m3));
-            a[3] = dot(a[3], 3, v128_and(hi4, m3));
-            a[0] = dot(a[0], 4, v128_and(lo, m12));
-            a[1] = dot(a[1], 5, v128_and(hi, m12));
-            a[2] = dot(a[2], 6, v128_and(lo, m3));
-            a[3] = dot(a[3], 7, v128_and(hi, m3));
+            let v = fields(c.as_ptr());
+            for i in 0..8 {
+                let (x, mask) = (v128_load(x.as_ptr().add(16 * i) as *const v128), if i % 4 < 2 { m12 } else { m3 });
+                a[i % 4] = i32x4_relaxed_dot_i8x16_i7x16_add(x, v128_and(v[i / 4 * 2 + i % 2], mask), a[i % 4]);
+            }
         }
     }
     hsum(i32x4_add(i32x4_add(a[2], a[3]), i32x4_shr(i32x4_add(a[0], a[1]), 2)))
@@ -170,6 +162,18 @@ pub fn dot_codes_x4_i32(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
     [0, 1, 2, 3].map(|t| hsum(i32x4_add(acc[2 * t], acc[2 * t + 1])))
 }
 
+/// A block's two code vectors as the kernels' four sources: shifted right by 4 (low, high), then
+/// in place (low, high). Masked with 12, each gives 4 × a field; with 3, a field (see `dot_codes`).
+///
+/// # Safety
+/// `c` must point to a block's 32 code bytes.
+#[inline(always)]
+unsafe fn fields(c: *const u8) -> [v128; 4] {
+    // SAFETY: the caller's 32 bytes.
+    let (lo, hi) = unsafe { (v128_load(c as *const v128), v128_load(c.add(16) as *const v128)) };
+    [u16x8_shr(lo, 4), u16x8_shr(hi, 4), lo, hi]
+}
+
 /// `dot_codes` of two rows against one token's activations, in lockstep: each activation vector
 /// is loaded once for both rows. Per lane and widening, each accumulator takes what `dot_codes`'s
 /// do (at most 32768 in magnitude, reached only by all-(-128) activations).
@@ -193,23 +197,15 @@ pub fn dot_codes_x2(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
                 let x = q.as_ptr().add(BLOCK * b);
                 let xv = |i: usize| v128_load(x.add(16 * i) as *const v128);
                 let dot = |x: v128, c: v128| i16x8_relaxed_dot_i8x16_i7x16(x, c);
-                let [(l0, h0), (l1, h1)] = rows.map(|c| {
-                    let c = c.as_ptr().add(BLOCK_BYTES * b);
-                    (v128_load(c as *const v128), v128_load(c.add(16) as *const v128))
-                });
-                let (l04, h04, l14, h14) = (u16x8_shr(l0, 4), u16x8_shr(h0, 4), u16x8_shr(l1, 4), u16x8_shr(h1, 4));
-                let (x0, x1) = (xv(0), xv(1));
-                acc[0] = i16x8_add(acc[0], i16x8_add(dot(x0, v128_and(l04, m12)), dot(x1, v128_and(h04, m12))));
-                acc[2] = i16x8_add(acc[2], i16x8_add(dot(x0, v128_and(l14, m12)), dot(x1, v128_and(h14, m12))));
-                let (x2, x3) = (xv(2), xv(3));
-                acc[1] = i16x8_add(acc[1], i16x8_add(dot(x2, v128_and(l04, m3)), dot(x3, v128_and(h04, m3))));
-                acc[3] = i16x8_add(acc[3], i16x8_add(dot(x2, v128_and(l14, m3)), dot(x3, v128_and(h14, m3))));
-                let (x4, x5) = (xv(4), xv(5));
-                acc[0] = i16x8_add(acc[0], i16x8_add(dot(x4, v128_and(l0, m12)), dot(x5, v128_and(h0, m12))));
-                acc[2] = i16x8_add(acc[2], i16x8_add(dot(x4, v128_and(l1, m12)), dot(x5, v128_and(h1, m12))));
-                let (x6, x7) = (xv(6), xv(7));
-                acc[1] = i16x8_add(acc[1], i16x8_add(dot(x6, v128_and(l0, m3)), dot(x7, v128_and(h0, m3))));
-                acc[3] = i16x8_add(acc[3], i16x8_add(dot(x6, v128_and(l1, m3)), dot(x7, v128_and(h1, m3))));
+                let vs = rows.map(|c| fields(c.as_ptr().add(BLOCK_BYTES * b)));
+                for i in (0..8).step_by(2) {
+                    let (xa, xb, mask) = (xv(i), xv(i + 1), if i % 4 < 2 { m12 } else { m3 });
+                    for (r, v) in vs.iter().enumerate() {
+                        let k = 2 * r + i % 4 / 2;
+                        let (ca, cb) = (v128_and(v[i / 4 * 2], mask), v128_and(v[i / 4 * 2 + 1], mask));
+                        acc[k] = i16x8_add(acc[k], i16x8_add(dot(xa, ca), dot(xb, cb)));
+                    }
+                }
             }
         }
         for k in 0..4 {
@@ -233,35 +229,14 @@ pub fn dot_codes_x2_i32(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
             let x = q.as_ptr().add(BLOCK * b);
             let xv = |i: usize| v128_load(x.add(16 * i) as *const v128);
             let dot = |acc: v128, x: v128, c: v128| i32x4_relaxed_dot_i8x16_i7x16_add(x, c, acc);
-            let [(l0, h0), (l1, h1)] = rows.map(|c| {
-                let c = c.as_ptr().add(BLOCK_BYTES * b);
-                (v128_load(c as *const v128), v128_load(c.add(16) as *const v128))
-            });
-            let (l04, h04, l14, h14) = (u16x8_shr(l0, 4), u16x8_shr(h0, 4), u16x8_shr(l1, 4), u16x8_shr(h1, 4));
-            let x0 = xv(0);
-            a[0] = dot(a[0], x0, v128_and(l04, m12));
-            a[4] = dot(a[4], x0, v128_and(l14, m12));
-            let x1 = xv(1);
-            a[1] = dot(a[1], x1, v128_and(h04, m12));
-            a[5] = dot(a[5], x1, v128_and(h14, m12));
-            let x2 = xv(2);
-            a[2] = dot(a[2], x2, v128_and(l04, m3));
-            a[6] = dot(a[6], x2, v128_and(l14, m3));
-            let x3 = xv(3);
-            a[3] = dot(a[3], x3, v128_and(h04, m3));
-            a[7] = dot(a[7], x3, v128_and(h14, m3));
-            let x4 = xv(4);
-            a[0] = dot(a[0], x4, v128_and(l0, m12));
-            a[4] = dot(a[4], x4, v128_and(l1, m12));
-            let x5 = xv(5);
-            a[1] = dot(a[1], x5, v128_and(h0, m12));
-            a[5] = dot(a[5], x5, v128_and(h1, m12));
-            let x6 = xv(6);
-            a[2] = dot(a[2], x6, v128_and(l0, m3));
-            a[6] = dot(a[6], x6, v128_and(l1, m3));
-            let x7 = xv(7);
-            a[3] = dot(a[3], x7, v128_and(h0, m3));
-            a[7] = dot(a[7], x7, v128_and(h1, m3));
+            let vs = rows.map(|c| fields(c.as_ptr().add(BLOCK_BYTES * b)));
+            for i in 0..8 {
+                let (x, mask) = (xv(i), if i % 4 < 2 { m12 } else { m3 });
+                for (r, v) in vs.iter().enumerate() {
+                    let k = 4 * r + i % 4;
+                    a[k] = dot(a[k], x, v128_and(v[i / 4 * 2 + i % 2], mask));
+                }
+            }
         }
     }
     [0, 4].map(|k| hsum(i32x4_add(i32x4_add(a[k + 2], a[k + 3]), i32x4_shr(i32x4_add(a[k], a[k + 1]), 2))))

@@ -3,7 +3,8 @@
 //!
 //! Output rows are split across threads, those of several matrices together (`ternary_matmuls`).
 //! Within a row, tokens go four at a time through `dot_codes_x4`, so a prefill decodes each weight
-//! vector once per four tokens; the rest go one by one through `dot_codes`, the GEMV kernel.
+//! vector once per four tokens; the rest go one by one through `dot_codes`, the GEMV kernel. A
+//! decoded token's rows go two at a time through `dot_codes_x2`, in the order `streams` gives.
 
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
