@@ -226,6 +226,7 @@ export interface EngineStats {
 
 export interface EngineInfo {
   backend: string;
+  /** "relaxed-simd" or "relaxed-simd-i32" (the relaxed dot's two forms; the i32 one where it is one instruction, as on CPUs with AVX-VNNI), or "simd128". */
   kernel: string;
   threads: number;
   /** Why fewer threads run than were asked for, or null. */

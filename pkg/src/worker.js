@@ -120,7 +120,7 @@ const yieldToEvents = () => new Promise((r) => { waiting.push(r); channel.port2.
 function backendInfo() {
   return {
     backend: "cpu",
-    kernel: wasm.build === "relaxed" ? "relaxed-simd" : "simd128",
+    kernel: wasm.mod.kernelName(),
     threads: wasm.threads,
     threadsNote: wasm.fallback ?? null,
     crossOriginIsolated: self.crossOriginIsolated === true,

@@ -32,6 +32,13 @@ use crate::sampler::SamplerParams;
 
 use errors::{js_error, to_js};
 
+/// The kernel an engine of this build runs on this CPU (`KernelKind::best`): "relaxed-simd" or
+/// "relaxed-simd-i32" (the relaxed dot's two forms), or "simd128".
+#[wasm_bindgen(js_name = kernelName)]
+pub fn kernel_name() -> String {
+    crate::kernels::KernelKind::best().name().to_string()
+}
+
 /// Threads the kernels run on (1 in the single-thread builds).
 #[wasm_bindgen(js_name = kernelThreads)]
 pub fn kernel_threads() -> usize {

@@ -111,7 +111,7 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       assert.ok(await js("return window.__changes") > 3, "the answer streamed in pieces");
       const backend = await js("return document.getElementById('stat-backend').textContent + ' | ' + (document.getElementById('stat-backend').title || '')");
       console.log(`${name}: ${backend}`);
-      assert.match(backend, /cpu · (relaxed-simd|simd128) · \d+ threads?/);
+      assert.match(backend, /cpu · (relaxed-simd|relaxed-simd-i32|simd128) · \d+ threads?/);
       await shot("chat.png");
     });
 

@@ -27,7 +27,7 @@ test("a cross-origin isolated page runs the threaded build on every core", async
   try {
     const r = await loadAndAsk(b);
     assert.equal(r.isolated, true);
-    assert.match(r.backend, new RegExp(`relaxed-simd · ${r.cores} threads?$`));
+    assert.match(r.backend, new RegExp(`relaxed-simd(-i32)? · ${r.cores} threads?$`));
     assert.equal(r.note, "");
   } finally {
     await b.close();
@@ -39,7 +39,7 @@ test("without COOP/COEP the engine runs on one thread and says why", async () =>
   try {
     const r = await loadAndAsk(b);
     assert.equal(r.isolated, false);
-    assert.match(r.backend, /relaxed-simd · 1 thread$/);
+    assert.match(r.backend, /relaxed-simd(-i32)? · 1 thread$/);
     if (r.cores > 1) assert.match(r.note, /cross-origin isolated/);
   } finally {
     await b.close();
