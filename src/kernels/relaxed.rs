@@ -12,8 +12,9 @@
 //!   has not, `pmaddubsw + pmaddwd + paddd`, three.
 //!
 //! Measured in Chromium 156 on the Intel Xeon of issue 20 (AVX-VNNI; `make bench-kernels`, one
-//! thread, GMAC/s, i16 → i32): GEMV in cache 50 → 55, streamed from memory 34 → 38; the four-token
-//! GEMM 66 → 77 and 34 → 43. Without VNNI the i32 form was measured slower (prefill 9.7 → 13.1
+//! thread, GMAC/s, i16 → i32): the four-token GEMM in cache 67.6 → 75.9; the one-row GEMV 48.9 →
+//! 48.8 in cache and 35.1 → 36.0 streamed from memory, but two rows in lockstep (`dot_codes_x2`)
+//! 49.0 → 57.7 and 40.1 → 43.5. Without VNNI the i32 form was measured slower (prefill 9.7 → 13.1
 //! tok/s on the AMD VM when the i16 form replaced it).
 
 use core::arch::wasm32::*;
