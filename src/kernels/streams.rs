@@ -20,7 +20,7 @@ pub const STREAMS: usize = 8;
 /// where `s = ⌈len / STREAMS⌉`. Every index comes exactly once.
 pub fn interleaved(len: usize) -> impl Iterator<Item = usize> {
     let stride = len.div_ceil(STREAMS);
-    (0..stride).flat_map(move |i| (i..len).step_by(stride.max(1)))
+    (0..stride).flat_map(move |i| (i..len).step_by(stride))
 }
 
 #[cfg(test)]
