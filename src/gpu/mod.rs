@@ -1,0 +1,258 @@
+//! The GPU backend's device layer: one wgpu device, a compute pipeline per WGSL file in `shaders/`,
+//! and the buffers the forward pass's operations read and write (`ops`, `layout`).
+//!
+//! Why wgpu: it is one API over Vulkan, Metal and D3D natively and over the browser's WebGPU on
+//! wasm32, and it executes the same WGSL everywhere, so the shaders that `cargo test` runs on Mesa's
+//! lavapipe (a CPU Vulkan driver) are the ones a tab runs. This layer knows nothing of models: it
+//! sits beside `kernels`, under `model`, which describes the forward pass once for both backends.
+
+pub mod layout;
+pub mod ops;
+
+use std::sync::{Arc, Mutex};
+
+use thiserror::Error;
+
+pub use layout::{GpuDense, GpuTernary};
+pub use ops::{Batch, QTensor, Tensor};
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum GpuError {
+    /// No adapter, or none with what the forward pass needs.
+    #[error("no usable GPU: {0}")]
+    Unavailable(String),
+    /// The adapter exists but cannot hold or run this model.
+    #[error("the GPU cannot run this model: {0}")]
+    Unfit(String),
+    /// The device reported an error, or was lost, while running.
+    #[error("the GPU failed: {0}")]
+    Device(String),
+}
+
+/// The shaders, one per operation of the forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    RmsNorm,
+    Quantize,
+    Ternary,
+    Rope,
+    Attention,
+    Gate,
+    Add,
+    Embed,
+    Dense,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 9] = [
+        Shader::RmsNorm,
+        Shader::Quantize,
+        Shader::Ternary,
+        Shader::Rope,
+        Shader::Attention,
+        Shader::Gate,
+        Shader::Add,
+        Shader::Embed,
+        Shader::Dense,
+    ];
+
+    fn source(self) -> &'static str {
+        match self {
+            Shader::RmsNorm => include_str!("../../shaders/rms_norm.wgsl"),
+            Shader::Quantize => include_str!("../../shaders/quantize.wgsl"),
+            Shader::Ternary => include_str!("../../shaders/ternary.wgsl"),
+            Shader::Rope => include_str!("../../shaders/rope.wgsl"),
+            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::Gate => include_str!("../../shaders/gate.wgsl"),
+            Shader::Add => include_str!("../../shaders/add.wgsl"),
+            Shader::Embed => include_str!("../../shaders/embed.wgsl"),
+            Shader::Dense => include_str!("../../shaders/dense.wgsl"),
+        }
+    }
+}
+
+/// `dot4(a, b)`: the dot product of two u32s read as four int8 each. WGSL's `dot4I8Packed` where the
+/// implementation has the `packed_4x8_integer_dot_product` language feature, sign-extending shifts
+/// otherwise (both exact).
+const DOT4_PACKED: &str = "fn dot4(a: u32, b: u32) -> i32 { return dot4I8Packed(a, b); }\n";
+const DOT4_PLAIN: &str = "fn dot4(a: u32, b: u32) -> i32 {
+    let x = vec4<i32>(i32(a << 24u) >> 24u, i32(a << 16u) >> 24u, i32(a << 8u) >> 24u, i32(a) >> 24u);
+    let y = vec4<i32>(i32(b << 24u) >> 24u, i32(b << 16u) >> 24u, i32(b << 8u) >> 24u, i32(b) >> 24u);
+    return dot(x, y);
+}\n";
+
+/// Head dimensions above this do not fit attention.wgsl's workgroup arrays.
+pub const MAX_HEAD_DIM: usize = 256;
+
+/// A device with every pipeline built.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// "Vulkan llvmpipe (…) (Cpu)": backend, adapter name and type.
+    pub adapter: String,
+    /// Whether the adapter is a software renderer (lavapipe, SwiftShader): its figures are never GPU speed.
+    pub software: bool,
+    /// Whether `dot4` is WGSL's `dot4I8Packed`.
+    pub packed_dot: bool,
+    /// The largest storage buffer binding; larger tensors are split by rows (`layout::GpuDense`).
+    pub max_binding: u64,
+    pipelines: Vec<(Shader, wgpu::ComputePipeline)>,
+    /// The first error the device reported outside an error scope, or its loss.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens the default adapter (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `VK_ICD_FILENAMES` apply)
+    /// with its own limits, and builds every pipeline.
+    pub fn new() -> Result<Gpu, GpuError> {
+        pollster::block_on(Gpu::open(false))
+    }
+
+    /// As `new`, with `dot4` written out even where `dot4I8Packed` exists (tests run both forms).
+    pub fn without_packed_dot() -> Result<Gpu, GpuError> {
+        pollster::block_on(Gpu::open(true))
+    }
+
+    async fn open(plain_dot: bool) -> Result<Gpu, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
+            .await
+            .map_err(|e| GpuError::Unavailable(format!("no adapter ({e})")))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        if limits.max_compute_workgroup_size_x < 64 || limits.max_compute_invocations_per_workgroup < 64 {
+            return Err(GpuError::Unavailable(format!("{} cannot run 64-wide workgroups", info.name)));
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("bitnet-web"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Unavailable(format!("{}: {e}", info.name)))?;
+        let failure = Arc::new(Mutex::new(None));
+        let f = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            f.lock().unwrap().get_or_insert_with(|| e.to_string());
+        }));
+        let f = failure.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            f.lock().unwrap().get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+        let packed_dot = !plain_dot && instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let pipelines = Shader::ALL
+            .iter()
+            .map(|&s| {
+                let source = if s == Shader::Ternary {
+                    format!("{}{}", if packed_dot { DOT4_PACKED } else { DOT4_PLAIN }, s.source())
+                } else {
+                    s.source().to_string()
+                };
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{s:?}")),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&format!("{s:?}")),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                (s, pipeline)
+            })
+            .collect();
+        let gpu = Gpu {
+            adapter: format!("{:?} {} ({:?})", info.backend, info.name, info.device_type),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+            packed_dot,
+            max_binding: (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size),
+            device,
+            queue,
+            pipelines,
+            failure,
+        };
+        gpu.check()?;
+        Ok(gpu)
+    }
+
+    fn pipeline(&self, s: Shader) -> &wgpu::ComputePipeline {
+        &self.pipelines.iter().find(|(k, _)| *k == s).expect("every shader has a pipeline").1
+    }
+
+    /// The first error the device reported, if any: after it nothing the device returns is trusted.
+    pub fn check(&self) -> Result<(), GpuError> {
+        match self.failure.lock().unwrap().clone() {
+            Some(e) => Err(GpuError::Device(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the device as failed (tests, and callers that saw it fail another way).
+    pub fn fail(&self, why: &str) {
+        self.failure.lock().unwrap().get_or_insert_with(|| why.to_string());
+    }
+
+    /// A storage buffer holding `bytes` (padded to 4 bytes; never empty).
+    pub fn upload(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        let mut padded;
+        let contents = if bytes.is_empty() || bytes.len() % 4 != 0 {
+            padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
+            &padded[..]
+        } else {
+            bytes
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// An uninitialised (zeroed) storage buffer of `bytes` (at least 4).
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.next_multiple_of(4).max(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies `bytes` bytes of `buffer` back to the CPU, waiting for the work before it.
+    pub fn read(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+        let size = bytes.next_multiple_of(4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Device(e.to_string()))?;
+        self.check()?;
+        rx.recv().map_err(|e| GpuError::Device(e.to_string()))?.map_err(|e| GpuError::Device(e.to_string()))?;
+        let view = slice.get_mapped_range().map_err(|e| GpuError::Device(format!("{e:?}")))?;
+        let out = view[..bytes as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// `read` as f32s.
+    pub fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read(buffer, 4 * len as u64)?))
+    }
+}

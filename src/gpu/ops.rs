@@ -1,0 +1,216 @@
+//! The forward pass's operations on the GPU, recorded into one command buffer per forward call
+//! (`Batch`) and submitted when a result is read back: a decode step is one submission, not one per
+//! operation. Each method is one dispatch of one shader in `shaders/`; the shader's header names the
+//! CPU reference it is tested against (`tests/gpu.rs`).
+
+use wgpu::util::DeviceExt;
+
+use super::layout::{GpuDense, GpuTernary};
+use super::{Gpu, GpuError, Shader};
+
+/// `rows` vectors of `cols` f32 on the device.
+pub struct Tensor {
+    pub buf: wgpu::Buffer,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Activations quantized per row (token) to int8: `q` four per u32, `s` one scale per row, and
+/// the sum of `q` over each 128 columns.
+pub struct QTensor {
+    pub q: wgpu::Buffer,
+    pub s: wgpu::Buffer,
+    pub qsums: wgpu::Buffer,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Work groups for `n` items, as (x, y) within the 65535-per-dimension limit; shaders rebuild the
+/// item index as `x + y · num_workgroups.x` and skip indices past `n`.
+fn grid(n: usize) -> (u32, u32) {
+    let n = n.max(1);
+    let x = n.min(65535);
+    (x as u32, n.div_ceil(x) as u32)
+}
+
+fn words(v: &[u32]) -> Vec<u32> {
+    let mut v = v.to_vec();
+    v.resize(v.len().next_multiple_of(4), 0);
+    v
+}
+
+pub struct Batch<'g> {
+    pub gpu: &'g Gpu,
+    enc: wgpu::CommandEncoder,
+}
+
+impl<'g> Batch<'g> {
+    pub fn new(gpu: &'g Gpu) -> Batch<'g> {
+        Batch { gpu, enc: gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()) }
+    }
+
+    fn dispatch(&mut self, shader: Shader, params: &[u32], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+        let gpu = self.gpu;
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&words(params)),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let pipeline = gpu.pipeline(shader);
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+    }
+
+    fn tensor(&self, rows: usize, cols: usize) -> Tensor {
+        Tensor { buf: self.gpu.storage("activations", 4 * (rows * cols) as u64), rows, cols }
+    }
+
+    /// Submits what was recorded.
+    pub fn submit(self) {
+        self.gpu.queue.submit([self.enc.finish()]);
+    }
+
+    /// Submits what was recorded and reads `t` back.
+    pub fn read(self, t: &Tensor) -> Result<Vec<f32>, GpuError> {
+        let gpu = self.gpu;
+        self.submit();
+        gpu.read_f32(&t.buf, t.rows * t.cols)
+    }
+
+    /// Uploads rows of f32 (activations from the CPU; tests).
+    pub fn upload(&self, v: &[f32], cols: usize) -> Tensor {
+        Tensor { buf: self.gpu.upload("activations", bytemuck::cast_slice(v)), rows: v.len() / cols.max(1), cols }
+    }
+
+    /// Uploads int8 activations quantized on the CPU (`kernels::scalar::quantize_activations`), one
+    /// scale per row: the ternary shader's input without the quantize shader (tests).
+    pub fn upload_quantized(&self, q: &[i8], s: &[f32], cols: usize) -> QTensor {
+        let qsums: Vec<i32> = q.chunks_exact(128).map(|b| b.iter().map(|&v| v as i32).sum()).collect();
+        let g = self.gpu;
+        QTensor {
+            q: g.upload("q", bytemuck::cast_slice(q)),
+            s: g.upload("s", bytemuck::cast_slice(s)),
+            qsums: g.upload("qsums", bytemuck::cast_slice(&qsums)),
+            rows: s.len(),
+            cols,
+        }
+    }
+
+    /// Each row of `x` RMS-normalised and scaled by `w` (a buffer of `x.cols` f32).
+    pub fn rms_norm(&mut self, x: &Tensor, w: &wgpu::Buffer, eps: f32) -> Tensor {
+        let y = self.tensor(x.rows, x.cols);
+        self.dispatch(Shader::RmsNorm, &[x.cols as u32, eps.to_bits()], &[&x.buf, w, &y.buf], (x.rows as u32, 1, 1));
+        y
+    }
+
+    /// Each row of `x` quantized to int8 (`x.cols` a multiple of 128).
+    pub fn quantize(&mut self, x: &Tensor) -> QTensor {
+        let g = self.gpu;
+        let out = QTensor {
+            q: g.storage("q", (x.rows * x.cols) as u64),
+            s: g.storage("s", 4 * x.rows as u64),
+            qsums: g.storage("qsums", 4 * (x.rows * x.cols / 128) as u64),
+            rows: x.rows,
+            cols: x.cols,
+        };
+        self.dispatch(Shader::Quantize, &[x.cols as u32], &[&x.buf, &out.q, &out.s, &out.qsums], (x.rows as u32, 1, 1));
+        out
+    }
+
+    /// `w · x` for each row of `x`, times `extra` (the `bitnet` arch's per-projection scale).
+    pub fn ternary(&mut self, w: &GpuTernary, x: &QTensor, extra: f32) -> Tensor {
+        debug_assert_eq!(w.cols, x.cols);
+        let y = self.tensor(x.rows, w.rows);
+        let (gx, gy) = grid(w.rows);
+        self.dispatch(
+            Shader::Ternary,
+            &[w.rows as u32, w.cols as u32, w.spans as u32, extra.to_bits()],
+            &[&w.codes, &w.scales, &x.q, &x.s, &x.qsums, &y.buf],
+            (gx, gy, x.rows as u32),
+        );
+        y
+    }
+
+    /// Rotates each head of each row of `x` in place; `cs` holds (cos, sin) for each row and pair.
+    pub fn rope(&mut self, x: &Tensor, head_dim: usize, cs: &[f32], interleaved: bool) {
+        let heads = x.cols / head_dim;
+        let total = x.rows * heads * head_dim / 2;
+        let cs = self.gpu.upload("rope", bytemuck::cast_slice(cs));
+        let (gx, gy) = grid(total.div_ceil(64));
+        self.dispatch(Shader::Rope, &[heads as u32, head_dim as u32, interleaved as u32, total as u32], &[&x.buf, &cs], (gx, gy, 1));
+    }
+
+    /// Copies the rows of `x` into `cache` from row `at` on (the KV cache append).
+    pub fn store(&mut self, x: &Tensor, cache: &wgpu::Buffer, at: usize) {
+        let bytes = 4 * (x.rows * x.cols) as u64;
+        self.enc.copy_buffer_to_buffer(&x.buf, 0, cache, 4 * (at * x.cols) as u64, bytes);
+    }
+
+    /// Causal attention of `q`'s rows (tokens at positions `p0..`) over the cached keys and values.
+    pub fn attention(&mut self, q: &Tensor, k: &wgpu::Buffer, v: &wgpu::Buffer, n_kv_head: usize, head_dim: usize, p0: usize, scale: f32) -> Tensor {
+        let n_head = q.cols / head_dim;
+        let out = self.tensor(q.rows, q.cols);
+        self.dispatch(
+            Shader::Attention,
+            &[n_head as u32, n_kv_head as u32, head_dim as u32, p0 as u32, scale.to_bits()],
+            &[&q.buf, k, v, &out.buf],
+            (n_head as u32, q.rows as u32, 1),
+        );
+        out
+    }
+
+    /// `g = act(g) · u` in place; `silu` picks SiLU over ReLU².
+    pub fn gate(&mut self, g: &Tensor, u: &Tensor, silu: bool) {
+        let len = g.rows * g.cols;
+        let (gx, gy) = grid(len.div_ceil(64));
+        self.dispatch(Shader::Gate, &[len as u32, silu as u32], &[&g.buf, &u.buf], (gx, gy, 1));
+    }
+
+    /// `x += y`.
+    pub fn add(&mut self, x: &Tensor, y: &Tensor) {
+        let len = x.rows * x.cols;
+        let (gx, gy) = grid(len.div_ceil(64));
+        self.dispatch(Shader::Add, &[len as u32], &[&x.buf, &y.buf], (gx, gy, 1));
+    }
+
+    /// The rows of `table` for `tokens`.
+    pub fn embed(&mut self, table: &GpuDense, tokens: &[u32]) -> Tensor {
+        let out = self.tensor(tokens.len(), table.cols);
+        let ids = self.gpu.upload("tokens", bytemuck::cast_slice(tokens));
+        let total = tokens.len() * table.cols;
+        let (gx, gy) = grid(total.div_ceil(64));
+        for part in &table.parts {
+            self.dispatch(
+                Shader::Embed,
+                &[table.cols as u32, part.row0 as u32, part.rows as u32, table.kind as u32, total as u32],
+                &[&part.data, &part.scales, &ids, &out.buf],
+                (gx, gy, 1),
+            );
+        }
+        out
+    }
+
+    /// `table · x` for each row of `x`: `x.rows` rows of `table.rows` values.
+    pub fn dense(&mut self, table: &GpuDense, x: &Tensor) -> Tensor {
+        let out = self.tensor(x.rows, table.rows);
+        for part in &table.parts {
+            let (gx, gy) = grid(part.rows);
+            self.dispatch(
+                Shader::Dense,
+                &[table.cols as u32, part.row0 as u32, part.rows as u32, table.kind as u32, table.rows as u32],
+                &[&part.data, &part.scales, &x.buf, &out.buf],
+                (gx, gy, x.rows as u32),
+            );
+        }
+        out
+    }
+}
