@@ -10,6 +10,7 @@
 //! default binding limit is 128 MiB).
 
 use crate::quant::dense::{DenseData, DenseMatrix};
+use crate::quant::int8_rows::Int8Rows;
 use crate::quant::ternary::{PackedTernary, TernaryScale, code_at};
 
 use super::{Gpu, GpuError};
@@ -110,6 +111,12 @@ impl GpuDense {
             parts.push(DensePart { row0, rows, data, scales });
         }
         Ok(GpuDense { rows: m.rows, cols: m.cols, kind, parts })
+    }
+
+    /// An int8 head (a separate F16 head converted in place at load).
+    pub fn upload_int8(gpu: &Gpu, label: &str, q: &Int8Rows) -> Result<GpuDense, GpuError> {
+        // Int8Rows is not Clone-cheap; the matrix form borrows nothing but shape and data.
+        GpuDense::upload(gpu, label, &DenseMatrix { rows: q.rows, cols: q.cols, data: DenseData::Int8(q.clone()) })
     }
 
     /// Bytes held on the device.

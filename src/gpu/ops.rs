@@ -112,6 +112,19 @@ impl<'g> Batch<'g> {
         y
     }
 
+    /// Rows `rows` of `x`, RMS-normalised (the output norm, for the rows that need logits).
+    pub fn rms_norm_rows(&mut self, x: &Tensor, rows: &[usize], w: &wgpu::Buffer, eps: f32) -> Tensor {
+        if rows.len() == x.rows {
+            return self.rms_norm(x, w, eps);
+        }
+        let picked = self.tensor(rows.len(), x.cols);
+        let row_bytes = 4 * x.cols as u64;
+        for (i, &r) in rows.iter().enumerate() {
+            self.enc.copy_buffer_to_buffer(&x.buf, r as u64 * row_bytes, &picked.buf, i as u64 * row_bytes, row_bytes);
+        }
+        self.rms_norm(&picked, w, eps)
+    }
+
     /// Each row of `x` quantized to int8 (`x.cols` a multiple of 128).
     pub fn quantize(&mut self, x: &Tensor) -> QTensor {
         let g = self.gpu;

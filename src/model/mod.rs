@@ -1,7 +1,11 @@
 //! The model: configuration from GGUF metadata, weights in kernel layout, and the forward pass.
 
+mod backend;
 mod config;
+mod cpu;
 mod forward;
+#[cfg(not(target_arch = "wasm32"))]
+mod gpu;
 mod kv_cache;
 mod loader;
 
@@ -16,6 +20,8 @@ use crate::quant::ternary::PackedTernary;
 
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
+#[cfg(not(target_arch = "wasm32"))]
+pub use gpu::GpuModel;
 pub use kv_cache::{KvCache, KvPrecision};
 pub use loader::{EmbeddingPrecision, LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
 
@@ -45,6 +51,8 @@ pub enum ModelError {
     ContextFull(usize),
     #[error("token id {id} is outside the vocabulary (size {n_vocab})")]
     BadToken { id: u32, n_vocab: usize },
+    #[error("{0}")]
+    Gpu(String),
     #[error("the hidden state became NaN or infinite in layer {layer}: that layer's weights or norms are corrupt")]
     NonFinite { layer: usize },
 }

@@ -36,7 +36,7 @@ pub fn manifest(text: &str) -> Vec<Case> {
 }
 
 /// Max over positions of max|ours - hf| / max|hf| (the manifest's `rel_err_definition`).
-fn rel_err(ours: &[f32], hf: &[f32], n_vocab: usize) -> f32 {
+pub fn rel_err(ours: &[f32], hf: &[f32], n_vocab: usize) -> f32 {
     ours.chunks(n_vocab)
         .zip(hf.chunks(n_vocab))
         .map(|(o, h)| {
@@ -46,7 +46,7 @@ fn rel_err(ours: &[f32], hf: &[f32], n_vocab: usize) -> f32 {
         .fold(0f32, f32::max)
 }
 
-fn argmax(v: &[f32]) -> u32 {
+pub fn argmax(v: &[f32]) -> u32 {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0 as u32
 }
 

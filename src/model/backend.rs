@@ -1,0 +1,63 @@
+//! The seam between the forward pass and the hardware: the operations of one BitNet layer, which
+//! the CPU (`cpu.rs`: wasm SIMD kernels, threads) and the GPU (`gpu.rs`: wgpu, `shaders/`) each
+//! implement over their own activations. `forward.rs` is written once against this trait, so the
+//! model is described in one place for both.
+
+use super::{Activation, ModelError, RopeStyle};
+
+/// A norm's weights within a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    Attn,
+    /// After attention, before the output projection (BitNet b1.58 has it; the `bitnet` and `llama` archs do not).
+    AttnSub,
+    Ffn,
+    /// After the gate, before the down projection (likewise).
+    FfnSub,
+}
+
+/// A ternary projection within a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proj {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+pub trait Backend {
+    /// Activations: one row of f32 per token.
+    type Act;
+    /// Activations quantized to int8, one scale per row.
+    type Quant;
+
+    /// The embedding rows of `tokens`.
+    fn embed(&mut self, tokens: &[u32]) -> Self::Act;
+    /// Whether layer `l` has `norm` (the sub-norms are optional).
+    fn has_norm(&self, l: usize, norm: Norm) -> bool;
+    /// RMSNorm of each row with layer `l`'s `norm` weights.
+    fn rms_norm(&mut self, x: &Self::Act, l: usize, norm: Norm) -> Self::Act;
+    /// Per-token int8 quantization, the input of every BitLinear.
+    fn quantize(&mut self, x: &Self::Act) -> Self::Quant;
+    /// BitLinear: layer `l`'s projections of the same input (q, k, v; gate, up), in one pass.
+    fn bit_linears<const M: usize>(&mut self, l: usize, projs: [Proj; M], x: &Self::Quant) -> [Self::Act; M];
+    /// Rotates every head of every row in place; `angles[t]` are row t's (cos, sin) per pair.
+    fn rope(&mut self, x: &mut Self::Act, angles: &[Vec<(f32, f32)>], style: RopeStyle);
+    /// Appends the rows' keys and values to layer `l`'s cache, at positions `p0..`.
+    fn store_kv(&mut self, l: usize, k: &Self::Act, v: &Self::Act, p0: usize);
+    /// Causal attention of each row (the token at `p0 + row`) over layer `l`'s cache.
+    fn attention(&mut self, l: usize, q: &Self::Act, p0: usize) -> Self::Act;
+    /// `g = act(g) · u`.
+    fn gate(&mut self, g: &mut Self::Act, u: &Self::Act, act: Activation);
+    /// `x += y` (the residual connections).
+    fn add(&mut self, x: &mut Self::Act, y: &Self::Act);
+    /// An error if the hidden state after layer `l` is no longer finite (where checking is cheap).
+    fn check_finite(&mut self, x: &Self::Act, l: usize) -> Result<(), ModelError>;
+    /// Marks `n` stored positions as part of the cache.
+    fn commit(&mut self, n: usize);
+    /// The LM head's logits for rows `rows` of `x`: the output norm, then the head, `n_vocab` each.
+    fn logits(&mut self, x: &Self::Act, rows: &[usize]) -> Result<Vec<f32>, ModelError>;
+}

@@ -1,0 +1,230 @@
+//! The forward pass's operations on the GPU: the model's weights in device buffers (`gpu::layout`),
+//! the KV cache in device memory (f32), and each operation one shader dispatch (`gpu::ops`). A call
+//! to `forward` records every layer into one command buffer; only the logits come back.
+
+use crate::gpu::{Batch, Gpu, GpuDense, GpuError, GpuTernary, MAX_HEAD_DIM, QTensor, Tensor};
+
+use super::backend::{Backend, Norm, Proj};
+use super::forward::{Logits, forward};
+use super::{Activation, Config, LmHead, Model, ModelError, RopeStyle};
+
+struct GpuLinear {
+    w: GpuTernary,
+    extra: f32,
+}
+
+struct GpuLayer {
+    norms: [Option<wgpu::Buffer>; 4],
+    projs: Vec<GpuLinear>,
+    keys: wgpu::Buffer,
+    values: wgpu::Buffer,
+}
+
+/// A model's weights and KV cache on one device.
+pub struct GpuModel {
+    pub gpu: Gpu,
+    config: Config,
+    token_embd: GpuDense,
+    /// `None`: the head is the token embedding.
+    head: Option<GpuDense>,
+    output_norm: wgpu::Buffer,
+    layers: Vec<GpuLayer>,
+    max_len: usize,
+    len: usize,
+}
+
+fn norm_index(n: Norm) -> usize {
+    match n {
+        Norm::Attn => 0,
+        Norm::AttnSub => 1,
+        Norm::Ffn => 2,
+        Norm::FfnSub => 3,
+    }
+}
+
+const PROJS: [Proj; 7] = [Proj::Q, Proj::K, Proj::V, Proj::O, Proj::Gate, Proj::Up, Proj::Down];
+
+impl From<GpuError> for ModelError {
+    fn from(e: GpuError) -> Self {
+        ModelError::Gpu(e.to_string())
+    }
+}
+
+impl GpuModel {
+    /// Copies `model`'s weights to `gpu` and allocates a KV cache of `max_len` positions. The head is
+    /// the one the model holds as stored (or its int8 copy where that replaced it): the GPU reads
+    /// it whole per token, exactly.
+    pub fn upload(gpu: Gpu, model: &Model, max_len: usize) -> Result<GpuModel, GpuError> {
+        let c = &model.config;
+        if c.head_dim > MAX_HEAD_DIM {
+            return Err(GpuError::Unfit(format!("head dimension {} is over the attention shader's {MAX_HEAD_DIM}", c.head_dim)));
+        }
+        let kv_bytes = (max_len * c.kv_dim() * 4) as u64;
+        if kv_bytes > gpu.max_binding {
+            return Err(GpuError::Unfit(format!("a layer's KV cache ({kv_bytes} bytes at {max_len} positions) is over the device's binding limit")));
+        }
+        let f32s = |label: &str, v: &[f32]| gpu.upload(label, bytemuck::cast_slice(v));
+        let mut layers = Vec::with_capacity(model.layers.len());
+        for (l, layer) in model.layers.iter().enumerate() {
+            let norms = [Norm::Attn, Norm::AttnSub, Norm::Ffn, Norm::FfnSub].map(|n| {
+                let v = match n {
+                    Norm::Attn => Some(&layer.attn_norm),
+                    Norm::AttnSub => layer.attn_sub_norm.as_ref(),
+                    Norm::Ffn => Some(&layer.ffn_norm),
+                    Norm::FfnSub => layer.ffn_sub_norm.as_ref(),
+                };
+                v.map(|v| f32s("norm", v))
+            });
+            let projs = PROJS
+                .iter()
+                .map(|&p| {
+                    let lin = layer.proj(p);
+                    Ok(GpuLinear { w: GpuTernary::upload(&gpu, &format!("blk.{l}.{p:?}"), &lin.w)?, extra: lin.scale.unwrap_or(1.0) })
+                })
+                .collect::<Result<_, GpuError>>()?;
+            layers.push(GpuLayer { norms, projs, keys: gpu.storage("keys", kv_bytes), values: gpu.storage("values", kv_bytes) });
+        }
+        let token_embd = GpuDense::upload(&gpu, "token_embd", &model.token_embd)?;
+        let head = match &model.head {
+            LmHead::Tied | LmHead::Shortlist { output: None, .. } => None,
+            LmHead::Dense(m) | LmHead::Shortlist { output: Some(m), .. } => Some(GpuDense::upload(&gpu, "output", m)?),
+            LmHead::Int8(q) => Some(GpuDense::upload_int8(&gpu, "output", q)?),
+        };
+        let output_norm = f32s("output_norm", &model.output_norm);
+        gpu.check()?;
+        Ok(GpuModel { gpu, config: c.clone(), token_embd, head, output_norm, layers, max_len, len: 0 })
+    }
+
+    /// Positions held in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Forgets every position from `n` on.
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
+    /// Bytes of weights and cache on the device.
+    pub fn device_bytes(&self) -> u64 {
+        self.token_embd.bytes()
+            + self.head.as_ref().map_or(0, |h| h.bytes())
+            + self
+                .layers
+                .iter()
+                .map(|l| l.projs.iter().map(|p| p.w.bytes()).sum::<u64>() + l.keys.size() + l.values.size())
+                .sum::<u64>()
+    }
+
+    /// Runs `tokens` at positions `len()..`, as `Model::forward` does on the CPU.
+    pub fn forward(&mut self, tokens: &[u32], which: Logits) -> Result<Vec<f32>, ModelError> {
+        let config = self.config.clone();
+        let (p0, max_len) = (self.len, self.max_len);
+        let mut run = GpuRun { batch: Some(Batch::new(&self.gpu)), m: self, committed: 0 };
+        let out = forward(&mut run, &config, tokens, p0, max_len, which);
+        let committed = run.committed;
+        // Positions count only once their logits came back: a failed step leaves the cache as it was.
+        if out.is_ok() {
+            self.len += committed;
+        }
+        out
+    }
+}
+
+/// One forward call: the commands recorded so far.
+struct GpuRun<'a> {
+    m: &'a GpuModel,
+    batch: Option<Batch<'a>>,
+    committed: usize,
+}
+
+impl<'a> GpuRun<'a> {
+    fn b(&mut self) -> &mut Batch<'a> {
+        self.batch.as_mut().expect("the batch lives until the logits are read")
+    }
+}
+
+impl Backend for GpuRun<'_> {
+    type Act = Tensor;
+    type Quant = QTensor;
+
+    fn embed(&mut self, tokens: &[u32]) -> Tensor {
+        let table = &self.m.token_embd;
+        self.b().embed(table, tokens)
+    }
+
+    fn has_norm(&self, l: usize, norm: Norm) -> bool {
+        self.m.layers[l].norms[norm_index(norm)].is_some()
+    }
+
+    fn rms_norm(&mut self, x: &Tensor, l: usize, norm: Norm) -> Tensor {
+        let m = self.m;
+        let w = m.layers[l].norms[norm_index(norm)].as_ref().expect("callers ask has_norm first");
+        self.b().rms_norm(x, w, m.config.rms_eps)
+    }
+
+    fn quantize(&mut self, x: &Tensor) -> QTensor {
+        self.b().quantize(x)
+    }
+
+    fn bit_linears<const M: usize>(&mut self, l: usize, projs: [Proj; M], x: &QTensor) -> [Tensor; M] {
+        let m = self.m;
+        projs.map(|p| {
+            let lin = &m.layers[l].projs[PROJS.iter().position(|&q| q == p).expect("every projection is uploaded")];
+            self.b().ternary(&lin.w, x, lin.extra)
+        })
+    }
+
+    fn rope(&mut self, x: &mut Tensor, angles: &[Vec<(f32, f32)>], style: RopeStyle) {
+        let cs: Vec<f32> = angles.iter().flatten().flat_map(|&(c, s)| [c, s]).collect();
+        let hd = self.m.config.head_dim;
+        self.b().rope(x, hd, &cs, style == RopeStyle::Interleaved);
+    }
+
+    fn store_kv(&mut self, l: usize, k: &Tensor, v: &Tensor, p0: usize) {
+        let layer = &self.m.layers[l];
+        self.b().store(k, &layer.keys, p0);
+        self.b().store(v, &layer.values, p0);
+    }
+
+    fn attention(&mut self, l: usize, q: &Tensor, p0: usize) -> Tensor {
+        let (m, layer) = (self.m, &self.m.layers[l]);
+        let hd = m.config.head_dim;
+        self.b().attention(q, &layer.keys, &layer.values, m.config.n_head_kv, hd, p0, 1.0 / (hd as f32).sqrt())
+    }
+
+    fn gate(&mut self, g: &mut Tensor, u: &Tensor, act: Activation) {
+        self.b().gate(g, u, act == Activation::Silu);
+    }
+
+    fn add(&mut self, x: &mut Tensor, y: &Tensor) {
+        self.b().add(x, y);
+    }
+
+    /// Not checked per layer: that would wait for the device after each one. The engine checks
+    /// the logits.
+    fn check_finite(&mut self, _x: &Tensor, _l: usize) -> Result<(), ModelError> {
+        Ok(())
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.committed = n;
+    }
+
+    fn logits(&mut self, x: &Tensor, rows: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let m = self.m;
+        let mut b = self.batch.take().expect("logits are read once");
+        let xn = b.rms_norm_rows(x, rows, &m.output_norm, m.config.rms_eps);
+        let head = m.head.as_ref().unwrap_or(&m.token_embd);
+        let logits = b.dense(head, &xn);
+        Ok(b.read(&logits)?)
+    }
+}
