@@ -8,7 +8,6 @@ pub mod chat;
 pub mod constraint;
 pub mod engine;
 pub mod gguf;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod gpu;
 pub mod kernels;
 pub mod model;

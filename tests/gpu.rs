@@ -1,12 +1,11 @@
-//! Every shader in `shaders/`, executed through wgpu (Mesa's lavapipe in `make test`) and checked
-//! against its CPU reference on random shapes, including sizes that are not multiples of the
-//! 64-wide workgroup. Integer ternary dot products must be bit-exact; float results agree to the
-//! stated relative tolerances (the GPU sums in another order, without f64, with its own exp).
-#![cfg(not(target_arch = "wasm32"))]
+//! Every shader in `shaders/`, executed through wgpu and checked against its CPU reference on random
+//! shapes, including sizes that are not multiples of the 64-wide workgroup: natively on Mesa's
+//! lavapipe (`cargo test`), and in headless Chromium's WebGPU on SwiftShader (`wasm-pack test`, with
+//! `BITNET_WEB_GPU_TESTS=1` at build time, which `make test` sets for its Chromium run; browsers
+//! without WebGPU skip the file). Integer ternary dot products must be bit-exact; float results agree
+//! to the stated relative tolerances (the GPU sums in another order, without f64, with its own exp).
 
 mod common;
-
-use std::sync::OnceLock;
 
 use bitnet_web::gguf::TensorType;
 use bitnet_web::gpu::{Batch, Gpu, GpuDense, GpuTernary};
@@ -18,13 +17,35 @@ use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, I2sLayout};
 use common::Rng;
 
-fn gpu() -> &'static Gpu {
-    static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| {
-        let g = Gpu::new().expect("the GPU tests need a wgpu adapter: install mesa-vulkan-drivers (lavapipe)");
-        eprintln!("adapter: {} (dot4I8Packed: {})", g.adapter, g.packed_dot);
-        g
-    })
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// Each case is an async function, run natively to completion and in the browser as an async test.
+macro_rules! gpu_test {
+    ($name:ident) => {
+        mod $name {
+            #[cfg(not(target_arch = "wasm32"))]
+            #[test]
+            fn on_the_gpu() {
+                pollster::block_on(super::$name());
+            }
+            #[cfg(target_arch = "wasm32")]
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            async fn on_the_gpu() {
+                if option_env!("BITNET_WEB_GPU_TESTS").is_some() {
+                    super::$name().await;
+                } else {
+                    wasm_bindgen_test::console_log!("skipped: the WebGPU suite runs in Chromium (BITNET_WEB_GPU_TESTS=1)");
+                }
+            }
+        }
+    };
+}
+
+async fn open(plain_dot: bool) -> Gpu {
+    let g = Gpu::open(plain_dot).await.expect("the GPU tests need a wgpu adapter: natively mesa-vulkan-drivers (lavapipe), in Chromium --enable-unsafe-webgpu");
+    println!("adapter: {} (dot4I8Packed: {})", g.adapter, g.packed_dot);
+    g
 }
 
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
@@ -58,12 +79,12 @@ fn random_q(rng: &mut Rng, n: usize) -> Vec<i8> {
     (0..n).map(|_| match rng.below(10) { 0 => -128, 1 => 127, _ => rng.next() as i8 }).collect()
 }
 
+gpu_test!(ternary_integer_dot_products_are_bit_exact);
 /// The integer dot products, bit-exact, with both forms of `dot4` (WGSL's packed one and the plain one).
-#[test]
-fn ternary_integer_dot_products_are_bit_exact() {
-    let plain = Gpu::without_packed_dot().unwrap();
+async fn ternary_integer_dot_products_are_bit_exact() {
+    let (packed, plain) = (open(false).await, open(true).await);
     let mut rng = Rng(0x7e57_0001);
-    for g in [gpu(), &plain] {
+    for g in [&packed, &plain] {
         for &(rows, cols, n) in &[(1, 128, 1), (37, 384, 1), (65, 128, 3), (200, 1152, 2), (3, 2560, 5)] {
             // Scale 1 everywhere: the output is the integer Σ (code - 1)·q itself.
             let mut w = random_ternary(&mut rng, rows, cols, false);
@@ -73,7 +94,7 @@ fn ternary_integer_dot_products_are_bit_exact() {
             let x = b.upload_quantized(&q, &vec![1.0; n], cols);
             let gw = GpuTernary::upload(g, "w", &w).unwrap();
             let y = b.ternary(&gw, &x, 1.0);
-            let got = b.read(&y).unwrap();
+            let got = b.read(&y).await.unwrap();
             for t in 0..n {
                 let qt = &q[t * cols..(t + 1) * cols];
                 let qsum: i32 = qt.iter().map(|&v| v as i32).sum();
@@ -86,10 +107,10 @@ fn ternary_integer_dot_products_are_bit_exact() {
     }
 }
 
+gpu_test!(ternary_matches_the_cpu_kernel);
 /// Scaled outputs (per-tensor and per-256 scales, the `bitnet` arch's extra scale) against the CPU kernel.
-#[test]
-fn ternary_matches_the_cpu_kernel() {
-    let g = gpu();
+async fn ternary_matches_the_cpu_kernel() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0002);
     for &(rows, cols, n, per_block) in &[(33, 256, 1, true), (70, 512, 2, true), (129, 2560, 1, false), (5, 768, 4, false)] {
         let w = random_ternary(&mut rng, rows, cols, per_block);
@@ -105,13 +126,13 @@ fn ternary_matches_the_cpu_kernel() {
         let gw = GpuTernary::upload(g, "w", &w).unwrap();
         let y = b.ternary(&gw, &xq, extra);
         // want is token-major like y.
-        assert_close(&b.read(&y).unwrap(), &want, 1e-6, &format!("ternary {rows}x{cols} n={n} per_block={per_block}"));
+        assert_close(&b.read(&y).await.unwrap(), &want, 1e-6, &format!("ternary {rows}x{cols} n={n} per_block={per_block}"));
     }
 }
 
-#[test]
-fn quantize_matches_the_cpu_reference() {
-    let g = gpu();
+gpu_test!(quantize_matches_the_cpu_reference);
+async fn quantize_matches_the_cpu_reference() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0003);
     for &(n, cols) in &[(1, 128), (3, 384), (2, 2560), (7, 6912)] {
         let mut x = randoms(&mut rng, n * cols, 4.0);
@@ -120,9 +141,9 @@ fn quantize_matches_the_cpu_reference() {
         let xt = b.upload(&x, cols);
         let qt = b.quantize(&xt);
         b.submit();
-        let q: Vec<i8> = g.read(&qt.q, (n * cols) as u64).unwrap().iter().map(|&v| v as i8).collect();
-        let s = g.read_f32(&qt.s, n).unwrap();
-        let qsums: Vec<i32> = bytemuck::pod_collect_to_vec(&g.read(&qt.qsums, 4 * (n * cols / 128) as u64).unwrap());
+        let q: Vec<i8> = g.read(&qt.q, (n * cols) as u64).await.unwrap().iter().map(|&v| v as i8).collect();
+        let s = g.read_f32(&qt.s, n).await.unwrap();
+        let qsums: Vec<i32> = bytemuck::pod_collect_to_vec(&g.read(&qt.qsums, 4 * (n * cols / 128) as u64).await.unwrap());
         for t in 0..n {
             let mut want = vec![0i8; cols];
             let ws = scalar::quantize_activations(&x[t * cols..(t + 1) * cols], &mut want);
@@ -143,9 +164,9 @@ fn quantize_matches_the_cpu_reference() {
     }
 }
 
-#[test]
-fn rms_norm_matches_the_cpu_reference() {
-    let g = gpu();
+gpu_test!(rms_norm_matches_the_cpu_reference);
+async fn rms_norm_matches_the_cpu_reference() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0004);
     for &(n, cols) in &[(1, 7), (3, 100), (2, 2560), (5, 6912)] {
         let x = randoms(&mut rng, n * cols, 2.0);
@@ -158,7 +179,7 @@ fn rms_norm_matches_the_cpu_reference() {
         let xt = b.upload(&x, cols);
         let wb = g.upload("w", bytemuck::cast_slice(&w));
         let y = b.rms_norm(&xt, &wb, 1e-5);
-        assert_close(&b.read(&y).unwrap(), &want, 2e-6, &format!("rms_norm {n}x{cols}"));
+        assert_close(&b.read(&y).await.unwrap(), &want, 2e-6, &format!("rms_norm {n}x{cols}"));
     }
 }
 
@@ -175,9 +196,9 @@ fn rope_reference(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], interleaved
     }
 }
 
-#[test]
-fn rope_matches_the_reference() {
-    let g = gpu();
+gpu_test!(rope_matches_the_reference);
+async fn rope_matches_the_reference() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0005);
     for &(n, heads, hd, interleaved) in &[(1, 20, 128, false), (3, 5, 64, true), (2, 7, 18, false), (4, 3, 256, true)] {
         let x = randoms(&mut rng, n * heads * hd, 2.0);
@@ -191,14 +212,14 @@ fn rope_matches_the_reference() {
         let mut b = Batch::new(g);
         let xt = b.upload(&x, heads * hd);
         b.rope(&xt, hd, &cs, interleaved);
-        assert_close(&b.read(&xt).unwrap(), &want, 1e-6, &format!("rope n={n} heads={heads} hd={hd}"));
+        assert_close(&b.read(&xt).await.unwrap(), &want, 1e-6, &format!("rope n={n} heads={heads} hd={hd}"));
     }
 }
 
+gpu_test!(attention_matches_the_kv_cache);
 /// Prefill and decode shapes, grouped-query heads, contexts past one 64-position tile.
-#[test]
-fn attention_matches_the_kv_cache() {
-    let g = gpu();
+async fn attention_matches_the_kv_cache() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0006);
     for &(n_head, n_kv, hd, p0, n) in &[(4, 4, 64, 0, 1), (8, 2, 128, 0, 5), (20, 5, 128, 130, 1), (6, 3, 96, 61, 7), (2, 1, 256, 3, 70)] {
         let kvd = n_kv * hd;
@@ -225,13 +246,13 @@ fn attention_matches_the_kv_cache() {
         let vb = g.upload("v", bytemuck::cast_slice(&values));
         let qt = b.upload(&q, n_head * hd);
         let out = b.attention(&qt, &kb, &vb, n_kv, hd, p0, scale);
-        assert_close(&b.read(&out).unwrap(), &want, 2e-6, &format!("attention heads {n_head}/{n_kv} hd {hd} p0 {p0} n {n}"));
+        assert_close(&b.read(&out).await.unwrap(), &want, 2e-6, &format!("attention heads {n_head}/{n_kv} hd {hd} p0 {p0} n {n}"));
     }
 }
 
-#[test]
-fn gate_add_and_the_cache_copy_match() {
-    let g = gpu();
+gpu_test!(gate_add_and_the_cache_copy_match);
+async fn gate_add_and_the_cache_copy_match() {
+    let g = &open(false).await;
     let mut rng = Rng(0x7e57_0007);
     for &(len, silu) in &[(1, false), (6912, false), (8191, true), (100, true)] {
         let gv = randoms(&mut rng, len, 4.0);
@@ -249,7 +270,7 @@ fn gate_add_and_the_cache_copy_match() {
         let cache = g.storage("cache", 4 * (3 * len) as u64);
         b.store(&gt, &cache, 1);
         b.submit();
-        let got = g.read_f32(&cache, 3 * len).unwrap();
+        let got = g.read_f32(&cache, 3 * len).await.unwrap();
         assert!(got[..len].iter().chain(&got[2 * len..]).all(|&v| v == 0.0), "the copy stays in its row");
         assert_close(&got[len..2 * len], &want, 1e-6, &format!("gate+add len {len} silu {silu}"));
     }
@@ -265,14 +286,15 @@ fn dense_of(rng: &mut Rng, rows: usize, cols: usize, kind: usize) -> DenseMatrix
     }
 }
 
+gpu_test!(embed_and_dense_match_for_every_storage_and_split);
 /// Embedding lookups and the head's product, for f32, f16 and int8 tables, whole and split into
 /// parts as a table larger than one binding is.
-#[test]
-fn embed_and_dense_match_for_every_storage_and_split() {
-    let mut small = Gpu::new().unwrap();
+async fn embed_and_dense_match_for_every_storage_and_split() {
+    let whole = open(false).await;
+    let mut small = open(false).await;
     small.max_binding = 16384;
     let mut rng = Rng(0x7e57_0008);
-    for g in [gpu(), &small] {
+    for g in [&whole, &small] {
         for &(rows, cols, n) in &[(100, 64, 1), (1000, 128, 3), (77, 2560, 2)] {
             for kind in 0..3 {
                 let m = dense_of(&mut rng, rows, cols, kind);
@@ -292,8 +314,8 @@ fn embed_and_dense_match_for_every_storage_and_split() {
                     m.row_into(tokens[t] as usize, &mut want_e[t * cols..(t + 1) * cols]);
                     dense_matvec(&as_f32(&m), &x[t * cols..(t + 1) * cols], &mut want_y[t * rows..(t + 1) * rows]);
                 }
-                assert_eq!(g.read_f32(&e.buf, n * cols).unwrap(), want_e, "embedding kind {kind} {rows}x{cols}");
-                assert_close(&g.read_f32(&y.buf, n * rows).unwrap(), &want_y, 2e-6, &format!("dense kind {kind} {rows}x{cols}"));
+                assert_eq!(g.read_f32(&e.buf, n * cols).await.unwrap(), want_e, "embedding kind {kind} {rows}x{cols}");
+                assert_close(&g.read_f32(&y.buf, n * rows).await.unwrap(), &want_y, 2e-6, &format!("dense kind {kind} {rows}x{cols}"));
             }
         }
     }

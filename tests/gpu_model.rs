@@ -29,24 +29,24 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
         let gpu = Gpu::new().expect("the GPU tests need a wgpu adapter: install mesa-vulkan-drivers (lavapipe)");
         let mut m = GpuModel::upload(gpu, &model, 512).unwrap();
 
-        let batch = m.forward(&case.tokens, Logits::All).unwrap();
+        let batch = m.forward_blocking(&case.tokens, Logits::All).unwrap();
         assert_eq!(m.len(), case.tokens.len());
         m.truncate(0);
         let mut stepwise = Vec::new();
         for &t in &case.tokens {
-            stepwise.extend(m.forward(&[t], Logits::Last).unwrap());
+            stepwise.extend(m.forward_blocking(&[t], Logits::Last).unwrap());
         }
         let (eb, es) = (rel_err(&batch, &hf, case.n_vocab), rel_err(&stepwise, &hf, case.n_vocab));
         assert!(eb <= GPU_TOLERANCE && es <= GPU_TOLERANCE, "{}: relative error {eb:.2e} (batch), {es:.2e} (token by token)", case.gguf);
         worst = worst.max(eb).max(es);
 
         m.truncate(0);
-        let mut last = m.forward(&case.greedy_prompt, Logits::Last).unwrap();
+        let mut last = m.forward_blocking(&case.greedy_prompt, Logits::Last).unwrap();
         let mut greedy = Vec::new();
         for _ in 0..case.greedy_tokens.len() {
             let t = argmax(&last);
             greedy.push(t);
-            last = m.forward(&[t], Logits::Last).unwrap();
+            last = m.forward_blocking(&[t], Logits::Last).unwrap();
         }
         assert_eq!(greedy, case.greedy_tokens, "{}: greedy tokens", case.gguf);
         println!("{}: rel err {eb:.2e} batch / {es:.2e} stepwise, 32 greedy tokens equal", case.gguf);
@@ -54,7 +54,7 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
         // The default head: a separate head becomes int8 at load, and the GPU reads that copy.
         let (model, _) = load_bytes(&gguf, LoadOptions::default()).unwrap();
         let mut m = GpuModel::upload(Gpu::new().unwrap(), &model, 512).unwrap();
-        let e = rel_err(&m.forward(&case.tokens, Logits::All).unwrap(), &hf, case.n_vocab);
+        let e = rel_err(&m.forward_blocking(&case.tokens, Logits::All).unwrap(), &hf, case.n_vocab);
         assert!(e <= INT8_HEAD_TOLERANCE, "{} (default head): relative error {e:.2e}", case.gguf);
     }
     println!("worst relative error against HF on the GPU: {worst:.2e} over {} models", cases.len());

@@ -102,18 +102,20 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Opens the default adapter (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `VK_ICD_FILENAMES` apply)
-    /// with its own limits, and builds every pipeline.
+    /// `open`, waiting for it (natively the adapter and device come at once).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Gpu, GpuError> {
         pollster::block_on(Gpu::open(false))
     }
 
-    /// As `new`, with `dot4` written out even where `dot4I8Packed` exists (tests run both forms).
-    pub fn without_packed_dot() -> Result<Gpu, GpuError> {
-        pollster::block_on(Gpu::open(true))
-    }
-
-    async fn open(plain_dot: bool) -> Result<Gpu, GpuError> {
+    /// Opens the default adapter (natively, `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
+    /// `VK_ICD_FILENAMES` apply; in a browser, `navigator.gpu`) with its own limits, and builds every
+    /// pipeline. `plain_dot` writes `dot4` out even where `dot4I8Packed` exists (tests run both).
+    pub async fn open(plain_dot: bool) -> Result<Gpu, GpuError> {
+        #[cfg(target_arch = "wasm32")]
+        if !has_webgpu() {
+            return Err(GpuError::Unavailable("this browser has no WebGPU (navigator.gpu is missing)".into()));
+        }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
@@ -165,9 +167,10 @@ impl Gpu {
                 (s, pipeline)
             })
             .collect();
+        let names = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
         let gpu = Gpu {
-            adapter: format!("{:?} {} ({:?})", info.backend, info.name, info.device_type),
-            software: info.device_type == wgpu::DeviceType::Cpu,
+            adapter: format!("{:?} {} ({:?})", info.backend, if info.name.is_empty() { &info.driver } else { &info.name }, info.device_type),
+            software: info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| names.contains(n)),
             packed_dot,
             max_binding: (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size),
             device,
@@ -224,8 +227,8 @@ impl Gpu {
         })
     }
 
-    /// Copies `bytes` bytes of `buffer` back to the CPU, waiting for the work before it.
-    pub fn read(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+    /// Copies `bytes` bytes of `buffer` back to the CPU once the work before it is done.
+    pub async fn read(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
         let size = bytes.next_multiple_of(4).max(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -237,13 +240,16 @@ impl Gpu {
         enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
         let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = futures_channel::oneshot::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        // Natively the callback runs inside `poll`; a browser runs it from its event loop.
+        #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Device(e.to_string()))?;
+        let mapped = rx.await;
         self.check()?;
-        rx.recv().map_err(|e| GpuError::Device(e.to_string()))?.map_err(|e| GpuError::Device(e.to_string()))?;
+        mapped.map_err(|_| GpuError::Device("the device dropped a readback".into()))?.map_err(|e| GpuError::Device(e.to_string()))?;
         let view = slice.get_mapped_range().map_err(|e| GpuError::Device(format!("{e:?}")))?;
         let out = view[..bytes as usize].to_vec();
         drop(view);
@@ -252,7 +258,15 @@ impl Gpu {
     }
 
     /// `read` as f32s.
-    pub fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
-        Ok(bytemuck::pod_collect_to_vec(&self.read(buffer, 4 * len as u64)?))
+    pub async fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read(buffer, 4 * len as u64).await?))
     }
+}
+
+/// Whether this global scope (window or worker) has `navigator.gpu`: wgpu would otherwise fail
+/// with a message about backends rather than about the browser.
+#[cfg(target_arch = "wasm32")]
+fn has_webgpu() -> bool {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    !navigator.is_undefined() && js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|g| !g.is_undefined() && !g.is_null())
 }

@@ -80,10 +80,10 @@ impl<'g> Batch<'g> {
     }
 
     /// Submits what was recorded and reads `t` back.
-    pub fn read(self, t: &Tensor) -> Result<Vec<f32>, GpuError> {
+    pub async fn read(self, t: &Tensor) -> Result<Vec<f32>, GpuError> {
         let gpu = self.gpu;
         self.submit();
-        gpu.read_f32(&t.buf, t.rows * t.cols)
+        gpu.read_f32(&t.buf, t.rows * t.cols).await
     }
 
     /// Uploads rows of f32 (activations from the CPU; tests).

@@ -59,5 +59,6 @@ pub trait Backend {
     /// Marks `n` stored positions as part of the cache.
     fn commit(&mut self, n: usize);
     /// The LM head's logits for rows `rows` of `x`: the output norm, then the head, `n_vocab` each.
-    fn logits(&mut self, x: &Self::Act, rows: &[usize]) -> Result<Vec<f32>, ModelError>;
+    /// (The GPU's stay on the device until its caller reads them.)
+    fn logits(&mut self, x: &Self::Act, rows: &[usize]) -> Self::Act;
 }

@@ -183,7 +183,7 @@ impl Backend for Cpu<'_> {
         self.cache.commit(n);
     }
 
-    fn logits(&mut self, x: &Rows, rows: &[usize]) -> Result<Vec<f32>, ModelError> {
+    fn logits(&mut self, x: &Rows, rows: &[usize]) -> Rows {
         let (m, kind, d) = (self.model, self.kind, x.cols);
         let n_vocab = m.config.n_vocab;
         let mut logits = vec![0f32; rows.len() * n_vocab];
@@ -202,6 +202,6 @@ impl Backend for Cpu<'_> {
                 (_, None) => unreachable!("every head but the int8 one is stored"),
             }
         }
-        Ok(logits)
+        Rows { v: logits, cols: n_vocab }
     }
 }

@@ -55,16 +55,17 @@ impl Model {
         opts: ForwardOptions,
     ) -> Result<Vec<f32>, ModelError> {
         let (p0, max_len) = (cache.len(), cache.max_len());
-        forward(&mut Cpu { model: self, cache, kind: opts.kernel }, &self.config, tokens, p0, max_len, which)
+        let logits = forward(&mut Cpu { model: self, cache, kind: opts.kernel }, &self.config, tokens, p0, max_len, which)?;
+        Ok(logits.map_or(Vec::new(), |r| r.v))
     }
 }
 
 /// Runs `tokens` at positions `p0..` through `b`, whose cache holds `p0` positions of at most
-/// `max_len`. Returns the logits of the last token or of every token.
-pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, which: Logits) -> Result<Vec<f32>, ModelError> {
+/// `max_len`. Returns the logits of the last token or of every token (`None` for no tokens).
+pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, which: Logits) -> Result<Option<B::Act>, ModelError> {
     let n = tokens.len();
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     if p0 + n > max_len {
         return Err(ModelError::ContextFull(max_len));
@@ -111,5 +112,5 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
         Logits::Last => vec![n - 1],
         Logits::All => (0..n).collect(),
     };
-    b.logits(&x, &rows)
+    Ok(Some(b.logits(&x, &rows)))
 }

@@ -124,18 +124,23 @@ impl GpuModel {
                 .sum::<u64>()
     }
 
-    /// Runs `tokens` at positions `len()..`, as `Model::forward` does on the CPU.
-    pub fn forward(&mut self, tokens: &[u32], which: Logits) -> Result<Vec<f32>, ModelError> {
-        let config = self.config.clone();
+    /// Runs `tokens` at positions `len()..`, as `Model::forward` does on the CPU: the commands are
+    /// recorded and submitted at once, and the logits come back when the device is done.
+    pub async fn forward(&mut self, tokens: &[u32], which: Logits) -> Result<Vec<f32>, ModelError> {
         let (p0, max_len) = (self.len, self.max_len);
         let mut run = GpuRun { batch: Some(Batch::new(&self.gpu)), m: self, committed: 0 };
-        let out = forward(&mut run, &config, tokens, p0, max_len, which);
-        let committed = run.committed;
-        // Positions count only once their logits came back: a failed step leaves the cache as it was.
-        if out.is_ok() {
-            self.len += committed;
-        }
-        out
+        let Some(logits) = forward(&mut run, &self.config, tokens, p0, max_len, which)? else { return Ok(Vec::new()) };
+        let (committed, batch) = (run.committed, run.batch.take().expect("not yet submitted"));
+        let out = batch.read(&logits).await?;
+        // Positions count once their logits came back: a failed step leaves the cache as it was.
+        self.len += committed;
+        Ok(out)
+    }
+
+    /// `forward`, waiting for the device (natively the readback completes within the call).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(&mut self, tokens: &[u32], which: Logits) -> Result<Vec<f32>, ModelError> {
+        pollster::block_on(self.forward(tokens, which))
     }
 }
 
@@ -219,12 +224,10 @@ impl Backend for GpuRun<'_> {
         self.committed = n;
     }
 
-    fn logits(&mut self, x: &Tensor, rows: &[usize]) -> Result<Vec<f32>, ModelError> {
+    fn logits(&mut self, x: &Tensor, rows: &[usize]) -> Tensor {
         let m = self.m;
-        let mut b = self.batch.take().expect("logits are read once");
-        let xn = b.rms_norm_rows(x, rows, &m.output_norm, m.config.rms_eps);
+        let xn = self.b().rms_norm_rows(x, rows, &m.output_norm, m.config.rms_eps);
         let head = m.head.as_ref().unwrap_or(&m.token_embd);
-        let logits = b.dense(head, &xn);
-        Ok(b.read(&logits)?)
+        self.b().dense(head, &xn)
     }
 }

@@ -4,7 +4,6 @@ mod backend;
 mod config;
 mod cpu;
 mod forward;
-#[cfg(not(target_arch = "wasm32"))]
 mod gpu;
 mod kv_cache;
 mod loader;
@@ -20,7 +19,6 @@ use crate::quant::ternary::PackedTernary;
 
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
-#[cfg(not(target_arch = "wasm32"))]
 pub use gpu::GpuModel;
 pub use kv_cache::{KvCache, KvPrecision};
 pub use loader::{EmbeddingPrecision, LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
