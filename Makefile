@@ -30,10 +30,12 @@ test-native: setup
 # also in WebKitGTK (WebKitWebDriver through wasm-pack's Safari path, under Xvfb: WebKitGTK has no
 # relaxed dot product and, by default, no SharedArrayBuffer). RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
 # merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
-# raised: a busy CI machine can be several times slower than a quiet one.
+# raised: a busy CI machine can be several times slower than a quiet one. The first Chromium run also
+# runs the WebGPU shader suite (tests/gpu.rs) on Chromium's SwiftShader: BITNET_WEB_GPU_TESTS=1, and
+# webdriver.json's --enable-unsafe-webgpu.
 test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
 test-browser: setup
-	$(ENV) wasm-pack test --headless --chrome --release .
+	$(ENV) BITNET_WEB_GPU_TESTS=1 wasm-pack test --headless --chrome --release .
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
 	  wasm-pack test --headless --chrome --release .
