@@ -3,8 +3,15 @@
 //!
 //! Generation is step-wise (`begin`, then `step` per token) so that a host can stop between tokens
 //! (the browser worker handles an abort message there); `generate` runs the whole loop.
+//!
+//! The forward pass runs on the CPU or on a GPU (`Compute`). A GPU's logits come back
+//! asynchronously in a browser, so `begin_async` and `step_async` are the engine's core; `begin` and
+//! `step` run them to completion where nothing has to wait (the CPU anywhere, a GPU natively).
 
+use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -13,7 +20,8 @@ use crate::chat::{ChatError, ChatFormat, Message};
 use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
 use crate::kernels::KernelKind;
-use crate::model::{Config, ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
+use crate::gpu::Gpu;
+use crate::model::{Config, ForwardOptions, GpuModel, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
 
@@ -159,6 +167,12 @@ pub struct Stats {
     pub head: &'static str,
     /// Time spent computing structured-output masks (0 for free text).
     pub constraint_ms: f64,
+    /// Where the forward pass runs: "cpu" or "webgpu" (wgpu natively: "gpu").
+    pub backend: &'static str,
+    /// The GPU adapter, on the GPU backend.
+    pub adapter: Option<String>,
+    /// Why the engine runs on the CPU after all, when a GPU was asked for or lost.
+    pub fallback: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -254,11 +268,30 @@ fn now_ms() -> f64 {
     }
 }
 
+/// Where the forward pass runs, with its KV cache.
+pub enum Compute {
+    Cpu(KvCache),
+    Gpu(GpuModel),
+}
+
+/// The name of the GPU backend in statistics: the browser's WebGPU, or wgpu's native API.
+const GPU_BACKEND: &str = if cfg!(target_arch = "wasm32") { "webgpu" } else { "gpu" };
+
+/// Runs a future that never waits (the CPU backend, or a GPU natively, whose readback completes
+/// within the call) to its end.
+fn now<T>(f: impl Future<Output = Result<T, EngineError>>) -> Result<T, EngineError> {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => Err(ModelError::Gpu("the WebGPU backend answers asynchronously: call begin_async/step_async".into()).into()),
+    }
+}
+
 pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
     pub chat: ChatFormat,
-    cache: KvCache,
+    compute: Compute,
+    kv_precision: KvPrecision,
     /// The tokens whose keys and values the cache holds, in order.
     cached: Vec<u32>,
     kernel: KernelKind,
@@ -293,26 +326,98 @@ impl Engine {
         let max_context = c.context_length(opts.max_context);
         let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
-        let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), ..Stats::default() };
-        Ok(Engine { model, tokenizer, chat, cache, cached: Vec::new(), kernel, stats, vocabulary: None })
+        let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: "cpu", ..Stats::default() };
+        Ok(Engine {
+            model,
+            tokenizer,
+            chat,
+            compute: Compute::Cpu(cache),
+            kv_precision: opts.kv_precision,
+            cached: Vec::new(),
+            kernel,
+            stats,
+            vocabulary: None,
+        })
     }
 
-    pub fn stats(&self) -> Stats {
-        Stats {
-            memory_bytes: self.model.memory_bytes() + self.cache.memory_bytes(),
-            head: self.model.head_name(),
-            ..self.stats.clone()
+    /// Moves the forward pass to `gpu`: the weights are copied to it, with a KV cache of the same
+    /// context (f32). The model stays in memory too, so a lost device falls back at once.
+    pub fn use_gpu(&mut self, gpu: Gpu) -> Result<(), EngineError> {
+        let adapter = gpu.adapter.clone();
+        let g = GpuModel::upload(gpu, &self.model, self.max_context()).map_err(ModelError::from)?;
+        self.compute = Compute::Gpu(g);
+        self.cached.clear();
+        self.stats = Stats { backend: GPU_BACKEND, adapter: Some(adapter), fallback: None, ..self.stats.clone() };
+        Ok(())
+    }
+
+    /// Moves the forward pass to the CPU, saying why (`stats().fallback`). The conversation's
+    /// keys and values are computed again on the next call.
+    pub fn use_cpu(&mut self, why: Option<String>) {
+        let c = &self.model.config;
+        let max = self.max_context();
+        self.compute = Compute::Cpu(KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max, self.kv_precision));
+        self.cached.clear();
+        self.stats = Stats { backend: "cpu", adapter: None, fallback: why, ..self.stats.clone() };
+    }
+
+    /// The logits of every position of `tokens`, run from an empty cache (evaluation: the CLI's
+    /// `logits` and `perplexity`). The conversation cache is forgotten.
+    pub fn evaluate(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        self.reset();
+        let opts = ForwardOptions { kernel: self.kernel };
+        let logits = now(async {
+            Ok(match &mut self.compute {
+                Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::All, opts)?,
+                Compute::Gpu(g) => g.forward(tokens, Logits::All).await?,
+            })
+        });
+        self.reset();
+        logits
+    }
+
+    /// The GPU the engine runs on, if it does.
+    pub fn gpu(&self) -> Option<&Gpu> {
+        match &self.compute {
+            Compute::Gpu(g) => Some(&g.gpu),
+            Compute::Cpu(_) => None,
         }
     }
 
+    pub fn stats(&self) -> Stats {
+        let cache = match &self.compute {
+            Compute::Cpu(c) => c.memory_bytes(),
+            Compute::Gpu(_) => 0,
+        };
+        Stats { memory_bytes: self.model.memory_bytes() + cache, head: self.model.head_name(), ..self.stats.clone() }
+    }
+
     pub fn max_context(&self) -> usize {
-        self.cache.max_len()
+        match &self.compute {
+            Compute::Cpu(c) => c.max_len(),
+            Compute::Gpu(g) => g.max_len(),
+        }
+    }
+
+    /// Positions the KV cache holds.
+    fn cache_len(&self) -> usize {
+        match &self.compute {
+            Compute::Cpu(c) => c.len(),
+            Compute::Gpu(g) => g.len(),
+        }
+    }
+
+    fn truncate_cache(&mut self, n: usize) {
+        match &mut self.compute {
+            Compute::Cpu(c) => c.truncate(n),
+            Compute::Gpu(g) => g.truncate(n),
+        }
+        self.cached.truncate(n);
     }
 
     /// Forgets the cached conversation.
     pub fn reset(&mut self) {
-        self.cache.truncate(0);
-        self.cached.clear();
+        self.truncate_cache(0);
     }
 
     /// The prompt's tokens as they would run, without the context check (for counting). BOS
@@ -350,7 +455,7 @@ impl Engine {
             Prompt::Text(t) => t.len(),
             Prompt::Chat(messages) => messages.iter().map(|m| m.content.len()).sum(),
         };
-        let max = self.cache.max_len();
+        let max = self.max_context();
         if bytes > max.saturating_mul(self.tokenizer.max_token_bytes()) {
             return Err(EngineError::PromptTooManyBytes { bytes, max });
         }
@@ -358,8 +463,8 @@ impl Engine {
         if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
-        if tokens.len() >= self.cache.max_len() {
-            return Err(EngineError::PromptTooLong { tokens: tokens.len(), max: self.cache.max_len() });
+        if tokens.len() >= self.max_context() {
+            return Err(EngineError::PromptTooLong { tokens: tokens.len(), max: self.max_context() });
         }
         Ok(tokens)
     }
@@ -367,6 +472,11 @@ impl Engine {
     /// Runs the prompt (reusing whatever prefix the cache already holds) and returns a generation
     /// ready for `step`.
     pub fn begin(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
+        now(self.begin_async(prompt, params))
+    }
+
+    /// `begin`, for a backend that may have to wait (WebGPU).
+    pub async fn begin_async(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
         let tokens = self.prompt_tokens(prompt)?;
         // A schema that cannot be enforced fails before the prompt runs.
         let constraint = match params.response_format {
@@ -380,10 +490,9 @@ impl Engine {
         };
         // At least one token must run, to produce the next token's logits.
         let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count().min(tokens.len() - 1);
-        self.cache.truncate(common);
-        self.cached.truncate(common);
+        self.truncate_cache(common);
         let t0 = now_ms();
-        let logits = self.forward(&tokens[common..])?;
+        let logits = self.forward(&tokens[common..]).await?;
         let prefill_ms = now_ms() - t0;
         let mut sampler = Sampler::new(params.sampler.clone());
         for &t in &tokens {
@@ -397,6 +506,9 @@ impl Engine {
             prefill_tok_s: new as f64 / (prefill_ms.max(1e-3) / 1000.0),
             kernel: self.kernel.name(),
             threads: crate::kernels::threads(),
+            backend: self.stats.backend,
+            adapter: self.stats.adapter.clone(),
+            fallback: self.stats.fallback.clone(),
             ..Stats::default()
         };
         Ok(Generation {
@@ -413,9 +525,31 @@ impl Engine {
         })
     }
 
-    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        let logits = self.model.forward(&mut self.cache, tokens, Logits::Last, ForwardOptions { kernel: self.kernel })?;
+    /// Runs `tokens` after the cached ones. If the GPU fails (a lost device, a driver error), the
+    /// engine moves to the CPU, says why in `stats().fallback`, and runs the whole sequence there:
+    /// the conversation goes on.
+    async fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let opts = ForwardOptions { kernel: self.kernel };
+        let logits = match &mut self.compute {
+            Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::Last, opts)?,
+            Compute::Gpu(g) => match g.forward(tokens, Logits::Last).await {
+                Ok(logits) => logits,
+                Err(ModelError::Gpu(why)) => {
+                    let all: Vec<u32> = self.cached.iter().chain(tokens).copied().collect();
+                    self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                    let Compute::Cpu(cache) = &mut self.compute else { unreachable!("use_cpu sets it") };
+                    let logits = self.model.forward(cache, &all, Logits::Last, opts)?;
+                    self.cached = all;
+                    return self.checked(logits);
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
         self.cached.extend_from_slice(tokens);
+        self.checked(logits)
+    }
+
+    fn checked(&self, logits: Vec<f32>) -> Result<Vec<f32>, EngineError> {
         // A NaN would otherwise make every comparison false and the argmax token 0, in silence.
         if let Some(x) = logits.iter().find(|x| !x.is_finite()) {
             return Err(EngineError::NonFiniteLogits { what: if x.is_nan() { "NaN" } else { "infinite" } });
@@ -425,6 +559,11 @@ impl Engine {
 
     /// Generates one token. `None` once the generation has finished.
     pub fn step(&mut self, g: &mut Generation) -> Result<Option<Piece>, EngineError> {
+        now(self.step_async(g))
+    }
+
+    /// `step`, for a backend that may have to wait (WebGPU).
+    pub async fn step_async(&mut self, g: &mut Generation) -> Result<Option<Piece>, EngineError> {
         if g.finish.is_some() {
             return Ok(None);
         }
@@ -468,13 +607,13 @@ impl Engine {
         let last = g.tokens.len() >= g.params.max_tokens;
         let mut out = g.release(last);
         if g.finish.is_none() && !last {
-            if self.cache.len() + 1 > self.cache.max_len() {
+            if self.cache_len() + 1 > self.max_context() {
                 g.finish = Some(FinishReason::ContextFull);
                 g.held += &g.stream.finish();
                 out += &g.release(true);
             } else {
                 let t0 = now_ms();
-                g.logits = self.forward(&[token])?;
+                g.logits = self.forward(&[token]).await?;
                 g.decode_ms += now_ms() - t0;
             }
         }

@@ -60,3 +60,54 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
     println!("worst relative error against HF on the GPU: {worst:.2e} over {} models", cases.len());
     assert!(cases.len() >= 7);
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_bitnet-web");
+
+fn cli(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(BIN).args(args).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "bitnet-web {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+/// From the outside: `bitnet-web logits --device gpu` writes HF's logits (within `GPU_TOLERANCE`),
+/// `perplexity` agrees across devices, and `--device auto` says why it did not take a software
+/// adapter.
+#[test]
+fn the_cli_runs_on_the_gpu() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
+    let case = &manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())[0];
+    let hf: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(dir.join(&case.logits)).unwrap());
+    let out = std::env::temp_dir().join(format!("bitnet-web-gpu-logits-{}.f32", std::process::id()));
+    let tokens = case.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let gguf = dir.join(&case.gguf);
+    let (_, stderr) = cli(&["logits", gguf.to_str().unwrap(), "--tokens", &tokens, out.to_str().unwrap(), "--device", "gpu"]);
+    assert!(stderr.contains("[backend: gpu"), "{stderr}");
+    let ours: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(&out).unwrap());
+    std::fs::remove_file(&out).ok();
+    let e = rel_err(&ours, &hf, case.n_vocab);
+    assert!(e <= GPU_TOLERANCE, "logits --device gpu: relative error {e:.2e}");
+
+    // Perplexity over the same tokens (whose activations keep clear of int8 rounding boundaries:
+    // on a file without that margin, one activation that rounds the other way on the GPU moves the
+    // later logits by ~5e-3 and the perplexity by ~0.3 %, as it would between two CPUs' orders).
+    let ids = std::env::temp_dir().join(format!("bitnet-web-gpu-ids-{}.txt", std::process::id()));
+    std::fs::write(&ids, &tokens).unwrap();
+    let ctx = case.tokens.len().to_string();
+    let ppl = |device: &str| -> f64 {
+        let (stdout, _) = cli(&["perplexity", gguf.to_str().unwrap(), "--tokens-file", ids.to_str().unwrap(), "--ctx", &ctx, "--score", "all", "--device", device]);
+        stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (gpu, cpu) = (ppl("gpu"), ppl("cpu"));
+    std::fs::remove_file(&ids).ok();
+    assert!(((gpu - cpu) / cpu).abs() < 1e-5, "perplexity: gpu {gpu}, cpu {cpu}");
+
+    let g = Gpu::new().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf");
+    let (_, stderr) = cli(&["generate", model.to_str().unwrap(), "--prompt", "Hello", "--max-tokens", "2"]);
+    if g.software {
+        assert!(stderr.contains("[backend: cpu; the GPU was not used: the only GPU adapter is a software renderer"), "{stderr}");
+    } else {
+        assert!(stderr.contains("[backend: gpu"), "{stderr}");
+    }
+}

@@ -5,6 +5,7 @@
 fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
+mod device;
 mod files;
 #[cfg(not(target_arch = "wasm32"))]
 mod perplexity;

@@ -7,7 +7,6 @@
 //! is the stored one unless `--head` says otherwise: this is a measurement.
 
 use bitnet_web::engine::Engine;
-use bitnet_web::model::{ForwardOptions, KvCache, KvPrecision, Logits};
 
 use crate::files::CliError;
 
@@ -29,7 +28,7 @@ pub fn parse_ids(text: &str, n_vocab: usize) -> Result<Vec<u32>, CliError> {
 }
 
 /// The perplexity and the number of tokens scored.
-pub fn perplexity(engine: &Engine, tokens: &[u32], ctx: usize, score: Score) -> Result<(f64, usize), CliError> {
+pub fn perplexity(engine: &mut Engine, tokens: &[u32], ctx: usize, score: Score) -> Result<(f64, usize), CliError> {
     if ctx < 4 {
         return Err(CliError::Usage(format!("--ctx {ctx} is too small to score half a window")));
     }
@@ -37,16 +36,14 @@ pub fn perplexity(engine: &Engine, tokens: &[u32], ctx: usize, score: Score) -> 
     if windows == 0 {
         return Err(CliError::Usage(format!("the text has {} tokens, fewer than one window of --ctx {ctx}", tokens.len())));
     }
-    let c = &engine.model.config;
-    let n_vocab = c.n_vocab;
+    let n_vocab = engine.model.config.n_vocab;
     let (mut nll, mut scored) = (0f64, 0usize);
     for w in 0..windows {
         let mut window = tokens[w * ctx..(w + 1) * ctx].to_vec();
         if let Some(bos) = engine.tokenizer.bos {
             window[0] = bos;
         }
-        let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, ctx, KvPrecision::F32);
-        let logits = engine.model.forward(&mut cache, &window, Logits::All, ForwardOptions::default())?;
+        let logits = engine.evaluate(&window)?;
         let first = if score == Score::All { 0 } else { ctx / 2 };
         for j in first..ctx - 1 {
             let row = &logits[j * n_vocab..(j + 1) * n_vocab];

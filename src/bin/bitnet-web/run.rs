@@ -10,7 +10,7 @@ use bitnet_web::constraint::ResponseFormat;
 use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
 use bitnet_web::gguf::inspect;
 use bitnet_web::model::EmbeddingPrecision;
-use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
+use bitnet_web::model::{HeadPrecision, KvPrecision, LoadOptions};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use bitnet_web::sampler::SamplerParams;
 use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer};
@@ -75,6 +75,10 @@ struct ModelArgs {
     /// Threads for the matrix products (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where the forward pass runs: `auto` (a hardware GPU when there is one and the model fits it,
+    /// else the CPU, saying why), `gpu` (wgpu: Vulkan, Metal or D3D; an error without one) or `cpu`.
+    #[arg(long, value_enum, default_value = "auto")]
+    device: crate::device::Device,
     /// Quantize the token embedding and a separate head to int8 rows while they stream in (what
     /// makes 7-10B models fit wasm32; approximate, see tests/head_accuracy.rs).
     #[arg(long)]
@@ -95,6 +99,12 @@ enum Head {
 }
 
 impl ModelArgs {
+    /// Loads `file` on `--device`, with `default_head` unless --head names one (on the GPU, the
+    /// stored head, which it reads exactly at GPU speed).
+    fn engine(&self, file: &Path, default_head: Head) -> Result<bitnet_web::engine::Engine, CliError> {
+        crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))
+    }
+
     /// The engine's options, with `default_head` unless --head names one.
     fn options(&self, default_head: Head) -> EngineOptions {
         if let Some(n) = self.threads {
@@ -295,18 +305,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Logits { file, tokens, out, model } => {
-            let engine = files::engine(&file, model.options(Head::Stored))?;
-            let c = &engine.model.config;
-            let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len().max(1), KvPrecision::F32);
-            let logits = engine.model.forward(&mut cache, &tokens, Logits::All, ForwardOptions::default())?;
+            let mut engine = model.engine(&file, Head::Stored)?;
+            let logits = engine.evaluate(&tokens)?;
             write_f32(&out, &logits)?;
-            eprintln!("wrote {} x {} logits to {}", tokens.len(), c.n_vocab, out.display());
+            eprintln!("wrote {} x {} logits to {}", tokens.len(), engine.model.config.n_vocab, out.display());
             Ok(())
         }
         Command::Generate(args) => generate(args),
         Command::Perplexity { file, text, text_file, tokens_file, score, model } => {
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Io(p.clone(), e));
-            let engine = files::engine(&file, model.options(Head::Stored))?;
+            let mut engine = model.engine(&file, Head::Stored)?;
             let tokens = match (text, text_file, tokens_file) {
                 (Some(t), ..) => engine.tokenizer.encode(&t, true),
                 (_, Some(p), _) => engine.tokenizer.encode(&read(&p)?, true),
@@ -314,7 +322,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 _ => unreachable!("clap requires one"),
             };
             let ctx = if model.ctx == 0 { engine.model.config.n_ctx_train.min(512) } else { model.ctx };
-            let (ppl, scored) = crate::perplexity::perplexity(&engine, &tokens, ctx, score)?;
+            let (ppl, scored) = crate::perplexity::perplexity(&mut engine, &tokens, ctx, score)?;
             eprintln!("{scored} tokens scored in windows of {ctx}");
             println!("perplexity: {ppl:.4}");
             Ok(())
@@ -358,7 +366,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         _ => return Err(CliError::Usage("give --prompt TEXT or --chat TEXT".into())),
     };
     let t0 = std::time::Instant::now();
-    let mut engine = files::engine(&a.file, a.model.options(Head::Auto))?;
+    let mut engine = a.model.engine(&a.file, Head::Auto)?;
     let load_s = t0.elapsed().as_secs_f64();
     let params = GenerateParams {
         max_tokens: a.max_tokens,
@@ -394,7 +402,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
     let s = &done.stats;
     eprintln!(
         "\n[{} prompt tokens: prefill {:.1} tok/s | {} generated: decode {:.2} tok/s | finish: {:?} | load {:.1} s | \
-         model+cache {:.0} MB | peak RSS {} | kernel {}, {} thread{}]",
+         model+cache {:.0} MB | peak RSS {} | {}{}]",
         s.prompt_tokens,
         s.prefill_tok_s,
         s.generated_tokens,
@@ -403,8 +411,10 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         load_s,
         s.memory_bytes as f64 / 1e6,
         files::peak_rss().map_or("n/a".into(), |b| format!("{:.0} MB", b as f64 / 1e6)),
-        s.kernel,
-        s.threads,
+        match &s.adapter {
+            Some(a) => format!("gpu: {a}"),
+            None => format!("kernel {}, {} thread{}", s.kernel, s.threads, if s.threads == 1 { "" } else { "s" }),
+        },
         if s.constraint_ms > 0.0 {
             format!(" | structured output {:.3} ms/token", s.constraint_ms / s.generated_tokens.max(1) as f64)
         } else {

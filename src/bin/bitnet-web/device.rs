@@ -1,0 +1,59 @@
+//! `--device auto|gpu|cpu`: where `generate`, `logits` and `perplexity` run the forward pass.
+//!
+//! `auto` takes a GPU adapter when it is real hardware and the model's weights fit it; a software
+//! renderer (lavapipe, SwiftShader) is slower than the CPU kernels, so `auto` passes it by and says
+//! so. `gpu` insists: no usable adapter is an error. The choice is made before the model loads,
+//! since it decides the LM head (the GPU reads the head as stored, exactly).
+
+use bitnet_web::engine::Engine;
+use bitnet_web::gpu::Gpu;
+use clap::ValueEnum;
+
+use crate::files::{self, CliError};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    #[default]
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+/// The adapter to use, or why the CPU runs instead.
+fn choose(device: Device) -> Result<Result<Gpu, String>, CliError> {
+    Ok(match device {
+        Device::Cpu => Err("--device cpu".into()),
+        Device::Gpu => Ok(Gpu::new().map_err(bitnet_web::model::ModelError::from)?),
+        Device::Auto => match Gpu::new() {
+            Ok(g) if g.software => Err(format!("the only GPU adapter is a software renderer ({}), slower than the CPU", g.adapter)),
+            Ok(g) => Ok(g),
+            Err(e) => Err(e.to_string()),
+        },
+    })
+}
+
+/// Loads `path` for `device`. `opts` is called with whether the GPU will run, to pick the head.
+pub fn engine(path: &std::path::Path, device: Device, opts: impl Fn(bool) -> bitnet_web::engine::EngineOptions) -> Result<Engine, CliError> {
+    let gpu = choose(device)?;
+    let mut engine = files::engine(path, opts(gpu.is_ok()))?;
+    match gpu {
+        Ok(g) => {
+            let adapter = g.adapter.clone();
+            match engine.use_gpu(g) {
+                Ok(()) => eprintln!("[backend: gpu, {adapter}]"),
+                Err(e) if device == Device::Auto => {
+                    eprintln!("[backend: cpu; the GPU was not used: {e}]");
+                    engine.use_cpu(Some(e.to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(why) => {
+            if device == Device::Auto {
+                eprintln!("[backend: cpu; the GPU was not used: {why}]");
+            }
+            engine.use_cpu(Some(why));
+        }
+    }
+    Ok(engine)
+}
