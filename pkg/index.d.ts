@@ -34,7 +34,13 @@ export interface ModelHeader {
 export interface CreateEngineOptions {
   /** A URL, a local File/Blob, or the file's bytes. */
   model: string | URL | Blob | ArrayBuffer;
-  /** Only the CPU backend exists yet; other values fall back to it. */
+  /**
+   * Where the forward pass runs. "auto" (default): WebGPU on a hardware adapter that holds the model,
+   * else the CPU, with the reason in `info.backendNote` (a software adapter such as SwiftShader is
+   * slower than the CPU kernels, so "auto" passes it by). "webgpu": any WebGPU adapter; without one
+   * the load rejects with a WebGpuUnavailableError. "cpu": the wasm SIMD kernels. If the GPU is lost
+   * mid-answer, the engine moves to the CPU and the answer goes on (`info.backend` becomes "cpu").
+   */
   device?: "auto" | "cpu" | "webgpu";
   /**
    * Kernel threads (default "auto": every core, up to 8). More than one needs a cross-origin isolated page
@@ -217,7 +223,10 @@ export interface EngineStats {
   memory_bytes: number | null;
   /** Weights plus KV cache. */
   model_bytes: number | null;
-  backend: string;
+  /** Where the last answer ran: "webgpu" or "cpu". */
+  backend: "webgpu" | "cpu";
+  /** The WebGPU adapter, on the WebGPU backend. */
+  adapter: string | null;
   kernel: string;
   threads: number;
   /** The LM head that ran: "int8", "f16" or "f32". */
@@ -225,7 +234,12 @@ export interface EngineStats {
 }
 
 export interface EngineInfo {
-  backend: string;
+  /** Where the forward pass runs (see `device`). */
+  backend: "webgpu" | "cpu";
+  /** The WebGPU adapter ("WebGpu swiftshader (Cpu)" and the like), on the WebGPU backend. */
+  adapter: string | null;
+  /** Why the engine runs on the CPU although "auto" or "webgpu" was asked for, or moved there. */
+  backendNote: string | null;
   /** "relaxed-simd" or "relaxed-simd-i32" (the relaxed dot's two forms; the i32 one where it is one instruction, as on CPUs with AVX-VNNI), or "simd128". */
   kernel: string;
   threads: number;
@@ -338,3 +352,5 @@ export class UnsupportedFieldError extends BitnetError {
 export class EngineUnloadedError extends BitnetError {}
 /** The engine's worker died (a wasm trap, or the browser killed it); the engine restarts it by itself. */
 export class EngineCrashedError extends BitnetError {}
+/** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
+export class WebGpuUnavailableError extends BitnetError {}

@@ -7,7 +7,7 @@ import { createEngine, listCachedModels, deleteCachedModel } from "./lib/index.j
 import * as saved from "./conversations.js";
 import { renderMarkdown } from "./markdown.js";
 import { firstInContext, answerReserve } from "./context.js";
-import { bindSettings, sampling, systemPrompt, onContextFull } from "./settings.js";
+import { bindSettings, device, sampling, systemPrompt, onContextFull } from "./settings.js";
 import { RECOMMENDED, downloadTime, bestKept } from "./catalog.js";
 
 const $ = (id) => document.getElementById(id);
@@ -110,15 +110,14 @@ async function loadModel(model, label, { sha256 } = {}) {
   $("progress-text").textContent = `Starting ${label}…`;
   try {
     const ctx = Number(options.get("ctx")) || undefined;
-    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, signal: mine.signal });
+    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, device: device(), signal: mine.signal });
     if (mine !== loading) return void e.unload();
     engine = e;
     loaded = { model, label, sha256 };
     $("progress-bar").value = 1;
     $("progress-text").textContent = `Loaded ${label}`;
     $("stat-model").textContent = `${label} (${engine.header.architecture}, ${MB(engine.header.fileLength)}, context ${engine.contextLength})`;
-    $("stat-backend").textContent = `${engine.info.backend} · ${engine.info.kernel} · ${engine.info.threads} thread${engine.info.threads > 1 ? "s" : ""}`;
-    $("stat-backend").title = engine.info.threadsNote || "";
+    showBackend(engine);
     if (typeof model === "string") try { localStorage.setItem(LAST_MODEL, absolute(model)); } catch { /* storage off */ }
     showFirstRun();
   } catch (e) {
@@ -144,6 +143,15 @@ async function loadModel(model, label, { sha256 } = {}) {
     }
   }
   refreshCached();
+}
+
+/** The footer's backend: "webgpu · <adapter>" or "cpu · <kernel> · N threads", and why not the GPU. */
+function showBackend(eng) {
+  const i = eng.info;
+  $("stat-backend").textContent = i.backend === "webgpu"
+    ? `webgpu · ${i.adapter}`
+    : `cpu · ${i.kernel} · ${i.threads} thread${i.threads > 1 ? "s" : ""}`;
+  $("stat-backend").title = [i.backendNote, i.threadsNote].filter(Boolean).join("\n");
 }
 
 const absolute = (url) => new URL(url, location.href).href;
@@ -327,6 +335,11 @@ async function answer(c, reply) {
     const s = await eng.refreshStats().catch(() => eng.stats());
     if (s?.decode_tok_s) $("stat-speed").textContent = `prefill ${s.prefill_tok_s.toFixed(1)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
     if (s?.memory_bytes) $("stat-memory").textContent = `memory ${MB(s.memory_bytes)}`;
+    if (eng === engine) {
+      // A lost GPU moves the engine to the CPU mid-answer; say so where the backend shows.
+      if (eng.info.backend !== $("stat-backend").textContent.split(" ")[0] && eng.info.backendNote) showWarning(`Now running on the CPU: ${eng.info.backendNote}`);
+      showBackend(eng);
+    }
     const n = s?.completion_tokens ?? tokens;
     reply.meta = reply.stopped ? "stopped" : reply.error ? "failed"
       : `${n} token${n === 1 ? "" : "s"} · ${((performance.now() - t0) / 1000).toFixed(1)} s${finish === "length" ? " · cut at the length limit" : ""}`;
@@ -595,6 +608,10 @@ $("delete").addEventListener("click", deleteConversation);
 addEventListener("online", updateOnline);
 addEventListener("offline", updateOnline);
 bindSettings();
+// A new backend takes a new engine: the model is loaded again (from the offline store when kept).
+$("device").addEventListener("change", () => {
+  if (loaded) loadModel(loaded.model, loaded.label, loaded);
+});
 updateOnline();
 renderMessages();
 refreshConversations();

@@ -1,7 +1,7 @@
 // The sampling settings and the system prompt, kept in localStorage so they survive a reload. The
 // fields are the page's form controls; this module only reads, validates and remembers them.
 const KEY = "bitnet-web.settings.v1";
-const FIELDS = ["system", "temperature", "top-p", "top-k", "repetition-penalty", "seed", "max-tokens", "on-full"];
+const FIELDS = ["system", "temperature", "top-p", "top-k", "repetition-penalty", "seed", "max-tokens", "on-full", "device"];
 const $ = (id) => document.getElementById(id);
 
 /** Restores saved values into the form and saves every later change. */
@@ -43,5 +43,7 @@ export function sampling() {
 }
 
 export const systemPrompt = () => $("system").value.trim();
+/** Where the engine runs: "auto", "webgpu" or "cpu" (`?device=` in the address wins). */
+export const device = () => new URLSearchParams(location.search).get("device") || $("device").value;
 /** "slide" (drop the oldest turns) or "error" (stop with ContextFullError). */
 export const onContextFull = () => $("on-full").value;

@@ -26,6 +26,8 @@ export class UnsupportedFieldError extends BitnetError {
     this.field = field;
   }
 }
+/** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
+export class WebGpuUnavailableError extends BitnetError {}
 /** The engine was unloaded; create a new one with createEngine(). */
 export class EngineUnloadedError extends BitnetError {}
 /** The engine's worker died (a crash in the engine, or the browser killed it); the Engine restarts it. */
@@ -40,6 +42,7 @@ const CLASSES = {
   ContextFullError,
   EngineUnloadedError,
   EngineCrashedError,
+  WebGpuUnavailableError,
 };
 
 /** Serialises any error for postMessage. */

@@ -273,7 +273,10 @@ export class Engine {
     this.#restart = restart;
     /** The model's header summary: architecture, sizes, training context. */
     this.header = loaded.header;
-    /** Where it runs: { backend, kernel, threads, threadsNote, crossOriginIsolated, wasmMemoryBytes }. */
+    /**
+     * Where it runs: { backend ("webgpu" | "cpu"), adapter, backendNote (why not WebGPU, or why it
+     * moved off it), kernel, threads, threadsNote, crossOriginIsolated, wasmMemoryBytes }.
+     */
     this.info = loaded.info;
     /** The context window in tokens (prompt plus answer). */
     this.contextLength = loaded.contextLength;
@@ -333,6 +336,11 @@ export class Engine {
       includeUsage: !!req.stream_options?.include_usage,
       onDone: (msg) => {
         this.#lastStats = msg.stats;
+        // A lost GPU moves the engine to the CPU mid-answer: `info` follows.
+        const s = msg.stats;
+        if (s?.backend && s.backend !== this.info.backend) {
+          this.info = { ...this.info, backend: s.backend, adapter: s.adapter ?? null, backendNote: s.fallback ?? null };
+        }
         done = msg;
       },
     });
@@ -395,7 +403,8 @@ export class Engine {
       constraint_ms: s.constraint_ms ?? 0,
       memory_bytes: s.wasmMemoryBytes ?? s.memory_bytes ?? null,
       model_bytes: s.memory_bytes ?? null,
-      backend: this.info.backend,
+      backend: s.backend ?? this.info.backend,
+      adapter: s.backend ? s.adapter ?? null : this.info.adapter ?? null,
       kernel: this.info.kernel,
       threads: this.info.threads,
       lm_head: s.head ?? null,
@@ -465,7 +474,9 @@ export async function estimateMemory(model, { contextLength, kvCache, lmHead, em
  * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
 export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, stallTimeout, workerUrl, signal } = {}) {
-  void device;
+  if (!["auto", "cpu", "webgpu"].includes(device)) {
+    throw new RangeError(`device must be "auto", "webgpu" or "cpu", not ${JSON.stringify(device)}`);
+  }
   const { source, name } = sourceOf(model, sha256, "createEngine");
   if (signal?.aborted) throw new AbortError("The load was aborted.");
   if (stallTimeout !== undefined && !(Number.isFinite(stallTimeout) && stallTimeout > 0)) {
@@ -474,7 +485,7 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
   if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
     throw new RangeError("memoryLimit must be a positive number of bytes");
   }
-  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, threads, stallTimeout };
+  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, threads, stallTimeout, device };
   const start = (abortSignal) => startEngine(source, options, workerUrl, onProgress, abortSignal);
   const { conn, loaded } = await start(signal);
   // Bytes were handed to the first worker: only a URL or a File can be loaded again after a crash.

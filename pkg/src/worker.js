@@ -10,7 +10,7 @@ import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
 import { reusingReader } from "./chunks.js";
 import { describe, download } from "./download.js";
-import { DownloadError, EngineCrashedError, OutOfMemoryError, toWire } from "./errors.js";
+import { DownloadError, EngineCrashedError, OutOfMemoryError, WebGpuUnavailableError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
@@ -118,8 +118,11 @@ channel.port1.onmessage = () => waiting.shift()?.();
 const yieldToEvents = () => new Promise((r) => { waiting.push(r); channel.port2.postMessage(0); });
 
 function backendInfo() {
+  const s = engine?.stats();
   return {
-    backend: "cpu",
+    backend: s?.backend ?? "cpu",
+    adapter: s?.adapter ?? null,
+    backendNote: s?.fallback ?? null,
     kernel: wasm.mod.kernelName(),
     threads: wasm.threads,
     threadsNote: wasm.fallback ?? null,
@@ -213,6 +216,7 @@ async function load(id, source, options = {}) {
       }
       await writer?.commit({ size, sha256: digest });
       engine = built;
+      await chooseDevice(options.device);
       return { header, info: backendInfo(), contextLength: engine.contextLength() };
     }
     engine = loader.finish();
@@ -221,11 +225,31 @@ async function load(id, source, options = {}) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
+    await chooseDevice(options.device);
     return { header, info: backendInfo(), contextLength: engine.contextLength() };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }
     if (file && phase === "cache") await store.deleteModel(url).catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * Puts the loaded engine on `device`: "cpu"; "webgpu" (any adapter, SwiftShader included; none is
+ * a WebGpuUnavailableError and the load fails); or "auto" (default): a hardware adapter if there is
+ * one that holds the model, else the CPU, with the reason in `info.backendNote`.
+ */
+async function chooseDevice(device = "auto") {
+  if (device === "cpu") return engine.useCpu(null);
+  try {
+    await engine.useGpu(device === "webgpu");
+  } catch (e) {
+    if (device === "webgpu") {
+      engine.free();
+      engine = null;
+      throw new WebGpuUnavailableError(`WebGPU was asked for but cannot run this model: ${e.message}. Use device: "auto" or "cpu" to run on the CPU.`);
+    }
+    engine.useCpu(`WebGPU not used: ${e.message}`);
   }
 }
 
@@ -284,10 +308,16 @@ function current() {
   return engine;
 }
 
+/**
+ * The engine call in progress (a WebGPU step waits for the device). Requests answered "at once"
+ * wait for it: the engine takes one call at a time.
+ */
+let inflight = Promise.resolve();
+
 async function chat(id, request) {
   current();
   if (aborted.delete(id)) return post({ type: "done", id, finish_reason: "abort", text: "", stats: statsNow() });
-  engine.begin(request);
+  await (inflight = engine.begin(request));
   let text = "";
   let finish = null;
   for (;;) {
@@ -297,8 +327,12 @@ async function chat(id, request) {
       post({ type: "done", id, finish_reason: "abort", text, stats: statsNow() });
       return;
     }
-    const step = engine.step();
+    const backend = engine.stats().backend;
+    const step = await (inflight = engine.step());
     if (!step) break;
+    if (engine.stats().backend !== backend) {
+      post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.stats().fallback}` });
+    }
     text += step.text;
     if (step.text || step.logprobs) post({ type: "token", id, text: step.text, token: step.token, logprobs: step.logprobs });
     finish = step.finish_reason ?? finish;
@@ -377,7 +411,7 @@ self.onmessage = (ev) => {
   const fail = (e) => post({ type: "error", id: msg.id, error: toWire(failure(e)) });
   if (crashed) return fail(crashed);
   if (IMMEDIATE.has(msg.type)) {
-    Promise.resolve().then(() => handle(msg)).catch(fail);
+    inflight.catch(() => {}).then(() => handle(msg)).catch(fail);
     return;
   }
   queue = queue.then(() => handle(msg)).catch(fail);

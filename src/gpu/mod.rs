@@ -167,9 +167,13 @@ impl Gpu {
                 (s, pipeline)
             })
             .collect();
-        let names = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+        #[cfg(target_arch = "wasm32")]
+        let name = web_adapter_name().await.unwrap_or_default();
+        #[cfg(not(target_arch = "wasm32"))]
+        let name = info.name.clone();
+        let names = format!("{name} {} {}", info.driver, info.driver_info).to_lowercase();
         let gpu = Gpu {
-            adapter: format!("{:?} {} ({:?})", info.backend, if info.name.is_empty() { &info.driver } else { &info.name }, info.device_type),
+            adapter: format!("{:?} {} ({:?})", info.backend, name, info.device_type),
             software: info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| names.contains(n)),
             packed_dot,
             max_binding: (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size),
@@ -261,6 +265,22 @@ impl Gpu {
     pub async fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
         Ok(bytemuck::pod_collect_to_vec(&self.read(buffer, 4 * len as u64).await?))
     }
+}
+
+/// The browser's own words for its adapter (`GPUAdapterInfo`: "google swiftshader", "nvidia
+/// ampere"), which wgpu's web backend leaves out of its `AdapterInfo`.
+#[cfg(target_arch = "wasm32")]
+async fn web_adapter_name() -> Option<String> {
+    use js_sys::Reflect;
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
+    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.into();
+    let promise: js_sys::Promise = request.call0(&gpu).ok()?.into();
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let field = |k: &str| Reflect::get(&info, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    let words: Vec<String> = ["vendor", "architecture", "description"].iter().map(|k| field(k)).filter(|w| !w.is_empty()).collect();
+    Some(words.join(" "))
 }
 
 /// Whether this global scope (window or worker) has `navigator.gpu`: wgpu would otherwise fail

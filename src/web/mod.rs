@@ -445,10 +445,40 @@ pub struct Engine {
     generation: Option<Generation>,
 }
 
+#[derive(Serialize)]
+struct GpuInfo {
+    adapter: String,
+    software: bool,
+}
+
 #[wasm_bindgen]
 impl Engine {
+    /// Moves the forward pass to WebGPU: opens an adapter and copies the weights to it. Throws a
+    /// `WebGpuUnavailableError` without one, or when the only adapter is a software renderer
+    /// (SwiftShader, slower than the CPU kernels) and `allowSoftware` is false. Resolves to
+    /// `{ adapter, software }`.
+    #[wasm_bindgen(js_name = useGpu)]
+    pub async fn use_gpu(&mut self, allow_software: bool) -> Result<JsValue, JsValue> {
+        let unavailable = |why: String| js_error("WebGpuUnavailableError", &why);
+        let gpu = crate::gpu::Gpu::open(false).await.map_err(|e| unavailable(e.to_string()))?;
+        if gpu.software && !allow_software {
+            return Err(unavailable(format!("the only WebGPU adapter is a software renderer ({}), slower than the CPU", gpu.adapter)));
+        }
+        let info = GpuInfo { adapter: gpu.adapter.clone(), software: gpu.software };
+        self.generation = None;
+        self.engine.use_gpu(gpu).map_err(|e| unavailable(e.to_string()))?;
+        serde_wasm_bindgen::to_value(&info).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
+    /// Moves the forward pass to the CPU, with the reason `stats().fallback` reports.
+    #[wasm_bindgen(js_name = useCpu)]
+    pub fn use_cpu(&mut self, why: Option<String>) {
+        self.generation = None;
+        self.engine.use_cpu(why);
+    }
+
     /// Starts a generation: tokenizes, reuses the cached prefix, runs the prompt.
-    pub fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
+    pub async fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
         let r: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
         let params = r.params(self.engine.tokenizer.n_vocab())?;
         let prompt = match (r.messages, r.prompt) {
@@ -456,14 +486,14 @@ impl Engine {
             (None, Some(p)) => Prompt::Text(p),
             (None, None) => return Err(js_error("TypeError", "a request needs `messages` or `prompt`")),
         };
-        self.generation = Some(self.engine.begin(&prompt, params).map_err(to_js)?);
+        self.generation = Some(self.engine.begin_async(&prompt, params).await.map_err(to_js)?);
         Ok(())
     }
 
     /// Generates one token: `{ token, text, finish_reason }`, or `undefined` when done.
-    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+    pub async fn step(&mut self) -> Result<JsValue, JsValue> {
         let Some(g) = self.generation.as_mut() else { return Ok(JsValue::UNDEFINED) };
-        match self.engine.step(g).map_err(to_js)? {
+        match self.engine.step_async(g).await.map_err(to_js)? {
             None => {
                 self.generation = None;
                 Ok(JsValue::UNDEFINED)

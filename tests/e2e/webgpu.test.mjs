@@ -1,0 +1,132 @@
+// The WebGPU backend end to end in headless Chromium. With --enable-unsafe-webgpu Chromium offers
+// SwiftShader (a software adapter): `device: "webgpu"` runs on it and answers as the CPU does;
+// `auto` passes it by for the CPU and says why. Without the flag there is no adapter: "webgpu" is a
+// WebGpuUnavailableError and "auto" falls back. A device lost mid-answer moves the engine to the CPU
+// and the answer goes on. The page shows the backend and switches it.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { openBrowser } from "./browser.mjs";
+
+const MODEL = "models/bitnet-tiny-chat.i2_s.gguf";
+const REQUEST = { messages: [{ role: "user", content: "Tell me about the sea." }], max_tokens: 24, temperature: 0, ignore_eos: true };
+
+/** Loads the embedded model on `device` and answers REQUEST: { info, text, stats } or { error }. */
+function answer(page, device, { loseDeviceAfter } = {}) {
+  return page.evaluate(async ({ MODEL, REQUEST, device }) => {
+    const { createEngine } = await import("./lib/index.js");
+    let engine;
+    try {
+      engine = await createEngine({ model: MODEL, device, contextLength: 256 });
+    } catch (e) {
+      return { error: { name: e.name, message: e.message } };
+    }
+    window.__engine = engine;
+    const info = { ...engine.info };
+    if (window.__beforeAnswer) await window.__beforeAnswer();
+    const out = await engine.chat.completions.create(REQUEST);
+    const stats = await engine.refreshStats();
+    const after = { ...engine.info };
+    await engine.unload();
+    return { info, after, text: out.choices[0].message.content, tokens: out.usage.completion_tokens, stats };
+  }, { MODEL, REQUEST, device, loseDeviceAfter });
+}
+
+describe("with WebGPU (SwiftShader)", () => {
+  let b;
+  before(async () => { b = await openBrowser({ flags: ["--enable-unsafe-webgpu"] }); await b.page.goto(b.base + "inspect.html"); });
+  after(async () => { await b?.close(); });
+
+  test('device: "webgpu" generates on the GPU, the same greedy reply as the CPU', { timeout: 300000 }, async () => {
+    const gpu = await answer(b.page, "webgpu");
+    assert.ok(!gpu.error, JSON.stringify(gpu.error));
+    assert.equal(gpu.info.backend, "webgpu");
+    assert.match(gpu.info.adapter, /swiftshader/i);
+    assert.equal(gpu.stats.backend, "webgpu");
+    assert.equal(gpu.tokens, 24);
+    const cpu = await answer(b.page, "cpu");
+    assert.equal(cpu.info.backend, "cpu");
+    assert.equal(gpu.text, cpu.text, "WebGPU and the CPU give the same greedy reply");
+  });
+
+  test('"auto" passes a software adapter by for the CPU and says why', { timeout: 300000 }, async () => {
+    const r = await answer(b.page, "auto");
+    assert.equal(r.info.backend, "cpu");
+    assert.match(r.info.backendNote, /WebGPU not used: .*software renderer/);
+  });
+
+  test("a device lost mid-answer moves the engine to the CPU, and the answer goes on", { timeout: 300000 }, async () => {
+    const cpu = await answer(b.page, "cpu");
+    // Once the engine runs on the GPU, destroy its device at the 300th buffer it creates (each
+    // dispatch makes one): in the middle of the answer.
+    await b.page.evaluate(() => {
+      window.__beforeAnswer = async () => {
+        await new Promise((r) => setTimeout(r, 0));
+        window.__armed = true;
+      };
+    });
+    const armed = b.page.waitForFunction(() => window.__armed === true, null, { timeout: 120000 }).then(async () => {
+      for (const w of b.page.workers()) {
+        await w.evaluate(() => {
+          if (!self.GPUDevice) return;
+          const create = GPUDevice.prototype.createBuffer;
+          let n = 0;
+          GPUDevice.prototype.createBuffer = function (...args) {
+            if (++n === 300) this.destroy();
+            return create.apply(this, args);
+          };
+        }).catch(() => {});
+      }
+    });
+    const run = answer(b.page, "webgpu");
+    await armed;
+    const r = await run;
+    await b.page.evaluate(() => { delete window.__beforeAnswer; delete window.__armed; });
+    assert.ok(!r.error, JSON.stringify(r.error));
+    assert.equal(r.info.backend, "webgpu");
+    assert.equal(r.after.backend, "cpu", "the engine moved to the CPU");
+    assert.match(r.after.backendNote, /GPU|device/i);
+    assert.equal(r.tokens, 24, "the answer went on to its end");
+    assert.equal(r.text, cpu.text, "and is the CPU's reply");
+  });
+
+  test("the page shows the backend and switches it", { timeout: 300000 }, async () => {
+    const { page, base } = b;
+    const ready = () => page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 120000 });
+    await page.goto(base);
+    await ready();
+    assert.match(await page.textContent("#stat-backend"), /^cpu · /);
+    assert.match(await page.getAttribute("#stat-backend", "title"), /software renderer/);
+    await page.evaluate(() => { document.getElementById("settings").open = true; });
+    await page.selectOption("#device", "webgpu");
+    await page.waitForFunction(() => /^webgpu · /.test(document.getElementById("stat-backend").textContent), null, { timeout: 120000 });
+    await ready();
+    await page.fill("#input", "Hello!");
+    await page.press("#input", "Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#messages li.assistant .meta").length > 0
+      && /tokens?/.test(document.querySelector("#messages li.assistant .meta").textContent), null, { timeout: 120000 });
+    await ready();
+    assert.match(await page.textContent("#stat-backend"), /^webgpu · /, "still on WebGPU after an answer");
+    // The choice is kept: a reload loads on WebGPU again.
+    await page.reload();
+    await page.waitForFunction(() => /^webgpu · /.test(document.getElementById("stat-backend").textContent), null, { timeout: 120000 });
+    await page.evaluate(() => { document.getElementById("settings").open = true; });
+    await page.selectOption("#device", "auto");
+    await page.waitForFunction(() => /^cpu · /.test(document.getElementById("stat-backend").textContent), null, { timeout: 120000 });
+  });
+});
+
+describe("without WebGPU", () => {
+  let b;
+  before(async () => { b = await openBrowser(); await b.page.goto(b.base + "inspect.html"); });
+  after(async () => { await b?.close(); });
+
+  test('"webgpu" is a WebGpuUnavailableError; "auto" falls back to the CPU and says why', { timeout: 300000 }, async () => {
+    const r = await answer(b.page, "webgpu");
+    assert.equal(r.error?.name, "WebGpuUnavailableError");
+    assert.match(r.error.message, /WebGPU was asked for but cannot run this model: .*device: "auto" or "cpu"/);
+    const auto = await answer(b.page, "auto");
+    assert.equal(auto.info.backend, "cpu");
+    assert.match(auto.info.backendNote, /WebGPU not used/);
+    assert.equal(auto.tokens, 24);
+  });
+});
