@@ -43,6 +43,10 @@ pub enum EngineError {
     PromptTooManyBytes { bytes: usize, max: usize },
     #[error("the model computed {what} logits: its weights or norms are corrupt (NaN or infinite values)")]
     NonFiniteLogits { what: &'static str },
+    /// The GPU failed, and its weights were only on it: the model must be loaded again for the
+    /// CPU (`Engine::replace_model`); the generation then goes on where it stopped.
+    #[error("the GPU failed ({0}) and the model's weights were only on it; load the model again to go on on the CPU")]
+    GpuLost(String),
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -298,6 +302,9 @@ pub struct Engine {
     stats: Stats,
     /// The vocabulary for structured output, built on the first request that needs it.
     vocabulary: Option<Vocabulary>,
+    /// After the GPU was lost with the weights on it: every token whose keys and values must be
+    /// computed again once the model is back (`replace_model`).
+    lost: Option<Vec<u32>>,
 }
 
 impl Engine {
@@ -337,7 +344,30 @@ impl Engine {
             kernel,
             stats,
             vocabulary: None,
+            lost: None,
         })
+    }
+
+    /// Runs the forward pass on `gpu`, which holds this model's weights (the GPU path's loader put
+    /// them there: `ModelLoader::finish_on_gpu`).
+    pub fn attach_gpu(&mut self, gpu: GpuModel) {
+        let adapter = gpu.gpu.adapter.clone();
+        self.compute = Compute::Gpu(gpu);
+        self.cached.clear();
+        self.stats = Stats { backend: GPU_BACKEND, adapter: Some(adapter), fallback: None, ..self.stats.clone() };
+    }
+
+    /// Puts a model loaded again in place of one whose GPU was lost (same file, loaded for the
+    /// CPU): the conversation's keys and values are computed on the next step, which goes on
+    /// with the same generation.
+    pub fn replace_model(&mut self, model: Model) -> Result<(), EngineError> {
+        if model.config != self.model.config {
+            return Err(ModelError::Gpu("the model loaded again is not the one that was lost".into()).into());
+        }
+        let why = self.stats.fallback.clone();
+        self.model = model;
+        self.use_cpu(why);
+        Ok(())
     }
 
     /// Moves the forward pass to `gpu`: the weights are copied to it, with a KV cache of the same
@@ -537,6 +567,10 @@ impl Engine {
                 Err(ModelError::Gpu(why)) => {
                     let all: Vec<u32> = self.cached.iter().chain(tokens).copied().collect();
                     self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                    if !self.model.resident {
+                        self.lost = Some(all);
+                        return Err(EngineError::GpuLost(why));
+                    }
                     let Compute::Cpu(cache) = &mut self.compute else { unreachable!("use_cpu sets it") };
                     let logits = self.model.forward(cache, &all, Logits::Last, opts)?;
                     self.cached = all;
@@ -566,6 +600,19 @@ impl Engine {
     pub async fn step_async(&mut self, g: &mut Generation) -> Result<Option<Piece>, EngineError> {
         if g.finish.is_some() {
             return Ok(None);
+        }
+        if let Some(all) = self.lost.take() {
+            // The GPU was lost after the last token was sampled: its logits come from the model
+            // loaded again, over the whole sequence (GpuLost again until that has happened).
+            if !self.model.resident {
+                self.lost = Some(all);
+                return Err(EngineError::GpuLost(self.stats.fallback.clone().unwrap_or_default()));
+            }
+            let Compute::Cpu(cache) = &mut self.compute else { unreachable!("a lost GPU leaves the CPU") };
+            cache.truncate(0);
+            let logits = self.model.forward(cache, &all, Logits::Last, ForwardOptions { kernel: self.kernel })?;
+            self.cached = all;
+            g.logits = self.checked(logits)?;
         }
         if g.tokens.len() >= g.params.max_tokens {
             g.finish = Some(FinishReason::Length);
@@ -613,7 +660,12 @@ impl Engine {
                 out += &g.release(true);
             } else {
                 let t0 = now_ms();
-                g.logits = self.forward(&[token]).await?;
+                match self.forward(&[token]).await {
+                    Ok(logits) => g.logits = logits,
+                    // This token stands; the next step computes its logits once the model is back.
+                    Err(EngineError::GpuLost(_)) => {}
+                    Err(e) => return Err(e),
+                }
                 g.decode_ms += now_ms() - t0;
             }
         }

@@ -124,3 +124,94 @@ impl GpuDense {
         self.parts.iter().map(|p| p.data.size() + p.scales.size()).sum()
     }
 }
+
+/// A dense tensor written to the device as its bytes arrive (the GPU path's loader): rows are
+/// gathered into pieces of at most `PIECE` bytes and written to their part, so the stored tensor
+/// never sits in host memory (Llama3-8B's F16 embedding and head are 1 GiB each).
+pub struct GpuDenseWriter {
+    rows: usize,
+    cols: usize,
+    kind: DenseKind,
+    row_bytes: usize,
+    parts: Vec<DensePart>,
+    /// Bytes of the rows not yet written, from row `done` on.
+    pending: Vec<u8>,
+    done: usize,
+}
+
+/// The most bytes gathered before a write.
+const PIECE: usize = 4 << 20;
+
+impl GpuDenseWriter {
+    /// For a tensor of `rows` rows of `cols` f32 (`f16 = false`) or f16 values.
+    pub fn new(gpu: &Gpu, label: &str, rows: usize, cols: usize, f16: bool) -> Result<GpuDenseWriter, GpuError> {
+        let (kind, row_bytes) = if f16 { (DenseKind::F16, 2 * cols) } else { (DenseKind::F32, 4 * cols) };
+        if f16 && cols % 2 != 0 {
+            return Err(GpuError::Unfit(format!("'{label}' has rows of {cols} values, which the GPU layout cannot pack")));
+        }
+        let per_part = (gpu.max_binding as usize / row_bytes.max(1)).min(rows.max(1));
+        if per_part == 0 {
+            return Err(GpuError::Unfit(format!("one row of '{label}' is larger than the device's largest binding")));
+        }
+        let parts = (0..rows)
+            .step_by(per_part)
+            .map(|row0| {
+                let n = per_part.min(rows - row0);
+                DensePart { row0, rows: n, data: gpu.storage(label, (n * row_bytes) as u64), scales: gpu.upload(label, &[0; 4]) }
+            })
+            .collect();
+        Ok(GpuDenseWriter { rows, cols, kind, row_bytes, parts, pending: Vec::new(), done: 0 })
+    }
+
+    /// Takes the tensor's next bytes (in order). A row with a NaN or an infinity is an error
+    /// naming the row: the GPU would otherwise carry it into every logit.
+    pub fn push(&mut self, gpu: &Gpu, mut bytes: &[u8]) -> Result<(), usize> {
+        while !bytes.is_empty() {
+            let want = (PIECE / self.row_bytes).max(1) * self.row_bytes;
+            let take = (want - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == want {
+                self.flush(gpu)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole rows gathered so far, each to its part.
+    fn flush(&mut self, gpu: &Gpu) -> Result<(), usize> {
+        let whole = self.pending.len() / self.row_bytes;
+        if let Some(bad) = self.pending[..whole * self.row_bytes].chunks_exact(self.row_bytes).position(|row| !finite_row(row, self.kind)) {
+            return Err(self.done + bad);
+        }
+        let mut r = 0;
+        while r < whole {
+            let row = self.done + r;
+            let part = self.parts.iter().find(|p| (p.row0..p.row0 + p.rows).contains(&row)).expect("rows stay within the tensor");
+            let n = (part.row0 + part.rows - row).min(whole - r);
+            // Rows are a multiple of 4 bytes (f16 rows have an even length), as write_buffer needs.
+            let bytes = &self.pending[r * self.row_bytes..(r + n) * self.row_bytes];
+            gpu.queue.write_buffer(&part.data, ((row - part.row0) * self.row_bytes) as u64, bytes);
+            r += n;
+        }
+        self.done += whole;
+        self.pending.drain(..whole * self.row_bytes);
+        Ok(())
+    }
+
+    /// The tensor on the device; `None` if fewer bytes than its size arrived.
+    pub fn finish(mut self, gpu: &Gpu) -> Result<Option<GpuDense>, usize> {
+        self.flush(gpu)?;
+        if self.done != self.rows || !self.pending.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(GpuDense { rows: self.rows, cols: self.cols, kind: self.kind, parts: self.parts }))
+    }
+}
+
+fn finite_row(row: &[u8], kind: DenseKind) -> bool {
+    match kind {
+        DenseKind::F16 => row.chunks_exact(2).all(|h| u16::from_le_bytes([h[0], h[1]]) & 0x7c00 != 0x7c00),
+        _ => row.chunks_exact(4).all(|f| f32::from_le_bytes([f[0], f[1], f[2], f[3]]).is_finite()),
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
-pub use layout::{GpuDense, GpuTernary};
+pub use layout::{GpuDense, GpuDenseWriter, GpuTernary};
 pub use ops::{Batch, QTensor, Tensor};
 
 #[derive(Debug, Error, Clone, PartialEq)]

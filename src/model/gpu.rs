@@ -55,6 +55,35 @@ impl GpuModel {
     /// the one the model holds as stored (or its int8 copy where that replaced it): the GPU reads
     /// it whole per token, exactly.
     pub fn upload(gpu: Gpu, model: &Model, max_len: usize) -> Result<GpuModel, GpuError> {
+        let projs = model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let v = PROJS.iter().map(|&p| GpuTernary::upload(&gpu, &format!("blk.{l}.{p:?}"), &layer.proj(p).w)).collect::<Result<Vec<_>, _>>()?;
+                Ok(<[GpuTernary; 7]>::try_from(v).unwrap_or_else(|_| unreachable!("seven projections")))
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        let token_embd = GpuDense::upload(&gpu, "token_embd", &model.token_embd)?;
+        let head = match &model.head {
+            LmHead::Tied | LmHead::Shortlist { output: None, .. } => None,
+            LmHead::Dense(m) | LmHead::Shortlist { output: Some(m), .. } => Some(GpuDense::upload(&gpu, "output", m)?),
+            LmHead::Int8(q) => Some(GpuDense::upload_int8(&gpu, "output", q)?),
+        };
+        GpuModel::assemble(gpu, model, projs, token_embd, head, max_len)
+    }
+
+    /// A model from weights already on `gpu` (the GPU path's loader uploads them as they arrive):
+    /// `model` gives the configuration, the norms and each projection's extra scale. `head` is `None`
+    /// when the head is the token embedding.
+    pub fn assemble(
+        gpu: Gpu,
+        model: &Model,
+        projs: Vec<[GpuTernary; 7]>,
+        token_embd: GpuDense,
+        head: Option<GpuDense>,
+        max_len: usize,
+    ) -> Result<GpuModel, GpuError> {
         let c = &model.config;
         if c.head_dim > MAX_HEAD_DIM {
             return Err(GpuError::Unfit(format!("head dimension {} is over the attention shader's {MAX_HEAD_DIM}", c.head_dim)));
@@ -64,32 +93,24 @@ impl GpuModel {
             return Err(GpuError::Unfit(format!("a layer's KV cache ({kv_bytes} bytes at {max_len} positions) is over the device's binding limit")));
         }
         let f32s = |label: &str, v: &[f32]| gpu.upload(label, bytemuck::cast_slice(v));
-        let mut layers = Vec::with_capacity(model.layers.len());
-        for (l, layer) in model.layers.iter().enumerate() {
-            let norms = [Norm::Attn, Norm::AttnSub, Norm::Ffn, Norm::FfnSub].map(|n| {
-                let v = match n {
-                    Norm::Attn => Some(&layer.attn_norm),
-                    Norm::AttnSub => layer.attn_sub_norm.as_ref(),
-                    Norm::Ffn => Some(&layer.ffn_norm),
-                    Norm::FfnSub => layer.ffn_sub_norm.as_ref(),
-                };
-                v.map(|v| f32s("norm", v))
-            });
-            let projs = PROJS
-                .iter()
-                .map(|&p| {
-                    let lin = layer.proj(p);
-                    Ok(GpuLinear { w: GpuTernary::upload(&gpu, &format!("blk.{l}.{p:?}"), &lin.w)?, extra: lin.scale.unwrap_or(1.0) })
-                })
-                .collect::<Result<_, GpuError>>()?;
-            layers.push(GpuLayer { norms, projs, keys: gpu.storage("keys", kv_bytes), values: gpu.storage("values", kv_bytes) });
-        }
-        let token_embd = GpuDense::upload(&gpu, "token_embd", &model.token_embd)?;
-        let head = match &model.head {
-            LmHead::Tied | LmHead::Shortlist { output: None, .. } => None,
-            LmHead::Dense(m) | LmHead::Shortlist { output: Some(m), .. } => Some(GpuDense::upload(&gpu, "output", m)?),
-            LmHead::Int8(q) => Some(GpuDense::upload_int8(&gpu, "output", q)?),
-        };
+        let layers = model
+            .layers
+            .iter()
+            .zip(projs)
+            .map(|(layer, ws)| {
+                let norms = [Norm::Attn, Norm::AttnSub, Norm::Ffn, Norm::FfnSub].map(|n| {
+                    let v = match n {
+                        Norm::Attn => Some(&layer.attn_norm),
+                        Norm::AttnSub => layer.attn_sub_norm.as_ref(),
+                        Norm::Ffn => Some(&layer.ffn_norm),
+                        Norm::FfnSub => layer.ffn_sub_norm.as_ref(),
+                    };
+                    v.map(|v| f32s("norm", v))
+                });
+                let projs = ws.into_iter().zip(PROJS).map(|(w, p)| GpuLinear { w, extra: layer.proj(p).scale.unwrap_or(1.0) }).collect();
+                GpuLayer { norms, projs, keys: gpu.storage("keys", kv_bytes), values: gpu.storage("values", kv_bytes) }
+            })
+            .collect();
         let output_norm = f32s("output_norm", &model.output_norm);
         gpu.check()?;
         Ok(GpuModel { gpu, config: c.clone(), token_embd, head, output_norm, layers, max_len, len: 0 })

@@ -4,6 +4,10 @@
 //! download goes on. Then each tensor is gathered into a buffer of exactly its size and converted
 //! into its kernel layout as soon as it is complete, so the file never exists twice in memory: at
 //! most one tensor's stored bytes are held beside the model.
+//!
+//! On the GPU path (`ModelLoader::use_gpu`) each tensor goes to the device as it completes (an F16
+//! or F32 embedding and head row piece by row piece, `gpu::GpuDenseWriter`), and host memory holds
+//! only the tensor in transit, the norms and the tokenizer, whatever the model's size.
 
 use crate::gguf::{Event, Gguf, GgufError, GgufStream, Limits, TensorInfo, TensorType};
 use crate::quant::dense::DenseMatrix;
@@ -14,7 +18,9 @@ use crate::quant::dense::DenseData;
 use crate::quant::int4_rows::Int4Rows;
 use crate::quant::int8_rows::{Int8Rows, Int8RowsWriter};
 
-use super::{Config, HeadPrecision, KvCache, KvPrecision, Layer, Linear, LmHead, Model, ModelError};
+use crate::gpu::{Gpu, GpuDense, GpuDenseWriter, GpuTernary};
+
+use super::{Config, GpuModel, HeadPrecision, KvCache, KvPrecision, Layer, Linear, LmHead, Model, ModelError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
@@ -33,6 +39,9 @@ pub struct LoadOptions {
     pub kv: KvPrecision,
     /// Kernel threads the engine will run on, for their stacks (0: this process's pool).
     pub threads: usize,
+    /// The weights go to a GPU as they load (`ModelLoader::use_gpu`): host memory then holds the
+    /// tensor in transit, the norms and the tokenizer, and the estimate counts only those.
+    pub on_gpu: bool,
 }
 
 /// How the token embedding and a separate LM head are kept.
@@ -265,6 +274,9 @@ impl Plan {
             }
         }
         let ctx = config.context_length(opts.context);
+        if opts.on_gpu {
+            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles });
+        }
         let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
         let stored = estimate(g, &roles, &config, opts, false, kv_cache);
         let int8 = estimate(g, &roles, &config, opts, true, kv_cache);
@@ -313,6 +325,24 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
     let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
     let runtime = runtime_bytes(g.data_offset, threads);
     MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8 }
+}
+
+/// Host memory on the GPU path: the norms, the largest tensor in transit (a ternary one, gathered
+/// then packed; an F16/F32 embedding or head streams through in 4 MiB pieces; one stored in another
+/// type is decoded whole before its upload), and the runtime. No weights, heads or KV cache.
+fn host_estimate_on_gpu(g: &Gguf, roles: &[Role], opts: &LoadOptions) -> MemoryEstimate {
+    let (mut weights, mut largest) = (0u64, 0u64);
+    for (t, &role) in g.tensors.iter().zip(roles) {
+        match role {
+            Role::Skip => {}
+            Role::TokenEmbd | Role::Output if matches!(t.ty, TensorType::F16 | TensorType::F32) => largest = largest.max(4 << 20),
+            Role::TokenEmbd | Role::Output => largest = largest.max(t.n_bytes + kept_bytes(t, role)),
+            Role::Weight(_, p) if is_projection(p) => largest = largest.max(t.n_bytes + kept_bytes(t, role) + t.n_elements / 4),
+            _ => weights += kept_bytes(t, role),
+        }
+    }
+    let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
+    MemoryEstimate { weights, largest_tensor: largest, kv_cache: 0, runtime: runtime_bytes(g.data_offset, threads), int8_embeddings: false }
 }
 
 /// `estimate` with the LM head as stored: only a refusal needs it.
@@ -405,17 +435,28 @@ enum Buffer {
     F16(Vec<u16>),
     /// Rows quantized as they arrive (the stream delivers a tensor's bytes in order).
     Int8(Int8RowsWriter),
+    /// Rows written to the GPU as they arrive.
+    Gpu(GpuDenseWriter),
 }
 
 impl Buffer {
-    fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), usize> {
+    fn write(&mut self, offset: usize, bytes: &[u8], gpu: Option<&Gpu>) -> Result<(), usize> {
         match self {
             Buffer::Bytes(v) => v[offset..offset + bytes.len()].copy_from_slice(bytes),
             Buffer::F16(v) => bytemuck::cast_slice_mut::<u16, u8>(v)[offset..offset + bytes.len()].copy_from_slice(bytes),
             Buffer::Int8(w) => w.push(bytes)?,
+            Buffer::Gpu(w) => w.push(gpu.expect("GPU buffers only on the GPU path"), bytes)?,
         }
         Ok(())
     }
+}
+
+/// The GPU path's tensors, uploaded as they completed.
+struct GpuSink {
+    gpu: Gpu,
+    projs: Vec<[Option<GpuTernary>; 7]>,
+    token_embd: Option<GpuDense>,
+    output: Option<GpuDense>,
 }
 
 /// Feed it the file's bytes in chunks; `finish` returns the model and the header (which also
@@ -434,6 +475,7 @@ pub struct ModelLoader {
     layers: Vec<LayerParts>,
     estimate: Option<MemoryEstimate>,
     error: Option<ModelError>,
+    gpu: Option<GpuSink>,
 }
 
 impl ModelLoader {
@@ -451,7 +493,16 @@ impl ModelLoader {
             layers: Vec::new(),
             estimate: None,
             error: None,
+            gpu: None,
         }
+    }
+
+    /// Sends the weights to `gpu` as they load, before the first byte is fed (`opts.on_gpu`
+    /// must be set, so that the header's memory check counts host memory only). `finish_on_gpu`
+    /// then returns the model's device half.
+    pub fn use_gpu(&mut self, gpu: Gpu) {
+        debug_assert!(self.opts.on_gpu && self.config.is_none());
+        self.gpu = Some(GpuSink { gpu, projs: Vec::new(), token_embd: None, output: None });
     }
 
     /// The header's memory estimate, once the header has passed the checks.
@@ -493,8 +544,11 @@ impl ModelLoader {
                 if self.roles[index] == Role::Skip {
                     return Ok(());
                 }
+                if self.buffers[index].is_none() {
+                    self.buffers[index] = Some(self.gpu_buffer(index)?);
+                }
                 let buf = self.buffers[index].as_mut().expect("allocated at the header");
-                buf.write(offset as usize, bytes).map_err(|row| ModelError::BadTensor {
+                buf.write(offset as usize, bytes, self.gpu.as_ref().map(|g| &g.gpu)).map_err(|row| ModelError::BadTensor {
                     tensor: self.tensors[index].name.clone(),
                     reason: format!("row {row} holds a value that is not a finite number"),
                 })
@@ -504,6 +558,9 @@ impl ModelLoader {
                     return Ok(());
                 }
                 let info = self.tensors[index].clone();
+                if self.buffers[index].is_none() {
+                    self.buffers[index] = Some(self.gpu_buffer(index)?);
+                }
                 let buf = self.buffers[index].take().expect("allocated at the header");
                 self.convert(&info, self.roles[index], buf)
             }
@@ -517,6 +574,15 @@ impl ModelLoader {
         self.estimate = Some(plan.estimate);
         let (config, roles) = (plan.config, plan.roles);
         self.roles = roles;
+        if let Some(sink) = &mut self.gpu {
+            // One tensor in transit at a time: each buffer is made when its first byte arrives.
+            self.buffers = g.tensors.iter().map(|_| None).collect();
+            sink.projs = (0..config.n_layer).map(|_| Default::default()).collect();
+            self.layers = (0..config.n_layer).map(|_| LayerParts::default()).collect();
+            self.tensors = g.tensors.clone();
+            self.config = Some(config);
+            return Ok(());
+        }
         self.buffers = g
             .tensors
             .iter()
@@ -538,6 +604,19 @@ impl ModelLoader {
         self.tensors = g.tensors.clone();
         self.config = Some(config);
         Ok(())
+    }
+
+    /// The GPU path's buffer for tensor `index`, made when its first byte arrives.
+    fn gpu_buffer(&self, index: usize) -> Result<Buffer, ModelError> {
+        let (t, role) = (&self.tensors[index], self.roles[index]);
+        let sink = self.gpu.as_ref().expect("CPU buffers are all made at the header");
+        Ok(match role {
+            Role::TokenEmbd | Role::Output if matches!(t.ty, TensorType::F16 | TensorType::F32) => Buffer::Gpu(
+                GpuDenseWriter::new(&sink.gpu, &t.name, t.shape[1] as usize, t.shape[0] as usize, t.ty == TensorType::F16)
+                    .map_err(ModelError::from)?,
+            ),
+            _ => Buffer::Bytes(vec![0u8; t.n_bytes as usize]),
+        })
     }
 
     fn convert(&mut self, t: &TensorInfo, role: Role, buf: Buffer) -> Result<(), ModelError> {
@@ -567,6 +646,7 @@ impl ModelLoader {
                         reason: "ended before its last row".into(),
                     })?),
                 },
+                Buffer::Gpu(_) => unreachable!("GPU buffers are finished on the device"),
             };
             match m.first_non_finite() {
                 Some(i) => Err(ModelError::BadTensor {
@@ -576,6 +656,31 @@ impl ModelLoader {
                 None => Ok(m),
             }
         };
+        let weights = matches!(role, Role::TokenEmbd | Role::Output) || matches!(role, Role::Weight(_, p) if is_projection(p));
+        if let (Some(sink), true) = (&mut self.gpu, weights) {
+            // The device keeps the weights; the model keeps their shapes.
+            let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
+            let on_device = match (role, buf) {
+                (Role::Weight(l, p), Buffer::Bytes(b)) => {
+                    let w = ternary::pack(t.ty, b, cols, rows, self.opts.i2s_layout).map_err(quant_err)?;
+                    sink.projs[l][proj_index(p)] = Some(GpuTernary::upload(&sink.gpu, &t.name, &w)?);
+                    let shape = ternary::PackedTernary { rows, cols, codes: Vec::new(), scale: ternary::TernaryScale::PerTensor(0.0) };
+                    self.layers[l].proj[proj_index(p)] = Some(Linear { w: shape, scale: None });
+                    return Ok(());
+                }
+                (_, Buffer::Gpu(w)) => w
+                    .finish(&sink.gpu)
+                    .map_err(|row| ModelError::BadTensor { tensor: t.name.clone(), reason: format!("row {row} holds a value that is not a finite number") })?
+                    .ok_or_else(|| ModelError::BadTensor { tensor: t.name.clone(), reason: "ended before its last row".into() })?,
+                (_, buf) => GpuDense::upload(&sink.gpu, &t.name, &dense(buf)?)?,
+            };
+            let shape_only = Some(DenseMatrix { rows, cols, data: DenseData::F32(Vec::new()) });
+            match role {
+                Role::TokenEmbd => (self.token_embd, sink.token_embd) = (shape_only, Some(on_device)),
+                _ => (self.output, sink.output) = (shape_only, Some(on_device)),
+            }
+            return Ok(());
+        }
         match role {
             Role::TokenEmbd => self.token_embd = Some(dense(buf)?),
             Role::Output => self.output = Some(dense(buf)?),
@@ -607,6 +712,33 @@ impl ModelLoader {
 
     /// Ends the stream; errors if the file was truncated or lacks a tensor the model needs.
     pub fn finish(self) -> Result<(Model, Gguf), ModelError> {
+        assert!(self.gpu.is_none(), "a GPU load ends with finish_on_gpu");
+        let (model, gguf, _) = self.finish_parts()?;
+        Ok((model, gguf))
+    }
+
+    /// `finish` for a load begun with `use_gpu`: the model (its shapes and norms; it is not
+    /// `resident`) and its weights on the device, with a KV cache of `max_len` positions.
+    pub fn finish_on_gpu(self, max_len: usize) -> Result<(Model, GpuModel, Gguf), ModelError> {
+        let (model, gguf, sink) = self.finish_parts()?;
+        let sink = sink.expect("use_gpu began this load");
+        let missing = |name: String| ModelError::MissingTensor(name);
+        let projs = sink
+            .projs
+            .into_iter()
+            .enumerate()
+            .map(|(l, p)| {
+                let names = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
+                let v = p.into_iter().zip(names).map(|(w, n)| w.ok_or_else(|| missing(format!("blk.{l}.{n}.weight")))).collect::<Result<Vec<_>, _>>()?;
+                Ok(<[GpuTernary; 7]>::try_from(v).unwrap_or_else(|_| unreachable!("seven projections")))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let token_embd = sink.token_embd.ok_or_else(|| missing("token_embd.weight".into()))?;
+        let gpu = GpuModel::assemble(sink.gpu, &model, projs, token_embd, sink.output, max_len)?;
+        Ok((model, gpu, gguf))
+    }
+
+    fn finish_parts(self) -> Result<(Model, Gguf, Option<GpuSink>), ModelError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -651,7 +783,11 @@ impl ModelLoader {
         // stays as stored (int8 embeddings moved logits several times more than the int8 head
         // does). The shortlist's 4-bit copy sits beside the stored head, which scores its rows.
         let int8_embd = matches!(token_embd.data, DenseData::Int8(_));
+        let resident = self.gpu.is_none();
         let head = match (self.opts.head.resolve(self.output.is_none(), token_embd.cols), self.output) {
+            // The GPU reads the head as stored (the weights here are shapes only).
+            (_, Some(output)) if !resident => LmHead::Dense(output),
+            (_, None) if !resident => LmHead::Tied,
             // Quantized while streaming: the head is those int8 rows as they are.
             (_, Some(DenseMatrix { data: DenseData::Int8(q), .. })) => LmHead::Int8(q),
             (_, None) if int8_embd => LmHead::Tied,
@@ -663,7 +799,7 @@ impl ModelLoader {
             (_, Some(output)) => LmHead::Int8(Int8Rows::quantize_in_place(output)),
             (_, None) => LmHead::Int8(Int8Rows::quantize(&token_embd)),
         };
-        Ok((Model { config, token_embd, head, output_norm, layers }, gguf))
+        Ok((Model { config, token_embd, head, output_norm, layers, resident }, gguf, self.gpu))
     }
 }
 

@@ -139,6 +139,9 @@ pub struct Model {
     pub head: LmHead,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
+    /// Whether the weights are here. A model loaded onto a GPU (`ModelLoader::use_gpu`) keeps only
+    /// their shapes and the norms: the CPU cannot run it, and losing the device means loading again.
+    pub resident: bool,
 }
 
 impl Model {

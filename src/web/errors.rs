@@ -66,6 +66,7 @@ impl ErrorName for EngineError {
             EngineError::Tokenizer(e) => e.js_name(),
             EngineError::PromptTooLong { .. } | EngineError::PromptTooManyBytes { .. } => "ContextFullError",
             EngineError::NonFiniteLogits { .. } => "GgufError",
+            EngineError::GpuLost(_) => "GpuLostError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
             EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
             EngineError::Constraint(_) => "TypeError",

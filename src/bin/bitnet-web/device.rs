@@ -33,27 +33,27 @@ fn choose(device: Device) -> Result<Result<Gpu, String>, CliError> {
 }
 
 /// Loads `path` for `device`. `opts` is called with whether the GPU will run, to pick the head.
+/// On the GPU the weights go to the device as they are read (the process never holds them); if
+/// that fails under `auto`, the model loads again for the CPU.
 pub fn engine(path: &std::path::Path, device: Device, opts: impl Fn(bool) -> bitnet_web::engine::EngineOptions) -> Result<Engine, CliError> {
-    let gpu = choose(device)?;
-    let mut engine = files::engine(path, opts(gpu.is_ok()))?;
-    match gpu {
+    let why = match choose(device)? {
         Ok(g) => {
             let adapter = g.adapter.clone();
-            match engine.use_gpu(g) {
-                Ok(()) => eprintln!("[backend: gpu, {adapter}]"),
-                Err(e) if device == Device::Auto => {
-                    eprintln!("[backend: cpu; the GPU was not used: {e}]");
-                    engine.use_cpu(Some(e.to_string()));
+            match files::engine_on_gpu(path, opts(true), g) {
+                Ok(engine) => {
+                    eprintln!("[backend: gpu, {adapter}]");
+                    return Ok(engine);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) if device == Device::Auto => e.to_string(),
+                Err(e) => return Err(e),
             }
         }
-        Err(why) => {
-            if device == Device::Auto {
-                eprintln!("[backend: cpu; the GPU was not used: {why}]");
-            }
-            engine.use_cpu(Some(why));
-        }
+        Err(why) => why,
+    };
+    if device == Device::Auto {
+        eprintln!("[backend: cpu; the GPU was not used: {why}]");
     }
+    let mut engine = files::engine(path, opts(false))?;
+    engine.use_cpu(Some(why));
     Ok(engine)
 }

@@ -95,6 +95,24 @@ pub fn engine(path: &Path, opts: EngineOptions) -> Result<Engine, CliError> {
     Ok(Engine::new(model, &gguf, opts)?)
 }
 
+/// `engine` on the GPU path: each tensor goes to `gpu` as it is read, so the process never holds
+/// the weights (only the tensor in transit, the norms and the tokenizer).
+pub fn engine_on_gpu(path: &Path, mut opts: EngineOptions, gpu: bitnet_web::gpu::Gpu) -> Result<Engine, CliError> {
+    opts.load.on_gpu = true;
+    let (_, len) = open(path)?;
+    let mut loader = ModelLoader::new(opts.loader_options(), Some(len));
+    loader.use_gpu(gpu);
+    pump(path, |chunk| {
+        loader.feed(chunk)?;
+        Ok(false)
+    })?;
+    let max_len = loader.config().map_or(0, |c| c.context_length(opts.max_context));
+    let (model, gpu, gguf) = loader.finish_on_gpu(max_len)?;
+    let mut engine = Engine::new(model, &gguf, opts)?;
+    engine.attach_gpu(gpu);
+    Ok(engine)
+}
+
 /// Peak resident memory of this process, in bytes (Linux).
 pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
