@@ -370,17 +370,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves the forward pass to `gpu`: the weights are copied to it, with a KV cache of the same
-    /// context (f32). The model stays in memory too, so a lost device falls back at once.
-    pub fn use_gpu(&mut self, gpu: Gpu) -> Result<(), EngineError> {
-        let adapter = gpu.adapter.clone();
-        let g = GpuModel::upload(gpu, &self.model, self.max_context()).map_err(ModelError::from)?;
-        self.compute = Compute::Gpu(g);
-        self.cached.clear();
-        self.stats = Stats { backend: GPU_BACKEND, adapter: Some(adapter), fallback: None, ..self.stats.clone() };
-        Ok(())
-    }
-
     /// Moves the forward pass to the CPU, saying why (`stats().fallback`). The conversation's
     /// keys and values are computed again on the next call.
     pub fn use_cpu(&mut self, why: Option<String>) {

@@ -131,17 +131,28 @@ function backendInfo() {
   };
 }
 
-async function load(id, source, options = {}) {
+/** What the engine was loaded from, to load it again for the CPU if its GPU is lost. */
+let lastLoad = null;
+
+/**
+ * Loads `source` into a new engine, on `options.device` ("auto" | "webgpu" | "cpu"; see
+ * `openLoader`). With `into` (an engine whose GPU was lost), loads the same file for the CPU into
+ * it instead, quietly: its generation then goes on.
+ */
+async function load(id, source, options = {}, into = null) {
   const { mod } = await initWasm(options.threads);
-  engine?.free();
-  engine = null;
-  const progress = (p) => post({ type: "progress", id, ...p });
+  if (!into) {
+    engine?.free();
+    engine = null;
+  }
+  const progress = into ? () => {} : (p) => post({ type: "progress", id, ...p });
   const url = source.url ? new URL(source.url, self.location.href).href : null;
   const useCache = !!url && options.cache !== false && store.isAvailable();
   let file = source.file || (useCache ? await store.openModel(url) : null);
   const phase = source.file ? "file" : "cache";
   const total = file ? file.size : source.bytes ? source.bytes.byteLength : undefined;
-  const loader = new mod.ModelLoader({
+  const device = into ? "cpu" : options.device ?? "auto";
+  const { loader, backendNote } = await openLoader(mod, device, {
     fileLength: total,
     i2sLayout: options.i2sLayout,
     memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
@@ -150,12 +161,23 @@ async function load(id, source, options = {}) {
     kvCache: options.kvCache,
     lmHead: options.lmHead,
   });
-  const hasher = source.sha256 ? new mod.Sha256() : null;
+  lastLoad = { source, options };
+  const hasher = source.sha256 && !into ? new mod.Sha256() : null;
   let header = null;
   const feed = (chunk) => {
     loader.feed(chunk);
     hasher?.update(chunk);
-    if (!header && (header = loader.header())) post({ type: "header", id, header });
+    if (!header && (header = loader.header()) && !into) post({ type: "header", id, header });
+  };
+  /** The engine from the finished loader (or the lost one, loaded again). */
+  const build = () => {
+    if (into) {
+      loader.finishInto(into);
+      return into;
+    }
+    const built = loader.finish();
+    if (backendNote) built.useCpu(backendNote);
+    return built;
   };
   try {
     if (file || source.bytes) {
@@ -207,7 +229,7 @@ async function load(id, source, options = {}) {
         throw e;
       }
       // Verify before anything is kept.
-      const built = loader.finish();
+      const built = build();
       const digest = hasher?.hex();
       if (source.sha256 && digest !== source.sha256.toLowerCase()) {
         built.free();
@@ -216,16 +238,14 @@ async function load(id, source, options = {}) {
       }
       await writer?.commit({ size, sha256: digest });
       engine = built;
-      await chooseDevice(options.device);
       return { header, info: backendInfo(), contextLength: engine.contextLength() };
     }
-    engine = loader.finish();
+    engine = build();
     if (hasher && hasher.hex() !== source.sha256.toLowerCase()) {
       engine.free();
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    await chooseDevice(options.device);
     return { header, info: backendInfo(), contextLength: engine.contextLength() };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }
@@ -235,21 +255,23 @@ async function load(id, source, options = {}) {
 }
 
 /**
- * Puts the loaded engine on `device`: "cpu"; "webgpu" (any adapter, SwiftShader included; none is
- * a WebGpuUnavailableError and the load fails); or "auto" (default): a hardware adapter if there is
- * one that holds the model, else the CPU, with the reason in `info.backendNote`.
+ * A loader for `device`: "cpu"; "webgpu" (any adapter, SwiftShader included; none is a
+ * WebGpuUnavailableError and the load fails); or "auto" (default): a hardware adapter if there is
+ * one, else the CPU, with the reason as `backendNote` (the engine's `info.backendNote`). On WebGPU the
+ * weights go to the device as they arrive and never sit in wasm memory.
  */
-async function chooseDevice(device = "auto") {
-  if (device === "cpu") return engine.useCpu(null);
+async function openLoader(mod, device, config) {
+  if (device === "cpu") return { loader: new mod.ModelLoader(config), backendNote: null };
+  const loader = new mod.ModelLoader({ ...config, onGpu: true });
   try {
-    await engine.useGpu(device === "webgpu");
+    await loader.useGpu(device === "webgpu");
+    return { loader, backendNote: null };
   } catch (e) {
+    loader.free();
     if (device === "webgpu") {
-      engine.free();
-      engine = null;
       throw new WebGpuUnavailableError(`WebGPU was asked for but cannot run this model: ${e.message}. Use device: "auto" or "cpu" to run on the CPU.`);
     }
-    engine.useCpu(`WebGPU not used: ${e.message}`);
+    return { loader: new mod.ModelLoader(config), backendNote: `WebGPU not used: ${e.message}` };
   }
 }
 
@@ -309,6 +331,22 @@ function current() {
 }
 
 /**
+ * Runs an engine call; if the GPU was lost with the weights only on it (GpuLostError), loads the
+ * same file again for the CPU into the engine (from the offline store when kept) and runs the call
+ * again: the answer goes on.
+ */
+async function afterGpuLoss(id, call) {
+  try {
+    return await (inflight = call());
+  } catch (e) {
+    if (e?.name !== "GpuLostError" || !lastLoad) throw e;
+  }
+  const lost = engine;
+  await load(id, lastLoad.source, lastLoad.options, lost);
+  return await (inflight = call());
+}
+
+/**
  * The engine call in progress (a WebGPU step waits for the device). Requests answered "at once"
  * wait for it: the engine takes one call at a time.
  */
@@ -317,7 +355,7 @@ let inflight = Promise.resolve();
 async function chat(id, request) {
   current();
   if (aborted.delete(id)) return post({ type: "done", id, finish_reason: "abort", text: "", stats: statsNow() });
-  await (inflight = engine.begin(request));
+  await afterGpuLoss(id, () => engine.begin(request));
   let text = "";
   let finish = null;
   for (;;) {
@@ -328,7 +366,7 @@ async function chat(id, request) {
       return;
     }
     const backend = engine.stats().backend;
-    const step = await (inflight = engine.step());
+    const step = await afterGpuLoss(id, () => engine.step());
     if (!step) break;
     if (engine.stats().backend !== backend) {
       post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.stats().fallback}` });

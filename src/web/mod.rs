@@ -144,6 +144,9 @@ struct LoadConfig {
     embeddings: Option<String>,
     /// Kernel threads, for an estimate made before the engine starts (default: this build's).
     threads: Option<usize>,
+    /// The weights go to WebGPU as they load (then `useGpu` before the first chunk): the memory
+    /// budget counts host memory only.
+    on_gpu: bool,
 }
 
 /// The page's options object (undefined or null: every default).
@@ -185,6 +188,7 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
             head,
             embeddings,
             threads: config.threads.unwrap_or(0),
+            on_gpu: config.on_gpu,
             ..LoadOptions::default()
         },
         kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
@@ -249,6 +253,25 @@ impl ModelLoader {
         Ok(ModelLoader { loader, opts, checked: false })
     }
 
+    /// Opens a WebGPU adapter and sends the weights to it as they load (the loader was made with
+    /// `onGpu: true`; call before the first chunk). Throws a `WebGpuUnavailableError` without an
+    /// adapter, or when the only one is a software renderer and `allowSoftware` is false.
+    /// Resolves to `{ adapter, software }`.
+    #[wasm_bindgen(js_name = useGpu)]
+    pub async fn use_gpu(&mut self, allow_software: bool) -> Result<JsValue, JsValue> {
+        let unavailable = |why: String| js_error("WebGpuUnavailableError", &why);
+        if !self.opts.load.on_gpu {
+            return Err(js_error("TypeError", "useGpu needs a loader made with onGpu: true"));
+        }
+        let gpu = crate::gpu::Gpu::open(false).await.map_err(|e| unavailable(e.to_string()))?;
+        if gpu.software && !allow_software {
+            return Err(unavailable(format!("the only WebGPU adapter is a software renderer ({}), slower than the CPU", gpu.adapter)));
+        }
+        let info = GpuInfo { adapter: gpu.adapter.clone(), software: gpu.software };
+        self.loader.use_gpu(gpu);
+        serde_wasm_bindgen::to_value(&info).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
     /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable: everything
     /// the header can tell (shapes, types, memory, the tokenizer) is checked when it arrives.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
@@ -290,10 +313,30 @@ impl ModelLoader {
     }
 
     /// Ends the download and builds the engine; throws if the file was truncated or incomplete.
+    /// On the GPU path the engine runs on WebGPU (a device error surfaces here as a
+    /// `WebGpuUnavailableError`).
     pub fn finish(self) -> Result<Engine, JsValue> {
+        if self.opts.load.on_gpu {
+            let max_len = self.loader.config().map_or(0, |c| c.context_length(self.opts.max_context));
+            let (model, gpu, gguf) = self.loader.finish_on_gpu(max_len).map_err(|e| match e {
+                crate::model::ModelError::Gpu(why) => js_error("WebGpuUnavailableError", &why),
+                e => to_js(e),
+            })?;
+            let mut engine = engine::Engine::new(model, &gguf, self.opts).map_err(to_js)?;
+            engine.attach_gpu(gpu);
+            return Ok(Engine { engine, generation: None });
+        }
         let (model, gguf) = self.loader.finish().map_err(to_js)?;
         let engine = engine::Engine::new(model, &gguf, self.opts).map_err(to_js)?;
         Ok(Engine { engine, generation: None })
+    }
+
+    /// Ends a load of the same file for the CPU into `engine`, whose GPU was lost with the weights
+    /// on it (`GpuLostError`): its generation then goes on.
+    #[wasm_bindgen(js_name = finishInto)]
+    pub fn finish_into(self, engine: &mut Engine) -> Result<(), JsValue> {
+        let (model, _) = self.loader.finish().map_err(to_js)?;
+        engine.engine.replace_model(model).map_err(to_js)
     }
 }
 
@@ -453,23 +496,6 @@ struct GpuInfo {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Moves the forward pass to WebGPU: opens an adapter and copies the weights to it. Throws a
-    /// `WebGpuUnavailableError` without one, or when the only adapter is a software renderer
-    /// (SwiftShader, slower than the CPU kernels) and `allowSoftware` is false. Resolves to
-    /// `{ adapter, software }`.
-    #[wasm_bindgen(js_name = useGpu)]
-    pub async fn use_gpu(&mut self, allow_software: bool) -> Result<JsValue, JsValue> {
-        let unavailable = |why: String| js_error("WebGpuUnavailableError", &why);
-        let gpu = crate::gpu::Gpu::open(false).await.map_err(|e| unavailable(e.to_string()))?;
-        if gpu.software && !allow_software {
-            return Err(unavailable(format!("the only WebGPU adapter is a software renderer ({}), slower than the CPU", gpu.adapter)));
-        }
-        let info = GpuInfo { adapter: gpu.adapter.clone(), software: gpu.software };
-        self.generation = None;
-        self.engine.use_gpu(gpu).map_err(|e| unavailable(e.to_string()))?;
-        serde_wasm_bindgen::to_value(&info).map_err(|e| js_error("Error", &e.to_string()))
-    }
-
     /// Moves the forward pass to the CPU, with the reason `stats().fallback` reports.
     #[wasm_bindgen(js_name = useCpu)]
     pub fn use_cpu(&mut self, why: Option<String>) {
