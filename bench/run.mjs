@@ -28,6 +28,35 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WLLAMA_DIR = path.join(ROOT, "node_modules/@wllama/wllama");
 const log = (...a) => console.error("[bench]", ...a);
 
+/**
+ * The GPU backend's runs: in Chromium (WebGPU) and natively (wgpu), with the adapter, and what the
+ * GPU path reads per token (every ternary weight, the head as stored, the KV cache: `inspect`'s
+ * bytes for the stored head) with the decode bound that implies at a few memory bandwidths. A
+ * software renderer's figures are labelled as such: they measure a CPU emulating a GPU.
+ */
+function gpuTable(results, o, bytes) {
+  const rows = results.filter((r) => (r.engine === "webgpu" || r.engine === "native-gpu") && !r.error && !r.skipped);
+  const failed = results.filter((r) => (r.engine === "webgpu" || r.engine === "native-gpu") && r.error);
+  if (!rows.length && !failed.length) return null;
+  const software = (a) => /swiftshader|llvmpipe|lavapipe|\(Cpu\)/i.test(a ?? "");
+  const lines = ["| model | engine | adapter | load s | prefill tok/s | decode tok/s | wasm MB | GPU path MB/token | decode bound at 100 / 400 / 1000 GB/s |", "|---|---|---|---|---|---|---|---|---|"];
+  for (const f of [...new Set(rows.map((r) => r.file))]) {
+    const b = bytes.find((x) => x.file === f);
+    const per = b ? oursBytes(b, "stored").total : null;
+    for (const engine of ["webgpu", "native-gpu"]) {
+      const rs = rows.filter((r) => r.file === f && r.engine === engine);
+      if (!rs.length) continue;
+      const a = rs[0].adapter ?? "?";
+      const label = software(a) ? `${a} — software renderer, not GPU speed` : a;
+      const m = (k) => { const v = rs.map((r) => r[k]).filter((x) => x != null).sort((x, y) => x - y); return v.length ? v[v.length >> 1] : null; };
+      const bound = per ? [100, 400, 1000].map((g) => ((g * 1e9) / per).toFixed(0)).join(" / ") : "—";
+      lines.push(`| ${path.basename(f)} | ${engine === "webgpu" ? "ours, WebGPU in Chromium" : "ours, native wgpu"} | ${label} | ${fmt(m("load_s"))} | ${fmt(m("prefill_tok_s"), 2)} | ${fmt(m("decode_tok_s"), 2)} | ${engine === "webgpu" ? fmt(m("wasm_mb"), 0) : "—"} | ${per ? (per / 1e6).toFixed(0) : "—"} | ${bound} |`);
+    }
+  }
+  for (const r of failed) lines.push(`- ${path.basename(r.file)} ${r.engine} run ${r.run}: ${r.error}`);
+  return lines.join("\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arguments
 // ---------------------------------------------------------------------------------------------
@@ -36,14 +65,24 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--llama-bench BIN]
+       [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
 
+/**
+ * ours: our engine in Chromium on the CPU; wllama: llama.cpp's wasm build beside it; webgpu: our
+ * engine on Chromium's WebGPU (with --enable-unsafe-webgpu; here SwiftShader, a software renderer);
+ * native-gpu: our CLI with --device gpu (wgpu; here lavapipe, a software renderer). The GPU
+ * engines run once per file at the first thread count, on a shorter prompt and answer
+ * (--gpu-prompt-tokens, --gpu-gen-tokens): a software renderer is slow, and its figures are labelled
+ * as such, never as GPU speed.
+ */
+const ENGINES = ["ours", "wllama", "webgpu", "native-gpu"];
+
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama"], kvF16: false, lmHead: undefined, embeddings: undefined, timeoutS: 3600, verbose: false,
+    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, timeoutS: 3600, verbose: false,
     runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -62,6 +101,8 @@ function parseArgs(argv) {
     else if (a === "--llama-bench") o.llamaBench = val();
     else if (a === "--json") o.json = val();
     else if (a === "--engines") o.engines = val().split(",");
+    else if (a === "--gpu-prompt-tokens") o.gpuPromptTokens = parseInt(val(), 10);
+    else if (a === "--gpu-gen-tokens") o.gpuGenTokens = parseInt(val(), 10);
     else if (a === "--kv-f16") o.kvF16 = true;
     else if (a === "--lm-head") o.lmHead = val();
     else if (a === "--embeddings") o.embeddings = val();
@@ -78,7 +119,7 @@ function parseArgs(argv) {
   for (const f of [o.model, ...o.oursOnly]) if (!fs.existsSync(f)) usage(`no such file: ${f}`);
   if (o.threads.some((t) => !(t >= 1))) usage("--threads takes positive integers, e.g. 1,2");
   if (!(o.promptTokens >= 2) || !(o.genTokens >= 2)) usage("--prompt-tokens and --gen-tokens must be at least 2");
-  if (o.engines.some((e) => !["ours", "wllama"].includes(e))) usage("--engines takes ours and/or wllama");
+  if (o.engines.some((e) => !ENGINES.includes(e))) usage(`--engines takes ${ENGINES.join(", ")}`);
   if (!(o.runs >= 1)) usage("--runs takes a positive integer");
   if (!(o.bandwidthMib >= 0) || !(o.bandwidthPasses >= 1)) usage("--bandwidth-mib takes 0 (skip) or more, --bandwidth-passes 1 or more");
   // The bytes per token come from the model file through our CLI's `inspect`.
@@ -325,7 +366,7 @@ function memoryMonitor() {
 // One engine in one fresh Chromium
 // ---------------------------------------------------------------------------------------------
 
-async function inFreshChromium(name, timeoutS, verbose, fn) {
+async function inFreshChromium(name, timeoutS, verbose, fn, flags = name === "webgpu" ? ["--enable-unsafe-webgpu"] : ["--disable-gpu"]) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-bench-"));
   let ctx = null;
   const logs = [];
@@ -334,7 +375,7 @@ async function inFreshChromium(name, timeoutS, verbose, fn) {
     ctx = await chromium.launchPersistentContext(profile, {
       executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
       headless: true,
-      args: ["--no-sandbox", "--no-first-run", "--disable-quic", "--disable-gpu", "--disable-extensions"],
+      args: ["--no-sandbox", "--no-first-run", "--disable-quic", "--disable-extensions", ...flags],
     });
     const page = ctx.pages()[0] || (await ctx.newPage());
     page.on("console", (m) => {
@@ -365,19 +406,21 @@ async function waitForOurLib(maxS = 600) {
   }
 }
 
-async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
+async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen, device = "cpu") {
   await waitForOurLib();
-  return inFreshChromium("ours", o.timeoutS, o.verbose, async (page, logs) => {
+  const gpu = device === "webgpu";
+  const gen = gpu ? o.gpuGenTokens : o.genTokens;
+  return inFreshChromium(gpu ? "webgpu" : "ours", o.timeoutS, o.verbose, async (page, logs) => {
     await page.goto(`${srv.base}/__bench.html`);
     const mon = memoryMonitor();
     let r = { before_load_mb: mon.rssNow() };
     try {
-      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead, embeddings }) => {
+      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead, embeddings, device }) => {
         const { createEngine } = await import("/lib/index.js");
         const t0 = performance.now();
-        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, embeddings, ...(kvF16 ? { kvCache: "f16" } : {}) });
+        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, embeddings, device, ...(kvF16 ? { kvCache: "f16" } : {}) });
         return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info };
-      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead, embeddings: o.embeddings }));
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead, embeddings: o.embeddings, device }));
       mon.mark("gen0");
       Object.assign(r, await page.evaluate(async ({ prompt, gen }) => {
         const t1 = performance.now();
@@ -385,7 +428,7 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
         const generate_wall_s = (performance.now() - t1) / 1000;
         const stats = await self.__engine.refreshStats();
         return { generate_wall_s, stats, usage: out.usage, finish_reason: out.choices[0].finish_reason, text_head: out.choices[0].message.content.slice(0, 120) };
-      }, { prompt, gen: o.genTokens }));
+      }, { prompt, gen }));
       mon.mark("gen1");
       await page.evaluate(() => self.__engine.unload());
     } finally {
@@ -394,7 +437,8 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen) {
     }
     const s = r.stats;
     return {
-      engine: "ours",
+      engine: gpu ? "webgpu" : "ours",
+      adapter: r.info?.adapter ?? null,
       threads_requested: threads,
       cross_origin_isolated: r.crossOriginIsolated,
       load_s: r.load_s,
@@ -569,12 +613,14 @@ function nativeHelp(bin) {
   }
 }
 
-function runNative(o, file, threads, prompt, ctxLen, help) {
+function runNative(o, file, threads, prompt, ctxLen, help, device = "cpu") {
   const hasThreads = /--threads\b/.test(help);
   if (!hasThreads && threads !== 1) {
     return Promise.resolve({ engine: "native", threads_requested: threads, skipped: "the CLI has no --threads flag (1 thread only)" });
   }
-  const args = ["generate", file, "--prompt", prompt, "--max-tokens", String(o.genTokens), "--temperature", "0", "--ignore-eos"];
+  const gpu = device === "gpu";
+  const args = ["generate", file, "--prompt", prompt, "--max-tokens", String(gpu ? o.gpuGenTokens : o.genTokens), "--temperature", "0", "--ignore-eos"];
+  if (/--device\b/.test(help)) args.push("--device", device);
   if (/--ctx\b/.test(help)) args.push("--ctx", String(ctxLen));
   if (o.kvF16 && /--kv-f16\b/.test(help)) args.push("--kv-f16");
   if (o.lmHead && /--head\b/.test(help)) args.push("--head", o.lmHead);
@@ -586,7 +632,8 @@ function runNative(o, file, threads, prompt, ctxLen, help) {
       return m ? parseFloat(m[1]) : null;
     };
     const r = {
-      engine: "native",
+      engine: gpu ? "native-gpu" : "native",
+      adapter: (/\[backend: gpu, ([^\]]+)\]/.exec(stderr) || [])[1] ?? null,
       threads_requested: threads,
       command: [o.native, ...args.map((a) => (a === prompt ? "<prompt>" : a))].join(" "),
       exit_code: code,
@@ -853,6 +900,7 @@ const o = parseArgs(process.argv.slice(2));
 const files = [o.model, ...o.oursOnly];
 const started = Date.now();
 const { text: prompt, llama3Tokens } = await buildPrompt(o.promptTokens);
+const { text: gpuPrompt } = await buildPrompt(o.gpuPromptTokens);
 const ctxLen = Math.max(512, Math.ceil((o.promptTokens + o.genTokens + 64) / 256) * 256);
 log(`prompt: ${prompt.length} chars, ${llama3Tokens ?? "?"} Llama-3 tokens with BOS; context ${ctxLen}`);
 const wllamaVersion = JSON.parse(fs.readFileSync(path.join(WLLAMA_DIR, "package.json"), "utf8")).version;
@@ -912,14 +960,18 @@ try {
       }
       for (let i = 0; i < files.length; i++) {
         const f = files[i];
-        const engines = i === 0 ? o.engines : o.engines.filter((e) => e === "ours");
+        const gpuTurn = T === o.threads[0];
+        const engines = (i === 0 ? o.engines : o.engines.filter((e) => e !== "wllama"))
+          .filter((e) => e === "ours" || e === "wllama" || (e === "webgpu" && gpuTurn));
         for (const engine of engines) {
           log(`T=${T} run ${run}/${o.runs} ${engine} ${path.basename(f)} ...`);
           const t0 = Date.now();
           const load0 = os.loadavg()[0];
           let r;
           try {
-            r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen) : await runWllama(o, srv, i, T, prompt, ctxLen);
+            r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen)
+              : engine === "webgpu" ? await runOurs(o, srv, i, T, gpuPrompt, ctxLen, "webgpu")
+              : await runWllama(o, srv, i, T, prompt, ctxLen);
           } catch (e) {
             r = { engine, threads_requested: T, error: String(e?.message || e).split("\n")[0] };
           }
@@ -933,6 +985,11 @@ try {
           const load0 = os.loadavg()[0];
           const r = await runNative(o, f, T, prompt, ctxLen, nativeHelpText);
           r.loadavg_1m = [load0, os.loadavg()[0]];
+          record(r, f, run);
+        }
+        if (o.native && o.engines.includes("native-gpu") && gpuTurn) {
+          log(`T=${T} run ${run}/${o.runs} native-gpu ${path.basename(f)} ...`);
+          const r = await runNative(o, f, T, gpuPrompt, ctxLen, nativeHelpText, "gpu");
           record(r, f, run);
         }
         // llama.cpp cannot load I2_S files (see bench/README.md), so only the shared file.
@@ -994,5 +1051,10 @@ if (memory) {
 }
 console.log(`### Engines\n`);
 console.log(main.text);
+const gpuText = gpuTable(results, o, bytes);
+if (gpuText) {
+  console.log(`\n### The GPU backend (prompt ~${o.gpuPromptTokens} tokens, ${o.gpuGenTokens} generated; medians)\n`);
+  console.log(gpuText);
+}
 console.log("\n```json\n" + JSON.stringify(report, null, 2) + "\n```");
 if (o.json) fs.writeFileSync(o.json, JSON.stringify(report, null, 2) + "\n");

@@ -25,6 +25,9 @@ pub struct QTensor {
     pub cols: usize,
 }
 
+/// Tokens one ternary workgroup takes (ternary.wgsl's TOKENS).
+const TERNARY_TOKENS: usize = 4;
+
 /// Work groups for `n` items, as (x, y) within the 65535-per-dimension limit; shaders rebuild the
 /// item index as `x + y · num_workgroups.x` and skip indices past `n`.
 fn grid(n: usize) -> (u32, u32) {
@@ -146,9 +149,9 @@ impl<'g> Batch<'g> {
         let (gx, gy) = grid(w.rows);
         self.dispatch(
             Shader::Ternary,
-            &[w.rows as u32, w.cols as u32, w.spans as u32, extra.to_bits()],
+            &[w.rows as u32, w.cols as u32, w.spans as u32, extra.to_bits(), x.rows as u32],
             &[&w.codes, &w.scales, &x.q, &x.s, &x.qsums, &y.buf],
-            (gx, gy, x.rows as u32),
+            (gx, gy, x.rows.div_ceil(TERNARY_TOKENS) as u32),
         );
         y
     }
