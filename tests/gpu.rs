@@ -43,7 +43,7 @@ macro_rules! gpu_test {
 }
 
 async fn open(plain_dot: bool) -> Gpu {
-    let g = Gpu::open(plain_dot).await.expect("the GPU tests need a wgpu adapter: natively mesa-vulkan-drivers (lavapipe), in Chromium --enable-unsafe-webgpu");
+    let g = Gpu::open(plain_dot).await.expect("opening the GPU (the tests need an adapter: natively mesa-vulkan-drivers, lavapipe; in Chromium --enable-unsafe-webgpu)");
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::console_log!("adapter: {} (dot4I8Packed: {})", g.adapter, g.packed_dot);
     #[cfg(not(target_arch = "wasm32"))]

@@ -34,39 +34,46 @@ pub enum GpuError {
 pub enum Shader {
     RmsNorm,
     Quantize,
+    /// ternary.wgsl for one token (decode).
     Ternary,
+    /// ternary.wgsl for four tokens a workgroup (prefill).
+    TernaryX4,
     Rope,
     Attention,
     Gate,
     Add,
     Embed,
     Dense,
+    Copy,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 11] = [
         Shader::RmsNorm,
         Shader::Quantize,
         Shader::Ternary,
+        Shader::TernaryX4,
         Shader::Rope,
         Shader::Attention,
         Shader::Gate,
         Shader::Add,
         Shader::Embed,
         Shader::Dense,
+        Shader::Copy,
     ];
 
     fn source(self) -> &'static str {
         match self {
             Shader::RmsNorm => include_str!("../../shaders/rms_norm.wgsl"),
             Shader::Quantize => include_str!("../../shaders/quantize.wgsl"),
-            Shader::Ternary => include_str!("../../shaders/ternary.wgsl"),
+            Shader::Ternary | Shader::TernaryX4 => include_str!("../../shaders/ternary.wgsl"),
             Shader::Rope => include_str!("../../shaders/rope.wgsl"),
             Shader::Attention => include_str!("../../shaders/attention.wgsl"),
             Shader::Gate => include_str!("../../shaders/gate.wgsl"),
             Shader::Add => include_str!("../../shaders/add.wgsl"),
             Shader::Embed => include_str!("../../shaders/embed.wgsl"),
             Shader::Dense => include_str!("../../shaders/dense.wgsl"),
+            Shader::Copy => include_str!("../../shaders/copy.wgsl"),
         }
     }
 }
@@ -96,6 +103,8 @@ pub struct Gpu {
     pub packed_dot: bool,
     /// The largest storage buffer binding; larger tensors are split by rows (`layout::GpuDense`).
     pub max_binding: u64,
+    /// The alignment of a uniform binding's offset (each dispatch's parameters, `ops::Batch`).
+    pub uniform_align: u64,
     pipelines: Vec<(Shader, wgpu::ComputePipeline)>,
     /// The first error the device reported outside an error scope, or its loss.
     failure: Arc<Mutex<Option<String>>>,
@@ -147,8 +156,10 @@ impl Gpu {
         let pipelines = Shader::ALL
             .iter()
             .map(|&s| {
-                let source = if s == Shader::Ternary {
-                    format!("{}{}", if packed_dot { DOT4_PACKED } else { DOT4_PLAIN }, s.source())
+                let source = if matches!(s, Shader::Ternary | Shader::TernaryX4) {
+                    let dot4 = if packed_dot { DOT4_PACKED } else { DOT4_PLAIN };
+                    let tokens = if s == Shader::Ternary { "const TOKENS: u32 = 1u;" } else { "const TOKENS: u32 = 4u;" };
+                    format!("{dot4}{}", s.source().replace("const TOKENS: u32 = 4u;", tokens))
                 } else {
                     s.source().to_string()
                 };
@@ -177,6 +188,7 @@ impl Gpu {
             software: info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| names.contains(n)),
             packed_dot,
             max_binding: (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size),
+            uniform_align: limits.min_uniform_buffer_offset_alignment as u64,
             device,
             queue,
             pipelines,

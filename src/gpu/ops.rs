@@ -2,6 +2,11 @@
 //! (`Batch`) and submitted when a result is read back: a decode step is one submission, not one per
 //! operation. Each method is one dispatch of one shader in `shaders/`; the shader's header names the
 //! CPU reference it is tested against (`tests/gpu.rs`).
+//!
+//! Every dispatch's parameters go into one uniform buffer, and every dispatch into one compute pass
+//! (copies are a shader too): a uniform buffer and a pass per dispatch cost 5.0 ms a dispatch in
+//! Chromium's WebGPU on SwiftShader (the embedded model decoded at 1.14 tok/s, 130 dispatches a
+//! token).
 
 use wgpu::util::DeviceExt;
 
@@ -25,9 +30,6 @@ pub struct QTensor {
     pub cols: usize,
 }
 
-/// Tokens one ternary workgroup takes (ternary.wgsl's TOKENS).
-const TERNARY_TOKENS: usize = 4;
-
 /// Work groups for `n` items, as (x, y) within the 65535-per-dimension limit; shaders rebuild the
 /// item index as `x + y · num_workgroups.x` and skip indices past `n`.
 fn grid(n: usize) -> (u32, u32) {
@@ -42,35 +44,63 @@ fn words(v: &[u32]) -> Vec<u32> {
     v
 }
 
+/// One recorded dispatch: its parameters are at `params` (bytes) in the batch's uniform buffer.
+struct Dispatch {
+    shader: Shader,
+    params: u64,
+    size: u64,
+    buffers: Vec<wgpu::Buffer>,
+    groups: (u32, u32, u32),
+}
+
 pub struct Batch<'g> {
     pub gpu: &'g Gpu,
-    enc: wgpu::CommandEncoder,
+    params: Vec<u8>,
+    dispatches: Vec<Dispatch>,
 }
 
 impl<'g> Batch<'g> {
     pub fn new(gpu: &'g Gpu) -> Batch<'g> {
-        Batch { gpu, enc: gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()) }
+        Batch { gpu, params: Vec::new(), dispatches: Vec::new() }
     }
 
     fn dispatch(&mut self, shader: Shader, params: &[u32], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+        let at = (self.params.len() as u64).next_multiple_of(self.gpu.uniform_align);
+        let bytes = words(params);
+        self.params.resize(at as usize, 0);
+        self.params.extend_from_slice(bytemuck::cast_slice(&bytes));
+        self.dispatches.push(Dispatch { shader, params: at, size: 4 * bytes.len() as u64, buffers: buffers.iter().map(|&b| b.clone()).collect(), groups });
+    }
+
+    /// Encodes what was recorded: one uniform buffer, one compute pass.
+    fn encode(self) -> wgpu::CommandBuffer {
         let gpu = self.gpu;
-        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&words(params)),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let pipeline = gpu.pipeline(shader);
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
-        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        if !self.dispatches.is_empty() {
+            let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: &self.params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            for d in &self.dispatches {
+                let pipeline = gpu.pipeline(d.shader);
+                let params = wgpu::BufferBinding { buffer: &uniform, offset: d.params, size: wgpu::BufferSize::new(d.size) };
+                let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params) }];
+                entries.extend(d.buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
+                let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
+            }
+        }
+        enc.finish()
+    }
+
+    /// Copies `len` f32 of `src` from element `from` into `dst` at element `to`.
+    fn copy(&mut self, src: &wgpu::Buffer, from: usize, dst: &wgpu::Buffer, to: usize, len: usize) {
+        let (gx, gy) = grid(len.div_ceil(64));
+        self.dispatch(Shader::Copy, &[from as u32, to as u32, len as u32], &[src, dst], (gx, gy, 1));
     }
 
     fn tensor(&self, rows: usize, cols: usize) -> Tensor {
@@ -79,7 +109,8 @@ impl<'g> Batch<'g> {
 
     /// Submits what was recorded.
     pub fn submit(self) {
-        self.gpu.queue.submit([self.enc.finish()]);
+        let gpu = self.gpu;
+        gpu.queue.submit([self.encode()]);
     }
 
     /// Submits what was recorded and reads `t` back.
@@ -121,9 +152,8 @@ impl<'g> Batch<'g> {
             return self.rms_norm(x, w, eps);
         }
         let picked = self.tensor(rows.len(), x.cols);
-        let row_bytes = 4 * x.cols as u64;
         for (i, &r) in rows.iter().enumerate() {
-            self.enc.copy_buffer_to_buffer(&x.buf, r as u64 * row_bytes, &picked.buf, i as u64 * row_bytes, row_bytes);
+            self.copy(&x.buf, r * x.cols, &picked.buf, i * x.cols, x.cols);
         }
         self.rms_norm(&picked, w, eps)
     }
@@ -147,11 +177,12 @@ impl<'g> Batch<'g> {
         debug_assert_eq!(w.cols, x.cols);
         let y = self.tensor(x.rows, w.rows);
         let (gx, gy) = grid(w.rows);
+        let (shader, tokens) = if x.rows == 1 { (Shader::Ternary, 1) } else { (Shader::TernaryX4, 4) };
         self.dispatch(
-            Shader::Ternary,
+            shader,
             &[w.rows as u32, w.cols as u32, w.spans as u32, extra.to_bits(), x.rows as u32],
             &[&w.codes, &w.scales, &x.q, &x.s, &x.qsums, &y.buf],
-            (gx, gy, x.rows.div_ceil(TERNARY_TOKENS) as u32),
+            (gx, gy, x.rows.div_ceil(tokens) as u32),
         );
         y
     }
@@ -167,8 +198,7 @@ impl<'g> Batch<'g> {
 
     /// Copies the rows of `x` into `cache` from row `at` on (the KV cache append).
     pub fn store(&mut self, x: &Tensor, cache: &wgpu::Buffer, at: usize) {
-        let bytes = 4 * (x.rows * x.cols) as u64;
-        self.enc.copy_buffer_to_buffer(&x.buf, 0, cache, 4 * (at * x.cols) as u64, bytes);
+        self.copy(&x.buf, 0, cache, at * x.cols, x.rows * x.cols);
     }
 
     /// Causal attention of `q`'s rows (tokens at positions `p0..`) over the cached keys and values.
