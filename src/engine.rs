@@ -20,7 +20,6 @@ use crate::chat::{ChatError, ChatFormat, Message};
 use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
 use crate::kernels::KernelKind;
-use crate::gpu::Gpu;
 use crate::model::{Config, ForwardOptions, GpuModel, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
@@ -385,6 +384,7 @@ impl Engine {
     pub fn evaluate(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.reset();
         let opts = ForwardOptions { kernel: self.kernel };
+        self.weights_here()?;
         let logits = now(async {
             Ok(match &mut self.compute {
                 Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::All, opts)?,
@@ -396,7 +396,7 @@ impl Engine {
     }
 
     /// The GPU the engine runs on, if it does.
-    pub fn gpu(&self) -> Option<&Gpu> {
+    pub fn gpu(&self) -> Option<&crate::gpu::Gpu> {
         match &self.compute {
             Compute::Gpu(g) => Some(&g.gpu),
             Compute::Cpu(_) => None,
@@ -415,6 +415,15 @@ impl Engine {
         match &self.compute {
             Compute::Cpu(c) => c.max_len(),
             Compute::Gpu(g) => g.max_len(),
+        }
+    }
+
+    /// An error unless the CPU can run the model: after a GPU that held the weights was lost, until
+    /// `replace_model`.
+    fn weights_here(&self) -> Result<(), EngineError> {
+        match (&self.compute, self.model.resident) {
+            (Compute::Cpu(_), false) => Err(EngineError::GpuLost(self.stats.fallback.clone().unwrap_or_default())),
+            _ => Ok(()),
         }
     }
 
@@ -497,6 +506,8 @@ impl Engine {
     /// `begin`, for a backend that may have to wait (WebGPU).
     pub async fn begin_async(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
         let tokens = self.prompt_tokens(prompt)?;
+        // A new prompt runs whole: what a lost GPU left to compute again is no longer needed.
+        self.lost = None;
         // A schema that cannot be enforced fails before the prompt runs.
         let constraint = match params.response_format {
             ResponseFormat::Text => None,
@@ -549,6 +560,7 @@ impl Engine {
     /// the conversation goes on.
     async fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         let opts = ForwardOptions { kernel: self.kernel };
+        self.weights_here()?;
         let logits = match &mut self.compute {
             Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::Last, opts)?,
             Compute::Gpu(g) => match g.forward(tokens, Logits::Last).await {
@@ -593,9 +605,9 @@ impl Engine {
         if let Some(all) = self.lost.take() {
             // The GPU was lost after the last token was sampled: its logits come from the model
             // loaded again, over the whole sequence (GpuLost again until that has happened).
-            if !self.model.resident {
+            if let Err(e) = self.weights_here() {
                 self.lost = Some(all);
-                return Err(EngineError::GpuLost(self.stats.fallback.clone().unwrap_or_default()));
+                return Err(e);
             }
             let Compute::Cpu(cache) = &mut self.compute else { unreachable!("a lost GPU leaves the CPU") };
             cache.truncate(0);

@@ -111,3 +111,49 @@ fn the_cli_runs_on_the_gpu() {
         assert!(stderr.contains("[backend: gpu"), "{stderr}");
     }
 }
+
+/// The GPU path keeps no weights on the CPU: a device lost mid-answer ends the step that was
+/// running with its token (`Ok`), the next one with `GpuLost`; once the same file is loaded again
+/// for the CPU (`replace_model`) the generation goes on, and every token is the CPU's.
+#[test]
+fn a_lost_gpu_is_replaced_by_the_model_loaded_again_and_the_answer_goes_on() {
+    use bitnet_web::engine::{Engine, EngineError, EngineOptions, GenerateParams, Prompt};
+    use bitnet_web::model::ModelLoader;
+    use bitnet_web::sampler::SamplerParams;
+
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf");
+    let bytes = std::fs::read(&file).unwrap();
+    let params = || GenerateParams {
+        max_tokens: 12,
+        ignore_eos: true,
+        sampler: SamplerParams { temperature: 0.0, ..SamplerParams::default() },
+        ..GenerateParams::default()
+    };
+    let prompt = Prompt::Text("Once upon a time".into());
+    let cpu_opts = EngineOptions { load: LoadOptions { head: HeadPrecision::Stored, ..Default::default() }, ..Default::default() };
+    let mut cpu = Engine::load(&bytes, cpu_opts).unwrap();
+    let want = cpu.generate(&prompt, params(), |_| std::ops::ControlFlow::Continue(())).unwrap().tokens;
+
+    let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
+    let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
+    loader.use_gpu(Gpu::new().unwrap());
+    loader.feed(&bytes).unwrap();
+    let (model, gpu, gguf) = loader.finish_on_gpu(256).unwrap();
+    let mut engine = Engine::new(model, &gguf, opts).unwrap();
+    engine.attach_gpu(gpu);
+    let mut g = engine.begin(&prompt, params()).unwrap();
+    for _ in 0..4 {
+        engine.step(&mut g).unwrap().unwrap();
+    }
+    engine.gpu().unwrap().fail("device lost (test)");
+    // The step that was running keeps its token; the next needs the weights back.
+    engine.step(&mut g).unwrap().unwrap();
+    let e = engine.step(&mut g).unwrap_err();
+    assert!(matches!(e, EngineError::GpuLost(ref why) if why.contains("device lost (test)")), "{e}");
+    assert_eq!(engine.stats().backend, "cpu");
+    let (again, _) = load_bytes(&bytes, LoadOptions { head: HeadPrecision::Stored, ..Default::default() }).unwrap();
+    engine.replace_model(again).unwrap();
+    while engine.step(&mut g).unwrap().is_some() {}
+    assert_eq!(g.tokens(), &want[..], "the answer went on as the CPU's");
+    assert!(engine.stats().fallback.unwrap().contains("device lost (test)"));
+}
