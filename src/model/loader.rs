@@ -674,7 +674,12 @@ impl ModelLoader {
                     .ok_or_else(|| ModelError::BadTensor { tensor: t.name.clone(), reason: "ended before its last row".into() })?,
                 (_, buf) => GpuDense::upload(&sink.gpu, &t.name, &dense(buf)?)?,
             };
-            let shape_only = Some(DenseMatrix { rows, cols, data: DenseData::F32(Vec::new()) });
+            // Empty data of the kind the device holds, so that statistics name the head that runs.
+            let kind = match on_device.kind {
+                crate::gpu::layout::DenseKind::F16 => DenseData::F16(Vec::new()),
+                _ => DenseData::F32(Vec::new()),
+            };
+            let shape_only = Some(DenseMatrix { rows, cols, data: kind });
             match role {
                 Role::TokenEmbd => (self.token_embd, sink.token_embd) = (shape_only, Some(on_device)),
                 _ => (self.output, sink.output) = (shape_only, Some(on_device)),
