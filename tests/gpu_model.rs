@@ -157,3 +157,26 @@ fn a_lost_gpu_is_replaced_by_the_model_loaded_again_and_the_answer_goes_on() {
     assert_eq!(g.tokens(), &want[..], "the answer went on as the CPU's");
     assert!(engine.stats().fallback.unwrap().contains("device lost (test)"));
 }
+
+/// Decided at the header: a device whose largest binding cannot hold a layer's KV cache or a
+/// ternary matrix refuses the model before a weight is read, saying what would fit.
+#[test]
+fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
+    use bitnet_web::model::{ModelError, ModelLoader};
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf")).unwrap();
+    let header_end = 200_000; // the header is 152,416 bytes; the first weight comes after it
+    // The largest ternary matrix is 768 x 256 (48 KiB); a layer's KV cache, 256 positions of 128 f32 (128 KiB).
+    for (binding, ctx, want) in [
+        (64 << 10, 256, "a layer's KV cache (0.1 MiB at 256 positions) is over the device's largest binding (0.1 MiB); a shorter context would fit"),
+        (40 << 10, 64, "a ternary matrix of 0.0 MiB is over the device's largest binding (0.0 MiB)"),
+    ] {
+        let mut gpu = Gpu::new().unwrap();
+        gpu.max_binding = binding;
+        let mut loader = ModelLoader::new(LoadOptions { on_gpu: true, context: ctx, ..Default::default() }, Some(bytes.len() as u64));
+        loader.use_gpu(gpu);
+        match loader.feed(&bytes[..header_end]) {
+            Err(ModelError::Gpu(why)) => assert!(why.contains(want), "{why}"),
+            other => panic!("binding {binding}: {other:?}"),
+        }
+    }
+}

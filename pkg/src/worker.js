@@ -140,6 +140,17 @@ let lastLoad = null;
  * it instead, quietly: its generation then goes on.
  */
 async function load(id, source, options = {}, into = null) {
+  try {
+    return await loadOn(id, source, options, into);
+  } catch (e) {
+    // The GPU cannot run this model after all (its limits, decided at the header; out of device
+    // memory, found at the end): "auto" loads it for the CPU and says why.
+    if (e?.name !== "WebGpuUnavailableError" || into || (options.device ?? "auto") !== "auto") throw e;
+    return loadOn(id, source, { ...options, device: "cpu" }, null, `WebGPU not used: ${e.message}`);
+  }
+}
+
+async function loadOn(id, source, options, into, cpuNote = null) {
   const { mod } = await initWasm(options.threads);
   if (!into) {
     engine?.free();
@@ -152,7 +163,7 @@ async function load(id, source, options = {}, into = null) {
   const phase = source.file ? "file" : "cache";
   const total = file ? file.size : source.bytes ? source.bytes.byteLength : undefined;
   const device = into ? "cpu" : options.device ?? "auto";
-  const { loader, backendNote } = await openLoader(mod, device, {
+  const { loader, backendNote = cpuNote } = await openLoader(mod, device, {
     fileLength: total,
     i2sLayout: options.i2sLayout,
     memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
@@ -261,7 +272,7 @@ async function load(id, source, options = {}, into = null) {
  * weights go to the device as they arrive and never sit in wasm memory.
  */
 async function openLoader(mod, device, config) {
-  if (device === "cpu") return { loader: new mod.ModelLoader(config), backendNote: null };
+  if (device === "cpu") return { loader: new mod.ModelLoader(config) };
   const loader = new mod.ModelLoader({ ...config, onGpu: true });
   try {
     await loader.useGpu(device === "webgpu");

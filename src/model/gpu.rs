@@ -33,6 +33,10 @@ pub struct GpuModel {
     len: usize,
 }
 
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
 fn norm_index(n: Norm) -> usize {
     match n {
         Norm::Attn => 0,
@@ -85,13 +89,8 @@ impl GpuModel {
         max_len: usize,
     ) -> Result<GpuModel, GpuError> {
         let c = &model.config;
-        if c.head_dim > MAX_HEAD_DIM {
-            return Err(GpuError::Unfit(format!("head dimension {} is over the attention shader's {MAX_HEAD_DIM}", c.head_dim)));
-        }
+        GpuModel::check_fits(&gpu, c, max_len, 0)?;
         let kv_bytes = (max_len * c.kv_dim() * 4) as u64;
-        if kv_bytes > gpu.max_binding {
-            return Err(GpuError::Unfit(format!("a layer's KV cache ({kv_bytes} bytes at {max_len} positions) is over the device's binding limit")));
-        }
         let f32s = |label: &str, v: &[f32]| gpu.upload(label, bytemuck::cast_slice(v));
         let layers = model
             .layers
@@ -114,6 +113,28 @@ impl GpuModel {
         let output_norm = f32s("output_norm", &model.output_norm);
         gpu.check()?;
         Ok(GpuModel { gpu, config: c.clone(), token_embd, head, output_norm, layers, max_len, len: 0 })
+    }
+
+    /// Whether `gpu` can run a model of this configuration at `max_len` positions whose largest
+    /// ternary matrix is `largest_ternary` bytes in the GPU layout: the header decides, before a
+    /// weight is read. WebGPU cannot tell how much memory a device has; running out while loading
+    /// is a device error at the end of the load.
+    pub fn check_fits(gpu: &Gpu, c: &Config, max_len: usize, largest_ternary: u64) -> Result<(), GpuError> {
+        if c.head_dim > MAX_HEAD_DIM {
+            return Err(GpuError::Unfit(format!("head dimension {} is over the attention shader's {MAX_HEAD_DIM}", c.head_dim)));
+        }
+        let kv_bytes = (max_len * c.kv_dim() * 4) as u64;
+        if kv_bytes > gpu.max_binding {
+            return Err(GpuError::Unfit(format!(
+                "a layer's KV cache ({} at {max_len} positions) is over the device's largest binding ({}); a shorter context would fit",
+                mib(kv_bytes),
+                mib(gpu.max_binding)
+            )));
+        }
+        if largest_ternary > gpu.max_binding {
+            return Err(GpuError::Unfit(format!("a ternary matrix of {} is over the device's largest binding ({})", mib(largest_ternary), mib(gpu.max_binding))));
+        }
+        Ok(())
     }
 
     /// Positions held in the cache.

@@ -575,6 +575,8 @@ impl ModelLoader {
         let (config, roles) = (plan.config, plan.roles);
         self.roles = roles;
         if let Some(sink) = &mut self.gpu {
+            let largest = g.tensors.iter().zip(&self.roles).filter(|(_, r)| matches!(r, Role::Weight(_, p) if is_projection(*p))).map(|(t, _)| t.n_elements / 4).max();
+            GpuModel::check_fits(&sink.gpu, &config, config.context_length(self.opts.context), largest.unwrap_or(0))?;
             // One tensor in transit at a time: each buffer is made when its first byte arrives.
             self.buffers = g.tensors.iter().map(|_| None).collect();
             sink.projs = (0..config.n_layer).map(|_| Default::default()).collect();

@@ -275,7 +275,11 @@ impl ModelLoader {
     /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable: everything
     /// the header can tell (shapes, types, memory, the tokenizer) is checked when it arrives.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
-        self.loader.feed(chunk).map_err(to_js)?;
+        self.loader.feed(chunk).map_err(|e| match e {
+            // The header says this GPU cannot run the model (its limits): "auto" loads for the CPU.
+            crate::model::ModelError::Gpu(why) => js_error("WebGpuUnavailableError", &why),
+            e => to_js(e),
+        })?;
         if !self.checked {
             if let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) {
                 engine::check_header(g, c, &self.opts).map_err(to_js)?;
