@@ -8,39 +8,12 @@
 //! own `+` (src/chat/bounded.rs).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bitnet_web::chat::{ChatFormat, Message};
 
-/// Tracks the heap's live bytes and their peak, for the whole test binary.
-struct Peak;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn grew(by: isize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        grew(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grew(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Peak = Peak;
+#[path = "common/heap.rs"]
+mod heap;
 
 const BOMBS: &[(&str, &str)] = &[
     ("repeat", "{{ 'lorem ' * 5000000 }}"),
@@ -72,12 +45,9 @@ fn template_bombs_end_in_a_typed_error_with_bounded_memory_and_time() {
     for (name, source) in BOMBS.iter().filter(|(n, _)| only.as_deref().is_none_or(|o| n.contains(o))) {
         let format = ChatFormat::Template { source: (*source).into(), bos: String::new(), eos: String::new() };
         let messages = [Message::new("user", "hi")];
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
         let t0 = Instant::now();
-        let result = format.render(&messages, true);
+        let (result, growth) = heap::growth(|| format.render(&messages, true));
         let took = t0.elapsed();
-        let growth = PEAK.load(Ordering::Relaxed) - base;
         eprintln!("{name}: {:.0} ms, peak heap growth {:.1} MB: {:?}", took.as_secs_f64() * 1e3, growth as f64 / 1e6, result.as_ref().err());
         if let Ok(out) = &result {
             assert!(out.len() < 1 << 20, "{name}: rendered {} bytes", out.len());
