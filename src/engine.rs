@@ -277,6 +277,9 @@ pub enum Compute {
     Gpu(GpuModel),
 }
 
+/// Logits a GPU decode step reads back when the sampler needs only the largest (`Engine::forward`).
+const GPU_CANDIDATES: usize = 64;
+
 /// The name of the GPU backend in statistics: the browser's WebGPU, or wgpu's native API.
 const GPU_BACKEND: &str = if cfg!(target_arch = "wasm32") { "webgpu" } else { "gpu" };
 
@@ -521,13 +524,14 @@ impl Engine {
         // At least one token must run, to produce the next token's logits.
         let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count().min(tokens.len() - 1);
         self.truncate_cache(common);
-        let t0 = now_ms();
-        let logits = self.forward(&tokens[common..]).await?;
-        let prefill_ms = now_ms() - t0;
         let mut sampler = Sampler::new(params.sampler.clone());
         for &t in &tokens {
             sampler.observe(t);
         }
+        let t0 = now_ms();
+        let decides = (constraint.is_none() && params.logprobs.is_none()).then_some(&sampler);
+        let logits = self.forward(&tokens[common..], decides).await?;
+        let prefill_ms = now_ms() - t0;
         let new = tokens.len() - common;
         self.stats = Stats {
             prompt_tokens: tokens.len(),
@@ -557,28 +561,52 @@ impl Engine {
 
     /// Runs `tokens` after the cached ones. If the GPU fails (a lost device, a driver error), the
     /// engine moves to the CPU, says why in `stats().fallback`, and runs the whole sequence there:
-    /// the conversation goes on.
-    async fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+    /// the conversation goes on. On the GPU, when `sampler` (the one that will pick from these
+    /// logits) needs only the largest few, only `GPU_CANDIDATES` of them come back, and every
+    /// other logit reads as `f32::MIN`: the token it picks is the one it would pick from all.
+    async fn forward(&mut self, tokens: &[u32], sampler: Option<&Sampler>) -> Result<Vec<f32>, EngineError> {
         let opts = ForwardOptions { kernel: self.kernel };
         self.weights_here()?;
+        let n_vocab = self.model.config.n_vocab;
         let logits = match &mut self.compute {
             Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::Last, opts)?,
-            Compute::Gpu(g) => match g.forward(tokens, Logits::Last).await {
-                Ok(logits) => logits,
-                Err(ModelError::Gpu(why)) => {
-                    let all: Vec<u32> = self.cached.iter().chain(tokens).copied().collect();
-                    self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
-                    if !self.model.resident {
-                        self.lost = Some(all);
-                        return Err(EngineError::GpuLost(why));
+            Compute::Gpu(g) => {
+                let need = sampler.and_then(|s| s.decisive().filter(|&n| n <= GPU_CANDIDATES).map(|n| (s, n)));
+                let result = match need {
+                    None => g.forward(tokens, Logits::Last).await,
+                    Some((s, need)) => match g.forward_best(tokens, GPU_CANDIDATES).await {
+                        Ok(Err(_)) => return Err(EngineError::NonFiniteLogits { what: "NaN or infinite" }),
+                        Ok(Ok(best)) => {
+                            let lowered = s.lowered();
+                            let kept = best.iter().filter(|(t, _)| !lowered.contains(t)).count();
+                            if kept >= need || best.len() == n_vocab {
+                                let mut all = vec![f32::MIN; n_vocab];
+                                best.iter().for_each(|&(t, l)| all[t as usize] = l);
+                                Ok(all)
+                            } else {
+                                g.last_logits().await
+                            }
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                match result {
+                    Ok(logits) => logits,
+                    Err(ModelError::Gpu(why)) => {
+                        let all: Vec<u32> = self.cached.iter().chain(tokens).copied().collect();
+                        self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                        if !self.model.resident {
+                            self.lost = Some(all);
+                            return Err(EngineError::GpuLost(why));
+                        }
+                        let Compute::Cpu(cache) = &mut self.compute else { unreachable!("use_cpu sets it") };
+                        let logits = self.model.forward(cache, &all, Logits::Last, opts)?;
+                        self.cached = all;
+                        return self.checked(logits);
                     }
-                    let Compute::Cpu(cache) = &mut self.compute else { unreachable!("use_cpu sets it") };
-                    let logits = self.model.forward(cache, &all, Logits::Last, opts)?;
-                    self.cached = all;
-                    return self.checked(logits);
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
-            },
+            }
         };
         self.cached.extend_from_slice(tokens);
         self.checked(logits)
@@ -661,7 +689,8 @@ impl Engine {
                 out += &g.release(true);
             } else {
                 let t0 = now_ms();
-                match self.forward(&[token]).await {
+                let decides = (g.constraint.is_none() && g.params.logprobs.is_none()).then_some(&g.sampler);
+                match self.forward(&[token], decides).await {
                     Ok(logits) => g.logits = logits,
                     // This token stands; the next step computes its logits once the model is back.
                     Err(EngineError::GpuLost(_)) => {}

@@ -5,7 +5,7 @@
 //! included), `frequency_penalty` and `presence_penalty` are OpenAI's (subtracted per occurrence and
 //! once per token, counted over the tokens generated so far).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,35 @@ impl Sampler {
             self.recent.pop_front();
         }
         self.recent.push_back(token);
+    }
+
+    /// How many of the largest logits decide the next token, or `None` when any logit may: a logit
+    /// bias, or a penalty that raises (a repetition penalty below 1, a negative frequency or presence
+    /// penalty), can lift any token, and with `top_k` off every token can be drawn. The penalties
+    /// here only lower logits, so the decisive ones are among the largest `n` before them as long as
+    /// `n - need` of those are not lowered (`lowered`).
+    pub fn decisive(&self) -> Option<usize> {
+        let p = &self.params;
+        if !p.logit_bias.is_empty() || p.repetition_penalty < 1.0 || p.frequency_penalty < 0.0 || p.presence_penalty < 0.0 {
+            return None;
+        }
+        if p.temperature <= 0.0 {
+            return Some(1);
+        }
+        (p.top_k > 0).then_some(p.top_k)
+    }
+
+    /// The tokens whose logits `adjust` lowers.
+    pub fn lowered(&self) -> HashSet<u32> {
+        let p = &self.params;
+        let mut out = HashSet::new();
+        if p.repetition_penalty != 1.0 {
+            out.extend(self.recent.iter().copied());
+        }
+        if p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
+            out.extend(self.generated.keys().copied());
+        }
+        out
     }
 
     /// Applies the logit bias and the penalties to `logits` in place.

@@ -332,3 +332,36 @@ fn as_f32(m: &DenseMatrix) -> DenseMatrix {
     }
     DenseMatrix { rows: m.rows, cols: m.cols, data: DenseData::F32(v) }
 }
+
+gpu_test!(top_candidates_are_the_largest_logits);
+/// The best logits of a row (topk.wgsl and the merge of its blocks) against a sort on the CPU, on
+/// rows that are not whole blocks, with ties; a NaN or an infinity is counted, never a candidate.
+async fn top_candidates_are_the_largest_logits() {
+    use bitnet_web::gpu::TOPK_BLOCK;
+    let g = &open(false).await;
+    let mut rng = Rng(0x7e57_0009);
+    for &(n, k) in &[(10, 64), (4096, 64), (5000, 64), (128256, 64), (3000, 1)] {
+        let mut logits = randoms(&mut rng, n, 20.0);
+        // Ties across blocks: the lower index comes first.
+        if n > TOPK_BLOCK + 10 {
+            logits[3] = 50.0;
+            logits[TOPK_BLOCK + 7] = 50.0;
+        }
+        let mut want: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.truncate(k);
+        let mut b = Batch::new(g);
+        let t = b.upload(&logits, n);
+        let c = b.top_candidates(&t, k);
+        b.submit();
+        assert_eq!(c.read(g).await.unwrap().unwrap(), want, "n {n} k {k}");
+    }
+    let mut logits = randoms(&mut rng, 3000, 1.0);
+    logits[2500] = f32::NAN;
+    logits[7] = f32::INFINITY;
+    let mut b = Batch::new(g);
+    let t = b.upload(&logits, 3000);
+    let c = b.top_candidates(&t, 8);
+    b.submit();
+    assert_eq!(c.read(g).await.unwrap(), Err(2));
+}

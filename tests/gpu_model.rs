@@ -180,3 +180,41 @@ fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
         }
     }
 }
+
+/// Sampling on the GPU reads back only the 64 best logits when they decide the token (greedy, or
+/// top-k ≤ 64 with penalties that only lower logits) and all of them otherwise (top-k off, a logit
+/// bias): every token is the one sampling from all the logits picks (the same engine asked for
+/// log-probabilities, which need every logit, with the same seed). Against the CPU the embedded
+/// model may differ once an activation rounds the other way, so the reference is the GPU itself.
+#[test]
+fn sampling_from_the_gpus_best_logits_picks_what_all_of_them_would() {
+    use bitnet_web::engine::{Engine, EngineOptions, GenerateParams, Prompt};
+    use bitnet_web::model::ModelLoader;
+    use bitnet_web::sampler::SamplerParams;
+
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf")).unwrap();
+    let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
+    let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
+    loader.use_gpu(Gpu::new().unwrap());
+    loader.feed(&bytes).unwrap();
+    let (model, gpu, gguf) = loader.finish_on_gpu(256).unwrap();
+    let mut engine = Engine::new(model, &gguf, opts).unwrap();
+    engine.attach_gpu(gpu);
+    let prompt = Prompt::Text("The little dog".into());
+    let cases = [
+        SamplerParams { temperature: 0.0, ..SamplerParams::default() },
+        SamplerParams { temperature: 0.9, top_k: 40, repetition_penalty: 1.3, seed: 7, ..SamplerParams::default() },
+        SamplerParams { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, repetition_penalty: 2.0, seed: 9, ..SamplerParams::default() },
+        SamplerParams { temperature: 0.9, top_k: 0, seed: 8, ..SamplerParams::default() },
+        SamplerParams { temperature: 0.0, logit_bias: vec![(17, 30.0)], ..SamplerParams::default() },
+    ];
+    for sampler in cases {
+        let params = |logprobs| GenerateParams { max_tokens: 24, ignore_eos: true, sampler: sampler.clone(), logprobs, ..GenerateParams::default() };
+        let mut run = |logprobs| {
+            engine.reset();
+            engine.generate(&prompt, params(logprobs), |_| std::ops::ControlFlow::Continue(())).unwrap().tokens
+        };
+        let (best, all) = (run(None), run(Some(0)));
+        assert_eq!(best, all, "{sampler:?}");
+    }
+}

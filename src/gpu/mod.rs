@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 pub use layout::{GpuDense, GpuDenseWriter, GpuTernary};
-pub use ops::{Batch, QTensor, Tensor};
+pub use ops::{Batch, Candidates, QTensor, Tensor, TOPK_BLOCK};
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum GpuError {
@@ -45,10 +45,11 @@ pub enum Shader {
     Embed,
     Dense,
     Copy,
+    TopK,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::RmsNorm,
         Shader::Quantize,
         Shader::Ternary,
@@ -60,6 +61,7 @@ impl Shader {
         Shader::Embed,
         Shader::Dense,
         Shader::Copy,
+        Shader::TopK,
     ];
 
     fn source(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Shader {
             Shader::Embed => include_str!("../../shaders/embed.wgsl"),
             Shader::Dense => include_str!("../../shaders/dense.wgsl"),
             Shader::Copy => include_str!("../../shaders/copy.wgsl"),
+            Shader::TopK => include_str!("../../shaders/topk.wgsl"),
         }
     }
 }

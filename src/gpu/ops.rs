@@ -30,6 +30,33 @@ pub struct QTensor {
     pub cols: usize,
 }
 
+/// Logits per workgroup of topk.wgsl.
+pub const TOPK_BLOCK: usize = 2048;
+
+/// The best logits of each block of a row, on the device (`Batch::top_candidates`).
+pub struct Candidates {
+    best: wgpu::Buffer,
+    bad: wgpu::Buffer,
+    blocks: usize,
+    k: usize,
+}
+
+impl Candidates {
+    /// The `k` largest (index, value) pairs overall, best first (lower index first on ties), or
+    /// `Err(count)` if the row held `count` NaNs or infinities.
+    pub async fn read(&self, gpu: &Gpu) -> Result<Result<Vec<(u32, f32)>, u32>, GpuError> {
+        let bad: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&self.bad, 4).await?);
+        if bad[0] > 0 {
+            return Ok(Err(bad[0]));
+        }
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&self.best, (8 * self.blocks * self.k) as u64).await?);
+        let mut all: Vec<(u32, f32)> = words.chunks_exact(2).filter(|w| w[1] != u32::MAX).map(|w| (w[1], f32::from_bits(w[0]))).collect();
+        all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(self.k);
+        Ok(Ok(all))
+    }
+}
+
 /// Work groups for `n` items, as (x, y) within the 65535-per-dimension limit; shaders rebuild the
 /// item index as `x + y · num_workgroups.x` and skip indices past `n`.
 fn grid(n: usize) -> (u32, u32) {
@@ -243,6 +270,16 @@ impl<'g> Batch<'g> {
             );
         }
         out
+    }
+
+    /// The `k` largest values of a row of `n` logits, for each block of `TOPK_BLOCK`: (value,
+    /// index) pairs, best first per block (`Candidates::read` merges them).
+    pub fn top_candidates(&mut self, logits: &Tensor, k: usize) -> Candidates {
+        let n = logits.cols;
+        let blocks = n.div_ceil(TOPK_BLOCK);
+        let c = Candidates { best: self.gpu.storage("candidates", (8 * blocks * k) as u64), bad: self.gpu.upload("bad", &[0; 4]), blocks, k };
+        self.dispatch(Shader::TopK, &[n as u32, k as u32], &[&logits.buf, &c.best, &c.bad], (blocks as u32, 1, 1));
+        c
     }
 
     /// `table · x` for each row of `x`: `x.rows` rows of `table.rows` values.
