@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use bitnet_web::gpu::Gpu;
-use bitnet_web::model::{GpuModel, HeadPrecision, LoadOptions, Logits, load_bytes};
+use bitnet_web::model::{GpuModel, HeadPrecision, LoadOptions, Logits, ModelLoader, load_bytes};
 use common::reference::{INT8_HEAD_TOLERANCE, argmax, manifest, rel_err};
 
 /// Relative error allowed against HF (max over positions of max |ours - hf| / max |hf|). The GPU
@@ -25,9 +25,13 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
     for case in &cases {
         let gguf = std::fs::read(dir.join(&case.gguf)).unwrap();
         let hf: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(dir.join(&case.logits)).unwrap());
-        let (model, _) = load_bytes(&gguf, LoadOptions { head: HeadPrecision::Stored, ..Default::default() }).unwrap();
-        let gpu = Gpu::new().expect("the GPU tests need a wgpu adapter: install mesa-vulkan-drivers (lavapipe)");
-        let mut m = GpuModel::upload(gpu, &model, 512).unwrap();
+        // The product's path: each tensor goes to the GPU as it streams in.
+        let mut loader = ModelLoader::new(LoadOptions { on_gpu: true, context: 512, ..Default::default() }, Some(gguf.len() as u64));
+        loader.use_gpu(Gpu::new().expect("the GPU tests need a wgpu adapter: install mesa-vulkan-drivers (lavapipe)"));
+        for chunk in gguf.chunks(1 << 16) {
+            loader.feed(chunk).unwrap();
+        }
+        let (_, mut m, _) = loader.finish_on_gpu(512).unwrap();
 
         let batch = m.forward_blocking(&case.tokens, Logits::All).unwrap();
         assert_eq!(m.len(), case.tokens.len());
@@ -51,7 +55,8 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
         assert_eq!(greedy, case.greedy_tokens, "{}: greedy tokens", case.gguf);
         println!("{}: rel err {eb:.2e} batch / {es:.2e} stepwise, 32 greedy tokens equal", case.gguf);
 
-        // The default head: a separate head becomes int8 at load, and the GPU reads that copy.
+        // A model loaded for the CPU, copied to the GPU with its default head (a separate head
+        // becomes int8 at load, and the GPU reads that copy).
         let (model, _) = load_bytes(&gguf, LoadOptions::default()).unwrap();
         let mut m = GpuModel::upload(Gpu::new().unwrap(), &model, 512).unwrap();
         let e = rel_err(&m.forward_blocking(&case.tokens, Logits::All).unwrap(), &hf, case.n_vocab);
@@ -118,7 +123,6 @@ fn the_cli_runs_on_the_gpu() {
 #[test]
 fn a_lost_gpu_is_replaced_by_the_model_loaded_again_and_the_answer_goes_on() {
     use bitnet_web::engine::{Engine, EngineError, EngineOptions, GenerateParams, Prompt};
-    use bitnet_web::model::ModelLoader;
     use bitnet_web::sampler::SamplerParams;
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf");
@@ -162,7 +166,7 @@ fn a_lost_gpu_is_replaced_by_the_model_loaded_again_and_the_answer_goes_on() {
 /// ternary matrix refuses the model before a weight is read, saying what would fit.
 #[test]
 fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
-    use bitnet_web::model::{ModelError, ModelLoader};
+    use bitnet_web::model::ModelError;
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf")).unwrap();
     let header_end = 200_000; // the header is 152,416 bytes; the first weight comes after it
     // The largest ternary matrix is 768 x 256 (48 KiB); a layer's KV cache, 256 positions of 128 f32 (128 KiB).
@@ -189,7 +193,6 @@ fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
 #[test]
 fn sampling_from_the_gpus_best_logits_picks_what_all_of_them_would() {
     use bitnet_web::engine::{Engine, EngineOptions, GenerateParams, Prompt};
-    use bitnet_web::model::ModelLoader;
     use bitnet_web::sampler::SamplerParams;
 
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf")).unwrap();
