@@ -347,15 +347,27 @@ function current() {
  * again: the answer goes on.
  */
 async function afterGpuLoss(id, call) {
+  const run = () => {
+    const r = call(); // a CPU call answers (or throws) here; a WebGPU one returns a promise
+    inflight = Promise.resolve(r).catch(() => {});
+    return r;
+  };
   try {
-    return await (inflight = call());
+    return await run();
   } catch (e) {
     if (e?.name !== "GpuLostError" || !lastLoad) throw e;
   }
   const lost = engine;
   await load(id, lastLoad.source, lastLoad.options, lost);
-  return await (inflight = call());
+  return await run();
 }
+
+/**
+ * Whether the engine runs on WebGPU: its calls are then async (the device answers later). On the
+ * CPU they stay synchronous, so that a trap (an allocation that failed) is thrown where `failure`
+ * turns it into an OutOfMemoryError, rather than escaping a promise.
+ */
+const onGpu = () => engine.stats().backend === "webgpu";
 
 /**
  * The engine call in progress (a WebGPU step waits for the device). Requests answered "at once"
@@ -366,7 +378,7 @@ let inflight = Promise.resolve();
 async function chat(id, request) {
   current();
   if (aborted.delete(id)) return post({ type: "done", id, finish_reason: "abort", text: "", stats: statsNow() });
-  await afterGpuLoss(id, () => engine.begin(request));
+  await afterGpuLoss(id, () => (onGpu() ? engine.beginAsync(request) : engine.begin(request)));
   let text = "";
   let finish = null;
   for (;;) {
@@ -377,7 +389,7 @@ async function chat(id, request) {
       return;
     }
     const backend = engine.stats().backend;
-    const step = await afterGpuLoss(id, () => engine.step());
+    const step = await afterGpuLoss(id, () => (onGpu() ? engine.stepAsync() : engine.step()));
     if (!step) break;
     if (engine.stats().backend !== backend) {
       post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.stats().fallback}` });
@@ -460,7 +472,7 @@ self.onmessage = (ev) => {
   const fail = (e) => post({ type: "error", id: msg.id, error: toWire(failure(e)) });
   if (crashed) return fail(crashed);
   if (IMMEDIATE.has(msg.type)) {
-    inflight.catch(() => {}).then(() => handle(msg)).catch(fail);
+    inflight.then(() => handle(msg)).catch(fail);
     return;
   }
   queue = queue.then(() => handle(msg)).catch(fail);

@@ -132,7 +132,13 @@ impl Gpu {
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
             .await
-            .map_err(|e| GpuError::Unavailable(format!("no adapter ({e})")))?;
+            .map_err(|e| {
+                GpuError::Unavailable(if cfg!(target_arch = "wasm32") {
+                    "the browser offers no WebGPU adapter (WebGPU is off, or blocklisted for this GPU)".into()
+                } else {
+                    format!("no adapter ({e})")
+                })
+            })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         if limits.max_compute_workgroup_size_x < 64 || limits.max_compute_invocations_per_workgroup < 64 {

@@ -508,7 +508,21 @@ impl Engine {
     }
 
     /// Starts a generation: tokenizes, reuses the cached prefix, runs the prompt.
-    pub async fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
+    pub fn begin(&mut self, request: JsValue) -> Result<(), JsValue> {
+        let (prompt, params) = self.request(request)?;
+        self.generation = Some(self.engine.begin(&prompt, params).map_err(to_js)?);
+        Ok(())
+    }
+
+    /// Generates one token: `{ token, text, finish_reason }`, or `undefined` when done.
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+        let Some(g) = self.generation.as_mut() else { return Ok(JsValue::UNDEFINED) };
+        let piece = self.engine.step(g).map_err(to_js)?;
+        self.piece(piece)
+    }
+
+    /// A request's prompt and generation parameters.
+    fn request(&self, request: JsValue) -> Result<(Prompt, GenerateParams), JsValue> {
         let r: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
         let params = r.params(self.engine.tokenizer.n_vocab())?;
         let prompt = match (r.messages, r.prompt) {
@@ -516,31 +530,45 @@ impl Engine {
             (None, Some(p)) => Prompt::Text(p),
             (None, None) => return Err(js_error("TypeError", "a request needs `messages` or `prompt`")),
         };
+        Ok((prompt, params))
+    }
+
+    /// A step's answer for JavaScript: `{ token, text, finish_reason, logprobs? }`, or `undefined`
+    /// (and the generation dropped) when it is over.
+    fn piece(&mut self, piece: Option<engine::Piece>) -> Result<JsValue, JsValue> {
+        let Some(piece) = piece else {
+            self.generation = None;
+            return Ok(JsValue::UNDEFINED);
+        };
+        let entry = |t: u32, logprob: f32| {
+            let bytes = self.engine.tokenizer.token_bytes(t).to_vec();
+            LogprobEntry { token: String::from_utf8_lossy(&bytes).into_owned(), logprob, bytes, top_logprobs: None }
+        };
+        let logprobs = piece.logprob.map(|lp| LogprobEntry {
+            top_logprobs: Some(lp.top.iter().map(|&(t, l)| entry(t, l)).collect()),
+            ..entry(piece.token, lp.logprob)
+        });
+        let finish_reason = self.generation.as_ref().and_then(|g| g.finish_reason());
+        let r = StepResult { token: piece.token, text: piece.text, finish_reason, logprobs };
+        serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
+    /// `begin` on WebGPU, whose answer comes back asynchronously. (The CPU engine uses `begin`:
+    /// a trap there must reach the worker as a thrown error, which it turns into an
+    /// `OutOfMemoryError`; in an async call it would escape the promise.)
+    #[wasm_bindgen(js_name = beginAsync)]
+    pub async fn begin_async(&mut self, request: JsValue) -> Result<(), JsValue> {
+        let (prompt, params) = self.request(request)?;
         self.generation = Some(self.engine.begin_async(&prompt, params).await.map_err(to_js)?);
         Ok(())
     }
 
-    /// Generates one token: `{ token, text, finish_reason }`, or `undefined` when done.
-    pub async fn step(&mut self) -> Result<JsValue, JsValue> {
+    /// `step` on WebGPU.
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub async fn step_async(&mut self) -> Result<JsValue, JsValue> {
         let Some(g) = self.generation.as_mut() else { return Ok(JsValue::UNDEFINED) };
-        match self.engine.step_async(g).await.map_err(to_js)? {
-            None => {
-                self.generation = None;
-                Ok(JsValue::UNDEFINED)
-            }
-            Some(piece) => {
-                let entry = |t: u32, logprob: f32| {
-                    let bytes = self.engine.tokenizer.token_bytes(t).to_vec();
-                    LogprobEntry { token: String::from_utf8_lossy(&bytes).into_owned(), logprob, bytes, top_logprobs: None }
-                };
-                let logprobs = piece.logprob.map(|lp| LogprobEntry {
-                    top_logprobs: Some(lp.top.iter().map(|&(t, l)| entry(t, l)).collect()),
-                    ..entry(piece.token, lp.logprob)
-                });
-                let r = StepResult { token: piece.token, text: piece.text, finish_reason: g.finish_reason(), logprobs };
-                serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
-            }
-        }
+        let piece = self.engine.step_async(g).await.map_err(to_js)?;
+        self.piece(piece)
     }
 
     /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.
