@@ -68,6 +68,19 @@ fn gpu_logits_and_greedy_tokens_match_hf() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_bitnet-web");
 
+/// An engine on the GPU path for a whole file held in memory (the weights streamed to the device).
+fn engine_on_gpu(bytes: &[u8]) -> bitnet_web::engine::Engine {
+    use bitnet_web::engine::{Engine, EngineOptions};
+    let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
+    let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
+    loader.use_gpu(Gpu::new().unwrap());
+    loader.feed(bytes).unwrap();
+    let (model, gpu, gguf) = loader.finish_on_gpu(256).unwrap();
+    let mut engine = Engine::new(model, &gguf, opts).unwrap();
+    engine.attach_gpu(gpu);
+    engine
+}
+
 fn cli(args: &[&str]) -> (String, String) {
     let out = std::process::Command::new(BIN).args(args).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
@@ -138,13 +151,7 @@ fn a_lost_gpu_is_replaced_by_the_model_loaded_again_and_the_answer_goes_on() {
     let mut cpu = Engine::load(&bytes, cpu_opts).unwrap();
     let want = cpu.generate(&prompt, params(), |_| std::ops::ControlFlow::Continue(())).unwrap().tokens;
 
-    let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
-    let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
-    loader.use_gpu(Gpu::new().unwrap());
-    loader.feed(&bytes).unwrap();
-    let (model, gpu, gguf) = loader.finish_on_gpu(256).unwrap();
-    let mut engine = Engine::new(model, &gguf, opts).unwrap();
-    engine.attach_gpu(gpu);
+    let mut engine = engine_on_gpu(&bytes);
     let mut g = engine.begin(&prompt, params()).unwrap();
     for _ in 0..4 {
         engine.step(&mut g).unwrap().unwrap();
@@ -192,17 +199,11 @@ fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
 /// model may differ once an activation rounds the other way, so the reference is the GPU itself.
 #[test]
 fn sampling_from_the_gpus_best_logits_picks_what_all_of_them_would() {
-    use bitnet_web::engine::{Engine, EngineOptions, GenerateParams, Prompt};
+    use bitnet_web::engine::{GenerateParams, Prompt};
     use bitnet_web::sampler::SamplerParams;
 
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf")).unwrap();
-    let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
-    let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
-    loader.use_gpu(Gpu::new().unwrap());
-    loader.feed(&bytes).unwrap();
-    let (model, gpu, gguf) = loader.finish_on_gpu(256).unwrap();
-    let mut engine = Engine::new(model, &gguf, opts).unwrap();
-    engine.attach_gpu(gpu);
+    let mut engine = engine_on_gpu(&bytes);
     let prompt = Prompt::Text("The little dog".into());
     let cases = [
         SamplerParams { temperature: 0.0, ..SamplerParams::default() },
