@@ -83,40 +83,57 @@ pub struct GpuDense {
     pub parts: Vec<DensePart>,
 }
 
+/// A dense matrix's stored values, borrowed (an int8 head is uploaded without copying it into a
+/// `DenseMatrix` first).
+enum Stored<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+    Int8(&'a Int8Rows),
+}
+
 impl GpuDense {
     pub fn upload(gpu: &Gpu, label: &str, m: &DenseMatrix) -> Result<GpuDense, GpuError> {
-        let (kind, row_bytes) = match &m.data {
-            DenseData::F32(_) => (DenseKind::F32, 4 * m.cols),
-            DenseData::F16(_) => (DenseKind::F16, 2 * m.cols),
-            DenseData::Int8(_) => (DenseKind::Int8, m.cols),
+        let stored = match &m.data {
+            DenseData::F32(v) => Stored::F32(v),
+            DenseData::F16(v) => Stored::F16(v),
+            DenseData::Int8(q) => Stored::Int8(q),
         };
-        if (kind == DenseKind::F16 && m.cols % 2 != 0) || (kind == DenseKind::Int8 && m.cols % 4 != 0) {
-            return Err(GpuError::Unfit(format!("'{label}' has rows of {} values, which the GPU layout cannot pack", m.cols)));
+        GpuDense::upload_stored(gpu, label, m.rows, m.cols, stored)
+    }
+
+    /// An int8 head (a separate F16 head converted in place at load).
+    pub fn upload_int8(gpu: &Gpu, label: &str, q: &Int8Rows) -> Result<GpuDense, GpuError> {
+        GpuDense::upload_stored(gpu, label, q.rows, q.cols, Stored::Int8(q))
+    }
+
+    fn upload_stored(gpu: &Gpu, label: &str, n_rows: usize, cols: usize, stored: Stored<'_>) -> Result<GpuDense, GpuError> {
+        let (kind, row_bytes) = match stored {
+            Stored::F32(_) => (DenseKind::F32, 4 * cols),
+            Stored::F16(_) => (DenseKind::F16, 2 * cols),
+            Stored::Int8(_) => (DenseKind::Int8, cols),
+        };
+        if (kind == DenseKind::F16 && cols % 2 != 0) || (kind == DenseKind::Int8 && cols % 4 != 0) {
+            return Err(GpuError::Unfit(format!("'{label}' has rows of {cols} values, which the GPU layout cannot pack")));
         }
-        let per_part = (gpu.max_binding as usize / row_bytes.max(1)).min(m.rows.max(1));
+        let per_part = (gpu.max_binding as usize / row_bytes.max(1)).min(n_rows.max(1));
         if per_part == 0 {
             return Err(GpuError::Unfit(format!("one row of '{label}' is larger than the device's largest binding")));
         }
         let mut parts = Vec::new();
-        for row0 in (0..m.rows).step_by(per_part) {
-            let rows = per_part.min(m.rows - row0);
-            let (data, scales) = match &m.data {
-                DenseData::F32(v) => (gpu.upload(label, bytemuck::cast_slice(&v[row0 * m.cols..(row0 + rows) * m.cols])), gpu.upload(label, &[0; 4])),
-                DenseData::F16(v) => (gpu.upload(label, bytemuck::cast_slice(&v[row0 * m.cols..(row0 + rows) * m.cols])), gpu.upload(label, &[0; 4])),
-                DenseData::Int8(q) => {
+        for row0 in (0..n_rows).step_by(per_part) {
+            let rows = per_part.min(n_rows - row0);
+            let span = row0 * cols..(row0 + rows) * cols;
+            let (data, scales) = match stored {
+                Stored::F32(v) => (gpu.upload(label, bytemuck::cast_slice(&v[span])), gpu.upload(label, &[0; 4])),
+                Stored::F16(v) => (gpu.upload(label, bytemuck::cast_slice(&v[span])), gpu.upload(label, &[0; 4])),
+                Stored::Int8(q) => {
                     let bytes: Vec<u8> = (row0..row0 + rows).flat_map(|r| q.row(r).iter().map(|&v| v as u8)).collect();
                     (gpu.upload(label, &bytes), gpu.upload(label, bytemuck::cast_slice(&q.scales[row0..row0 + rows])))
                 }
             };
             parts.push(DensePart { row0, rows, data, scales });
         }
-        Ok(GpuDense { rows: m.rows, cols: m.cols, kind, parts })
-    }
-
-    /// An int8 head (a separate F16 head converted in place at load).
-    pub fn upload_int8(gpu: &Gpu, label: &str, q: &Int8Rows) -> Result<GpuDense, GpuError> {
-        // Int8Rows is not Clone-cheap; the matrix form borrows nothing but shape and data.
-        GpuDense::upload(gpu, label, &DenseMatrix { rows: q.rows, cols: q.cols, data: DenseData::Int8(q.clone()) })
+        Ok(GpuDense { rows: n_rows, cols, kind, parts })
     }
 
     /// Bytes held on the device.
