@@ -10,7 +10,7 @@ use bitnet_web::kernels::{
     ternary_matmul, ternary_matmuls, ternary_matvec,
 };
 use bitnet_web::quant::dense::DenseMatrix;
-use bitnet_web::quant::int4_rows::{self, Int4Rows};
+use bitnet_web::quant::int4_rows::{self, Int4Rows, Int4RowsWriter};
 use bitnet_web::quant::int8_rows::{Int8Rows, Int8RowsWriter};
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
@@ -492,7 +492,32 @@ fn int4_rows_round_each_value_to_its_block_scale() {
                 }
             }
         }
+        // Rows made as the stored bytes stream in, in chunks of any size, equal the whole
+        // tensor's (F32 and F16 alike): the shortlist of an embedding left in the file.
+        let bits: Vec<u16> = m.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+        let f16_bytes: Vec<u8> = bits.iter().flat_map(|h| h.to_le_bytes()).collect();
+        let f16 = Int4Rows::quantize(&DenseMatrix::from_f16(bits, cols, rows));
+        for (bytes, is_f16, reference) in [(f16_bytes, true, &f16), (bytemuck::cast_slice::<f32, u8>(&m).to_vec(), false, &w)] {
+            let mut writer = Int4RowsWriter::new(rows, cols, is_f16);
+            for chunk in common::uneven_chunks(&bytes, rows as u64) {
+                writer.push(chunk).unwrap();
+            }
+            let streamed = writer.finish().expect("every row arrived");
+            assert!((0..rows).all(|r| streamed.row_codes(r) == reference.row_codes(r) && streamed.row_scales(r) == reference.row_scales(r)));
+        }
     }
+}
+
+#[test]
+fn int4_rows_writer_refuses_a_non_finite_row_and_a_short_tensor() {
+    let row = |v: f32| [v; 64].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut w = Int4RowsWriter::new(3, 64, false);
+    w.push(&row(1.0)).unwrap();
+    assert_eq!(w.push(&row(f32::INFINITY)).map(|_| ()), Err(1), "the infinite row is named");
+    let mut w = Int4RowsWriter::new(3, 64, false);
+    w.push(&row(1.0)).unwrap();
+    w.push(&row(2.0)[..7]).unwrap();
+    assert!(w.finish().is_none(), "a tensor that ends early is not a matrix");
 }
 
 #[test]

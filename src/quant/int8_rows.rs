@@ -11,6 +11,7 @@
 //! F16 tensor (1 GB for Llama3-8B's head) never exists in memory.
 
 use super::dense::{DenseData, DenseMatrix};
+use super::row_stream::RowStream;
 
 /// `rows` rows of `cols` int8 values in -127..=127; row `r` stands for `scales[r] · row(r)`.
 #[derive(Clone, Debug)]
@@ -92,64 +93,25 @@ impl Int8Rows {
 #[derive(Debug)]
 pub struct Int8RowsWriter {
     out: Int8Rows,
-    /// Bytes of the row being received.
-    carry: Vec<u8>,
-    next_row: usize,
-    f16: bool,
-    wide: Vec<f32>,
+    rows: RowStream,
 }
 
 impl Int8RowsWriter {
     /// `f16`: the stored type is F16 (else F32).
     pub fn new(rows: usize, cols: usize, f16: bool) -> Int8RowsWriter {
         let storage = vec![0u16; (rows * cols).div_ceil(2)];
-        Int8RowsWriter {
-            out: Int8Rows::with_rows(rows, cols, storage),
-            carry: Vec::with_capacity(cols * if f16 { 2 } else { 4 }),
-            next_row: 0,
-            f16,
-            wide: vec![0f32; cols],
-        }
+        Int8RowsWriter { out: Int8Rows::with_rows(rows, cols, storage), rows: RowStream::new(rows, cols, f16) }
     }
 
-    fn row_bytes(&self) -> usize {
-        self.out.cols * if self.f16 { 2 } else { 4 }
-    }
-
-    /// Adds the next bytes. A row holding NaN or infinity is an error naming the row: quantized,
-    /// it would pass unnoticed (the scale of a NaN row is NaN, of an infinite one infinite).
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), usize> {
-        let need = self.row_bytes();
-        while !bytes.is_empty() {
-            let take = (need - self.carry.len()).min(bytes.len());
-            self.carry.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.carry.len() == need && self.next_row < self.out.rows {
-                if self.f16 {
-                    for (w, b) in self.wide.iter_mut().zip(self.carry.chunks_exact(2)) {
-                        *w = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
-                    }
-                } else {
-                    for (w, b) in self.wide.iter_mut().zip(self.carry.chunks_exact(4)) {
-                        *w = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    }
-                }
-                if self.wide.iter().any(|v| !v.is_finite()) {
-                    return Err(self.next_row);
-                }
-                let wide = std::mem::take(&mut self.wide);
-                self.out.set_row(self.next_row, &wide);
-                self.wide = wide;
-                self.next_row += 1;
-                self.carry.clear();
-            }
-        }
-        Ok(())
+    /// Adds the next bytes; a row holding NaN or infinity is an error naming the row.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), usize> {
+        let out = &mut self.out;
+        self.rows.push(bytes, |r, values| out.set_row(r, values))
     }
 
     /// The rows, once every one has arrived.
     pub fn finish(self) -> Option<Int8Rows> {
-        (self.next_row == self.out.rows && self.carry.is_empty()).then_some(self.out)
+        self.rows.complete().then_some(self.out)
     }
 
     /// Bytes the finished rows take: what a model holding them in place of the stored tensor needs.

@@ -16,6 +16,7 @@ pub mod ternary;
 pub mod dense;
 pub mod int4_rows;
 pub mod int8_rows;
+pub mod row_stream;
 
 use thiserror::Error;
 
