@@ -10,6 +10,7 @@
 //! default binding limit is 128 MiB).
 
 use crate::quant::dense::{DenseData, DenseMatrix};
+use crate::quant::file_rows::FileRows;
 use crate::quant::int8_rows::Int8Rows;
 use crate::quant::ternary::{PackedTernary, TernaryScale, code_at};
 
@@ -97,8 +98,21 @@ impl GpuDense {
             DenseData::F32(v) => Stored::F32(v),
             DenseData::F16(v) => Stored::F16(v),
             DenseData::Int8(q) => Stored::Int8(q),
+            DenseData::File(f) => return GpuDense::upload_file_rows(gpu, label, m.rows, m.cols, f),
         };
         GpuDense::upload_stored(gpu, label, m.rows, m.cols, stored)
+    }
+
+    /// A matrix left in the model file, read and written to the device row by row.
+    fn upload_file_rows(gpu: &Gpu, label: &str, rows: usize, cols: usize, f: &FileRows) -> Result<GpuDense, GpuError> {
+        let mut w = GpuDenseWriter::new(gpu, label, rows, cols, f.is_f16())?;
+        let mut row = vec![0u8; cols * if f.is_f16() { 2 } else { 4 }];
+        let bad = |why: String| GpuError::Unfit(format!("'{label}' could not be read from the model file: {why}"));
+        for r in 0..rows {
+            f.read_row(r, &mut row).map_err(bad)?;
+            w.push(gpu, &row).map_err(|r| bad(format!("row {r} is not finite")))?;
+        }
+        w.finish(gpu).map_err(|r| bad(format!("row {r} is not finite")))?.ok_or_else(|| bad("it ended early".into()))
     }
 
     /// An int8 head (a separate F16 head converted in place at load).

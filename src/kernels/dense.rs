@@ -24,5 +24,10 @@ pub fn dense_row(m: &DenseMatrix, r: usize, x: &[f32], scratch: &mut [f32]) -> f
         DenseData::F16(bits) => scalar::dot_f16(&bits[r * d..(r + 1) * d], x, scratch),
         DenseData::F32(v) => scalar::dot_f32(&v[r * d..(r + 1) * d], x),
         DenseData::Int8(q) => q.row(r).iter().zip(x).map(|(&w, &v)| w as f32 * v).sum::<f32>() * q.scales[r],
+        // Widened as an F16 row is, then the same dot: the same bits as the matrix in memory.
+        DenseData::File(f) => {
+            f.row_into(r, &mut scratch[..d]);
+            scalar::dot_f32(&scratch[..d], x)
+        }
     }
 }

@@ -56,6 +56,11 @@ impl Model {
     ) -> Result<Vec<f32>, ModelError> {
         let (p0, max_len) = (cache.len(), cache.max_len());
         let logits = forward(&mut Cpu { model: self, cache, kind: opts.kernel }, &self.config, tokens, p0, max_len, which)?;
+        // A row that could not be read from the file left zeros: this step's logits are wrong.
+        if let Some(why) = self.token_embd.read_failure() {
+            cache.truncate(p0);
+            return Err(ModelError::FileRows(why.to_string()));
+        }
         Ok(logits.map_or(Vec::new(), |r| r.v))
     }
 }

@@ -9,13 +9,17 @@
 //! or F32 embedding and head row piece by row piece, `gpu::GpuDenseWriter`), and host memory holds
 //! only the tensor in transit, the norms and the tokenizer, whatever the model's size.
 
+use std::sync::Arc;
+
 use crate::gguf::{Event, Gguf, GgufError, GgufStream, Limits, TensorInfo, TensorType};
 use crate::quant::dense::DenseMatrix;
 use crate::quant::ternary::{self, SCALE_BLOCK};
 use crate::quant::{DecodeOptions, I2sLayout, decode};
 
 use crate::quant::dense::DenseData;
-use crate::quant::int4_rows::Int4Rows;
+use crate::quant::file_rows::{FileRows, RowStore};
+use crate::quant::int4_rows::{Int4Rows, Int4RowsWriter};
+use crate::quant::row_stream::RowStream;
 use crate::quant::int8_rows::{Int8Rows, Int8RowsWriter};
 
 use crate::gpu::{Gpu, GpuDense, GpuDenseWriter, GpuTernary};
@@ -42,6 +46,10 @@ pub struct LoadOptions {
     /// The weights go to a GPU as they load (`ModelLoader::use_gpu`): host memory then holds the
     /// tensor in transit, the norms and the tokenizer, and the estimate counts only those.
     pub on_gpu: bool,
+    /// The file can be read again while the model runs (`ModelLoader::rows_from`): the F16/F32
+    /// token embedding is then left there and read a row at a time (`quant::file_rows`), unless
+    /// the head is the embedding as stored, which reads every row per token.
+    pub rows_in_file: bool,
 }
 
 /// How the token embedding and a separate LM head are kept.
@@ -195,6 +203,8 @@ pub struct MemoryEstimate {
     pub runtime: u64,
     /// Whether the embedding (and a separate head) become int8 rows as they stream in.
     pub int8_embeddings: bool,
+    /// Whether the token embedding is left in the file (`LoadOptions::rows_in_file`).
+    pub embedding_in_file: bool,
 }
 
 impl MemoryEstimate {
@@ -303,7 +313,11 @@ fn streams_to_int8(t: &TensorInfo, role: Role, int8: bool) -> bool {
 
 fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8: bool, kv_cache: u64) -> MemoryEstimate {
     let (mut weights, mut largest) = (0u64, 0u64);
+    let in_file = embedding_in_file(g, roles, config, opts);
     for (t, &role) in g.tensors.iter().zip(roles) {
+        if role == Role::TokenEmbd && in_file {
+            continue;
+        }
         if streams_to_int8(t, role, int8) {
             weights += Int8RowsWriter::bytes_for(t.shape[1] as usize, t.shape[0] as usize);
         } else {
@@ -317,14 +331,26 @@ fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8:
         }
     }
     let head = g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::Output).or_else(|| g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::TokenEmbd));
-    // A head streamed into int8 rows is used as it is: nothing is added beside it.
-    if !head.is_some_and(|(t, &r)| streams_to_int8(t, r, int8)) {
+    // A head streamed into int8 rows is used as it is: nothing is added beside it. An embedding
+    // left in the file adds its head (the shortlist's 4-bit rows, or int8 rows) and nothing else.
+    if !head.is_some_and(|(t, &r)| streams_to_int8(t, r, int8) && !(r == Role::TokenEmbd && in_file)) {
         let tied = !roles.contains(&Role::Output);
         weights += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
     }
     let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
     let runtime = runtime_bytes(g.data_offset, threads);
-    MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8 }
+    MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8, embedding_in_file: in_file }
+}
+
+/// Whether the token embedding is left in the file: it can be read again, it is F16 or F32 (other
+/// types are decoded at load), and the head does not read every row of it per token.
+fn embedding_in_file(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions) -> bool {
+    let tied = !roles.contains(&Role::Output);
+    let embd = g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::TokenEmbd);
+    opts.rows_in_file
+        && !opts.on_gpu
+        && embd.is_some_and(|(t, _)| matches!(t.ty, TensorType::F16 | TensorType::F32))
+        && !(tied && opts.head.resolve(tied, config.n_embd) == HeadPrecision::Stored)
 }
 
 /// Host memory on the GPU path: the norms, the largest tensor in transit (a ternary one, gathered
@@ -342,7 +368,14 @@ fn host_estimate_on_gpu(g: &Gguf, roles: &[Role], opts: &LoadOptions) -> MemoryE
         }
     }
     let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
-    MemoryEstimate { weights, largest_tensor: largest, kv_cache: 0, runtime: runtime_bytes(g.data_offset, threads), int8_embeddings: false }
+    MemoryEstimate {
+        weights,
+        largest_tensor: largest,
+        kv_cache: 0,
+        runtime: runtime_bytes(g.data_offset, threads),
+        int8_embeddings: false,
+        embedding_in_file: false,
+    }
 }
 
 /// `estimate` with the LM head as stored: only a refusal needs it.
@@ -437,6 +470,10 @@ enum Buffer {
     Int8(Int8RowsWriter),
     /// Rows written to the GPU as they arrive.
     Gpu(GpuDenseWriter),
+    /// A tied head's shortlist rows, made as the embedding streams past into the file's keeping.
+    Int4(Int4RowsWriter),
+    /// An embedding left in the file: its rows only checked as they pass.
+    Checked(RowStream),
 }
 
 impl Buffer {
@@ -446,6 +483,8 @@ impl Buffer {
             Buffer::F16(v) => bytemuck::cast_slice_mut::<u16, u8>(v)[offset..offset + bytes.len()].copy_from_slice(bytes),
             Buffer::Int8(w) => w.push(bytes)?,
             Buffer::Gpu(w) => w.push(gpu.expect("GPU buffers only on the GPU path"), bytes)?,
+            Buffer::Int4(w) => w.push(bytes)?,
+            Buffer::Checked(rows) => rows.push(bytes, |_, _| {})?,
         }
         Ok(())
     }
@@ -476,6 +515,12 @@ pub struct ModelLoader {
     estimate: Option<MemoryEstimate>,
     error: Option<ModelError>,
     gpu: Option<GpuSink>,
+    /// Where the file can be read again (`rows_from`), and whether the embedding is left there.
+    store: Option<Arc<dyn RowStore>>,
+    embd_in_file: bool,
+    /// The head made while the embedding streamed past on its way to being left in the file.
+    embd_head: Option<LmHead>,
+    data_offset: u64,
 }
 
 impl ModelLoader {
@@ -494,7 +539,19 @@ impl ModelLoader {
             estimate: None,
             error: None,
             gpu: None,
+            store: None,
+            embd_in_file: false,
+            embd_head: None,
+            data_offset: 0,
         }
+    }
+
+    /// The file can be read again at any offset while the model runs: the token embedding is left
+    /// there (see `LoadOptions::rows_in_file`). Call before the first byte is fed.
+    pub fn rows_from(&mut self, store: Arc<dyn RowStore>) {
+        debug_assert!(self.config.is_none());
+        self.opts.rows_in_file = true;
+        self.store = Some(store);
     }
 
     /// Sends the weights to `gpu` as they load, before the first byte is fed (`opts.on_gpu`
@@ -569,8 +626,13 @@ impl ModelLoader {
 
     /// Checks the header and decides what each tensor becomes.
     fn plan(&mut self, g: &Gguf) -> Result<(), ModelError> {
-        let plan = Plan::of(g, &self.opts)?;
+        let opts = LoadOptions { rows_in_file: self.opts.rows_in_file && self.store.is_some(), ..self.opts };
+        let plan = Plan::of(g, &opts)?;
         let int8 = plan.estimate.int8_embeddings;
+        self.embd_in_file = plan.estimate.embedding_in_file;
+        self.data_offset = g.data_offset;
+        let tied = !plan.roles.contains(&Role::Output);
+        let head = self.opts.head.resolve(tied, plan.config.n_embd);
         self.estimate = Some(plan.estimate);
         let (config, roles) = (plan.config, plan.roles);
         self.roles = roles;
@@ -591,6 +653,14 @@ impl ModelLoader {
             .zip(&self.roles)
             .map(|(t, &role)| match role {
                 Role::Skip => None,
+                Role::TokenEmbd if self.embd_in_file => {
+                    let (cols, rows, f16) = (t.shape[0] as usize, t.shape[1] as usize, t.ty == TensorType::F16);
+                    Some(match (tied, head) {
+                        (true, HeadPrecision::Shortlist) => Buffer::Int4(Int4RowsWriter::new(rows, cols, f16)),
+                        (true, _) => Buffer::Int8(Int8RowsWriter::new(rows, cols, f16)),
+                        (false, _) => Buffer::Checked(RowStream::new(rows, cols, f16)),
+                    })
+                }
                 _ if streams_to_int8(t, role, int8) => Some(Buffer::Int8(Int8RowsWriter::new(
                     t.shape[1] as usize,
                     t.shape[0] as usize,
@@ -648,7 +718,7 @@ impl ModelLoader {
                         reason: "ended before its last row".into(),
                     })?),
                 },
-                Buffer::Gpu(_) => unreachable!("GPU buffers are finished on the device"),
+                Buffer::Gpu(_) | Buffer::Int4(_) | Buffer::Checked(_) => unreachable!("finished where they are made"),
             };
             match m.first_non_finite() {
                 Some(i) => Err(ModelError::BadTensor {
@@ -686,6 +756,19 @@ impl ModelLoader {
                 Role::TokenEmbd => (self.token_embd, sink.token_embd) = (shape_only, Some(on_device)),
                 _ => (self.output, sink.output) = (shape_only, Some(on_device)),
             }
+            return Ok(());
+        }
+        if role == Role::TokenEmbd && self.embd_in_file {
+            let ended = || ModelError::BadTensor { tensor: t.name.clone(), reason: "ended before its last row".into() };
+            self.embd_head = match buf {
+                Buffer::Int4(w) => Some(LmHead::Shortlist { int4: w.finish().ok_or_else(ended)?, output: None }),
+                Buffer::Int8(w) => Some(LmHead::Int8(w.finish().ok_or_else(ended)?)),
+                Buffer::Checked(rows) if rows.complete() => None,
+                _ => return Err(ended()),
+            };
+            let store = self.store.clone().expect("rows_from gave the store");
+            let rows = FileRows::new(store, self.data_offset + t.offset, t.shape[0] as usize, t.ty == TensorType::F16);
+            self.token_embd = Some(DenseMatrix { rows: t.shape[1] as usize, cols: t.shape[0] as usize, data: DenseData::File(rows) });
             return Ok(());
         }
         match role {
@@ -792,6 +875,8 @@ impl ModelLoader {
         let int8_embd = matches!(token_embd.data, DenseData::Int8(_));
         let resident = self.gpu.is_none();
         let head = match (self.opts.head.resolve(self.output.is_none(), token_embd.cols), self.output) {
+            // Made while the embedding streamed past into the file's keeping.
+            (_, None) if self.embd_head.is_some() => self.embd_head.expect("just checked"),
             // The GPU reads the head as stored (the weights here are shapes only).
             (_, Some(output)) if !resident => LmHead::Dense(output),
             (_, None) if !resident => LmHead::Tied,

@@ -53,6 +53,9 @@ pub enum ModelError {
     Gpu(String),
     #[error("the hidden state became NaN or infinite in layer {layer}: that layer's weights or norms are corrupt")]
     NonFinite { layer: usize },
+    /// A row of the embedding left in the file (`LoadOptions::rows_in_file`) could not be read.
+    #[error("{0}; load the model again")]
+    FileRows(String),
 }
 
 /// A ternary projection (BitLinear), with the optional extra scale of the `bitnet` arch.
@@ -157,13 +160,14 @@ impl Model {
 
     /// The LM head's precision, for statistics: "int8", "f16", "f32", "int4→f16" or "int4→f32".
     pub fn head_name(&self) -> &'static str {
-        use crate::quant::dense::DenseData::{F16, F32, Int8};
+        use crate::quant::dense::DenseData::{F16, F32, File, Int8};
+        let f16 = |d: &crate::quant::dense::DenseData| matches!(d, F16(_)) || matches!(d, File(f) if f.is_f16());
         match (&self.head, self.stored_head().map(|m| &m.data)) {
-            (LmHead::Shortlist { .. }, Some(F16(_))) => "int4→f16",
+            (LmHead::Shortlist { .. }, Some(d)) if f16(d) => "int4→f16",
             (LmHead::Shortlist { .. }, _) => "int4→f32",
             (_, None | Some(Int8(_))) => "int8",
-            (_, Some(F16(_))) => "f16",
-            (_, Some(F32(_))) => "f32",
+            (_, Some(d)) if f16(d) => "f16",
+            (_, Some(F32(_) | F16(_) | File(_))) => "f32",
         }
     }
 

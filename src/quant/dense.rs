@@ -5,6 +5,7 @@
 
 use crate::gguf::TensorType;
 
+use super::file_rows::FileRows;
 use super::int8_rows::Int8Rows;
 use super::{DecodeOptions, QuantError, decode};
 
@@ -19,6 +20,9 @@ pub enum DenseData {
     /// Rows quantized to int8 while they streamed in, for models that fit only this way
     /// (`EmbeddingPrecision::Int8`).
     Int8(Int8Rows),
+    /// Left in the model file and read a row at a time (`file_rows`): an embedding that is only
+    /// looked up, or a tied head that only rescores its shortlist.
+    File(FileRows),
 }
 
 /// `rows` vectors of `cols` floats, row-major (a token embedding is vocab rows of n_embd).
@@ -70,6 +74,7 @@ impl DenseMatrix {
                 }
             }
             DenseData::Int8(q) => q.row_into(r, out),
+            DenseData::File(f) => f.row_into(r, out),
         }
     }
 
@@ -85,8 +90,16 @@ impl DenseMatrix {
                 let chunk = v.chunks(4096).position(|c| c.iter().fold(false, |a, h| a | bad(h)))?;
                 Some(chunk * 4096 + v[chunk * 4096..].iter().position(bad)?)
             }
-            // Checked row by row as it was quantized.
-            DenseData::Int8(_) => None,
+            // Checked row by row as it streamed in.
+            DenseData::Int8(_) | DenseData::File(_) => None,
+        }
+    }
+
+    /// Why a row of a matrix left in the file could not be read, once one could not.
+    pub fn read_failure(&self) -> Option<&str> {
+        match &self.data {
+            DenseData::File(f) => f.failure(),
+            _ => None,
         }
     }
 
@@ -95,6 +108,7 @@ impl DenseMatrix {
             DenseData::F32(v) => 4 * v.len(),
             DenseData::F16(v) => 2 * v.len(),
             DenseData::Int8(q) => q.memory_bytes(),
+            DenseData::File(_) => 0,
         }
     }
 }

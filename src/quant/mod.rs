@@ -17,6 +17,7 @@ pub mod dense;
 pub mod int4_rows;
 pub mod int8_rows;
 pub mod row_stream;
+pub mod file_rows;
 
 use thiserror::Error;
 

@@ -87,6 +87,10 @@ pub fn tensor_bytes(path: &Path, index: usize, n_bytes: u64) -> Result<Vec<u8>, 
 pub fn engine(path: &Path, opts: EngineOptions) -> Result<Engine, CliError> {
     let (_, len) = open(path)?;
     let mut loader = ModelLoader::new(opts.loader_options(), Some(len));
+    if opts.load.rows_in_file {
+        let store = bitnet_web::quant::file_rows::DiskStore::open(path).map_err(|e| CliError::Io(path.to_path_buf(), e))?;
+        loader.rows_from(std::sync::Arc::new(store));
+    }
     pump(path, |chunk| {
         loader.feed(chunk)?;
         Ok(false)

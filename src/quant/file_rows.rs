@@ -1,0 +1,112 @@
+//! A dense tensor left in the model file and read a row at a time when the forward pass needs one.
+//!
+//! Why: the token embedding is read one row per token, and a tied head with a 4-bit shortlist
+//! (`kernels::shortlist_matvec`) scores only its ~64 best rows exactly; neither needs the stored
+//! matrix in memory. For 2B4T that matrix (F16, 128256 × 2560) is 626 MiB, over half of the
+//! 1144 MiB file, and keeping it was what held a tab's peak at 1.36× the file (bench/RESULTS.md).
+//! Read from the file it costs 65 row reads of 5 KiB a token, and the logits are the same bits.
+//!
+//! Where the bytes come from is a [`RowStore`]: the file natively, the cached `File` in a browser
+//! worker. A read that fails (the cache was cleared, the file changed) leaves zeros and is kept as
+//! this matrix's failure, which the engine reports as a typed error after the step that met it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use super::row_stream::widen;
+
+/// Random reads of the model file.
+pub trait RowStore: Send + Sync {
+    /// Fills `buf` from the file's bytes at `offset`; the error says why it could not.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String>;
+}
+
+/// Rows of a tensor at `offset` in a [`RowStore`]'s file.
+#[derive(Clone)]
+pub struct FileRows {
+    store: Arc<dyn RowStore>,
+    offset: u64,
+    cols: usize,
+    f16: bool,
+    failure: Arc<OnceLock<String>>,
+}
+
+impl fmt::Debug for FileRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileRows").field("offset", &self.offset).field("cols", &self.cols).field("f16", &self.f16).finish()
+    }
+}
+
+impl FileRows {
+    /// `offset`: where the tensor starts in the file; `f16`: stored as F16 (else F32). The rows
+    /// were checked for NaN and infinity as they streamed past (`RowStream`).
+    pub fn new(store: Arc<dyn RowStore>, offset: u64, cols: usize, f16: bool) -> FileRows {
+        FileRows { store, offset, cols, f16, failure: Arc::new(OnceLock::new()) }
+    }
+
+    pub fn is_f16(&self) -> bool {
+        self.f16
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.cols * if self.f16 { 2 } else { 4 }
+    }
+
+    /// Row `r`'s stored bytes into `buf` (a row's length).
+    pub fn read_row(&self, r: usize, buf: &mut [u8]) -> Result<(), String> {
+        self.store.read_at(self.offset + (r * self.row_bytes()) as u64, buf)
+    }
+
+    /// Row `r` widened to f32 into `out`; zeros if it cannot be read (see `failure`).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let mut bytes = vec![0u8; self.row_bytes()];
+        match self.read_row(r, &mut bytes) {
+            Ok(()) => widen(&bytes, self.f16, out),
+            Err(e) => {
+                let _ = self.failure.set(format!("row {r} of the model file could not be read again: {e}"));
+                out.fill(0.0);
+            }
+        }
+        if out.iter().any(|v| !v.is_finite()) {
+            let _ = self.failure.set(format!("row {r} of the model file is not what was loaded: the file changed"));
+            out.fill(0.0);
+        }
+    }
+
+    /// Why a read failed, once one has.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+}
+
+/// A file on disk (the native CLI, tests).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct DiskStore(std::fs::File);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl DiskStore {
+    pub fn open(path: &std::path::Path) -> std::io::Result<DiskStore> {
+        std::fs::File::open(path).map(DiskStore)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl RowStore for DiskStore {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_exact_at(&self.0, buf, offset);
+        #[cfg(windows)]
+        let read = {
+            let mut done = 0;
+            loop {
+                match std::os::windows::fs::FileExt::seek_read(&self.0, &mut buf[done..], offset + done as u64) {
+                    Ok(0) if done < buf.len() => break Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) if done + n < buf.len() => done += n,
+                    Ok(_) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+        };
+        read.map_err(|e| e.to_string())
+    }
+}
