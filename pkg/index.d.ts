@@ -29,6 +29,8 @@ export interface ModelHeader {
   memoryEstimate: number;
   /** Whether the embedding and a separate head become int8 rows as they stream in (`embeddings`). */
   int8Embeddings: boolean;
+  /** Whether the token embedding is left in the model's file and read a row at a time (see `cache`). */
+  embeddingInFile: boolean;
 }
 
 export interface CreateEngineOptions {
@@ -55,7 +57,14 @@ export interface CreateEngineOptions {
    */
   lmHead?: "auto" | "shortlist" | "int8" | "stored";
   onProgress?: (p: Progress) => void;
-  /** Keep a URL's model for offline use after a complete, verified download (default true). */
+  /**
+   * Keep a URL's model for offline use after a complete, verified download (default true).
+   *
+   * While the file stays readable (kept here, or a File given as `model`), an F16/F32 token
+   * embedding is not held in memory: its rows are read from the file when needed (exact, the same
+   * logits; 626 MiB less for 2B4T, whose tab then peaks below the file's size), unless `lmHead` is
+   * "stored" on a model whose head is the embedding. With `cache: false` and a URL it is held.
+   */
   cache?: boolean;
   /** Expected SHA-256 (hex) of the file; a mismatch is a DownloadError and nothing is kept. */
   sha256?: string;
@@ -298,6 +307,8 @@ export interface MemoryEstimate {
   runtime: number;
   /** Whether the embedding (and a separate head) would become int8 rows (`embeddings`). */
   int8Embeddings: boolean;
+  /** Whether the token embedding would be left in the model's file (see `cache`). */
+  embeddingInFile: boolean;
   /** The context the estimate is for (the option, or the model's at most 4096). */
   contextLength: number;
   /** The budget compared with (`memoryLimit` or the default). */
@@ -317,7 +328,7 @@ export interface MemoryEstimate {
  */
 export function estimateMemory(
   model: string | URL | Blob | ArrayBuffer,
-  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "threads" | "workerUrl" | "signal">,
+  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "threads" | "cache" | "workerUrl" | "signal">,
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;
@@ -354,3 +365,5 @@ export class EngineUnloadedError extends BitnetError {}
 export class EngineCrashedError extends BitnetError {}
 /** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
 export class WebGpuUnavailableError extends BitnetError {}
+/** The model's file, which the embedding's rows are read from (see `cache`), can no longer be read (its offline copy was deleted, or the File changed): load the model again. */
+export class ModelFileError extends BitnetError {}

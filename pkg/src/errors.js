@@ -28,6 +28,11 @@ export class UnsupportedFieldError extends BitnetError {
 }
 /** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
 export class WebGpuUnavailableError extends BitnetError {}
+/**
+ * The model's file, which the token embedding is read from a row at a time, can no longer be read
+ * (its offline copy was deleted, or the File given changed): load the model again.
+ */
+export class ModelFileError extends BitnetError {}
 /** The engine was unloaded; create a new one with createEngine(). */
 export class EngineUnloadedError extends BitnetError {}
 /** The engine's worker died (a crash in the engine, or the browser killed it); the Engine restarts it. */
@@ -43,6 +48,7 @@ const CLASSES = {
   EngineUnloadedError,
   EngineCrashedError,
   WebGpuUnavailableError,
+  ModelFileError,
 };
 
 /** Serialises any error for postMessage. */

@@ -451,7 +451,7 @@ function sourceOf(model, sha256, caller) {
  * The memory loading `model` with these options would take, from its header alone: a URL's
  * download stops once the header is in (a model kept offline is read from storage). See index.d.ts.
  */
-export async function estimateMemory(model, { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, threads, workerUrl, signal } = {}) {
+export async function estimateMemory(model, { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, threads, cache, workerUrl, signal } = {}) {
   const { source } = sourceOf(model, undefined, "estimateMemory");
   if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
     throw new RangeError("memoryLimit must be a positive number of bytes");
@@ -463,7 +463,7 @@ export async function estimateMemory(model, { contextLength, kvCache, lmHead, em
   try {
     await conn.ready;
     // Bytes are copied, not transferred: the caller keeps its buffer.
-    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, threads } });
+    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, threads, cache } });
   } finally {
     signal?.removeEventListener("abort", onAbort);
     conn.close(new EngineUnloadedError("The estimate is over."));

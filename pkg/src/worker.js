@@ -150,6 +150,9 @@ async function load(id, source, options = {}, into = null) {
   }
 }
 
+/** A first download's copy for offline use failed while the embedding was being left to it. */
+class KeepFailed extends Error {}
+
 async function loadOn(id, source, options, into, cpuNote = null) {
   const { mod } = await initWasm(options.threads);
   if (!into) {
@@ -173,6 +176,10 @@ async function loadOn(id, source, options, into, cpuNote = null) {
     lmHead: options.lmHead,
   });
   lastLoad = { source, options };
+  // The token embedding is left in the model's file and read a row at a time when the file stays
+  // readable: a File given, or the copy kept offline (on a first download, once it is complete).
+  if (file) loader.rowsFrom(file);
+  let rowsId = null;
   const hasher = source.sha256 && !into ? new mod.Sha256() : null;
   let header = null;
   const feed = (chunk) => {
@@ -209,7 +216,16 @@ async function loadOn(id, source, options, into, cpuNote = null) {
           post({ type: "warning", id, message: `The model will not be kept offline: ${e.message}` });
           return null;
         });
+        if (writer) rowsId = loader.rowsFrom(null);
       }
+      // The embedding was left to the copy being kept, which failed: load again, holding it.
+      const holdingIt = async () => {
+        controller.abort();
+        await writer?.abort();
+        try { loader.free(); } catch { /* already consumed */ }
+        return loadOn(id, source, { ...options, cache: false }, into, cpuNote);
+      };
+      let keepFailed = false;
       const controller = new AbortController();
       let size;
       try {
@@ -222,6 +238,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
             if (writer) {
               await writer.write(chunk).catch((e) => {
                 writer = null;
+                keepFailed = rowsId !== null;
                 const quota = e?.name === "QuotaExceededError";
                 post({
                   type: "warning",
@@ -231,10 +248,12 @@ async function loadOn(id, source, options, into, cpuNote = null) {
                     : `The model will not be kept offline: ${e.message}`,
                 });
               });
+              if (keepFailed) throw new KeepFailed();
             }
           },
         }));
       } catch (e) {
+        if (e instanceof KeepFailed || keepFailed) return await holdingIt();
         controller.abort();
         await writer?.abort();
         throw e;
@@ -248,6 +267,13 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         throw new DownloadError(`The downloaded file's SHA-256 is ${digest}, not the expected ${source.sha256}: it is corrupt or a different version. It was not kept.`);
       }
       await writer?.commit({ size, sha256: digest });
+      if (rowsId !== null) {
+        const kept = await store.openModel(url).catch(() => null);
+        if (!kept || !mod.bindRows(rowsId, kept)) {
+          built.free();
+          return await loadOn(id, source, { ...options, cache: false }, into, cpuNote);
+        }
+      }
       engine = built;
       return { header, info: backendInfo(), contextLength: engine.contextLength() };
     }
@@ -324,9 +350,12 @@ async function estimate(source, options = {}) {
     // The threads a load would run on (initWasm's rule), for their stacks.
     const n = threadCount(options.threads);
     const threads = n > 1 && simdLevel() === "relaxed" && self.crossOriginIsolated === true ? n : 1;
+    // As loadOn decides: the embedding is left in a File, or in the copy a download keeps.
+    const rowsInFile = !!file || (!!url && options.cache !== false && store.isAvailable());
     return inspector.estimateMemory({
       ...options,
       threads,
+      rowsInFile,
       memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
     });
   } finally {

@@ -54,6 +54,7 @@ impl ErrorName for ModelError {
             }
             ModelError::OutOfMemory { .. } => "OutOfMemoryError",
             ModelError::ContextFull(_) => "ContextFullError",
+            ModelError::FileRows(_) => "ModelFileError",
             _ => "GgufError",
         }
     }

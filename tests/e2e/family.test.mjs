@@ -76,9 +76,10 @@ for (const shape of ["large", "falcon3-1b", "2b4t"]) {
     await page.goto(base + "inspect.html");
     const r = await page.evaluate(async ({ url, ctx }) => {
       const { createEngine, estimateMemory } = await import("./lib/index.js");
-      const estimate = await estimateMemory(url, { contextLength: ctx });
+      // Not kept offline, as the load below: the embedding is held in memory.
+      const estimate = await estimateMemory(url, { contextLength: ctx, cache: false });
       // One byte short with the embedding kept as stored (under "auto" int8 rows would make it fit).
-      const tight = await estimateMemory(url, { contextLength: ctx, embeddings: "stored", memoryLimit: estimate.total - 1 });
+      const tight = await estimateMemory(url, { contextLength: ctx, embeddings: "stored", memoryLimit: estimate.total - 1, cache: false });
       const engine = await createEngine({ model: url, contextLength: ctx, cache: false });
       try {
         const out = await engine.chat.completions.create({ prompt: "Hello", max_tokens: ctx, temperature: 0, ignore_eos: true });
@@ -112,7 +113,7 @@ test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f
   await page.goto(base + "inspect.html");
   const r = await page.evaluate(async (url) => {
     const { createEngine, estimateMemory } = await import("./lib/index.js");
-    const estimate = await estimateMemory(url, { contextLength: 4096, kvCache: "f16" });
+    const estimate = await estimateMemory(url, { contextLength: 4096, kvCache: "f16", cache: false });
     let header = null;
     const t0 = performance.now();
     const engine = await createEngine({ model: url, contextLength: 4096, kvCache: "f16", cache: false,

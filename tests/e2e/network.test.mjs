@@ -208,6 +208,8 @@ test("the model kept offline is the server's file byte for byte, through a cut a
   assert.ok(b.requests.some((q) => q.path.includes("/cut-once/") && q.range), "the download was resumed with a Range request");
 });
 
+// A URL kept offline (the default) and a File leave the embedding in the file; bytes, or a URL with
+// `cache: false`, hold it: the estimate says which, and differs by exactly the embedding's bytes.
 test("estimateMemory reads the header alone, from a URL, a File or bytes, and a corrupt file rejects as a load would", async () => {
   const r = await b.page.evaluate(async (model) => {
     const { createEngine, estimateMemory } = await import("./lib/index.js");
@@ -216,6 +218,7 @@ test("estimateMemory reads the header alone, from a URL, a File or bytes, and a 
     await engine.unload();
     const bytes = await (await fetch(model)).arrayBuffer();
     const fromUrl = await estimateMemory(model);
+    const held = await estimateMemory(model, { cache: false });
     const fromFile = await estimateMemory(new File([bytes], "m.gguf"));
     const fromBytes = await estimateMemory(bytes);
     const f16 = await estimateMemory(model, { kvCache: "f16", contextLength: 128 });
@@ -225,11 +228,14 @@ test("estimateMemory reads the header alone, from a URL, a File or bytes, and a 
     } catch (e) {
       corrupt = { name: e.name, message: e.message };
     }
-    return { header, fromUrl, fromFile, fromBytes, f16, corrupt, kept: bytes.byteLength };
+    return { header, fromUrl, held, fromFile, fromBytes, f16, corrupt, kept: bytes.byteLength };
   }, MODEL);
-  assert.equal(r.fromUrl.total, r.header.memoryEstimate, "the figure a load's header gives");
+  assert.equal(r.held.total, r.header.memoryEstimate, "the figure a load's header gives");
+  assert.equal(r.header.embeddingInFile, false);
   assert.deepEqual(r.fromFile, r.fromUrl);
-  assert.deepEqual(r.fromBytes, r.fromUrl);
+  assert.deepEqual(r.fromBytes, r.held);
+  assert.equal(r.fromUrl.embeddingInFile, true);
+  assert.equal(r.held.weights - r.fromUrl.weights, r.header.nVocab * r.header.nEmbd * 2, "the F16 embedding's bytes");
   assert.ok(r.kept > 0, "the caller's bytes were copied, not taken");
   assert.equal(r.fromUrl.weights + r.fromUrl.largestTensor + r.fromUrl.kvCache + r.fromUrl.runtime, r.fromUrl.total);
   assert.equal(r.f16.contextLength, 128);

@@ -159,6 +159,50 @@ test("a trap during a request rejects it with EngineCrashedError; the engine rel
   await page.close();
 });
 
+// The token embedding is left in the model's file when the file stays readable (kept offline, or a
+// File given) and read a row at a time: the answers are the ones the embedding held in memory gives,
+// the engine's memory is smaller by exactly the embedding's bytes (vocabulary × width × 2 for F16),
+// and once the kept copy is deleted the next request is a typed error that says what to do.
+test("the token embedding is read from the kept file or a File: the same answers, its bytes less memory, a ModelFileError once the file is gone", async () => {
+  const page = await ctx.newPage();
+  await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
+  const downloads = gets.get("/embedded.gguf") || 0;
+  const r = await page.evaluate(async () => {
+    const { createEngine, deleteCachedModel } = await import("./node_modules/bitnet-web/dist/index.js");
+    const ask = { messages: [{ role: "user", content: "What is a cat?" }], max_tokens: 24, temperature: 0, ignore_eos: true };
+    const run = async (opts) => {
+      const engine = await createEngine({ contextLength: 512, ...opts });
+      const text = (await engine.chat.completions.create(ask)).choices[0].message.content;
+      const stats = await engine.refreshStats();
+      return { engine, text, inFile: engine.header.embeddingInFile, bytes: stats.model_bytes, nVocab: engine.header.nVocab, nEmbd: engine.header.nEmbd };
+    };
+    const plain = ({ engine, ...rest }) => rest;
+    const held = await run({ model: "embedded.gguf?rows", cache: false });
+    await held.engine.unload();
+    const first = await run({ model: "embedded.gguf?rows" }); // downloaded and kept
+    await first.engine.unload();
+    const kept = await run({ model: "embedded.gguf?rows" }); // from the kept copy
+    const bytes = await (await fetch("embedded.gguf")).arrayBuffer();
+    const file = await run({ model: new File([bytes], "embedded.gguf") });
+    await file.engine.unload();
+    await deleteCachedModel("embedded.gguf?rows");
+    const gone = await kept.engine.chat.completions.create(ask).then(() => null, (e) => ({ name: e.name, message: e.message }));
+    await kept.engine.unload();
+    return { held: plain(held), first: plain(first), kept: plain(kept), file: plain(file), gone };
+  });
+  const embedding = r.held.nVocab * r.held.nEmbd * 2;
+  assert.equal(r.held.inFile, false, "a URL not kept: the embedding is held");
+  for (const k of ["first", "kept", "file"]) {
+    assert.equal(r[k].inFile, true, k);
+    assert.equal(r[k].text, r.held.text, `${k}: the same greedy answer`);
+    assert.equal(r.held.bytes - r[k].bytes, embedding, `${k}: the embedding's bytes less`);
+  }
+  assert.equal(r.gone?.name, "ModelFileError", JSON.stringify(r.gone));
+  assert.match(r.gone.message, /could not be read again.*load the model again/);
+  assert.equal(gets.get("/embedded.gguf") - downloads, 3, "requests: held, first (kept), the fetch for the File; none for the kept load");
+  await page.close();
+});
+
 test("a worker that dies takes its pending calls with it; the next call works on a restarted worker", async () => {
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
