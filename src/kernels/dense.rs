@@ -17,6 +17,24 @@ pub fn dense_matvec(m: &DenseMatrix, x: &[f32], out: &mut [f32]) {
     });
 }
 
+/// `out[i] = M[rows[i]] · x`: the shortlist's exact scores. A matrix left in the file reads the rows
+/// in one request, then each is the same dot as `dense_row`'s.
+pub fn dense_rows(m: &DenseMatrix, rows: &[usize], x: &[f32], out: &mut [f32]) {
+    let d = m.cols;
+    if let DenseData::File(f) = &m.data {
+        let mut wide = vec![0f32; rows.len() * d];
+        f.rows_into(rows, &mut wide);
+        for (o, row) in out.iter_mut().zip(wide.chunks_exact(d)) {
+            *o = scalar::dot_f32(row, x);
+        }
+        return;
+    }
+    let mut scratch = vec![0f32; d];
+    for (o, &r) in out.iter_mut().zip(rows) {
+        *o = dense_row(m, r, x, &mut scratch);
+    }
+}
+
 /// `M[r] · x`; `scratch` holds at least a row (an F16 row is widened into it).
 pub fn dense_row(m: &DenseMatrix, r: usize, x: &[f32], scratch: &mut [f32]) -> f32 {
     let d = m.cols;

@@ -15,7 +15,7 @@ mod shortlist;
 mod streams;
 mod ternary;
 
-pub use dense::{dense_matvec, dense_row};
+pub use dense::{dense_matvec, dense_row, dense_rows};
 pub use int8::{activation_limit, int8_matvec};
 pub use shortlist::{CANDIDATES, best_rows, int4_offsets, shortlist_matvec};
 pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, threads};

@@ -10,7 +10,7 @@ use crate::quant::dense::DenseMatrix;
 use crate::quant::int4_rows::{BLOCK, Int4Rows, OFFSET};
 
 use super::streams::interleaved;
-use super::{KernelKind, dense_row, for_each_row_chunk};
+use super::{KernelKind, dense_rows, for_each_row_chunk};
 
 /// Rows scored exactly at first, per token; the shortlist grows fourfold while it looks unsafe.
 pub const CANDIDATES: usize = 64;
@@ -36,13 +36,14 @@ pub fn shortlist_matvec(kind: KernelKind, w: &Int4Rows, exact: &DenseMatrix, x: 
         }
     });
     let estimates = out.to_vec();
-    let mut scratch = vec![0f32; x.len()];
     let mut k = CANDIDATES;
     loop {
         let rows = best_rows(&estimates, k);
+        let mut scores = vec![0f32; rows.len()];
+        dense_rows(exact, &rows, x, &mut scores);
         let (mut lowest, mut error, mut best) = (f32::INFINITY, 0f32, f32::NEG_INFINITY);
-        for &r in &rows {
-            out[r] = dense_row(exact, r, x, &mut scratch);
+        for (&r, &score) in rows.iter().zip(&scores) {
+            out[r] = score;
             lowest = lowest.min(estimates[r]);
             error = error.max((estimates[r] - out[r]).abs());
             best = best.max(out[r]);

@@ -72,9 +72,8 @@ impl Backend for Cpu<'_> {
     fn embed(&mut self, tokens: &[u32]) -> Rows {
         let d = self.model.config.n_embd;
         let mut x = vec![0f32; tokens.len() * d];
-        for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
-            self.model.token_embd.row_into(t as usize, row);
-        }
+        let rows: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
+        self.model.token_embd.rows_into(&rows, &mut x);
         Rows { v: x, cols: d }
     }
 

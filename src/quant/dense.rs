@@ -78,6 +78,15 @@ impl DenseMatrix {
         }
     }
 
+    /// Rows `rows` widened to f32, one after another, into `out` (a matrix left in the file reads
+    /// them in one request).
+    pub fn rows_into(&self, rows: &[usize], out: &mut [f32]) {
+        match &self.data {
+            DenseData::File(f) => f.rows_into(rows, out),
+            _ => rows.iter().zip(out.chunks_exact_mut(self.cols)).for_each(|(&r, o)| self.row_into(r, o)),
+        }
+    }
+
     /// The first value that is NaN or infinite (row-major index), if any. An F16 value is one when
     /// its exponent bits are all set, so the check is one mask and compare per value.
     pub fn first_non_finite(&self) -> Option<usize> {

@@ -4,10 +4,11 @@
 //! (`kernels::shortlist_matvec`) scores only its ~64 best rows exactly; neither needs the stored
 //! matrix in memory. For 2B4T that matrix (F16, 128256 × 2560) is 626 MiB, over half of the
 //! 1144 MiB file, and keeping it was what held a tab's peak at 1.36× the file (bench/RESULTS.md).
-//! Read from the file it costs 65 row reads of 5 KiB a token, and the logits are the same bits.
+//! Read from the file it costs 65 rows of 5 KiB a token, and the logits are the same bits. The rows
+//! a step needs are asked for together (`RowStore::read_many`), so a store can make one request.
 //!
-//! Where the bytes come from is a [`RowStore`]: the file natively, the cached `File` in a browser
-//! worker. A read that fails (the cache was cleared, the file changed) leaves zeros and is kept as
+//! Where the bytes come from is a [`RowStore`]: the file natively, the copy kept offline in a
+//! browser worker (`web::file_rows`: 64 rows in 0.16 ms). A read that fails (the cache was cleared, the file changed) leaves zeros and is kept as
 //! this matrix's failure, which the engine reports as a typed error after the step that met it.
 
 use std::fmt;
@@ -19,6 +20,17 @@ use super::row_stream::widen;
 pub trait RowStore: Send + Sync {
     /// Fills `buf` from the file's bytes at `offset`; the error says why it could not.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String>;
+
+    /// Fills `buf` with the byte ranges `(offset, len)` one after another: one request where the
+    /// store has a way to make one.
+    fn read_many(&self, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<(), String> {
+        let mut at = 0;
+        for &(offset, len) in ranges {
+            self.read_at(offset, &mut buf[at..at + len])?;
+            at += len;
+        }
+        Ok(())
+    }
 }
 
 /// Rows of a tensor at `offset` in a [`RowStore`]'s file.
@@ -59,16 +71,24 @@ impl FileRows {
 
     /// Row `r` widened to f32 into `out`; zeros if it cannot be read (see `failure`).
     pub fn row_into(&self, r: usize, out: &mut [f32]) {
-        let mut bytes = vec![0u8; self.row_bytes()];
-        match self.read_row(r, &mut bytes) {
+        self.rows_into(&[r], out);
+    }
+
+    /// Rows `rows` widened to f32, one after another, into `out`, read in one request; zeros if
+    /// they cannot be read (see `failure`).
+    pub fn rows_into(&self, rows: &[usize], out: &mut [f32]) {
+        let n = self.row_bytes();
+        let ranges: Vec<(u64, usize)> = rows.iter().map(|&r| (self.offset + (r * n) as u64, n)).collect();
+        let mut bytes = vec![0u8; n * rows.len()];
+        match self.store.read_many(&ranges, &mut bytes) {
             Ok(()) => widen(&bytes, self.f16, out),
             Err(e) => {
-                let _ = self.failure.set(format!("row {r} of the model file could not be read again: {e}"));
+                let _ = self.failure.set(format!("rows {rows:?} of the model file could not be read again: {e}"));
                 out.fill(0.0);
             }
         }
-        if out.iter().any(|v| !v.is_finite()) {
-            let _ = self.failure.set(format!("row {r} of the model file is not what was loaded: the file changed"));
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            let _ = self.failure.set(format!("row {} of the model file is not what was loaded: the file changed", rows[i / self.cols]));
             out.fill(0.0);
         }
     }
