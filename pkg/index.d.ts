@@ -29,7 +29,7 @@ export interface ModelHeader {
   memoryEstimate: number;
   /** Whether the embedding and a separate head become int8 rows as they stream in (`embeddings`). */
   int8Embeddings: boolean;
-  /** Whether the token embedding is left in the model's file and read a row at a time (see `cache`). */
+  /** Whether the token embedding is left in the copy kept offline and read a row at a time (see `cache`). */
   embeddingInFile: boolean;
 }
 
@@ -60,10 +60,10 @@ export interface CreateEngineOptions {
   /**
    * Keep a URL's model for offline use after a complete, verified download (default true).
    *
-   * While the file stays readable (kept here, or a File given as `model`), an F16/F32 token
-   * embedding is not held in memory: its rows are read from the file when needed (exact, the same
-   * logits; 626 MiB less for 2B4T, whose tab then peaks below the file's size), unless `lmHead` is
-   * "stored" on a model whose head is the embedding. With `cache: false` and a URL it is held.
+   * Where the browser has OPFS sync access handles (Chromium, Firefox), an F16/F32 token embedding
+   * is then not held in memory: its rows are read from the kept copy when needed (exact, the same
+   * logits; 626 MiB less for 2B4T, whose tab then peaks at 0.82× the file), unless `lmHead` is
+   * "stored" on a model whose head is the embedding. With `cache: false`, a File or bytes it is held.
    */
   cache?: boolean;
   /** Expected SHA-256 (hex) of the file; a mismatch is a DownloadError and nothing is kept. */
@@ -307,7 +307,7 @@ export interface MemoryEstimate {
   runtime: number;
   /** Whether the embedding (and a separate head) would become int8 rows (`embeddings`). */
   int8Embeddings: boolean;
-  /** Whether the token embedding would be left in the model's file (see `cache`). */
+  /** Whether the token embedding would be left in the copy kept offline (see `cache`). */
   embeddingInFile: boolean;
   /** The context the estimate is for (the option, or the model's at most 4096). */
   contextLength: number;
@@ -365,5 +365,5 @@ export class EngineUnloadedError extends BitnetError {}
 export class EngineCrashedError extends BitnetError {}
 /** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
 export class WebGpuUnavailableError extends BitnetError {}
-/** The model's file, which the embedding's rows are read from (see `cache`), can no longer be read (its offline copy was deleted, or the File changed): load the model again. */
+/** The copy kept offline, which the embedding's rows are read from (see `cache`), can no longer be read: load the model again. */
 export class ModelFileError extends BitnetError {}

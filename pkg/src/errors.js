@@ -29,8 +29,8 @@ export class UnsupportedFieldError extends BitnetError {
 /** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
 export class WebGpuUnavailableError extends BitnetError {}
 /**
- * The model's file, which the token embedding is read from a row at a time, can no longer be read
- * (its offline copy was deleted, or the File given changed): load the model again.
+ * The copy kept offline, which the token embedding is read from a row at a time, can no longer be
+ * read: load the model again.
  */
 export class ModelFileError extends BitnetError {}
 /** The engine was unloaded; create a new one with createEngine(). */

@@ -70,6 +70,35 @@ export async function openModel(url) {
   }
 }
 
+/**
+ * Whether a kept model's rows can be read synchronously here: OPFS with sync access handles, which
+ * only workers have (the engine's worker reads the token embedding's rows from the kept copy).
+ */
+export async function canReadRows() {
+  return (await useOpfs()) && typeof FileSystemFileHandle !== "undefined" && "createSyncAccessHandle" in FileSystemFileHandle.prototype;
+}
+
+/**
+ * A read-only sync access handle on `url`'s kept copy, or null. Read-only handles share the file
+ * with other readers; while one is open the file cannot be removed (`deleteModel` then only
+ * unlists it, and `removeOrphans` removes it later).
+ */
+export async function openRows(url) {
+  if (!(await canReadRows())) return null;
+  const d = await dir();
+  const name = await fileName(url);
+  const entry = (await readIndex(d))[name];
+  if (!entry) return null;
+  try {
+    const handle = await (await d.getFileHandle(name)).createSyncAccessHandle({ mode: "read-only" });
+    if (handle.getSize() === entry.size) return handle;
+    handle.close();
+  } catch {
+    // Another tab holds the file where read-only handles are not supported: hold the embedding.
+  }
+  return null;
+}
+
 export async function deleteModel(url) {
   if (!(await useOpfs())) return cacheStore.deleteModel(url);
   const d = await dir();

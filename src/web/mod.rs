@@ -149,7 +149,7 @@ struct LoadConfig {
     /// The weights go to WebGPU as they load (then `useGpu` before the first chunk): the memory
     /// budget counts host memory only.
     on_gpu: bool,
-    /// For an estimate: the file will be there to read the embedding's rows from (`rowsFrom`).
+    /// For an estimate: the kept copy will be there to read the embedding's rows from (`rowsFrom`).
     rows_in_file: bool,
 }
 
@@ -241,11 +241,11 @@ struct HeaderSummary {
     embedding_in_file: bool,
 }
 
-/// Gives the file to the rows `ModelLoader.rowsFrom(null)` promised (see there); false when that
-/// model is gone.
+/// Gives the rows `ModelLoader.rowsFrom()` promised their file (see there); false when that model is
+/// gone (the handle is then closed). The model closes the handle when it is freed.
 #[wasm_bindgen(js_name = bindRows)]
-pub fn bind_rows(id: u32, file: web_sys::Blob) -> bool {
-    file_rows::bind(id, file)
+pub fn bind_rows(id: u32, handle: web_sys::FileSystemSyncAccessHandle) -> bool {
+    file_rows::bind(id, handle)
 }
 
 /// Builds a model from the file's bytes as they arrive.
@@ -287,17 +287,14 @@ impl ModelLoader {
         serde_wasm_bindgen::to_value(&info).map_err(|e| js_error("Error", &e.to_string()))
     }
 
-    /// The model's file as a `Blob` (the cached `File`, or the one the user picked), which stays
-    /// readable while the model runs: an F16/F32 token embedding is then left there and its rows
-    /// read when needed (exact; 626 MiB less for 2B4T), unless the head is the embedding as stored.
-    /// Call before the first chunk; the engine must run in this thread (a dedicated worker).
-    ///
-    /// `file` may be null while the file is still being written (a first download kept for offline
-    /// use): give it with `bindRows(id, file)` once it is complete, before the first generation.
-    /// Returns that id.
+    /// Leaves an F16/F32 token embedding in the model's copy kept offline and reads its rows when
+    /// needed (exact; 626 MiB less for 2B4T), unless the head is the embedding as stored. The copy
+    /// is given once it is complete, with `bindRows(id, handle)` (a read-only
+    /// `FileSystemSyncAccessHandle`), before the first generation. Call before the first chunk; the
+    /// engine must run in this thread (a dedicated worker). Returns that id.
     #[wasm_bindgen(js_name = rowsFrom)]
-    pub fn rows_from(&mut self, file: Option<web_sys::Blob>) -> u32 {
-        let store = file_rows::BlobStore::new(file);
+    pub fn rows_from(&mut self) -> u32 {
+        let store = file_rows::KeptFile::pending();
         let id = store.id;
         self.loader.rows_from(std::sync::Arc::new(store));
         id

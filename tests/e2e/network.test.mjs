@@ -208,8 +208,8 @@ test("the model kept offline is the server's file byte for byte, through a cut a
   assert.ok(b.requests.some((q) => q.path.includes("/cut-once/") && q.range), "the download was resumed with a Range request");
 });
 
-// A URL kept offline (the default) and a File leave the embedding in the file; bytes, or a URL with
-// `cache: false`, hold it: the estimate says which, and differs by exactly the embedding's bytes.
+// A URL kept offline (the default) leaves the embedding in the kept copy; a File, bytes, or a URL with
+// `cache: false` hold it: the estimate says which, and differs by exactly the embedding's bytes.
 test("estimateMemory reads the header alone, from a URL, a File or bytes, and a corrupt file rejects as a load would", async () => {
   const r = await b.page.evaluate(async (model) => {
     const { createEngine, estimateMemory } = await import("./lib/index.js");
@@ -232,7 +232,7 @@ test("estimateMemory reads the header alone, from a URL, a File or bytes, and a 
   }, MODEL);
   assert.equal(r.held.total, r.header.memoryEstimate, "the figure a load's header gives");
   assert.equal(r.header.embeddingInFile, false);
-  assert.deepEqual(r.fromFile, r.fromUrl);
+  assert.deepEqual(r.fromFile, r.held);
   assert.deepEqual(r.fromBytes, r.held);
   assert.equal(r.fromUrl.embeddingInFile, true);
   assert.equal(r.held.weights - r.fromUrl.weights, r.header.nVocab * r.header.nEmbd * 2, "the F16 embedding's bytes");

@@ -159,16 +159,18 @@ test("a trap during a request rejects it with EngineCrashedError; the engine rel
   await page.close();
 });
 
-// The token embedding is left in the model's file when the file stays readable (kept offline, or a
-// File given) and read a row at a time: the answers are the ones the embedding held in memory gives,
-// the engine's memory is smaller by exactly the embedding's bytes (vocabulary × width × 2 for F16),
-// and once the kept copy is deleted the next request is a typed error that says what to do.
-test("the token embedding is read from the kept file or a File: the same answers, its bytes less memory, a ModelFileError once the file is gone", async () => {
+// The token embedding is left in the copy kept offline and read a row at a time (a read-only sync
+// access handle): the answers are the ones the embedding held in memory gives, the engine's memory is
+// smaller by exactly the embedding's bytes (vocabulary × width × 2 for F16), on the first download
+// (once the copy is complete) and on a load from the copy. A File the user picked has no such handle
+// and holds it. Deleting the kept copy while the model reads it unlists it; the model answers on,
+// and the copy is removed once nothing reads it.
+test("the token embedding is read from the kept copy: the same answers, its bytes less memory; a deleted copy goes once unused", async () => {
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
   const downloads = gets.get("/embedded.gguf") || 0;
   const r = await page.evaluate(async () => {
-    const { createEngine, deleteCachedModel } = await import("./node_modules/bitnet-web/dist/index.js");
+    const { createEngine, deleteCachedModel, listCachedModels } = await import("./node_modules/bitnet-web/dist/index.js");
     const ask = { messages: [{ role: "user", content: "What is a cat?" }], max_tokens: 24, temperature: 0, ignore_eos: true };
     const run = async (opts) => {
       const engine = await createEngine({ contextLength: 512, ...opts });
@@ -177,6 +179,12 @@ test("the token embedding is read from the kept file or a File: the same answers
       return { engine, text, inFile: engine.header.embeddingInFile, bytes: stats.model_bytes, nVocab: engine.header.nVocab, nEmbd: engine.header.nEmbd };
     };
     const plain = ({ engine, ...rest }) => rest;
+    const files = async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("bitnet-web-models");
+      const names = [];
+      for await (const [name] of dir.entries()) if (name.endsWith(".gguf")) names.push(name);
+      return names.length;
+    };
     const held = await run({ model: "embedded.gguf?rows", cache: false });
     await held.engine.unload();
     const first = await run({ model: "embedded.gguf?rows" }); // downloaded and kept
@@ -185,20 +193,29 @@ test("the token embedding is read from the kept file or a File: the same answers
     const bytes = await (await fetch("embedded.gguf")).arrayBuffer();
     const file = await run({ model: new File([bytes], "embedded.gguf") });
     await file.engine.unload();
+    const before = await files();
     await deleteCachedModel("embedded.gguf?rows");
-    const gone = await kept.engine.chat.completions.create(ask).then(() => null, (e) => ({ name: e.name, message: e.message }));
+    const listed = (await listCachedModels()).some((m) => m.url.endsWith("embedded.gguf?rows"));
+    const after = (await kept.engine.chat.completions.create(ask)).choices[0].message.content;
     await kept.engine.unload();
-    return { held: plain(held), first: plain(first), kept: plain(kept), file: plain(file), gone };
+    // A new worker removes copies no index entry lists, once no model reads them.
+    const next = await createEngine({ model: "model.gguf", cache: false, contextLength: 512 });
+    await next.unload();
+    return { held: plain(held), first: plain(first), kept: plain(kept), file: plain(file), listed, after, filesBefore: before, filesAfter: await files() };
   });
   const embedding = r.held.nVocab * r.held.nEmbd * 2;
   assert.equal(r.held.inFile, false, "a URL not kept: the embedding is held");
-  for (const k of ["first", "kept", "file"]) {
+  assert.equal(r.file.inFile, false, "a File: the embedding is held");
+  assert.equal(r.file.bytes, r.held.bytes);
+  for (const k of ["first", "kept"]) {
     assert.equal(r[k].inFile, true, k);
     assert.equal(r[k].text, r.held.text, `${k}: the same greedy answer`);
     assert.equal(r.held.bytes - r[k].bytes, embedding, `${k}: the embedding's bytes less`);
   }
-  assert.equal(r.gone?.name, "ModelFileError", JSON.stringify(r.gone));
-  assert.match(r.gone.message, /could not be read again.*load the model again/);
+  assert.equal(r.file.text, r.held.text);
+  assert.equal(r.listed, false, "the deleted copy is no longer listed");
+  assert.equal(r.after, r.held.text, "the model reading it answers on");
+  assert.equal(r.filesAfter, r.filesBefore - 1, "and the copy is gone once nothing reads it");
   assert.equal(gets.get("/embedded.gguf") - downloads, 3, "requests: held, first (kept), the fetch for the File; none for the kept load");
   await page.close();
 });
