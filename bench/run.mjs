@@ -3,14 +3,16 @@
 //
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
-//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8]
+//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache]
 //                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--runs 3] [--bandwidth-mib 1024]
 //                      [--bandwidth-passes 5] [--inspect target/release/bitnet-web] [--timeout-s 3600] [--verbose]
 //
 // For each thread count and each engine a fresh Chromium (new temp profile) loads the model from the
-// URL (no cache), runs one raw prompt of --prompt-tokens tokens, then generates --gen-tokens tokens
-// greedily with EOS ignored. It reports load time, prefill and decode tok/s, and the peak RSS (VmHWM)
-// of the Chromium renderer process hosting the page and its workers: the median of --runs runs, with
+// URL (ours as a first visit does by default: downloaded and kept offline, the token embedding left
+// in the kept file; --no-cache: not kept, the embedding held in memory), runs one raw prompt of
+// --prompt-tokens tokens, then generates --gen-tokens tokens greedily with EOS ignored. It reports
+// load time, prefill and decode tok/s, and the peak RSS (VmHWM) of the Chromium renderer process
+// hosting the page and its workers: the median of --runs runs, with
 // their spread. Each run also measures the read bandwidth (natively and in wasm in Chromium, at the
 // same thread count), and decode is reported against the bound that bandwidth and the model's bytes
 // per token give (bench/bound). See bench/README.md.
@@ -65,7 +67,7 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--llama-bench BIN]
+       [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
@@ -82,7 +84,7 @@ const ENGINES = ["ours", "wllama", "webgpu", "native-gpu"];
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, timeoutS: 3600, verbose: false,
+    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, timeoutS: 3600, verbose: false,
     runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -106,6 +108,7 @@ function parseArgs(argv) {
     else if (a === "--kv-f16") o.kvF16 = true;
     else if (a === "--lm-head") o.lmHead = val();
     else if (a === "--embeddings") o.embeddings = val();
+    else if (a === "--no-cache") o.cache = false;
     else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
     else if (a === "--runs") o.runs = parseInt(val(), 10);
     else if (a === "--bandwidth-mib") o.bandwidthMib = parseInt(val(), 10);
@@ -415,12 +418,13 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen, device = "cpu
     const mon = memoryMonitor();
     let r = { before_load_mb: mon.rssNow() };
     try {
-      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead, embeddings, device }) => {
+      Object.assign(r, await page.evaluate(async ({ url, threads, ctxLen, kvF16, lmHead, embeddings, device, cache }) => {
         const { createEngine } = await import("/lib/index.js");
         const t0 = performance.now();
-        self.__engine = await createEngine({ model: url, cache: false, contextLength: ctxLen, threads, lmHead, embeddings, device, ...(kvF16 ? { kvCache: "f16" } : {}) });
-        return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info };
-      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead, embeddings: o.embeddings, device }));
+        self.__engine = await createEngine({ model: url, cache, contextLength: ctxLen, threads, lmHead, embeddings, device, ...(kvF16 ? { kvCache: "f16" } : {}) });
+        const h = self.__engine.header;
+        return { crossOriginIsolated: self.crossOriginIsolated, load_s: (performance.now() - t0) / 1000, info: self.__engine.info, embedding_in_file: !!h?.embeddingInFile };
+      }, { url: srv.fileUrl(fileIndex), threads, ctxLen, kvF16: o.kvF16, lmHead: o.lmHead, embeddings: o.embeddings, device, cache: o.cache && !gpu }));
       mon.mark("gen0");
       Object.assign(r, await page.evaluate(async ({ prompt, gen }) => {
         const t1 = performance.now();
@@ -450,6 +454,7 @@ async function runOurs(o, srv, fileIndex, threads, prompt, ctxLen, device = "cpu
       prefill_ms: s.prefill_tok_s ? (s.prompt_tokens / s.prefill_tok_s) * 1000 : null,
       decode_ms: s.decode_tok_s ? ((s.completion_tokens - 1) / s.decode_tok_s) * 1000 : null,
       peak_mb: r.memory.peak_mb,
+      embedding_in_file: r.embedding_in_file ?? false,
       wasm_mb: s.memory_bytes != null ? s.memory_bytes / 2 ** 20 : null,
       // stats(): memory_bytes is the wasm memory, model_bytes the weights and the KV cache in it.
       model_mb: s.model_bytes != null ? s.model_bytes / 2 ** 20 : null,
@@ -811,7 +816,7 @@ function memoryTable(results, o, bytes) {
   const mib = (x) => (x == null || !Number.isFinite(x) ? "—" : x.toFixed(0));
   const median = (xs) => spread(xs).median;
   const lines = [
-    "| T | file | file MiB | peak MiB (renderer VmHWM) | peak ÷ file | renderer before the load | wasm memory | ternary weights | embedding as stored | head copy | norms | KV cache + scratch as used | rest of wasm memory | outside wasm memory at the peak |",
+    "| T | file | file MiB | peak MiB (renderer VmHWM) | peak ÷ file | renderer before the load | wasm memory | ternary weights | embedding in memory | head copy | norms | KV cache + scratch as used | rest of wasm memory | outside wasm memory at the peak |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   let any = false;
@@ -827,6 +832,8 @@ function memoryTable(results, o, bytes) {
       // they are (loader.rs: nothing is added beside a head streamed into int8 rows).
       const int8 = o.embeddings === "int8" && b ? b.n_vocab * (b.n_embd + 4) : null;
       const part = b?.resident ? { ...b.resident, head_copy: int8 ? 0 : b.resident.head_copy[head], ...(int8 ? { embedding: int8 } : {}) } : null;
+      // Left in the kept file (the default when the model is kept offline): nothing in memory.
+      if (part && runs.every((r) => r.embedding_in_file)) part.embedding = 0;
       const model = part ? (part.ternary + part.embedding + part.head_copy + part.norms) / 2 ** 20 : null;
       const peak = median(runs.map((r) => r.peak_mb));
       const wasm = median(runs.map((r) => r.wasm_mb));

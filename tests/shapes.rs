@@ -122,6 +122,7 @@ fn the_memory_budget_is_decided_at_the_header_and_says_what_would_fit() {
     assert!(out.contains("embeddings int8") && out.contains("512.0 MiB of KV cache at 4096 tokens"), "{out}");
     let (ok, _, err) = held(&llama, &["--ctx", "4096"]);
     assert!(!ok && err.contains(r#"it would fit with an f16 KV cache (kvCache: "f16"; int8 embeddings are then chosen on their own)"#), "{err}");
+    assert!(err.contains(r#"or run it on a GPU (device: "webgpu"; the CLI's --device gpu)"#), "{err}");
     let (ok, out, err) = check(&llama, &["--ctx", "4096"]);
     assert!(ok && out.contains("the token embedding left in the file") && out.contains("1024.0 MiB of KV cache at 4096 tokens"), "{out}{err}");
     let falcon = file("falcon3-10b");

@@ -420,9 +420,11 @@ fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &Memo
             ways.push(format!("a context of at most {tokens} tokens (contextLength){with}"));
         }
     }
+    // On a GPU the weights and the KV cache live in the device's memory, not in this budget.
+    let gpu = "; or run it on a GPU (device: \"webgpu\"; the CLI's --device gpu), which holds the weights itself";
     match ways.is_empty() {
-        true => format!("even its weights need {} MB; choose a smaller model", fixed >> 20),
-        false => format!("it would fit with {}", ways.join(", or ")),
+        true => format!("even its weights need {} MB; choose a smaller model{gpu}", fixed >> 20),
+        false => format!("it would fit with {}{gpu}", ways.join(", or ")),
     }
 }
 

@@ -5,7 +5,7 @@
 // Then Llama3-8B-1.58's shape (3.9 GB): it fits wasm32 at a 4096-token context with an f16 KV
 // cache because its embedding and head become int8 rows as they stream in, and it generates.
 // On every shape, `estimateMemory` (the header alone) is held to 5 % of the wasm memory the engine
-// then takes with a full context.
+// then takes with a full context, with the embedding held and with it left in the kept copy.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -60,8 +60,8 @@ for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"]]) {
  * The native CLI's estimate for `file` at `ctx` tokens, in MiB (`inspect --memory`), less the
  * runtime part, which counts a stack per thread and the CLI may run on more threads than the page.
  */
-function nativeEstimateMib(file, ctx) {
-  const out = execFileSync(BIN, ["inspect", "--memory", "--ctx", String(ctx), file]).toString();
+function nativeEstimateMib(file, ctx, extra = []) {
+  const out = execFileSync(BIN, ["inspect", "--memory", "--ctx", String(ctx), file, ...extra]).toString();
   return Number(/memory estimate: ([\d.]+) MiB/.exec(out)[1]) - Number(/([\d.]+) MiB for the tokenizer/.exec(out)[1]);
 }
 
@@ -80,25 +80,39 @@ for (const shape of ["large", "falcon3-1b", "2b4t"]) {
       const estimate = await estimateMemory(url, { contextLength: ctx, cache: false });
       // One byte short with the embedding kept as stored (under "auto" int8 rows would make it fit).
       const tight = await estimateMemory(url, { contextLength: ctx, embeddings: "stored", memoryLimit: estimate.total - 1, cache: false });
-      const engine = await createEngine({ model: url, contextLength: ctx, cache: false });
-      try {
-        const out = await engine.chat.completions.create({ prompt: "Hello", max_tokens: ctx, temperature: 0, ignore_eos: true });
-        const stats = await engine.refreshStats();
-        return { estimate, tight, finish: out.choices[0].finish_reason, used: out.usage.total_tokens, wasmBytes: stats.memory_bytes };
-      } finally {
-        await engine.unload();
-      }
+      const fill = async (options) => {
+        const engine = await createEngine({ model: url, contextLength: ctx, ...options });
+        try {
+          const out = await engine.chat.completions.create({ prompt: "Hello", max_tokens: ctx, temperature: 0, ignore_eos: true });
+          const stats = await engine.refreshStats();
+          return { finish: out.choices[0].finish_reason, used: out.usage.total_tokens, wasmBytes: stats.memory_bytes, inFile: engine.header.embeddingInFile };
+        } finally {
+          await engine.unload();
+        }
+      };
+      const held = await fill({ cache: false });
+      // Kept offline (the default): the embedding is read from the kept copy, and the estimate says so.
+      const keptEstimate = await estimateMemory(url, { contextLength: ctx });
+      const kept = await fill({});
+      return { estimate, tight, ...held, keptEstimate, kept };
     }, { url, ctx });
     const mib = (x) => x / 2 ** 20;
     assert.equal(r.estimate.fits, true);
     assert.equal(r.estimate.contextLength, ctx);
-    assert.ok(Math.abs(mib(r.estimate.total - r.estimate.runtime) - nativeEstimateMib(path.join(DIR, `${shape}.gguf`), ctx)) < 0.15, "the native CLI gives the same estimate");
+    const file = path.join(DIR, `${shape}.gguf`);
+    assert.ok(Math.abs(mib(r.estimate.total - r.estimate.runtime) - nativeEstimateMib(file, ctx, ["--embedding-in-memory"])) < 0.15, "the native CLI gives the same estimate");
+    assert.ok(Math.abs(mib(r.keptEstimate.total - r.keptEstimate.runtime) - nativeEstimateMib(file, ctx)) < 0.15, "and with the embedding left in the file");
     assert.equal(r.finish, "length");
     // The last token sampled takes no place in the cache.
     assert.equal(r.used, ctx + 1, "the context was filled");
     const off = (r.wasmBytes - r.estimate.total) / r.estimate.total;
     console.log(`${shape}: estimate ${mib(r.estimate.total).toFixed(1)} MiB (weights ${mib(r.estimate.weights).toFixed(1)}, in transit ${mib(r.estimate.largestTensor).toFixed(1)}, KV ${mib(r.estimate.kvCache).toFixed(2)}, runtime ${mib(r.estimate.runtime).toFixed(1)}), wasm memory after ${ctx} tokens ${mib(r.wasmBytes).toFixed(1)} MiB (${(100 * off).toFixed(1)} %)`);
     assert.ok(Math.abs(off) <= 0.05, `wasm memory ${mib(r.wasmBytes).toFixed(1)} MiB against an estimate of ${mib(r.estimate.total).toFixed(1)} MiB`);
+    assert.equal(r.kept.inFile, true);
+    assert.equal(r.keptEstimate.embeddingInFile, true);
+    const keptOff = (r.kept.wasmBytes - r.keptEstimate.total) / r.keptEstimate.total;
+    console.log(`${shape}, kept offline: estimate ${mib(r.keptEstimate.total).toFixed(1)} MiB, wasm memory after ${ctx} tokens ${mib(r.kept.wasmBytes).toFixed(1)} MiB (${(100 * keptOff).toFixed(1)} %)`);
+    assert.ok(Math.abs(keptOff) <= 0.05, `kept: wasm memory ${mib(r.kept.wasmBytes).toFixed(1)} MiB against an estimate of ${mib(r.keptEstimate.total).toFixed(1)} MiB`);
     assert.equal(r.tight.fits, false, "one byte under the estimate does not fit");
     assert.match(r.tight.refusal, /needs about \d+ MB.*would fit/);
     assert.equal(r.tight.total, r.estimate.total, "the refusal still gives the figure");
