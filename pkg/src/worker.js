@@ -221,15 +221,15 @@ async function loadOn(id, source, options, into, cpuNote = null) {
           return null;
         });
       }
+      const controller = new AbortController();
       // The embedding was left to the copy being kept, which failed: load again, holding it.
+      let keepFailed = false;
       const holdingIt = async () => {
         controller.abort();
         await writer?.abort();
         try { loader.free(); } catch { /* already consumed */ }
         return holding({ cache: false });
       };
-      let keepFailed = false;
-      const controller = new AbortController();
       let size;
       try {
         ({ loaded: size } = await download(url, {
