@@ -334,7 +334,13 @@ async function answer(c, reply) {
     current = null;
     const s = await eng.refreshStats().catch(() => eng.stats());
     if (s?.decode_tok_s) $("stat-speed").textContent = `prefill ${s.prefill_tok_s.toFixed(1)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
-    if (s?.memory_bytes) $("stat-memory").textContent = `memory ${MB(s.memory_bytes)}`;
+    if (s?.memory_bytes) {
+      $("stat-memory").textContent = `memory ${MB(s.memory_bytes)}`;
+      // Why a kept model takes less than its file: its largest table stays in the kept copy.
+      $("stat-memory").title = eng.header?.embeddingInFile
+        ? "The token embedding is read from the copy kept offline, a few rows at a time, rather than held in memory."
+        : "";
+    }
     if (eng === engine) {
       // A lost GPU moves the engine to the CPU mid-answer; say so where the backend shows.
       if (eng.info.backend !== $("stat-backend").textContent.split(" ")[0] && eng.info.backendNote) showWarning(`Now running on the CPU: ${eng.info.backendNote}`);
