@@ -99,34 +99,19 @@ impl FileRows {
     }
 }
 
-/// A file on disk (the native CLI, tests).
-#[cfg(not(target_arch = "wasm32"))]
-pub struct DiskStore(std::fs::File);
+/// A file on disk (the native CLI, tests): a seek and a read under a lock, on every target.
+pub struct DiskStore(std::sync::Mutex<std::fs::File>);
 
-#[cfg(not(target_arch = "wasm32"))]
 impl DiskStore {
     pub fn open(path: &std::path::Path) -> std::io::Result<DiskStore> {
-        std::fs::File::open(path).map(DiskStore)
+        std::fs::File::open(path).map(|f| DiskStore(std::sync::Mutex::new(f)))
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl RowStore for DiskStore {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
-        #[cfg(unix)]
-        let read = std::os::unix::fs::FileExt::read_exact_at(&self.0, buf, offset);
-        #[cfg(windows)]
-        let read = {
-            let mut done = 0;
-            loop {
-                match std::os::windows::fs::FileExt::seek_read(&self.0, &mut buf[done..], offset + done as u64) {
-                    Ok(0) if done < buf.len() => break Err(std::io::ErrorKind::UnexpectedEof.into()),
-                    Ok(n) if done + n < buf.len() => done += n,
-                    Ok(_) => break Ok(()),
-                    Err(e) => break Err(e),
-                }
-            }
-        };
-        read.map_err(|e| e.to_string())
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self.0.lock().map_err(|_| "a reader of the file panicked".to_string())?;
+        file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(buf)).map_err(|e| e.to_string())
     }
 }
