@@ -162,3 +162,23 @@ fn the_embedding_stays_in_memory_without_a_file_to_read() {
     assert!(!matches!(m.token_embd.data, DenseData::File(_)));
     let _ = gguf::read_all(&bytes).unwrap();
 }
+
+#[test]
+fn many_rows_are_read_in_bounded_requests_and_equal_the_rows_in_memory() {
+    let path = EVERY_MODEL[0];
+    let (held, _, _) = load(path, HeadPrecision::Auto, None);
+    let (left, _, _) = load(path, HeadPrecision::Auto, disk(path));
+    let (n, d) = (held.token_embd.rows, held.token_embd.cols);
+    // More than two requests' worth, in a scattered order, some rows twice.
+    let rows: Vec<usize> = (0..2 * bitnet_web::quant::file_rows::REQUEST_ROWS + 37).map(|i| (i * 7919) % n).collect();
+    let (mut a, mut b) = (vec![0f32; rows.len() * d], vec![0f32; rows.len() * d]);
+    held.token_embd.rows_into(&rows, &mut a);
+    left.token_embd.rows_into(&rows, &mut b);
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    let x: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin()).collect();
+    let (mut da, mut db) = (vec![0f32; rows.len()], vec![0f32; rows.len()]);
+    bitnet_web::kernels::dense_rows(&held.token_embd, &rows, &x, &mut da);
+    bitnet_web::kernels::dense_rows(&left.token_embd, &rows, &x, &mut db);
+    assert!(da.iter().zip(&db).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(left.token_embd.read_failure().is_none());
+}

@@ -1,6 +1,7 @@
 //! A float matrix (F32, or F16 widened a row at a time) times an f32 vector: the LM head as stored.
 
 use crate::quant::dense::{DenseData, DenseMatrix};
+use crate::quant::file_rows::REQUEST_ROWS;
 
 use super::streams::interleaved;
 use super::{for_each_row_chunk, scalar};
@@ -22,10 +23,13 @@ pub fn dense_matvec(m: &DenseMatrix, x: &[f32], out: &mut [f32]) {
 pub fn dense_rows(m: &DenseMatrix, rows: &[usize], x: &[f32], out: &mut [f32]) {
     let d = m.cols;
     if let DenseData::File(f) = &m.data {
-        let mut wide = vec![0f32; rows.len() * d];
-        f.rows_into(rows, &mut wide);
-        for (o, row) in out.iter_mut().zip(wide.chunks_exact(d)) {
-            *o = scalar::dot_f32(row, x);
+        let mut wide = vec![0f32; rows.len().min(REQUEST_ROWS) * d];
+        for (part, out) in rows.chunks(REQUEST_ROWS).zip(out.chunks_mut(REQUEST_ROWS)) {
+            let wide = &mut wide[..part.len() * d];
+            f.rows_into(part, wide);
+            for (o, row) in out.iter_mut().zip(wide.chunks_exact(d)) {
+                *o = scalar::dot_f32(row, x);
+            }
         }
         return;
     }

@@ -16,6 +16,9 @@ use std::sync::{Arc, OnceLock};
 
 use super::row_stream::widen;
 
+/// The most rows one request reads: a decode step needs 65, a long prompt's lookups thousands.
+pub const REQUEST_ROWS: usize = 256;
+
 /// Random reads of the model file.
 pub trait RowStore: Send + Sync {
     /// Fills `buf` from the file's bytes at `offset`; the error says why it could not.
@@ -74,22 +77,26 @@ impl FileRows {
         self.rows_into(&[r], out);
     }
 
-    /// Rows `rows` widened to f32, one after another, into `out`, read in one request; zeros if
-    /// they cannot be read (see `failure`).
+    /// Rows `rows` widened to f32, one after another, into `out`, read `REQUEST_ROWS` to a request
+    /// (a shortlist that grows to the whole vocabulary never holds its stored bytes at once); zeros
+    /// if they cannot be read (see `failure`).
     pub fn rows_into(&self, rows: &[usize], out: &mut [f32]) {
         let n = self.row_bytes();
-        let ranges: Vec<(u64, usize)> = rows.iter().map(|&r| (self.offset + (r * n) as u64, n)).collect();
-        let mut bytes = vec![0u8; n * rows.len()];
-        match self.store.read_many(&ranges, &mut bytes) {
-            Ok(()) => widen(&bytes, self.f16, out),
-            Err(e) => {
-                let _ = self.failure.set(format!("rows {rows:?} of the model file could not be read again: {e}"));
+        let mut bytes = vec![0u8; n * rows.len().min(REQUEST_ROWS)];
+        for (part, out) in rows.chunks(REQUEST_ROWS).zip(out.chunks_mut(REQUEST_ROWS * self.cols)) {
+            let ranges: Vec<(u64, usize)> = part.iter().map(|&r| (self.offset + (r * n) as u64, n)).collect();
+            let bytes = &mut bytes[..n * part.len()];
+            match self.store.read_many(&ranges, bytes) {
+                Ok(()) => widen(bytes, self.f16, out),
+                Err(e) => {
+                    let _ = self.failure.set(format!("rows {part:?} of the model file could not be read again: {e}"));
+                    out.fill(0.0);
+                }
+            }
+            if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+                let _ = self.failure.set(format!("row {} of the model file is not what was loaded: the file changed", part[i / self.cols]));
                 out.fill(0.0);
             }
-        }
-        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-            let _ = self.failure.set(format!("row {} of the model file is not what was loaded: the file changed", rows[i / self.cols]));
-            out.fill(0.0);
         }
     }
 
