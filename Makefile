@@ -8,12 +8,13 @@ OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
+.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
 
-# The browser bundle (relaxed-SIMD, SIMD128 and threaded builds + the JS library) into pkg/dist and www/lib.
+# The browser bundle (relaxed-SIMD, SIMD128, threaded relaxed-SIMD and threaded SIMD128 builds + the JS
+# library) into pkg/dist and www/lib.
 build-web: setup
 	bash scripts/build-web.sh
 
@@ -34,7 +35,10 @@ test-native: setup
 # merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
 # raised: a busy CI machine can be several times slower than a quiet one. The first Chromium run also
 # runs the WebGPU shader suite (tests/gpu.rs) on Chromium's SwiftShader: BITNET_WEB_GPU_TESTS=1, and
-# webdriver.json's --enable-unsafe-webgpu.
+# webdriver.json's --enable-unsafe-webgpu. The fourth build, threaded SIMD128 (Safari's, when isolated),
+# has no suite of its own here: it is the threaded build's source with relaxed SIMD off, and
+# tests/e2e/threads-simd.test.mjs runs it on two threads in Chromium, Firefox ESR and WebKitGTK
+# (a whole suite per engine would add minutes to `make test` for what one greedy answer shows).
 test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
 test-browser: setup
 	$(ENV) BITNET_WEB_GPU_TESTS=1 $(OWN_TMP) wasm-pack test --headless --chrome --release .
@@ -108,6 +112,15 @@ bench-structured: build-web
 	$(ENV) cargo build --release
 	test -f $(BENCH_DIR)/2b4t-1layer.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-1layer.gguf --layers 1
 	$(ENV) node bench/structured.mjs $(BENCH_DIR)/2b4t-1layer.gguf 1
+
+# Two tabs of one origin holding one model: memory with one, two, the second unloaded and closed, in
+# Chromium and Firefox ESR (bench/tabs.mjs; two minutes).
+bench-tabs: build-web
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
+	$(ENV) $(OWN_TMP) node bench/tabs.mjs $(BENCH_DIR)/2b4t-tq2.gguf --browser chromium
+	$(ENV) $(OWN_TMP) node bench/tabs.mjs $(BENCH_DIR)/2b4t-tq2.gguf --browser firefox
 
 # The lookup-table GEMV experiment against the shipped relaxed-SIMD kernel (bench/lut; a minute).
 bench-lut: build-lut

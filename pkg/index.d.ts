@@ -2,8 +2,9 @@
 
 export interface Progress {
   /** "download" (from a URL), "cache" (from offline storage), "file" (a local file),
-   *  "header" (the model's header passed its checks), "warning" (e.g. could not keep it offline). */
-  phase: "download" | "cache" | "file" | "header" | "warning";
+   *  "header" (the model's header passed its checks), "warning" (e.g. could not keep it offline),
+   *  "kept" (`downloadModel`: the model is kept). */
+  phase: "download" | "cache" | "file" | "header" | "warning" | "kept";
   loaded?: number;
   total?: number;
   /** Bytes per second, when downloading. */
@@ -46,7 +47,8 @@ export interface CreateEngineOptions {
   device?: "auto" | "cpu" | "webgpu";
   /**
    * Kernel threads (default "auto": every core, up to 8). More than one needs a cross-origin isolated page
-   * (COOP/COEP headers) and relaxed SIMD; otherwise one thread runs and `info.threadsNote` says why.
+   * (COOP/COEP headers) with SharedArrayBuffer; otherwise one thread runs and `info.threadsNote` says why.
+   * A browser without relaxed SIMD (Safari) runs the threaded SIMD128 build.
    */
   threads?: "auto" | number;
   /**
@@ -64,8 +66,15 @@ export interface CreateEngineOptions {
    * is then not held in memory: its rows are read from the kept copy when needed (exact, the same
    * logits; 626 MiB less for 2B4T, whose tab then peaks at 0.82× the file), unless `lmHead` is
    * "stored" on a model whose head is the embedding. With `cache: false`, a File or bytes it is held.
+   *
+   * Before the first byte, the size the server announces is checked against the browser's storage
+   * estimate: a model that cannot be kept is refused with a `QuotaError` that names both sizes, or,
+   * with `cache: "if-room"`, loaded without being kept (a "warning" progress event says why).
+   * Another tab already downloading the same URL keeps the one copy; this load then downloads it
+   * without keeping it (a "warning" says so). When a model is kept, the page asks the browser once to
+   * keep the store through storage pressure (`navigator.storage.persist()`; see `stats().persisted`).
    */
-  cache?: boolean;
+  cache?: boolean | "if-room";
   /** Expected SHA-256 (hex) of the file; a mismatch is a DownloadError and nothing is kept. */
   sha256?: string;
   /** I2_S block layout: 128 (default; the official file) or 64 (bitnet.cpp ARM builds since 2025-11). */
@@ -85,7 +94,9 @@ export interface CreateEngineOptions {
    * Bytes the model may take: weights, heads, the KV cache at `contextLength`, the largest tensor
    * in transit, the tokenizer and scratch (`estimateMemory` itemizes them); a model that needs more is
    * refused at its header, before the download, with an OutOfMemoryError that says what would make it fit. Default: half of `navigator.deviceMemory`
-   * where the browser gives it, at most 3.5 GiB (wasm32 addresses 4 GiB).
+   * where the browser gives it; else 1 GiB on a phone or tablet (an iPhone, iPad or Android user agent,
+   * iPadOS's Mac user agent on a touch screen, `userAgentData.mobile`, or a small touch screen), since
+   * iOS kills a tab's process near 1.5 GB; else 3.5 GiB. At most 3.5 GiB (wasm32 addresses 4 GiB).
    */
   memoryLimit?: number;
   /**
@@ -240,6 +251,11 @@ export interface EngineStats {
   threads: number;
   /** The LM head that ran: "int8", "f16" or "f32". */
   lm_head: string | null;
+  /**
+   * Whether the browser keeps the offline store through storage pressure (asked once when a model
+   * is kept): true, false (it may evict it), or null (not asked, or no answer yet).
+   */
+  persisted: boolean | null;
 }
 
 export interface EngineInfo {
@@ -274,6 +290,8 @@ export class Engine {
    * cannot be loaded again: later calls reject with the `EngineCrashedError`.
    */
   readonly restarts: number;
+  /** Whether the model is kept offline: downloaded and kept now, or loaded from the kept copy. */
+  readonly kept: boolean;
   readonly chat: {
     completions: {
       create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterableIterator<ChatCompletionChunk>>;
@@ -332,10 +350,64 @@ export function estimateMemory(
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;
-export function listCachedModels(): Promise<{ url: string; size: number; sha256: string | null; savedAt: string }[]>;
-export function deleteCachedModel(url: string): Promise<void>;
+/** A model kept for offline use. */
+export interface CachedModel {
+  /** The absolute URL it was downloaded from (its key). */
+  url: string;
+  size: number;
+  /** The SHA-256 it was checked against, or that was computed while it downloaded; null if none. */
+  sha256: string | null;
+  /** When it was kept (ISO 8601). */
+  savedAt: string;
+}
+
+/**
+ * The models kept offline. The store is shared by every tab of the origin and guarded by Web Locks:
+ * a model is listed only once complete and verified, and no tab's change loses another's.
+ */
+export function listCachedModels(): Promise<CachedModel[]>;
+/** Whether `url`'s model is kept offline, complete: loading it then needs no network. */
+export function hasModel(url: string | URL): Promise<boolean>;
+/**
+ * Keeps a model offline without loading it: no worker, no WebAssembly memory; a later
+ * `createEngine({ model: url })` loads it from the copy. Resumes a dropped connection as a load does
+ * (HTTP Range), refuses a model the storage cannot hold before its first byte (`QuotaError`), checks
+ * `sha256` when given (a mismatch is a DownloadError, nothing kept), and asks the browser once to
+ * keep the store (`persisted`: the answer where given at once, else the state now). Already kept:
+ * resolves at once with no request. Another tab downloading the same URL: waits, and takes its copy.
+ */
+export function downloadModel(
+  url: string | URL,
+  options?: { signal?: AbortSignal; onProgress?: (p: Progress) => void; sha256?: string; stallTimeout?: number },
+): Promise<CachedModel & { persisted: boolean | null }>;
+/**
+ * Removes a model kept offline. A copy another tab (or an engine here) is reading or downloading is
+ * unlisted at once and removed once that tab lets go of it.
+ */
+export function deleteCachedModel(url: string | URL): Promise<void>;
+/** Removes every model kept offline: how many files went, and how many wait for a tab to let go. */
+export function clearCachedModels(): Promise<{ removed: number; inUse: number }>;
+/** Where and how models are kept in this browser. */
+export interface StorageInfo {
+  /** "opfs" (the Origin Private File System), "cache" (Cache Storage, where OPFS is missing), or null: nothing can be kept. */
+  where: "opfs" | "cache" | null;
+  /** Bytes this origin uses, and may use (the browser's estimate); null where unknown. */
+  usage: number | null;
+  quota: number | null;
+  /** Whether the browser keeps the store through storage pressure (true), may evict it (false), or null. */
+  persisted: boolean | null;
+  models: CachedModel[];
+}
+export function storageInfo(): Promise<StorageInfo>;
 
 export class BitnetError extends Error {}
+/** The browser's storage cannot hold the model being kept: `needed` and `available` bytes. */
+export class QuotaError extends BitnetError {
+  readonly needed: number | null;
+  readonly available: number | null;
+}
+/** This browser cannot keep models offline here (no OPFS or Cache Storage, or no Web Locks). */
+export class StorageError extends BitnetError {}
 /** The file is not a valid GGUF model. */
 export class GgufError extends BitnetError {}
 /** A valid GGUF this runtime cannot run. */

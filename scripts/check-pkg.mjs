@@ -10,7 +10,7 @@ const dist = path.join(pkg, "dist");
 const sources = fs.readdirSync(path.join(pkg, "src")).filter((f) => f.endsWith(".js"));
 const built = [
   ...sources,
-  ...["wasm-relaxed", "wasm-simd", "wasm-threads"].flatMap((b) => [`${b}/bitnet_web.js`, `${b}/bitnet_web_bg.wasm`]),
+  ...["wasm-relaxed", "wasm-simd", "wasm-threads", "wasm-threads-simd"].flatMap((b) => [`${b}/bitnet_web.js`, `${b}/bitnet_web_bg.wasm`]),
 ];
 const missing = built.filter((f) => !fs.existsSync(path.join(dist, f)));
 const stale = sources.filter((f) => !missing.includes(f) && fs.statSync(path.join(pkg, "src", f)).mtimeMs > fs.statSync(path.join(dist, f)).mtimeMs);

@@ -1,12 +1,20 @@
-# Environment for the threaded wasm build (source it): std rebuilt with atomics (build-std, from
+# Environment for the threaded wasm builds (source it): std rebuilt with atomics (build-std, from
 # Debian's rust-web-src), shared memory imported from JavaScript so rayon's Web Workers share it,
-# and the thread-local-storage exports wasm-bindgen's thread support needs. Its own target dir keeps
-# the single-thread builds' artifacts intact. Memory may grow to 4 GiB, as in the other builds.
+# and the thread-local-storage exports wasm-bindgen's thread support needs. Memory may grow to 4 GiB,
+# as in the other builds.
+#
+# THREADS_SIMD picks the SIMD level: "relaxed" (default; the wasm-threads build) or "simd128" (the
+# wasm-threads-simd build, for browsers with SharedArrayBuffer but no relaxed SIMD: Safari). Each has
+# its own target dir, which keeps the other builds' artifacts intact.
 export RUSTC_BOOTSTRAP=1
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
-export CARGO_TARGET_DIR=target/threads
-export BITNET_WEB_BUILD=threads
-export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd \
+case "${THREADS_SIMD:-relaxed}" in
+  relaxed) export CARGO_TARGET_DIR=target/threads BITNET_WEB_BUILD=threads; relaxed=+relaxed-simd ;;
+  simd128) export CARGO_TARGET_DIR=target/threads-simd128 BITNET_WEB_BUILD=threads-simd128; relaxed=-relaxed-simd ;;
+  *) echo "wasm-threads-env.sh: THREADS_SIMD must be relaxed or simd128, not '$THREADS_SIMD'" >&2; return 2 ;;
+esac
+export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,$relaxed \
 -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
 -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
 -C link-arg=--export=__tls_base"
+unset relaxed

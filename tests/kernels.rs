@@ -44,11 +44,12 @@ fn random_i2s(rng: &mut Rng, rows: usize, cols: usize) -> PackedTernary {
 
 #[test]
 fn simd_kernels_are_compiled_into_the_browser_build() {
-    // The Makefile builds the browser tests twice; BITNET_WEB_BUILD=simd128 marks the build without
-    // relaxed SIMD, so neither build can silently lose its kernel.
+    // The Makefile builds the browser tests twice; BITNET_WEB_BUILD=simd128 (or threads-simd128, the
+    // threaded build without relaxed SIMD) marks a build without relaxed SIMD, so no build can
+    // silently lose its kernel.
     #[cfg(target_arch = "wasm32")]
     match option_env!("BITNET_WEB_BUILD") {
-        Some("simd128") => assert_eq!(KernelKind::available(), vec![KernelKind::Scalar, KernelKind::Simd128]),
+        Some("simd128" | "threads-simd128") => assert_eq!(KernelKind::available(), vec![KernelKind::Scalar, KernelKind::Simd128]),
         _ => assert_eq!(
             KernelKind::available(),
             vec![KernelKind::Scalar, KernelKind::Simd128, KernelKind::RelaxedSimd, KernelKind::RelaxedSimdI32]

@@ -3,7 +3,7 @@
 // the other concerns have their own modules: conversations.js (saved chats), markdown.js (safe
 // rendering), context.js (sliding long chats), settings.js (sampling controls), catalog.js (which
 // model to offer and to open).
-import { createEngine, listCachedModels, deleteCachedModel } from "./lib/index.js";
+import { createEngine, listCachedModels, deleteCachedModel, downloadModel, clearCachedModels, storageInfo, otherTabsEngines } from "./lib/index.js";
 import * as saved from "./conversations.js";
 import { renderMarkdown } from "./markdown.js";
 import { firstInContext, answerReserve } from "./context.js";
@@ -62,6 +62,7 @@ function explain(e) {
     UnsupportedModelError: "This model cannot run here.",
     OutOfMemoryError: "The model is too large for this browser tab.",
     DownloadError: "The model could not be downloaded.",
+    QuotaError: "This browser's storage for the page is too small for the model.",
     ContextFullError: onContextFull() === "error"
       ? "The conversation is longer than the model's context: start a new conversation, or let old turns slide out (Settings)."
       : "This message alone is longer than the model's context: shorten it.",
@@ -110,7 +111,8 @@ async function loadModel(model, label, { sha256 } = {}) {
   $("progress-text").textContent = `Starting ${label}…`;
   try {
     const ctx = Number(options.get("ctx")) || undefined;
-    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, device: device(), signal: mine.signal });
+    // "if-room": a model the storage cannot hold still loads, without being kept, and says why.
+    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, device: device(), cache: "if-room", signal: mine.signal });
     if (mine !== loading) return void e.unload();
     engine = e;
     loaded = { model, label, sha256 };
@@ -118,6 +120,7 @@ async function loadModel(model, label, { sha256 } = {}) {
     $("progress-text").textContent = `Loaded ${label}`;
     $("stat-model").textContent = `${label} (${engine.header.architecture}, ${MB(engine.header.fileLength)}, context ${engine.contextLength})`;
     showBackend(engine);
+    showOtherTabs();
     if (typeof model === "string") try { localStorage.setItem(LAST_MODEL, absolute(model)); } catch { /* storage off */ }
     showFirstRun();
   } catch (e) {
@@ -155,6 +158,19 @@ function showBackend(eng) {
 }
 
 const absolute = (url) => new URL(url, location.href).href;
+
+/**
+ * Every tab holds its own copy of its model: when another tab of this page holds the model this
+ * one does, say so and offer to unload it here (checked after a load, and whenever the tab shows).
+ */
+async function showOtherTabs() {
+  const mine = engine && loaded && typeof loaded.model === "string" ? absolute(loaded.model) : null;
+  const same = mine ? (await otherTabsEngines().catch(() => [])).filter((o) => o.model === mine) : [];
+  $("other-tabs").hidden = !same.length;
+  if (same.length) {
+    $("other-tabs-text").textContent = `Another tab of this page holds this model too (${MB(same[0].bytes)} of memory there): each tab keeps its own copy in memory. Close the other tab, or unload it here.`;
+  }
+}
 
 /** Whether a URL's model is in the offline store (or is the embedded one, which the service worker keeps). */
 async function isKept(url) {
@@ -508,8 +524,21 @@ function exportCurrent() {
 
 // ---- models kept offline, first run, offline badge
 
+const WHERE = { opfs: "the browser's private file system (OPFS)", cache: "the browser's Cache Storage" };
+
 async function refreshCached() {
-  const models = await listCachedModels().catch(() => []);
+  const info = await storageInfo().catch(() => null);
+  const models = info?.models ?? [];
+  $("storage-status").textContent = !info?.where
+    ? "This browser cannot keep models for this page (no usable storage), so each visit downloads them again."
+    : [
+      `Kept in ${WHERE[info.where]}`,
+      info.quota ? `${MB(info.usage ?? 0)} used, ${MB(Math.max(0, info.quota - (info.usage ?? 0)))} available` : null,
+      info.persisted === true ? "protected from eviction"
+        : info.persisted === false ? "not protected: the browser may remove them when space runs low"
+        : null,
+    ].filter(Boolean).join(" · ");
+  $("delete-all").hidden = !models.length;
   $("cached-list").replaceChildren(
     ...models.map((m) => {
       const li = el("li", null, `${m.url.split("/").pop()} · ${MB(m.size)} · ${new Date(m.savedAt).toLocaleString()}`);
@@ -578,6 +607,57 @@ document.addEventListener("drop", (ev) => {
   if (f && !loading) loadModel(f, f.name);
 });
 $("cancel-load").addEventListener("click", () => loading?.abort());
+
+// "Download for offline use": keeps the URL's model without loading it (the current model stays).
+let keeping = null;
+$("keep-offline").addEventListener("click", async () => {
+  const url = $("model-url").value.trim();
+  if (!url || keeping) return;
+  const name = url.split("/").pop();
+  keeping = new AbortController();
+  $("keep-progress").hidden = false;
+  $("keep-bar").value = 0;
+  $("keep-text").textContent = `Starting ${name}…`;
+  $("keep-offline").disabled = true;
+  $("cancel-keep").hidden = false;
+  try {
+    const kept = await downloadModel(url, {
+      signal: keeping.signal,
+      onProgress: (p) => {
+        $("keep-bar").value = p.total ? p.loaded / p.total : 0;
+        $("keep-text").textContent = `Keeping ${name}: ${MB(p.loaded)}${p.total ? ` of ${MB(p.total)}` : ""}`;
+      },
+    });
+    $("keep-bar").value = 1;
+    $("keep-text").textContent = `Kept ${name} (${MB(kept.size)}): it loads with no network from now on.`;
+  } catch (e) {
+    $("keep-text").textContent = e.name === "AbortError" ? `Cancelled ${name}: nothing of it was kept.` : explain(e);
+  } finally {
+    keeping = null;
+    $("keep-offline").disabled = false;
+    $("cancel-keep").hidden = true;
+    refreshCached();
+  }
+});
+$("cancel-keep").addEventListener("click", () => keeping?.abort());
+document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && showOtherTabs());
+$("unload-here").addEventListener("click", async () => {
+  if (!engine || loading) return;
+  dropQueued("the model was unloaded");
+  const old = engine;
+  engine = null;
+  loaded = null;
+  await old.unload().catch(() => {});
+  $("stat-model").textContent = "No model loaded here (another tab holds it); load one to chat";
+  $("other-tabs").hidden = true;
+  idleState();
+});
+$("delete-all").addEventListener("click", async () => {
+  if (!confirm("Delete every model kept offline in this browser? They download again when next loaded.")) return;
+  const { inUse } = await clearCachedModels();
+  if (inUse) showWarning(`${inUse} kept file${inUse > 1 ? "s are" : " is"} still in use here or in another tab, and will be removed once closed.`);
+  refreshCached();
+});
 $("get-recommended").addEventListener("click", () => {
   document.querySelector("input[name=source][value=url]").checked = true;
   $("model-url").value = RECOMMENDED.url;

@@ -1,7 +1,7 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v7";
+const CACHE = "bitnet-web-shell-v8";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [
@@ -10,10 +10,12 @@ const SHELL = [
   "vendor/marked.js", "vendor/purify.js", "vendor/idb-keyval.js",
   "manifest.webmanifest", "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png",
   "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/chunks.js", "lib/errors.js",
-  "lib/store.js", "lib/store-cache.js", "lib/protocol.js",
+  "lib/store.js", "lib/store-cache.js", "lib/store-opfs.js", "lib/locks.js", "lib/keep.js", "lib/sha256.js", "lib/tabs.js", "lib/protocol.js",
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
+  "lib/threads-simd.js", "lib/thread-run.js", "lib/builds.js", "lib/budget.js",
+  "lib/wasm-threads-simd/bitnet_web.js", "lib/wasm-threads-simd/bitnet_web_bg.wasm",
 ];
 
 self.addEventListener("install", (ev) => {

@@ -12,10 +12,18 @@ import {
   OutOfMemoryError,
   UnsupportedFieldError,
   UnsupportedModelError,
+  QuotaError,
+  StorageError,
   createEngine,
   estimateMemory,
+  clearCachedModels,
   deleteCachedModel,
+  downloadModel,
+  hasModel,
   listCachedModels,
+  storageInfo,
+  type CachedModel,
+  type StorageInfo,
   type ChatCompletion,
   type ChatCompletionChunk,
   type EngineStats,
@@ -89,6 +97,17 @@ export async function everything(file: File): Promise<string> {
   await engine.resetConversation();
   await engine.unload();
   for (const m of await listCachedModels()) await deleteCachedModel(m.url);
+  const kept: CachedModel & { persisted: boolean | null } = await downloadModel("model.gguf", { signal: controller.signal, onProgress: (p: Progress) => console.log(p.phase), sha256: "00", stallTimeout: 30000 });
+  if (await hasModel(new URL(kept.url))) await createEngine({ model: kept.url, cache: "if-room" });
+  const where: StorageInfo = await storageInfo();
+  console.log(where.where, where.usage, where.quota, where.persisted, where.models.length, engine.kept, engine.stats().persisted);
+  const { removed, inUse }: { removed: number; inUse: number } = await clearCachedModels();
+  try {
+    await downloadModel("big.gguf");
+  } catch (e) {
+    if (e instanceof QuotaError) console.log(e.needed, e.available, removed, inUse);
+    if (e instanceof StorageError) console.log(e.message);
+  }
 
   try {
     await createEngine({ model: "x.gguf" });

@@ -22,10 +22,13 @@ export function describe(resp, url) {
 
 /**
  * @param {string} url
- * @param {{ onChunk: (c: Uint8Array) => (void|Promise<void>), onProgress?: (p) => void, signal?: AbortSignal, stallTimeout?: number }} o
+ * `onResponse({ total })` sees the size the server announces (0 when it does not) before the first
+ * byte is read, and may refuse the download by throwing (the offline store's quota check).
+ *
+ * @param {{ onChunk: (c: Uint8Array) => (void|Promise<void>), onResponse?: (r: { total: number }) => (void|Promise<void>), onProgress?: (p) => void, signal?: AbortSignal, stallTimeout?: number }} o
  * @returns {Promise<{ loaded: number, total: number, resumed: number }>}
  */
-export async function download(url, { onChunk, onProgress, signal, stallTimeout = STALL_TIMEOUT_MS }) {
+export async function download(url, { onChunk, onResponse, onProgress, signal, stallTimeout = STALL_TIMEOUT_MS }) {
   let loaded = 0;
   let total = 0;
   let resumed = 0;
@@ -82,6 +85,15 @@ export async function download(url, { onChunk, onProgress, signal, stallTimeout 
         total = Number(resp.headers.get("Content-Length")) || 0;
         const etag = resp.headers.get("ETag");
         validator = etag && !etag.startsWith("W/") ? etag : resp.headers.get("Last-Modified");
+        if (onResponse) {
+          clearTimeout(timer);
+          try {
+            await onResponse({ total });
+          } catch (e) {
+            resp.body?.cancel().catch(() => {});
+            throw e;
+          }
+        }
       } else if (resp.status === 200 && validator) {
         throw new DownloadError(
           `${url} changed on the server while it was downloading (the resumed request got a different file), so nothing was kept. Load it again.`,

@@ -33,6 +33,19 @@ export class WebGpuUnavailableError extends BitnetError {}
  * read: load the model again.
  */
 export class ModelFileError extends BitnetError {}
+/**
+ * The browser's storage cannot hold the model being kept offline: `needed` and `available` bytes
+ * (refused before the download's first byte where the server announces the size).
+ */
+export class QuotaError extends BitnetError {
+  constructor(message, { needed, available } = {}) {
+    super(message);
+    this.needed = needed ?? null;
+    this.available = available ?? null;
+  }
+}
+/** This browser cannot keep models offline here (no usable storage, or no Web Locks to guard it). */
+export class StorageError extends BitnetError {}
 /** The engine was unloaded; create a new one with createEngine(). */
 export class EngineUnloadedError extends BitnetError {}
 /** The engine's worker died (a crash in the engine, or the browser killed it); the Engine restarts it. */
@@ -49,16 +62,18 @@ const CLASSES = {
   EngineCrashedError,
   WebGpuUnavailableError,
   ModelFileError,
+  StorageError,
 };
 
 /** Serialises any error for postMessage. */
 export function toWire(e) {
-  return { name: e?.name || "Error", message: String(e?.message ?? e), field: e?.field, crashed: e?.crashed };
+  return { name: e?.name || "Error", message: String(e?.message ?? e), field: e?.field, crashed: e?.crashed, needed: e?.needed, available: e?.available };
 }
 
 /** Rebuilds a typed error from its wire form. */
-export function fromWire({ name, message, field, crashed }) {
+export function fromWire({ name, message, field, crashed, needed, available }) {
   if (name === "UnsupportedFieldError") return new UnsupportedFieldError(field, message);
+  if (name === "QuotaError") return new QuotaError(message, { needed, available });
   const Cls = CLASSES[name] ?? { TypeError, RangeError }[name];
   if (Cls) {
     const e = new Cls(message);

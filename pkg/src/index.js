@@ -15,10 +15,13 @@ import {
   fromWire,
 } from "./errors.js";
 import { PROTOCOL_VERSION } from "./protocol.js";
+import { memoryBudget } from "./budget.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
+import { engines } from "./tabs.js";
 
 export * from "./errors.js";
+export { downloadModel } from "./keep.js";
 
 /**
  * The request fields `chat.completions.create` takes. Any other field is an UnsupportedFieldError
@@ -166,6 +169,9 @@ class Connection {
   }
 }
 
+/** The engines this page made (their workers' ids), left out of `otherTabsEngines`. */
+const ownEngines = new Set();
+
 const completionId = () => `chatcmpl-${Math.random().toString(36).slice(2)}`;
 
 function usageOf(s = {}) {
@@ -266,6 +272,7 @@ export class Engine {
   #recovering = null;
   #dead = null;
   #unloaded = false;
+  #persisted = null;
 
   /** @internal use createEngine() */
   constructor(conn, loaded, modelName, restart) {
@@ -283,6 +290,11 @@ export class Engine {
     this.model = modelName;
     /** How many times the engine restarted after a crash. */
     this.restarts = 0;
+    ownEngines.add(loaded.engineId);
+    /** Whether the model is kept offline (downloaded and kept, or loaded from the kept copy). */
+    this.kept = !!loaded.kept;
+    // A model kept: ask once that the browser keep the store through storage pressure.
+    if (this.kept) store.persist().then((p) => { this.#persisted = p; });
     this.chat = { completions: { create: (req) => this.#create(req) } };
     this.#watch(conn);
   }
@@ -300,6 +312,7 @@ export class Engine {
           if (this.#unloaded) return fresh.close(new EngineUnloadedError("This engine was unloaded."));
           this.#conn = fresh;
           this.info = loaded.info;
+          ownEngines.add(loaded.engineId);
           this.restarts += 1;
           this.#watch(fresh);
         },
@@ -408,6 +421,8 @@ export class Engine {
       kernel: this.info.kernel,
       threads: this.info.threads,
       lm_head: s.head ?? null,
+      /** Whether the browser keeps the offline store through storage pressure (null: not asked, or no answer yet). */
+      persisted: this.#persisted,
     };
   }
 
@@ -463,7 +478,8 @@ export async function estimateMemory(model, { contextLength, kvCache, lmHead, em
   try {
     await conn.ready;
     // Bytes are copied, not transferred: the caller keeps its buffer.
-    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, threads, cache } });
+    // The default budget is decided here: only a window sees the screen and touch points (budget.js).
+    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), i2sLayout, threads, cache } });
   } finally {
     signal?.removeEventListener("abort", onAbort);
     conn.close(new EngineUnloadedError("The estimate is over."));
@@ -478,6 +494,7 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     throw new RangeError(`device must be "auto", "webgpu" or "cpu", not ${JSON.stringify(device)}`);
   }
   const { source, name } = sourceOf(model, sha256, "createEngine");
+  if (![true, false, "if-room"].includes(cache)) throw new RangeError(`cache must be true, false or "if-room", not ${JSON.stringify(cache)}`);
   if (signal?.aborted) throw new AbortError("The load was aborted.");
   if (stallTimeout !== undefined && !(Number.isFinite(stallTimeout) && stallTimeout > 0)) {
     throw new RangeError("stallTimeout must be a positive number of milliseconds");
@@ -485,7 +502,8 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
   if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
     throw new RangeError("memoryLimit must be a positive number of bytes");
   }
-  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit, threads, stallTimeout, device };
+  // The default budget is decided here: only a window sees the screen and touch points (budget.js).
+  const options = { cache, i2sLayout, contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), threads, stallTimeout, device };
   const start = (abortSignal) => startEngine(source, options, workerUrl, onProgress, abortSignal);
   const { conn, loaded } = await start(signal);
   // Bytes were handed to the first worker: only a URL or a File can be loaded again after a crash.
@@ -518,7 +536,29 @@ async function startEngine(source, options, workerUrl, onProgress, signal) {
   }
 }
 
+const absolute = (url) => new URL(String(url), globalThis.location?.href).href;
+
 /** Models kept for offline use: [{ url, size, sha256, savedAt }]. */
 export const listCachedModels = store.listModels;
-/** Removes a model kept for offline use. */
-export const deleteCachedModel = (url) => store.deleteModel(new URL(url, globalThis.location?.href).href);
+/** Whether `url`'s model is kept offline, complete (a load then needs no network). */
+export const hasModel = async (url) => !!(await store.keptEntry(absolute(url)));
+/**
+ * Removes a model kept for offline use. A copy another tab is reading or writing is unlisted at
+ * once and removed when that tab lets go of it.
+ */
+export const deleteCachedModel = (url) => store.deleteModel(absolute(url));
+/** Removes every model kept for offline use: { removed, inUse } files (see deleteCachedModel). */
+export const clearCachedModels = () => store.clearModels();
+/**
+ * Where and how models are kept here: { where: "opfs" | "cache" | null, usage, quota (bytes, the
+ * browser's estimate for this site), persisted (true, false, or null where unknown), models }.
+ */
+export const storageInfo = () => store.info();
+/**
+ * The models other tabs (and other pages) of this origin hold in memory: [{ model, bytes }], where
+ * `model` is the URL (or file name) and `bytes` the WebAssembly memory of that tab's engine. Each tab
+ * runs its own engine, so loading a model another tab holds takes as much memory again.
+ */
+export async function otherTabsEngines() {
+  return (await engines(ownEngines)).map(({ model, bytes }) => ({ model, bytes }));
+}

@@ -1,43 +1,50 @@
-// Models kept for offline use, in the Origin Private File System, or in Cache Storage where a
-// browser has no OPFS (WebKitGTK and Safari under automation, older Safari: store-cache.js).
+// Models kept for offline use: one interface over two places to keep them, the Origin Private File
+// System (store-opfs.js) or, where a browser has no working OPFS, Cache Storage (store-cache.js).
 //
-// A model is stored only after a complete, verified download: bytes are written through a
-// FileSystemWritableFileStream, which the browser commits atomically on close(); on any failure
-// (network, corrupt file, quota) the stream is aborted and the entry removed, so nothing
-// half-written is ever listed or loaded. index.json maps each stored file to its URL, size and hash.
-import * as cacheStore from "./store-cache.js";
+// What it promises, in every tab and worker of the origin at once:
+// - A model is listed only after a complete, verified download, and a half-written file is never
+//   listed or loaded (a write is committed atomically when it ends, or discarded).
+// - Nothing listed is lost. Every change to the index (publish, delete, clear, orphan removal)
+//   happens under one Web Lock for the store and re-reads the index inside it: two tabs whose
+//   downloads end together once lost one entry to an unlocked read-modify-write, and the next
+//   engine's orphan removal then deleted that model's file (4 of 6 tries in Chromium).
+// - Nothing in use is removed. A download holds its file's lock exclusively from before its first
+//   byte until it is published or discarded; an engine reading rows from a kept copy holds that
+//   file's lock shared while it reads. A file is removed only by whoever can take its lock
+//   exclusively at once, so orphan removal and deletion skip a file another tab is writing or
+//   reading (deletion then only unlists it; a later orphan removal takes the file). A lock dies
+//   with its tab or worker, so a download cut short by a closed tab leaves an orphan that the next
+//   engine removes. This does not rest on the browser's own file locking, which differs by engine.
+// - Without Web Locks (see locks.js) nothing could guard the index across tabs: models are then
+//   not kept at all.
+import * as opfs from "./store-opfs.js";
+import * as cacheStorage from "./store-cache.js";
+import { hasLocks, hold, withLock } from "./locks.js";
+import { QuotaError, StorageError } from "./errors.js";
 
-const DIR = "bitnet-web-models";
-const INDEX = "index.json";
+const INDEX_LOCK = "bitnet-web-models:index";
+const fileLock = (name) => `bitnet-web-models:file:${name}`;
 
-/** Whether OPFS works here: it can exist and still refuse (WebKit's ephemeral sessions). */
-let opfs = null;
-async function useOpfs() {
-  if (opfs === null) {
-    opfs = typeof navigator !== "undefined" && !!navigator.storage?.getDirectory &&
-      (await navigator.storage.getDirectory().then(() => true, () => false));
+/** Where models are kept here: OPFS, else Cache Storage; null when neither works. */
+let chosen;
+async function backend() {
+  if (chosen === undefined) {
+    chosen = !hasLocks() ? null
+      : (await opfs.isAvailable()) ? opfs
+      : (await cacheStorage.isAvailable()) ? cacheStorage
+      : null;
   }
-  return opfs;
+  return chosen;
 }
 
-async function dir() {
-  const root = await navigator.storage.getDirectory();
-  return root.getDirectoryHandle(DIR, { create: true });
+/** "opfs", "cache" (Cache Storage) or null: where this browser keeps models. */
+export async function where() {
+  const b = await backend();
+  return b === opfs ? "opfs" : b === cacheStorage ? "cache" : null;
 }
 
-async function readIndex(d) {
-  try {
-    const f = await (await d.getFileHandle(INDEX)).getFile();
-    return JSON.parse(await f.text());
-  } catch {
-    return {};
-  }
-}
-
-async function writeIndex(d, index) {
-  const w = await (await d.getFileHandle(INDEX, { create: true })).createWritable();
-  await w.write(JSON.stringify(index));
-  await w.close();
+export function isAvailable() {
+  return hasLocks() && (!!navigator.storage?.getDirectory || typeof caches !== "undefined");
 }
 
 export async function fileName(url) {
@@ -45,109 +52,188 @@ export async function fileName(url) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32) + ".gguf";
 }
 
-export function isAvailable() {
-  return typeof navigator !== "undefined" && (!!navigator.storage?.getDirectory || cacheStore.isAvailable());
+/** The index: { [fileName]: { url, size, sha256, savedAt } }. An unreadable one counts as empty. */
+async function readIndex(b) {
+  try {
+    const index = JSON.parse((await b.readIndex()) ?? "{}");
+    return index && typeof index === "object" && !Array.isArray(index) ? index : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Changes the index under the store's lock, from a fresh read; `change` may also remove files. */
+function changeIndex(b, change) {
+  return withLock(INDEX_LOCK, async () => {
+    const index = await readIndex(b);
+    const result = await change(index);
+    await b.writeIndex(JSON.stringify(index));
+    return result;
+  });
+}
+
+/** Removes `name` if no download or reader holds it; call under the index lock. */
+async function removeIfFree(b, name) {
+  const lock = await hold(fileLock(name), { ifAvailable: true });
+  if (!lock) return false;
+  try {
+    return await b.remove(name);
+  } finally {
+    lock.release();
+  }
 }
 
 /** [{ url, size, sha256, savedAt }] of the models kept offline. */
 export async function listModels() {
-  if (!(await useOpfs())) return cacheStore.listModels();
-  return Object.values(await readIndex(await dir()));
+  const b = await backend();
+  return b ? Object.values(await readIndex(b)) : [];
 }
 
-/** The stored File for `url`, or null. */
+/** The stored File (or Blob) for `url`, or null. */
 export async function openModel(url) {
-  if (!(await useOpfs())) return cacheStore.openModel(url);
-  const d = await dir();
+  const b = await backend();
+  if (!b) return null;
   const name = await fileName(url);
-  const entry = (await readIndex(d))[name];
-  if (!entry) return null;
-  try {
-    const file = await (await d.getFileHandle(name)).getFile();
-    return file.size === entry.size ? file : null;
-  } catch {
-    return null;
-  }
+  const entry = (await readIndex(b))[name];
+  const file = entry ? await b.open(name) : null;
+  return file && file.size === entry.size ? file : null;
 }
 
-/**
- * Whether a kept model's rows can be read synchronously here: OPFS with sync access handles, which
- * only workers have (the engine's worker reads the token embedding's rows from the kept copy).
- */
+/** `url`'s index entry when its complete copy is kept, else null. */
+export async function keptEntry(url) {
+  const b = await backend();
+  if (!b) return null;
+  const entry = (await readIndex(b))[await fileName(url)];
+  return entry && (await openModel(url)) ? entry : null;
+}
+
+/** Whether a kept model's rows can be read synchronously here (OPFS sync handles: workers only). */
 export async function canReadRows() {
-  return (await useOpfs()) && typeof FileSystemFileHandle !== "undefined" && "createSyncAccessHandle" in FileSystemFileHandle.prototype;
+  const b = await backend();
+  return !!b && b.canReadRows();
 }
 
 /**
- * A read-only sync access handle on `url`'s kept copy, or null. Read-only handles share the file
- * with other readers; while one is open the file cannot be removed (`deleteModel` then only
- * unlists it, and `removeOrphans` removes it later).
+ * A read-only sync access handle on `url`'s kept copy, as { handle, release }, or null. The file's
+ * lock is held shared until `release()` (or until this worker ends), so no tab removes the file
+ * while it is read; deleting the model meanwhile only unlists it.
  */
 export async function openRows(url) {
-  if (!(await canReadRows())) return null;
-  const d = await dir();
+  const b = await backend();
+  if (!b?.canReadRows()) return null;
   const name = await fileName(url);
-  const entry = (await readIndex(d))[name];
-  if (!entry) return null;
-  try {
-    const handle = await (await d.getFileHandle(name)).createSyncAccessHandle({ mode: "read-only" });
-    if (handle.getSize() === entry.size) return handle;
-    handle.close();
-  } catch {
-    // Another tab holds the file where read-only handles are not supported: hold the embedding.
+  const lock = await hold(fileLock(name), { mode: "shared", ifAvailable: true });
+  if (!lock) return null;
+  const entry = (await readIndex(b))[name];
+  const handle = entry ? await b.openRows(name, entry.size) : null;
+  if (!handle) {
+    lock.release();
+    return null;
   }
-  return null;
+  return { handle, release: lock.release };
 }
 
+/** Unlists `url`'s model and removes its file, unless a tab is still reading it (removed later). */
 export async function deleteModel(url) {
-  if (!(await useOpfs())) return cacheStore.deleteModel(url);
-  const d = await dir();
+  const b = await backend();
+  if (!b) return;
   const name = await fileName(url);
-  const index = await readIndex(d);
-  delete index[name];
-  await writeIndex(d, index);
-  await d.removeEntry(name).catch(() => {});
-}
-
-/**
- * Starts writing `url`'s bytes. Returns { write(chunk), commit({ size, sha256 }), abort() };
- * commit checks the size and publishes the file, abort discards everything.
- */
-export async function beginWrite(url) {
-  if (!(await useOpfs())) return cacheStore.beginWrite(url);
-  const d = await dir();
-  const name = await fileName(url);
-  const stream = await (await d.getFileHandle(name, { create: true })).createWritable();
-  return writeSession({
-    write: (chunk) => stream.write(chunk),
-    close: () => stream.close(),
-    abort: () => stream.abort(),
-    remove: async () => { if (!(await readIndex(d))[name]) await d.removeEntry(name).catch(() => {}); },
-    publish: async (entry) => {
-      const index = await readIndex(d);
-      index[name] = { url, ...entry };
-      await writeIndex(d, index);
-    },
+  await changeIndex(b, async (index) => {
+    delete index[name];
+    await removeIfFree(b, name);
   });
 }
 
 /**
- * The write contract both stores keep: bytes go to `sink` as they arrive; `commit` checks the size,
- * closes the sink and publishes the index entry; any failure or `abort` discards everything, so
- * nothing half-written is ever listed.
+ * Unlists every kept model and removes every file no tab is using. Returns { removed, inUse }:
+ * how many files went, and how many are still read or written elsewhere (they go once free).
  */
-export function writeSession(sink) {
+export async function clearModels() {
+  const b = await backend();
+  if (!b) return { removed: 0, inUse: 0 };
+  return changeIndex(b, async (index) => {
+    for (const k of Object.keys(index)) delete index[k];
+    let removed = 0;
+    let inUse = 0;
+    for (const name of await b.names()) {
+      if (await removeIfFree(b, name)) removed++;
+      else inUse++;
+    }
+    return { removed, inUse };
+  });
+}
+
+/** Removes stored files that no index entry describes and no tab is writing or reading. */
+export async function removeOrphans() {
+  const b = await backend();
+  if (!b) return;
+  await withLock(INDEX_LOCK, async () => {
+    const index = await readIndex(b);
+    for (const name of await b.names()) if (!index[name]) await removeIfFree(b, name);
+  });
+}
+
+/**
+ * Refuses a download of `bytes` that the origin's storage cannot hold, before its first byte: a
+ * QuotaError that names both sizes. Unknown sizes (no Content-Length, no estimate) pass.
+ */
+export async function checkRoom(url, bytes) {
+  if (!bytes) return;
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  if (!est?.quota) return;
+  const available = Math.max(0, est.quota - (est.usage ?? 0));
+  if (bytes > available) {
+    const mb = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+    throw new QuotaError(
+      `${url} needs ${mb(bytes)} of browser storage to be kept offline, and this site has ${mb(available)} free (of ${mb(est.quota)}). Delete kept models (clearCachedModels, or the page's "Delete all"), free disk space, or load it without keeping it (cache: "if-room" or cache: false).`,
+      { needed: bytes, available },
+    );
+  }
+}
+
+/**
+ * Starts keeping `url`'s bytes. Returns { write(chunk), commit({ size, sha256 }), abort() }, or
+ * null when another tab or engine is already downloading (or reading) that file: then this
+ * download is not kept, and the store keeps one entry. With `wait`, waits for that other holder
+ * instead, and resolves to { kept: entry } if it kept the model meanwhile.
+ *
+ * `commit` checks the size and publishes the index entry; any failure or `abort` discards
+ * everything, so nothing half-written is ever listed.
+ */
+export async function beginWrite(url, { wait = false } = {}) {
+  const b = await backend();
+  if (!b) throw new StorageError("This browser cannot keep models offline here (no Origin Private File System or Cache Storage, or no Web Locks to guard them).");
+  const name = await fileName(url);
+  const lock = await hold(fileLock(name), { ifAvailable: !wait });
+  if (!lock) return null;
+  if (wait) {
+    const entry = await keptEntry(url);
+    if (entry) {
+      lock.release();
+      return { kept: entry };
+    }
+  }
+  let sink;
+  try {
+    sink = await b.beginWrite(name);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   let written = 0;
-  let failed = false;
+  let over = false;
   const discard = async () => {
-    if (failed) return;
-    failed = true;
+    if (over) return;
+    over = true;
     await Promise.resolve().then(sink.abort).catch(() => {});
-    await sink.remove();
+    await withLock(INDEX_LOCK, async () => {
+      if (!(await readIndex(b))[name]) await b.remove(name);
+    }).catch(() => {});
+    lock.release();
   };
   return {
     async write(chunk) {
-      if (failed) return;
+      if (over) return;
       try {
         await sink.write(chunk);
         written += chunk.byteLength;
@@ -157,25 +243,63 @@ export function writeSession(sink) {
       }
     },
     async commit({ size, sha256 }) {
-      if (failed) return false;
+      if (over) return false;
       if (size !== undefined && written !== size) {
         await discard();
         return false;
       }
-      await sink.close();
-      await sink.publish({ size: written, sha256: sha256 || null, savedAt: new Date().toISOString() });
+      try {
+        await sink.close();
+        await changeIndex(b, (index) => {
+          index[name] = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
+        });
+      } catch (e) {
+        await discard();
+        throw e;
+      }
+      over = true;
+      lock.release();
       return true;
     },
     abort: discard,
   };
 }
 
-/** Removes stored files that no index entry describes (a tab closed mid-download). */
-export async function removeOrphans() {
-  if (!(await useOpfs())) return cacheStore.removeOrphans();
-  const d = await dir();
-  const index = await readIndex(d);
-  for await (const [name] of d.entries()) {
-    if (name !== INDEX && !index[name]) await d.removeEntry(name).catch(() => {});
-  }
+/**
+ * Asks the browser, once per page, to keep the store through storage pressure
+ * (`navigator.storage.persist()`, which only a window has). Resolves to the answer: true (kept
+ * until the user clears it), false (the browser may evict it), or null where it cannot be asked.
+ */
+let persisting = null;
+export function persist() {
+  if (typeof window === "undefined" || !navigator.storage?.persist) return Promise.resolve(null);
+  persisting ??= navigator.storage.persisted()
+    .then((already) => already || navigator.storage.persist())
+    .catch(() => null);
+  return persisting;
+}
+
+/**
+ * `persist()`'s answer where the browser gives it at once (Chromium decides by itself); where it
+ * asks the user (Firefox shows a prompt), the state now, and the answer comes later.
+ */
+export function askPersist() {
+  return Promise.race([persist(), new Promise((r) => setTimeout(r, 1000)).then(persisted)]);
+}
+
+/** Whether the store is protected from eviction, without asking: true, false or null (unknown). */
+export async function persisted() {
+  return navigator.storage?.persisted ? navigator.storage.persisted().catch(() => null) : null;
+}
+
+/** { where, usage, quota, persisted, models }: what the page shows about its offline models. */
+export async function info() {
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  return {
+    where: await where(),
+    usage: est?.usage ?? null,
+    quota: est?.quota ?? null,
+    persisted: await persisted(),
+    models: await listModels(),
+  };
 }

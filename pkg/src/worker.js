@@ -2,51 +2,58 @@
 // protocol.js, runs requests one at a time in arrival order, and yields to its event loop between
 // tokens so that an "abort" message is seen at once.
 //
-// The three wasm builds are imported statically: every bundler then emits their glue and, through
+// The four wasm builds are imported statically: every bundler then emits their glue and, through
 // the glue's `new URL("….wasm", import.meta.url)`, their wasm files, while only the build this
 // browser runs is instantiated, so only its wasm file is downloaded.
 import * as relaxedBuild from "./wasm-relaxed/bitnet_web.js";
 import * as simdBuild from "./wasm-simd/bitnet_web.js";
 import * as threadedBuild from "./wasm-threads/bitnet_web.js";
+import * as threadedSimdBuild from "./wasm-threads-simd/bitnet_web.js";
+import { WASM32_LIMIT, memoryBudget } from "./budget.js";
+import { planHere } from "./builds.js";
 import { reusingReader } from "./chunks.js";
 import { describe, download } from "./download.js";
-import { DownloadError, EngineCrashedError, OutOfMemoryError, WebGpuUnavailableError, toWire } from "./errors.js";
+import { DownloadError, EngineCrashedError, OutOfMemoryError, QuotaError, WebGpuUnavailableError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
-
-/** wasm32 addresses 4 GiB; keep room for scratch buffers, the tokenizer and the allocator. */
-const WASM32_LIMIT = 4 * 2 ** 30 - 512 * 2 ** 20;
+import { announce } from "./tabs.js";
 
 /**
- * The default memory budget: wasm32's, or half the device's memory where the browser tells it
- * (`navigator.deviceMemory`, in GiB, capped at 8), since a browser kills a tab long before the
- * machine runs out, and earlier on phones.
+ * The default memory budget (budget.js). The page sends its own (`memoryLimit` when the caller gives
+ * none), since only a window sees the screen and the touch points that tell an iPad; this worker's
+ * view is the fallback.
  */
-function defaultMemoryLimit() {
-  const gib = self.navigator?.deviceMemory;
-  return gib ? Math.min(WASM32_LIMIT, (gib / 2) * 2 ** 30) : WASM32_LIMIT;
-}
+const defaultMemoryLimit = () => memoryBudget(self);
 
 let wasm = null; // { mod, memory, build, threads }
+/** This engine among every tab's (tabs.js), and the lock that says what it holds. */
+const ENGINE_ID = crypto.randomUUID?.() ?? String(Math.random()).slice(2);
+let announced = null;
+/** Copies that no index entry lists and no tab uses (a tab closed mid-download) go before a load. */
+const swept = store.removeOrphans().catch(() => {});
 let engine = null;
 const aborted = new Set();
 let queue = Promise.resolve();
 
-/** Threads to use for `threads: "auto" | n`: every core, up to 8 (memory bandwidth saturates). */
-function threadCount(threads) {
-  if (threads === "auto" || threads == null) return Math.min(self.navigator?.hardwareConcurrency || 1, 8);
-  return Math.max(1, Math.floor(Number(threads)) || 1);
-}
+/**
+ * The threaded builds by SIMD level, each with its kernel threads' entry file. The literal
+ * `new Worker(new URL(…))` in each is what bundlers look for; a script on another origin (a CDN)
+ * starts from a blob instead.
+ */
+const THREADED = {
+  relaxed: { mod: threadedBuild, spawn: () => new Worker(new URL("./threads.js", import.meta.url), { type: "module", name: "bitnet-web thread" }), file: "./threads.js" },
+  simd: { mod: threadedSimdBuild, spawn: () => new Worker(new URL("./threads-simd.js", import.meta.url), { type: "module", name: "bitnet-web thread" }), file: "./threads-simd.js" },
+};
 
-/** One kernel thread's worker; the literal `new URL` is what bundlers look for. */
-function spawnThread() {
+/** One kernel thread's worker for a threaded build (a `THREADED` entry). */
+function spawnThread(threaded) {
   try {
-    return new Worker(new URL("./threads.js", import.meta.url), { type: "module", name: "bitnet-web thread" });
+    return threaded.spawn();
   } catch (e) {
     if (e?.name !== "SecurityError") throw e;
-    return blobWorker("./threads.js", "bitnet-web thread");
+    return blobWorker(threaded.file, "bitnet-web thread");
   }
 }
 
@@ -55,12 +62,13 @@ function spawnThread() {
  * and waits in `runThread`; then the pool is built. A worker that fails to load rejects at once
  * (its `error` event), so a failure never waits out a timer.
  */
-async function startThreads(mod, n) {
+async function startThreads(threaded, n) {
+  const { mod } = threaded;
   const [module, memory] = mod.threadInit();
   const workers = [];
   try {
     await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const w = spawnThread();
+      const w = spawnThread(threaded);
       workers.push(w);
       w.addEventListener("error", (e) => {
         e.preventDefault?.();
@@ -77,31 +85,28 @@ async function startThreads(mod, n) {
 }
 
 /**
- * Picks and starts the best build this browser can run: the threaded relaxed-SIMD build when more
- * than one thread is wanted and the page is cross-origin isolated (SharedArrayBuffer exists), else
- * the single-thread relaxed-SIMD build, else SIMD128. A threaded build that fails to start (no
- * worker, out of memory) falls back to the single-thread one at once, with the reason kept for stats.
+ * Picks and starts the best build this browser can run (builds.js `planBuild`): a threaded build,
+ * relaxed SIMD or SIMD128 by what the browser has, when more than one thread is wanted and the page
+ * is cross-origin isolated with SharedArrayBuffer; else the single-thread build of the same SIMD
+ * level. A threaded build that fails to start (no worker, out of memory) falls back to the
+ * single-thread one at once, with the reason kept for stats.
  */
 async function initWasm(threads) {
   if (wasm) return wasm;
   const build = simdLevel();
-  const relaxed = build === "relaxed";
   if (!build) throw new Error("This browser lacks WebAssembly SIMD, which bitnet-web needs (Chrome 91+, Firefox 89+, Safari 16.4+).");
-  const n = threadCount(threads);
-  let fallback = null;
-  if (n > 1 && relaxed && self.crossOriginIsolated === true) {
+  const plan = planHere(build, threads, self);
+  let fallback = plan.note;
+  if (plan.threads > 1) {
+    const threaded = THREADED[build];
     try {
-      const exports = await threadedBuild.default();
-      await startThreads(threadedBuild, n);
-      wasm = { mod: threadedBuild, memory: exports.memory, build: "relaxed", threads: threadedBuild.kernelThreads() };
+      const exports = await threaded.mod.default();
+      await startThreads(threaded, plan.threads);
+      wasm = { mod: threaded.mod, memory: exports.memory, build, threads: threaded.mod.kernelThreads() };
       return wasm;
     } catch (e) {
       fallback = `the threaded build failed to start (${e?.message || e}); running on one thread`;
     }
-  } else if (n > 1) {
-    fallback = self.crossOriginIsolated === true
-      ? "this browser lacks relaxed SIMD, which the threaded build uses; running on one thread"
-      : "the page is not cross-origin isolated (serve it with COOP/COEP headers), so it runs on one thread";
   }
   const mod = build === "relaxed" ? relaxedBuild : simdBuild;
   const exports = await mod.default();
@@ -153,11 +158,17 @@ async function load(id, source, options = {}, into = null) {
 /** A first download's copy for offline use failed while the embedding was being left to it. */
 class KeepFailed extends Error {}
 
+/** The kept copy the engine reads its embedding's rows from: { handle, release } (store.openRows). */
+let rowsReader = null;
+
 async function loadOn(id, source, options, into, cpuNote = null) {
   const { mod } = await initWasm(options.threads);
+  await swept;
   if (!into) {
     engine?.free();
     engine = null;
+    rowsReader?.release();
+    rowsReader = null;
   }
   const progress = into ? () => {} : (p) => post({ type: "progress", id, ...p });
   const url = source.url ? new URL(source.url, self.location.href).href : null;
@@ -176,13 +187,34 @@ async function loadOn(id, source, options, into, cpuNote = null) {
     lmHead: options.lmHead,
   });
   lastLoad = { source, options };
+  // A download to be kept reserves its file first (store.beginWrite: its lock, held until the copy
+  // is published or discarded). Another tab or engine already downloading it keeps the one copy.
+  let writer = null;
+  if (useCache && !file && !source.bytes) {
+    writer = await store.beginWrite(url).catch((e) => {
+      post({ type: "warning", id, message: `The model will not be kept offline: ${e.message}` });
+      return undefined;
+    });
+    if (writer === null && !into) {
+      post({ type: "warning", id, message: "Another tab is already downloading this model to keep it offline: this tab downloads it too, without keeping a second copy." });
+    }
+  }
   // The token embedding is left in the copy kept offline and read a row at a time (a read-only sync
   // access handle: 64 rows in 0.16 ms), given to the engine once the copy is complete. If it cannot
   // be opened then, the model is loaded again holding the embedding.
-  const keepsRows = useCache && !into && !options.holdEmbedding && (await store.canReadRows());
+  const keepsRows = useCache && !into && !options.holdEmbedding && (!!file || !!writer) && (await store.canReadRows());
   const rowsId = keepsRows ? loader.rowsFrom() : null;
-  const rowsBound = async () => rowsId === null || !header?.embeddingInFile ||
-    (await store.openRows(url).then((h) => !!h && mod.bindRows(rowsId, h), () => false));
+  const rowsBound = async () => {
+    if (rowsId === null || !header?.embeddingInFile) return true;
+    const reader = await store.openRows(url).catch(() => null);
+    if (reader && mod.bindRows(rowsId, reader.handle)) {
+      rowsReader?.release();
+      rowsReader = reader; // its lock keeps other tabs from removing the copy while it is read
+      return true;
+    }
+    reader?.release();
+    return false;
+  };
   const holding = (changes = {}) => loadOn(id, source, { ...options, ...changes, holdEmbedding: true }, into, cpuNote);
   const hasher = source.sha256 && !into ? new mod.Sha256() : null;
   let header = null;
@@ -214,13 +246,6 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         progress({ phase, loaded, total, rate: null, eta: null });
       }
     } else {
-      let writer = null;
-      if (useCache) {
-        writer = await store.beginWrite(url).catch((e) => {
-          post({ type: "warning", id, message: `The model will not be kept offline: ${e.message}` });
-          return null;
-        });
-      }
       const controller = new AbortController();
       // The embedding was left to the copy being kept, which failed: load again, holding it.
       let keepFailed = false;
@@ -236,6 +261,9 @@ async function loadOn(id, source, options, into, cpuNote = null) {
           signal: controller.signal,
           onProgress: progress,
           stallTimeout: options.stallTimeout,
+          // The quota, before the first byte: a model the storage cannot hold is refused with a
+          // QuotaError, or with `cache: "if-room"` loaded without being kept.
+          onResponse: ({ total }) => writer && store.checkRoom(url, total),
           onChunk: async (chunk) => {
             feed(chunk); // throws at once on a bad header: the download stops there
             if (writer) {
@@ -257,6 +285,10 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         }));
       } catch (e) {
         if (e instanceof KeepFailed || keepFailed) return await holdingIt();
+        if (e instanceof QuotaError && options.cache === "if-room") {
+          post({ type: "warning", id, message: `The model will not be kept offline: ${e.message}` });
+          return await holdingIt();
+        }
         controller.abort();
         await writer?.abort();
         throw e;
@@ -269,13 +301,13 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         await writer?.abort();
         throw new DownloadError(`The downloaded file's SHA-256 is ${digest}, not the expected ${source.sha256}: it is corrupt or a different version. It was not kept.`);
       }
-      await writer?.commit({ size, sha256: digest });
+      const kept = !!(await writer?.commit({ size, sha256: digest }));
       if (!(await rowsBound())) {
         built.free();
         return await holding();
       }
       engine = built;
-      return { header, info: backendInfo(), contextLength: engine.contextLength() };
+      return { header, info: backendInfo(), contextLength: engine.contextLength(), kept };
     }
     engine = build();
     if (!(await rowsBound())) {
@@ -288,9 +320,10 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    return { header, info: backendInfo(), contextLength: engine.contextLength() };
+    return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: phase === "cache" && !source.file };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }
+    await writer?.abort();
     if (file && phase === "cache") await store.deleteModel(url).catch(() => {});
     throw e;
   }
@@ -323,6 +356,7 @@ async function openLoader(mod, device, config) {
  */
 async function estimate(source, options = {}) {
   const { mod } = await initWasm(1);
+  await swept;
   const url = source.url ? new URL(source.url, self.location.href).href : null;
   const kept = url && store.isAvailable() ? await store.openModel(url).catch(() => null) : null;
   const file = source.file || kept;
@@ -353,8 +387,7 @@ async function estimate(source, options = {}) {
       if (inspector.feed(value)) break;
     }
     // The threads a load would run on (initWasm's rule), for their stacks.
-    const n = threadCount(options.threads);
-    const threads = n > 1 && simdLevel() === "relaxed" && self.crossOriginIsolated === true ? n : 1;
+    const { threads } = planHere(simdLevel(), options.threads, self);
     // As loadOn decides: the embedding is left in the copy kept offline.
     const rowsInFile = !!url && options.cache !== false && (await store.canReadRows());
     return inspector.estimateMemory({
@@ -444,8 +477,12 @@ async function handle(msg) {
   const { type, id } = msg;
   switch (type) {
     case "load": {
+      announced?.release();
       const r = await load(id, msg.source, msg.options);
-      post({ type: "loaded", id, ...r });
+      // Other tabs can see what this engine holds (tabs.js), for as long as it holds it.
+      const model = msg.source.url ? new URL(msg.source.url, self.location.href).href : msg.source.file?.name ?? "model.gguf";
+      announced = await announce({ id: ENGINE_ID, model, bytes: r.info.wasmMemoryBytes }).catch(() => null);
+      post({ type: "loaded", id, ...r, engineId: ENGINE_ID });
       return;
     }
     case "chat":
@@ -512,5 +549,4 @@ self.onmessage = (ev) => {
   queue = queue.then(() => handle(msg)).catch(fail);
 };
 
-store.removeOrphans().catch(() => {});
 post({ type: "ready", version: PROTOCOL_VERSION });

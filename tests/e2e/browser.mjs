@@ -1,9 +1,8 @@
 // Shared end-to-end plumbing: serve www/ with COOP/COEP and drive Debian's Chromium with playwright-core.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import { serve } from "../../scripts/serve.mjs";
 import { faultyFiles } from "./faults.mjs";
 
@@ -12,17 +11,14 @@ export const ARTIFACTS = path.join(ROOT, "tests/e2e/artifacts");
 
 /**
  * Starts the server and a fresh headless Chromium profile; returns { base, context, page, close }.
- * `isolated: false` serves without COOP/COEP, as a host that does not set them would.
+ * `isolated: false` serves without COOP/COEP, as a host that does not set them would; `wrap` wraps
+ * the server's handler (e.g. scripts/without-relaxed-simd.mjs); `contextOptions` go to Playwright's
+ * context (e.g. `userAgent`).
  */
-export async function openBrowser({ flags = [], viewport, isolated = true } = {}) {
-  const { server, base, requests } = await serveWww({ isolated });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-e2e-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--no-first-run", "--disable-quic", ...flags],
-    ...(viewport ? { viewport } : {}),
-  });
+export async function openBrowser({ flags = [], viewport, isolated = true, wrap, contextOptions = {} } = {}) {
+  const { server, base, requests } = await serveWww({ isolated, wrap });
+  const chromium = await launchChromium({ flags, contextOptions: { ...(viewport ? { viewport } : {}), ...contextOptions } });
+  const { context } = chromium;
   const page = context.pages()[0] || (await context.newPage());
   const logs = [];
   page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
@@ -34,15 +30,17 @@ export async function openBrowser({ flags = [], viewport, isolated = true } = {}
     logs,
     requests,
     async close() {
-      await context.close();
+      await chromium.close();
       server.close();
-      fs.rmSync(profile, { recursive: true, force: true });
     },
   };
 }
 
-/** Serves www/ (with the test-only faults in front) on a free loopback port: { server, base, requests }. */
-export async function serveWww({ isolated = true } = {}) {
+/**
+ * Serves www/ (with the test-only faults in front) on a free loopback port: { server, base, requests }.
+ * `wrap(handler, root)`, if given, wraps the handler.
+ */
+export async function serveWww({ isolated = true, wrap } = {}) {
   const faults = faultyFiles(path.join(ROOT, "www"));
   const handler = isolated ? faults.handler : (req, res) => {
     const writeHead = res.writeHead.bind(res);
@@ -53,7 +51,8 @@ export async function serveWww({ isolated = true } = {}) {
     };
     faults.handler(req, res);
   };
-  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", handler);
+  const root = path.join(ROOT, "www");
+  const server = await serve(root, 0, "127.0.0.1", wrap ? wrap(handler, root) : handler);
   return { server, base: `http://127.0.0.1:${server.port}/`, requests: faults.log };
 }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import { ROOT } from "./browser.mjs";
 import { serve, staticFiles } from "../../scripts/serve.mjs";
 
@@ -32,10 +32,7 @@ before(async () => {
   fs.mkdirSync(path.join(APP, "public"));
   fs.copyFileSync(MODEL, path.join(APP, "public/model.gguf")); // Vite serves and copies public/
   fs.copyFileSync(MODEL, path.join(APP, "model.gguf")); // for the plain app
-  browser = await chromium.launch({
-    executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--no-first-run", "--disable-quic"],
-  });
+  ({ browser } = await launchChromium({ persistent: false }));
 });
 
 after(async () => {
@@ -105,7 +102,7 @@ test("Vite: the production build chats, on every core when isolated and 1 when n
   run(process.execPath, ["node_modules/vite/bin/vite.js", "build", "--outDir", "dist-vite", "--logLevel", "warn"]);
   const dist = path.join(APP, "dist-vite");
   const wasm = fs.readdirSync(path.join(dist, "assets")).filter((f) => f.endsWith(".wasm"));
-  assert.equal(wasm.length, 3, `the three wasm builds are emitted (only the one a browser runs is fetched): ${wasm}`);
+  assert.equal(wasm.length, 4, `the four wasm builds are emitted (only the one a browser runs is fetched): ${wasm}`);
   assert.equal((await chat(await serveDir(dist, { isolate: true }), { threads: "cores" })).isolated, true);
   assert.equal((await chat(await serveDir(dist, { isolate: false }), { threads: 1 })).isolated, false);
 });

@@ -5,60 +5,14 @@
 // local file loads through the picker. Chromium runs the same and more in chat.test.mjs.
 //
 // An engine whose driver is not installed is skipped with the reason (scripts/setup.sh installs
-// both); `xvfb-run` is found on PATH for WebKit.
+// both); `xvfb-run` is found on PATH for WebKit. webdriver.mjs starts them.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { execFileSync, spawn } from "node:child_process";
-import net from "node:net";
-import { Builder, By, Key } from "selenium-webdriver";
-import firefox from "selenium-webdriver/firefox.js";
+import { By, Key } from "selenium-webdriver";
 import { ROOT, screenshotPath, serveWww } from "./browser.mjs";
-
-const which = (bin) => { try { return execFileSync("which", [bin], { encoding: "utf8" }).trim(); } catch { return null; } };
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** WebKitWebDriver on a free port, inside its own Xvfb display: { url, stop }. */
-async function startWebKitDriver() {
-  const port = await freePort();
-  const proc = spawn("xvfb-run", ["-a", "WebKitWebDriver", `--port=${port}`], { stdio: "ignore", detached: true });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(url + "/status")).ok) break;
-    } catch { /* not listening yet */ }
-    if (i > 100) throw new Error("WebKitWebDriver did not start");
-    await sleep(100);
-  }
-  return { url, stop: () => { try { process.kill(-proc.pid); } catch { /* gone */ } } };
-}
-
-const ENGINES = {
-  firefox: {
-    missing: () => (which("geckodriver") && which("firefox-esr") ? null : "geckodriver or firefox-esr is not installed"),
-    async start() {
-      const options = new firefox.Options().addArguments("-headless").setBinary(which("firefox-esr"));
-      const driver = await new Builder().forBrowser("firefox").setFirefoxOptions(options)
-        .setFirefoxService(new firefox.ServiceBuilder(which("geckodriver"))).build();
-      return { driver, stop: async () => driver.quit() };
-    },
-  },
-  webkit: {
-    missing: () => (which("WebKitWebDriver") && which("xvfb-run") ? null : "WebKitWebDriver or xvfb-run is not installed"),
-    async start() {
-      const server = await startWebKitDriver();
-      const driver = await new Builder().usingServer(server.url).withCapabilities({
-        browserName: "MiniBrowser",
-        "webkitgtk:browserOptions": { binary: "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", args: ["--automation"] },
-      }).build();
-      return { driver, stop: async () => { await driver.quit().catch(() => {}); server.stop(); } };
-    },
-  },
-};
+import { ENGINES, sleep } from "./webdriver.mjs";
 
 for (const [name, engine] of Object.entries(ENGINES)) {
   describe(`the chat page in ${name}`, { skip: engine.missing() ?? false }, () => {

@@ -7,18 +7,19 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import Ajv from "ajv";
 import { ROOT } from "./browser.mjs";
 import { serve, staticFiles } from "../../scripts/serve.mjs";
 
 /**
- * The package's size budget, unpacked: three wasm builds (relaxed SIMD, SIMD128, threaded; 3.9 MB
- * each: 2.3 MB of engine code, 0.7 MB of tokenizer and Unicode tables, 0.9 MB of llguidance for
- * structured output) with their glue, the JS library and the docs made 11.9 MB (4.5 MB packed) when
- * this was set. A bundled app emits all three, but a browser fetches only the one it runs.
+ * The package's size budget, unpacked: four wasm builds (relaxed SIMD, SIMD128, and each threaded;
+ * 3.8 MiB each: 2.3 MB of engine code, 0.7 MB of tokenizer and Unicode tables, 0.9 MB of llguidance
+ * for structured output) with their glue, the JS library and the docs made 15.7 MiB (16447285 bytes;
+ * 5.8 MiB packed) when this was set, after the threaded SIMD128 build (Safari's) was added. A bundled
+ * app emits all four, but a browser fetches only the one it runs.
  */
-const BUDGET_BYTES = 12.5 * 2 ** 20;
+const BUDGET_BYTES = 16.5 * 2 ** 20;
 
 test("npm pack ships exactly the package, within its size budget", () => {
   const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", path.join(ROOT, "pkg")], { encoding: "utf8" }));
@@ -27,15 +28,20 @@ test("npm pack ships exactly the package, within its size budget", () => {
   for (const f of info.files) console.log(`  ${String(f.size).padStart(9)}  ${f.path}`);
   assert.ok(info.unpackedSize <= BUDGET_BYTES, `${info.unpackedSize} bytes unpacked is over the ${BUDGET_BYTES} budget`);
   const src = fs.readdirSync(path.join(ROOT, "pkg/src")).map((f) => `dist/${f}`);
-  const wasm = ["wasm-relaxed", "wasm-simd", "wasm-threads"].flatMap((b) => [`dist/${b}/bitnet_web.js`, `dist/${b}/bitnet_web_bg.wasm`]);
+  const wasm = ["wasm-relaxed", "wasm-simd", "wasm-threads", "wasm-threads-simd"].flatMap((b) => [`dist/${b}/bitnet_web.js`, `dist/${b}/bitnet_web_bg.wasm`]);
   assert.deepEqual(files, ["LICENSE", "README.md", "index.d.ts", "package.json", ...src, ...wasm].sort());
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, "pkg/package.json"), "utf8"));
   assert.equal(manifest.exports["./package.json"], "./package.json");
   for (const k of ["repository", "homepage", "bugs", "engines", "license"]) assert.ok(manifest[k], `package.json has ${k}`);
   assert.doesNotMatch(JSON.stringify(manifest), /example\.invalid|placeholder/);
-  for (const b of ["wasm-relaxed", "wasm-simd", "wasm-threads"]) {
+  for (const b of ["wasm-relaxed", "wasm-simd", "wasm-threads", "wasm-threads-simd"]) {
     const glue = fs.readFileSync(path.join(ROOT, "pkg/dist", b, "bitnet_web.js"), "utf8");
     assert.doesNotMatch(glue, /benchKernels/, `${b}: the benchmark export stays out of the product`);
+  }
+  // The page's service worker keeps every file of the library for offline visits.
+  const sw = fs.readFileSync(path.join(ROOT, "www/sw.js"), "utf8");
+  for (const f of [...fs.readdirSync(path.join(ROOT, "pkg/src")), ...wasm.map((w) => w.slice("dist/".length))]) {
+    assert.ok(sw.includes(`"lib/${f}"`), `www/sw.js keeps lib/${f} for offline visits`);
   }
   // Both sides of the worker protocol import the one protocol module.
   for (const f of ["index.js", "worker.js"]) assert.match(fs.readFileSync(path.join(ROOT, "pkg/src", f), "utf8"), /from "\.\/protocol\.js"/);
@@ -64,7 +70,7 @@ let app;
 let server;
 const gets = new Map(); // path → requests the server answered
 let ctx;
-let profile;
+let chromium;
 
 before(async () => {
   app = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-app-"));
@@ -93,18 +99,14 @@ before(async () => {
     gets.set(p, (gets.get(p) || 0) + 1);
     files(req, res);
   });
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-npm-"));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--no-first-run", "--disable-quic"],
-  });
+  chromium = await launchChromium();
+  ctx = chromium.context;
 });
 
 after(async () => {
-  await ctx?.close();
+  await chromium?.close();
   server?.close();
-  for (const d of [app, profile]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  if (app) fs.rmSync(app, { recursive: true, force: true });
 });
 
 test("the packed package installs into an app and every API point works", async () => {
@@ -217,6 +219,125 @@ test("the token embedding is read from the kept copy: the same answers, its byte
   assert.equal(r.after, r.held.text, "the model reading it answers on");
   assert.equal(r.filesAfter, r.filesBefore - 1, "and the copy is gone once nothing reads it");
   assert.equal(gets.get("/embedded.gguf") - downloads, 3, "requests: held, first (kept), the fetch for the File; none for the kept load");
+  await page.close();
+});
+
+// Model management through the packed package: a model kept without loading it (no worker is
+// started), listed, checked, loaded later with no request; a wrong hash keeps nothing; a quota too
+// small refuses before the first byte with both sizes, or with `cache: "if-room"` loads without
+// keeping; clearCachedModels empties the store. The small quota is Chromium's own, lowered over CDP
+// (so a write past it really fails); Chromium 156's `estimate()` does not report that override,
+// so the page's and the engine workers' `estimate()` report it as the browser would.
+test("downloadModel keeps a model without loading it; hasModel, storageInfo, the quota refusal, persist and clearCachedModels", async () => {
+  const { createHash } = await import("node:crypto");
+  const sha256 = createHash("sha256").update(fs.readFileSync(path.join(app, "model.gguf"))).digest("hex");
+  const size = fs.statSync(path.join(app, "model.gguf")).size;
+  const page = await ctx.newPage();
+  await page.goto(`http://127.0.0.1:${server.port}/index.html?idle`);
+  const requests = () => gets.get("/model.gguf") || 0;
+  const first = requests();
+  const r = await page.evaluate(async (sha256) => {
+    const m = await import("./node_modules/bitnet-web/dist/index.js");
+    await m.clearCachedModels();
+    let workers = 0;
+    const RealWorker = window.Worker;
+    window.Worker = class extends RealWorker {
+      constructor(...args) {
+        super(...args);
+        workers++;
+      }
+    };
+    const progress = [];
+    const entry = await m.downloadModel("model.gguf?keep", { sha256, onProgress: (p) => progress.push(p.phase) });
+    const again = await m.downloadModel("model.gguf?keep");
+    const has = [await m.hasModel("model.gguf?keep"), await m.hasModel("model.gguf?never")];
+    const caught = async (p) => p.then(() => null, (e) => ({ name: e.name, message: e.message, needed: e.needed, available: e.available }));
+    const badHash = await caught(m.downloadModel("model.gguf?bad-hash", { sha256: "0".repeat(64) }));
+    const aborted = new AbortController();
+    aborted.abort();
+    const abort = await caught(m.downloadModel("model.gguf?aborted", { signal: aborted.signal }));
+    window.Worker = RealWorker;
+    const info = await m.storageInfo();
+    const engine = await m.createEngine({ model: "model.gguf?keep", contextLength: 256 });
+    const kept = engine.kept;
+    await new Promise((r) => setTimeout(r, 500));
+    const persisted = engine.stats().persisted;
+    await engine.unload();
+    return { entry, again, has, badHash, abort, workers, progress: [...new Set(progress)], info, kept, persisted, listed: (await m.listCachedModels()).map((x) => x.url) };
+  }, sha256);
+  assert.equal(r.workers, 0, "downloadModel starts no worker");
+  assert.equal(r.entry.size, size);
+  assert.equal(r.entry.sha256, sha256);
+  assert.match(r.entry.url, /\/model\.gguf\?keep$/);
+  assert.equal(typeof r.entry.persisted, "boolean", "Chromium answers persist() at once");
+  assert.deepEqual(r.progress, ["download", "kept"]);
+  assert.equal(r.again.savedAt, r.entry.savedAt, "a kept model is not downloaded again");
+  assert.deepEqual(r.has, [true, false]);
+  assert.equal(r.badHash?.name, "DownloadError");
+  assert.match(r.badHash.message, /SHA-256 .* not the expected 0{64}.*not kept/);
+  assert.equal(r.abort?.name, "AbortError");
+  assert.deepEqual(r.listed, [r.entry.url], "only the verified model is listed");
+  assert.equal(r.info.where, "opfs");
+  assert.ok(r.info.quota > 0 && r.info.usage >= size, `storage figures: ${JSON.stringify(r.info)}`);
+  assert.deepEqual(r.info.models.map((x) => x.url), [r.entry.url]);
+  assert.equal(r.kept, true, "createEngine loads it from the kept copy");
+  assert.equal(r.persisted, r.entry.persisted, "stats() reports persist()'s answer");
+  assert.equal(requests() - first, 2, "requests: the kept download and the bad-hash one; none for the load");
+
+  // A quota smaller than the model: refused before its first byte is stored.
+  const origin = `http://127.0.0.1:${server.port}`;
+  const cdp = await ctx.newCDPSession(page);
+  const q = await page.evaluate(async () => (await navigator.storage.estimate()).usage);
+  await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: q + 100000 });
+  const lowQuota = () => {
+    const real = StorageManager.prototype.estimate;
+    StorageManager.prototype.estimate = async function () {
+      const e = await real.call(this);
+      return { ...e, quota: e.usage + 100000 };
+    };
+  };
+  await page.evaluate(lowQuota);
+  // Each engine's worker gets it as it starts (its download waits for the wasm to instantiate).
+  const onWorker = (w) => w.url().includes("worker.js") && w.evaluate(lowQuota).catch(() => {});
+  page.on("worker", onWorker);
+  try {
+    const refused = await page.evaluate(async () => {
+      const m = await import("./node_modules/bitnet-web/dist/index.js");
+      const caught = async (p) => p.then(() => null, (e) => ({ name: e.name, message: e.message, needed: e.needed, available: e.available, isQuota: e instanceof m.QuotaError }));
+      const keep = await caught(m.downloadModel("model.gguf?quota"));
+      const load = await caught(m.createEngine({ model: "model.gguf?quota-load", contextLength: 256 }));
+      const warnings = [];
+      const engine = await m.createEngine({ model: "model.gguf?if-room", contextLength: 256, cache: "if-room", onProgress: (p) => p.phase === "warning" && warnings.push(p.message) });
+      const answer = (await engine.chat.completions.create({ messages: [{ role: "user", content: "Hi" }], max_tokens: 4, temperature: 0 })).choices[0].message.content;
+      const ifRoom = { kept: engine.kept, warnings, answer };
+      await engine.unload();
+      const listed = (await m.listCachedModels()).map((x) => x.url);
+      return { keep, load, ifRoom, listed };
+    });
+    for (const k of ["keep", "load"]) {
+      assert.equal(refused[k]?.name, "QuotaError", k);
+      assert.equal(refused[k].isQuota, true, `${k}: instanceof QuotaError`);
+      assert.equal(refused[k].needed, size, `${k}: names what the model needs`);
+      assert.ok(refused[k].available < size, `${k}: and what is free (${refused[k].available})`);
+      assert.match(refused[k].message, /needs 0\.\d MB of browser storage .* has \d+\.\d MB free .*cache: "if-room"/);
+    }
+    assert.equal(refused.ifRoom.kept, false, "if-room: loaded without being kept");
+    assert.match(refused.ifRoom.warnings.join("\n"), /will not be kept offline: .*needs/);
+    assert.ok(refused.ifRoom.answer.length > 0, "and answers");
+    assert.deepEqual(refused.listed, [r.entry.url], "nothing new is listed");
+  } finally {
+    page.off("worker", onWorker);
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin });
+  }
+  const cleared = await page.evaluate(async () => {
+    const m = await import("./node_modules/bitnet-web/dist/index.js");
+    const out = await m.clearCachedModels();
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("bitnet-web-models");
+    let files = 0;
+    for await (const name of dir.keys()) if (name.endsWith(".gguf")) files++;
+    return { ...out, listed: (await m.listCachedModels()).length, files, has: await m.hasModel("model.gguf?keep") };
+  });
+  assert.deepEqual(cleared, { removed: 1, inUse: 0, listed: 0, files: 0, has: false });
   await page.close();
 });
 

@@ -375,3 +375,47 @@ test("accessibility: labelled messages, one announcement per reply, and no axe-c
   await page().setViewportSize({ width: 1280, height: 800 });
   await page().emulateMedia({ colorScheme: "light" });
 });
+
+// Models kept for later (issue 28): "Download for offline use" keeps the URL's model without
+// switching to it, the storage line says where models are kept and how much room is left, and
+// "Delete all" empties the store after asking. A second tab of the page that loads the model the
+// first holds says so and can unload it there.
+test("Download for offline use keeps a model without switching; storage used and available; Delete all; a second tab's notice", async () => {
+  await open();
+  const before = await text("#stat-model");
+  const url = b.base + "models/bitnet-tiny-chat.tq2_0.gguf?offline";
+  await page().fill("#model-url", url);
+  await page().click("#keep-offline");
+  await page().waitForFunction(() => /^Kept |Cancelled|could not|storage/.test(document.getElementById("keep-text").textContent), null, { timeout: 60000 });
+  assert.match(await text("#keep-text"), /^Kept bitnet-tiny-chat\.tq2_0\.gguf\?offline \(3\.9 MB\): it loads with no network from now on\.$/);
+  assert.equal(await text("#stat-model"), before, "the loaded model did not change");
+  assert.equal(await state(), "ready");
+  await page().evaluate(() => { document.getElementById("cached").open = true; });
+  await page().waitForFunction(() => document.getElementById("cached-list").textContent.includes("tq2_0.gguf?offline"));
+  assert.match(await text("#storage-status"), /^Kept in the browser's private file system \(OPFS\) · [\d.]+ MB used, [\d.]+ (MB|GB) available( · (protected from eviction|not protected: .*))?$/);
+  const kept = await page().evaluate(async (u) => (await import("./lib/index.js")).hasModel(u), url);
+  assert.equal(kept, true);
+
+  // A second tab loads the model this one holds: it says so, and unloads it there when asked.
+  const second = await b.context.newPage();
+  await second.goto(b.base + "?model=" + encodeURIComponent(b.base + "models/bitnet-tiny-chat.i2_s.gguf"));
+  await second.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 60000 });
+  await second.waitForFunction(() => !document.getElementById("other-tabs").hidden, null, { timeout: 10000 });
+  assert.match(await second.locator("#other-tabs-text").innerText(), /^Another tab of this page holds this model too \([\d.]+ MB of memory there\)/);
+  await second.click("#unload-here");
+  await second.waitForFunction(() => document.body.dataset.state === "idle");
+  assert.match(await second.locator("#stat-model").innerText(), /No model loaded here/);
+  assert.equal(await second.locator("#input").isDisabled(), true);
+  await second.close();
+
+  // Delete all asks first; declining keeps everything.
+  page().once("dialog", (d) => d.dismiss());
+  await page().click("#delete-all");
+  await page().waitForTimeout(300);
+  assert.match(await text("#cached-list"), /tq2_0\.gguf\?offline/);
+  page().once("dialog", (d) => d.accept());
+  await page().click("#delete-all");
+  await page().waitForFunction(() => /None yet/.test(document.getElementById("cached-list").textContent));
+  assert.equal(await page().evaluate(async (u) => (await import("./lib/index.js")).hasModel(u), url), false);
+  assert.equal(await state(), "ready", "the loaded model still answers");
+});
