@@ -6,12 +6,12 @@
 // Each round times every variant for ITERS/ROUNDS passes; the best round is reported, because a
 // shared machine's noise only ever slows a round down.
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../scripts/chromium.mjs";
 import { serve, staticFiles } from "../scripts/serve.mjs";
 
 const [rows = 2560, cols = 2560, iters = 200, rounds = 5, positions = 164] = process.argv.slice(2).map(Number);
 const server = await serve("target/web-bench", 0, "127.0.0.1", staticFiles(path.resolve("target/web-bench")));
-const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser } = await launchChromium({ persistent: false });
 const page = await browser.newPage();
 await page.goto(`http://127.0.0.1:${server.port}/wasm-relaxed/bitnet_web.js`);
 const result = await page.evaluate(async ([rows, cols, iters, rounds, positions]) => {

@@ -3,9 +3,8 @@
 // Serves www/ plus the given files, loads each through the npm API (no caching), generates 16 tokens
 // and prints the wasm memory (the engine's whole heap) over the file size.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../scripts/chromium.mjs";
 import { serve, staticFiles } from "../scripts/serve.mjs";
 
 const files = process.argv.slice(2);
@@ -18,12 +17,8 @@ const server = await serve("www", 0, "127.0.0.1", (req, res) => {
   res.writeHead(200, { "Content-Length": size, "Content-Type": "application/octet-stream", "Cross-Origin-Resource-Policy": "same-origin" });
   fs.createReadStream(file).pipe(res);
 });
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-bench-"));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-first-run", "--disable-quic"],
-});
+const chromium = await launchChromium();
+const ctx = chromium.context;
 const page = ctx.pages()[0] || (await ctx.newPage());
 await page.goto(`http://127.0.0.1:${server.port}/inspect.html`);
 console.log("| file | size | wasm memory after load | after 16 tokens | ratio | load s | decode tok/s | kernel |");
@@ -44,6 +39,5 @@ for (let i = 0; i < files.length; i++) {
   const peak = Math.max(r.afterLoad, r.s.memory_bytes);
   console.log(`| ${path.basename(files[i])} | ${(size / 1e6).toFixed(1)} MB | ${(r.afterLoad / 1e6).toFixed(1)} MB | ${(r.s.memory_bytes / 1e6).toFixed(1)} MB | ${(peak / size).toFixed(3)} | ${r.load.toFixed(1)} | ${r.s.decode_tok_s?.toFixed(2)} | ${r.s.kernel} |`);
 }
-await ctx.close();
+await chromium.close();
 server.close();
-fs.rmSync(profile, { recursive: true, force: true });

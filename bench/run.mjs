@@ -3,7 +3,7 @@
 //
 //   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
-//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache]
+//                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--simd auto|simd128]
 //                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--runs 3] [--bandwidth-mib 1024]
 //                      [--bandwidth-passes 5] [--inspect target/release/bitnet-web] [--timeout-s 3600] [--verbose]
 //
@@ -21,8 +21,9 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { CHROMIUM, launchChromium } from "../scripts/chromium.mjs";
 import { serve, staticFiles } from "../scripts/serve.mjs";
+import { withoutRelaxedSimd } from "../scripts/without-relaxed-simd.mjs";
 import { NATIVE_BIN, WASM_FILE, cpuInfo, flagLine, nativeBandwidth, spread, summarize, wasmBandwidth } from "./bound/bandwidth.mjs";
 import { bytesPerToken, bytesTable, oursBytes } from "./bound/bytes.mjs";
 
@@ -67,7 +68,7 @@ function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
-       [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--llama-bench BIN]
+       [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--simd auto|simd128] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
   process.exit(2);
 }
@@ -84,7 +85,7 @@ const ENGINES = ["ours", "wllama", "webgpu", "native-gpu"];
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, timeoutS: 3600, verbose: false,
+    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, simd: "auto", timeoutS: 3600, verbose: false,
     runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -109,6 +110,7 @@ function parseArgs(argv) {
     else if (a === "--lm-head") o.lmHead = val();
     else if (a === "--embeddings") o.embeddings = val();
     else if (a === "--no-cache") o.cache = false;
+    else if (a === "--simd") o.simd = val();
     else if (a === "--timeout-s") o.timeoutS = parseFloat(val());
     else if (a === "--runs") o.runs = parseInt(val(), 10);
     else if (a === "--bandwidth-mib") o.bandwidthMib = parseInt(val(), 10);
@@ -124,6 +126,7 @@ function parseArgs(argv) {
   if (!(o.promptTokens >= 2) || !(o.genTokens >= 2)) usage("--prompt-tokens and --gen-tokens must be at least 2");
   if (o.engines.some((e) => !ENGINES.includes(e))) usage(`--engines takes ${ENGINES.join(", ")}`);
   if (!(o.runs >= 1)) usage("--runs takes a positive integer");
+  if (!["auto", "simd128"].includes(o.simd)) usage("--simd takes auto or simd128");
   if (!(o.bandwidthMib >= 0) || !(o.bandwidthPasses >= 1)) usage("--bandwidth-mib takes 0 (skip) or more, --bandwidth-passes 1 or more");
   // The bytes per token come from the model file through our CLI's `inspect`.
   o.inspect ??= o.native ?? (fs.existsSync(path.join(ROOT, "target/release/bitnet-web")) ? path.join(ROOT, "target/release/bitnet-web") : null);
@@ -177,8 +180,15 @@ async function buildPrompt(nTokens) {
 
 const BENCH_HTML = `<!doctype html><meta charset="utf-8"><title>bitnet-web bench</title><p>bench page</p>`;
 
-async function startServer(files) {
-  const www = staticFiles(path.join(ROOT, "www"));
+/**
+ * The bench's server. `simd`: "auto" lets our engine pick its build as in any browser (Chromium: the
+ * relaxed-SIMD builds); "simd128" serves the page as a browser without relaxed SIMD sees it, so the
+ * SIMD128 builds run (single-threaded at T=1, threaded above: Safari's builds), through the test-only
+ * scripts/without-relaxed-simd.mjs.
+ */
+async function startServer(files, simd = "auto") {
+  const wwwRoot = path.join(ROOT, "www");
+  const www = simd === "simd128" ? withoutRelaxedSimd(staticFiles(wwwRoot), wwwRoot) : staticFiles(wwwRoot);
   const wllama = staticFiles(WLLAMA_DIR);
   const perFile = files.map((f) => staticFiles(path.dirname(path.resolve(f))));
   const bandwidthWasm = staticFiles(path.join(ROOT, path.dirname(WASM_FILE)));
@@ -370,16 +380,12 @@ function memoryMonitor() {
 // ---------------------------------------------------------------------------------------------
 
 async function inFreshChromium(name, timeoutS, verbose, fn, flags = name === "webgpu" ? ["--enable-unsafe-webgpu"] : ["--disable-gpu"]) {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bitnet-web-bench-"));
-  let ctx = null;
+  let chromium = null;
   const logs = [];
   let timer;
   try {
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium",
-      headless: true,
-      args: ["--no-sandbox", "--no-first-run", "--disable-quic", "--disable-extensions", ...flags],
-    });
+    chromium = await launchChromium({ flags: ["--disable-extensions", ...flags] });
+    const ctx = chromium.context;
     const page = ctx.pages()[0] || (await ctx.newPage());
     page.on("console", (m) => {
       logs.push(`${m.type()}: ${m.text()}`);
@@ -393,8 +399,7 @@ async function inFreshChromium(name, timeoutS, verbose, fn, flags = name === "we
     return await Promise.race([fn(page, logs), timeout]);
   } finally {
     clearTimeout(timer);
-    if (ctx) await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
+    await chromium?.close();
   }
 }
 
@@ -928,7 +933,7 @@ for (const f of files) {
   }
 }
 
-const srv = await startServer(files);
+const srv = await startServer(files, o.simd);
 const cleanup = () => {
   srv.server.close();
 };
@@ -1023,7 +1028,7 @@ const report = {
   host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, cpu, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
   chromium: (() => {
     try {
-      return execFileSync(process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+      return execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
     } catch {
       return null;
     }

@@ -5,7 +5,7 @@
 //                            which is what the mask walks; the layers only change decode speed)
 //   node bench/structured.mjs MODEL.gguf [THREADS=1]
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../scripts/chromium.mjs";
 import { serve, staticFiles } from "../scripts/serve.mjs";
 
 const [model, threads = "1"] = process.argv.slice(2);
@@ -16,7 +16,7 @@ const server = await serve("www", 0, "127.0.0.1", (req, res) => {
   if (req.url.startsWith("/__model.gguf")) return staticFiles(path.dirname(file))({ ...req, url: `/${path.basename(file)}`, headers: req.headers, method: req.method }, res);
   return www(req, res);
 });
-const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser } = await launchChromium({ persistent: false });
 const page = await browser.newPage();
 await page.goto(`http://127.0.0.1:${server.port}/index.html?bench`);
 const rows = await page.evaluate(async (threads) => {

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import { serve, staticFiles } from "../../scripts/serve.mjs";
 import { NATIVE_BIN, WASM_FILE, cpuInfo, flagLine, nativeBandwidth, summarize, wasmBandwidth } from "./bandwidth.mjs";
 import { bytesPerToken, bytesTable } from "./bytes.mjs";
@@ -45,7 +45,7 @@ const server = await serve(ROOT, 0, "127.0.0.1", (req, res) => {
   if (req.url === "/bandwidth.wasm") return wasm(req, res);
   res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" }).end(page);
 });
-const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+const { browser } = await launchChromium({ flags: ["--disable-gpu"], persistent: false });
 let chromiumVersion;
 try {
   chromiumVersion = browser.version();

@@ -3,7 +3,7 @@
 // best round reported (a shared machine's noise only ever slows a round down). Run by `make bench-lut`.
 import fs from "node:fs";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 
 const wasm = fs.readFileSync(process.argv[2] || "target/lut/wasm32-unknown-unknown/release/lut_experiment.wasm");
 const rounds = Number(process.argv[3] || 15);
@@ -12,7 +12,7 @@ const server = http.createServer((req, res) => {
   else res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>lut</title>");
 }).listen(0, "127.0.0.1");
 await new Promise((r) => server.once("listening", r));
-const browser = await chromium.launch({ executablePath: process.env.PLAYWRIGHT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser } = await launchChromium({ persistent: false });
 try {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
