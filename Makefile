@@ -54,10 +54,9 @@ test-browser: setup
 	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
 	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
 	  $(OWN_TMP) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release .
-	$(MAKE) build-lut
 
-# The lookup-table experiment compiles the engine's kernel files (`#[path]`), so `make test` builds it
-# to keep it from falling behind them.
+# The lookup-table experiment (measured slower than the shipped kernel; bench/lut/README.md) compiles the
+# engine's kernel files (`#[path]`); it is built only by `make bench-lut`, out of `make test`'s time.
 build-lut: setup
 	$(ENV) cd bench/lut && CARGO_TARGET_DIR=../../target/lut RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
 	  cargo build --release --target wasm32-unknown-unknown
