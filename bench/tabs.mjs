@@ -1,6 +1,6 @@
 // Two tabs of one origin holding one model, in headless Chromium or Firefox ESR: what the second
 // tab costs, and what "Unload it here" gives back.
-//   node bench/tabs.mjs FILE.gguf [--threads N] [--browser chromium|firefox]
+//   node bench/tabs.mjs FILE.gguf [--threads N] [--browser chromium|firefox|webkit]
 // Serves www/ plus FILE, opens the chat page's package in tab A and loads FILE (kept offline, as a
 // first visit does), then in tab B loads the same URL (from the kept copy). It reports each engine's
 // WebAssembly memory and the browser's resident memory (the sum of VmRSS over Chromium's processes,
@@ -45,7 +45,10 @@ async function browser(name) {
       quit: () => chromium.close(),
     };
   }
-  const { driver, stop } = await ENGINES.firefox.start();
+  // WebKitGTK's MiniBrowser under WebDriver, or Firefox ESR; the browser's process tree is found by
+  // its command line.
+  const { driver, stop } = await ENGINES[name].start();
+  const root = name === "webkit" ? "MiniBrowser --automation" : "firefox-esr.*-marionette";
   const tabs = [];
   return {
     async open() {
@@ -65,7 +68,7 @@ async function browser(name) {
       await driver.close();
       await driver.switchTo().window(tabs[0]);
     },
-    rss: () => treeRss(Number(execFileSync("pgrep", ["-o", "-f", "firefox-esr.*-marionette"], { encoding: "utf8" }).trim())),
+    rss: () => treeRss(Number(execFileSync("pgrep", ["-o", "-f", root], { encoding: "utf8" }).trim())),
     quit: stop,
   };
 }

@@ -381,7 +381,9 @@ test("accessibility: labelled messages, one announcement per reply, and no axe-c
 // "Delete all" empties the store after asking. A second tab of the page that loads the model the
 // first holds says so and can unload it there.
 test("Download for offline use keeps a model without switching; storage used and available; Delete all; a second tab's notice", async () => {
-  await open();
+  // The embedded model by name: a visit otherwise opens the model kept or loaded last (earlier tests').
+  const embeddedUrl = b.base + "models/bitnet-tiny-chat.i2_s.gguf";
+  await open("?model=" + encodeURIComponent(embeddedUrl));
   const before = await text("#stat-model");
   const url = b.base + "models/bitnet-tiny-chat.tq2_0.gguf?offline";
   await page().fill("#model-url", url);
@@ -398,7 +400,7 @@ test("Download for offline use keeps a model without switching; storage used and
 
   // A second tab loads the model this one holds: it says so, and unloads it there when asked.
   const second = await b.context.newPage();
-  await second.goto(b.base + "?model=" + encodeURIComponent(b.base + "models/bitnet-tiny-chat.i2_s.gguf"));
+  await second.goto(b.base + "?model=" + encodeURIComponent(embeddedUrl));
   await second.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 60000 });
   await second.waitForFunction(() => !document.getElementById("other-tabs").hidden, null, { timeout: 10000 });
   assert.match(await second.locator("#other-tabs-text").innerText(), /^Another tab of this page holds this model too \([\d.]+ MB of memory there\)/);
