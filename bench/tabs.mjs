@@ -48,6 +48,7 @@ async function browser(name) {
   // WebKitGTK's MiniBrowser under WebDriver, or Firefox ESR; the browser's process tree is found by
   // its command line.
   const { driver, stop } = await ENGINES[name].start();
+  await driver.manage().setTimeouts({ script: 600000 }); // a load of the whole file in one script
   const root = name === "webkit" ? "MiniBrowser --automation" : "firefox-esr.*-marionette";
   const tabs = [];
   return {

@@ -49,7 +49,13 @@ export async function downloadModel(model, { signal, onProgress, sha256, stallTi
     await writer.abort();
     throw new DownloadError(`The downloaded file's SHA-256 is ${digest}, not the expected ${sha256}: it is corrupt or a different version. It was not kept.`);
   }
-  if (!(await writer.commit({ size, sha256: digest }))) {
+  // Cache Storage learns of a full quota only here, when the copy is committed.
+  const committed = await writer.commit({ size, sha256: digest }).catch((e) => {
+    throw e?.name === "QuotaExceededError"
+      ? new QuotaError(`The browser's storage filled up while keeping ${url} (${size} bytes); nothing was kept. Delete kept models or free disk space, then try again.`)
+      : e;
+  });
+  if (!committed) {
     throw new DownloadError(`${url} did not arrive whole (${size} bytes); nothing was kept. Try again.`);
   }
   onProgress?.({ phase: "kept", loaded: size, total: size });

@@ -158,6 +158,13 @@ async function load(id, source, options = {}, into = null) {
 /** A first download's copy for offline use failed while the embedding was being left to it. */
 class KeepFailed extends Error {}
 
+/** The warning when keeping a downloaded model fails (the model itself still loads). */
+function keepFailure(e) {
+  return e?.name === "QuotaExceededError"
+    ? "Not enough browser storage to keep this model offline (quota exceeded); it works now but will download again next time. Free space by deleting cached models."
+    : `The model will not be kept offline: ${e?.message ?? e}`;
+}
+
 /** The kept copy the engine reads its embedding's rows from: { handle, release } (store.openRows). */
 let rowsReader = null;
 
@@ -270,14 +277,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
               await writer.write(chunk).catch((e) => {
                 writer = null;
                 keepFailed = rowsId !== null;
-                const quota = e?.name === "QuotaExceededError";
-                post({
-                  type: "warning",
-                  id,
-                  message: quota
-                    ? "Not enough browser storage to keep this model offline (quota exceeded); it works now but will download again next time. Free space by deleting cached models."
-                    : `The model will not be kept offline: ${e.message}`,
-                });
+                post({ type: "warning", id, message: keepFailure(e) });
               });
               if (keepFailed) throw new KeepFailed();
             }
@@ -301,7 +301,17 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         await writer?.abort();
         throw new DownloadError(`The downloaded file's SHA-256 is ${digest}, not the expected ${source.sha256}: it is corrupt or a different version. It was not kept.`);
       }
-      const kept = !!(await writer?.commit({ size, sha256: digest }));
+      // Cache Storage learns of a full quota only when the copy is committed: the model still loads.
+      let kept = false;
+      try {
+        kept = !!(await writer?.commit({ size, sha256: digest }));
+      } catch (e) {
+        post({ type: "warning", id, message: keepFailure(e) });
+        if (rowsId !== null) {
+          built.free();
+          return await holding({ cache: false });
+        }
+      }
       if (!(await rowsBound())) {
         built.free();
         return await holding();
