@@ -89,22 +89,24 @@ export async function listModels() {
   return b ? Object.values(await readIndex(b)) : [];
 }
 
-/** The stored File (or Blob) for `url`, or null. */
-export async function openModel(url) {
+/** `url`'s kept copy: { entry, file } when it is listed and complete, else null. */
+async function kept(url) {
   const b = await backend();
   if (!b) return null;
   const name = await fileName(url);
   const entry = (await readIndex(b))[name];
   const file = entry ? await b.open(name) : null;
-  return file && file.size === entry.size ? file : null;
+  return file && file.size === entry.size ? { entry, file } : null;
+}
+
+/** The stored File (or Blob) for `url`, or null. */
+export async function openModel(url) {
+  return (await kept(url))?.file ?? null;
 }
 
 /** `url`'s index entry when its complete copy is kept, else null. */
 export async function keptEntry(url) {
-  const b = await backend();
-  if (!b) return null;
-  const entry = (await readIndex(b))[await fileName(url)];
-  return entry && (await openModel(url)) ? entry : null;
+  return (await kept(url))?.entry ?? null;
 }
 
 /** Whether a kept model's rows can be read synchronously here (OPFS sync handles: workers only). */

@@ -330,7 +330,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: phase === "cache" && !source.file };
+    return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!file && !source.file };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }
     await writer?.abort();
