@@ -20,7 +20,8 @@ use crate::chat::{ChatError, ChatFormat, Message};
 use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
 use crate::kernels::KernelKind;
-use crate::model::{Config, ForwardOptions, GpuModel, KvCache, KvPrecision, LoadOptions, Logits, Model, ModelError, ModelLoader};
+use crate::gpu::{Gpu, GpuError};
+use crate::model::{BackendKind, Compute, Config, ForwardOptions, GpuModel, KvPrecision, LoadOptions, Model, ModelError, ModelLoader, Want};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
 
@@ -271,33 +272,20 @@ fn now_ms() -> f64 {
     }
 }
 
-/// Where the forward pass runs, with its KV cache.
-pub enum Compute {
-    Cpu(KvCache),
-    Gpu(GpuModel),
-}
-
-/// Logits a GPU decode step reads back when the sampler needs only the largest (`Engine::forward`).
-const GPU_CANDIDATES: usize = 64;
-
-/// The name of the GPU backend in statistics: the browser's WebGPU, or wgpu's native API.
-const GPU_BACKEND: &str = if cfg!(target_arch = "wasm32") { "webgpu" } else { "gpu" };
-
 /// Runs a future that never waits (the CPU backend, or a GPU natively, whose readback completes
 /// within the call) to its end.
 fn now<T>(f: impl Future<Output = Result<T, EngineError>>) -> Result<T, EngineError> {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
-        Poll::Pending => Err(ModelError::Gpu("the WebGPU backend answers asynchronously: call begin_async/step_async".into()).into()),
+        Poll::Pending => Err(ModelError::Gpu(GpuError::Unavailable("the WebGPU backend answers asynchronously: call begin_async/step_async".into())).into()),
     }
 }
 
 pub struct Engine {
-    pub model: Model,
     pub tokenizer: Tokenizer,
     pub chat: ChatFormat,
+    /// Where the forward pass runs, with the weights and the KV cache.
     compute: Compute,
-    kv_precision: KvPrecision,
     /// The tokens whose keys and values the cache holds, in order.
     cached: Vec<u32>,
     kernel: KernelKind,
@@ -320,129 +308,103 @@ impl Engine {
 
     /// Builds an engine from a loaded model and its header (for the tokenizer and chat format).
     pub fn new(model: Model, gguf: &Gguf, opts: EngineOptions) -> Result<Engine, EngineError> {
+        Engine::with_compute(Compute::cpu(model, opts.kv_precision, opts.max_context), gguf, opts)
+    }
+
+    /// An engine on the GPU that holds the model's weights (the GPU path's loader put them there:
+    /// `ModelLoader::finish_on_gpu`).
+    pub fn on_gpu(model: GpuModel, gguf: &Gguf, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let adapter = model.gpu.adapter.clone();
+        let mut engine = Engine::with_compute(Compute::gpu(model, opts.kv_precision), gguf, opts)?;
+        engine.stats.adapter = Some(adapter);
+        Ok(engine)
+    }
+
+    fn with_compute(compute: Compute, gguf: &Gguf, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let n_vocab = compute.config().n_vocab;
         let tokenizer = Tokenizer::from_gguf(gguf, opts.pre_tokenizer)?;
-        if tokenizer.n_vocab() != model.config.n_vocab {
-            return Err(TokenizerError::Corrupt(format!(
-                "{} tokens in the vocabulary, but the model has {} embeddings",
-                tokenizer.n_vocab(),
-                model.config.n_vocab
-            ))
-            .into());
+        if tokenizer.n_vocab() != n_vocab {
+            return Err(TokenizerError::Corrupt(format!("{} tokens in the vocabulary, but the model has {n_vocab} embeddings", tokenizer.n_vocab())).into());
         }
         let text = |id: Option<u32>| id.map(|t| String::from_utf8_lossy(tokenizer.token_bytes(t)).into_owned()).unwrap_or_default();
         let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
-        let c = &model.config;
-        let max_context = c.context_length(opts.max_context);
-        let cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max_context, opts.kv_precision);
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
-        let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: "cpu", ..Stats::default() };
-        Ok(Engine {
-            model,
-            tokenizer,
-            chat,
-            compute: Compute::Cpu(cache),
-            kv_precision: opts.kv_precision,
-            cached: Vec::new(),
-            kernel,
-            stats,
-            vocabulary: None,
-            lost: None,
-        })
+        let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: compute.kind().name(), ..Stats::default() };
+        Ok(Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None })
     }
 
-    /// Runs the forward pass on `gpu`, which holds this model's weights (the GPU path's loader put
-    /// them there: `ModelLoader::finish_on_gpu`).
-    pub fn attach_gpu(&mut self, gpu: GpuModel) {
-        let adapter = gpu.gpu.adapter.clone();
-        self.compute = Compute::Gpu(gpu);
-        self.cached.clear();
-        self.stats = Stats { backend: GPU_BACKEND, adapter: Some(adapter), fallback: None, ..self.stats.clone() };
+    /// The model's configuration.
+    pub fn config(&self) -> &Config {
+        self.compute.config()
+    }
+
+    /// The model in host memory, when the CPU runs it (evaluation tools read its weights).
+    pub fn model(&self) -> Option<&Model> {
+        self.compute.model()
+    }
+
+    /// Where the forward pass runs.
+    pub fn backend(&self) -> BackendKind {
+        self.compute.kind()
     }
 
     /// Puts a model loaded again in place of one whose GPU was lost (same file, loaded for the
     /// CPU): the conversation's keys and values are computed on the next step, which goes on
     /// with the same generation.
     pub fn replace_model(&mut self, model: Model) -> Result<(), EngineError> {
-        if model.config != self.model.config {
-            return Err(ModelError::Gpu("the model loaded again is not the one that was lost".into()).into());
-        }
-        let why = self.stats.fallback.clone();
-        self.model = model;
-        self.use_cpu(why);
+        self.compute.replace(model)?;
+        self.cached.clear();
         Ok(())
     }
 
     /// Moves the forward pass to the CPU, saying why (`stats().fallback`). The conversation's
     /// keys and values are computed again on the next call.
     pub fn use_cpu(&mut self, why: Option<String>) {
-        let c = &self.model.config;
-        let max = self.max_context();
-        self.compute = Compute::Cpu(KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, max, self.kv_precision));
+        self.compute.to_cpu();
         self.cached.clear();
-        self.stats = Stats { backend: "cpu", adapter: None, fallback: why, ..self.stats.clone() };
+        self.stats = Stats { backend: self.compute.kind().name(), adapter: None, fallback: why, ..self.stats.clone() };
     }
 
     /// The logits of every position of `tokens`, run from an empty cache (evaluation: the CLI's
     /// `logits` and `perplexity`). The conversation cache is forgotten.
     pub fn evaluate(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.reset();
-        let opts = ForwardOptions { kernel: self.kernel };
         self.weights_here()?;
-        let logits = now(async {
-            Ok(match &mut self.compute {
-                Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::All, opts)?,
-                Compute::Gpu(g) => g.forward(tokens, Logits::All).await?,
-            })
-        });
+        let opts = ForwardOptions { kernel: self.kernel };
+        let logits = now(async { Ok(self.compute.forward(tokens, Want::All, opts).await?) });
         self.reset();
         logits
     }
 
     /// The GPU the engine runs on, if it does.
-    pub fn gpu(&self) -> Option<&crate::gpu::Gpu> {
-        match &self.compute {
-            Compute::Gpu(g) => Some(&g.gpu),
-            Compute::Cpu(_) => None,
-        }
+    pub fn gpu(&self) -> Option<&Gpu> {
+        self.compute.gpu_device()
     }
 
     pub fn stats(&self) -> Stats {
-        let cache = match &self.compute {
-            Compute::Cpu(c) => c.memory_bytes(),
-            Compute::Gpu(_) => 0,
-        };
-        Stats { memory_bytes: self.model.memory_bytes() + cache, head: self.model.head_name(), ..self.stats.clone() }
+        Stats { memory_bytes: self.compute.memory_bytes(), head: self.compute.head_name(), ..self.stats.clone() }
     }
 
     pub fn max_context(&self) -> usize {
-        match &self.compute {
-            Compute::Cpu(c) => c.max_len(),
-            Compute::Gpu(g) => g.max_len(),
-        }
+        self.compute.max_len()
     }
 
-    /// An error unless the CPU can run the model: after a GPU that held the weights was lost, until
+    /// An error unless the model can run: after a GPU that held the weights was lost, until
     /// `replace_model`.
     fn weights_here(&self) -> Result<(), EngineError> {
-        match (&self.compute, self.model.resident) {
-            (Compute::Cpu(_), false) => Err(EngineError::GpuLost(self.stats.fallback.clone().unwrap_or_default())),
-            _ => Ok(()),
+        match self.compute.is_lost() {
+            true => Err(EngineError::GpuLost(self.stats.fallback.clone().unwrap_or_default())),
+            false => Ok(()),
         }
     }
 
     /// Positions the KV cache holds.
     fn cache_len(&self) -> usize {
-        match &self.compute {
-            Compute::Cpu(c) => c.len(),
-            Compute::Gpu(g) => g.len(),
-        }
+        self.compute.len()
     }
 
     fn truncate_cache(&mut self, n: usize) {
-        match &mut self.compute {
-            Compute::Cpu(c) => c.truncate(n),
-            Compute::Gpu(g) => g.truncate(n),
-        }
+        self.compute.truncate(n);
         self.cached.truncate(n);
     }
 
@@ -560,56 +522,33 @@ impl Engine {
     }
 
     /// Runs `tokens` after the cached ones. If the GPU fails (a lost device, a driver error), the
-    /// engine moves to the CPU, says why in `stats().fallback`, and runs the whole sequence there:
-    /// the conversation goes on. On the GPU, when `sampler` (the one that will pick from these
-    /// logits) needs only the largest few, only `GPU_CANDIDATES` of them come back, and every
-    /// other logit reads as `f32::MIN`: the token it picks is the one it would pick from all.
+    /// engine moves to the CPU and says why in `stats().fallback`; the weights were only on the
+    /// device, so this is `GpuLost` until the model is loaded again (`replace_model`), after which
+    /// the whole sequence runs on the CPU and the conversation goes on. When `sampler` (the one
+    /// that will pick from these logits) needs only the largest few, a GPU returns only those
+    /// (`Want::Decisive`).
     async fn forward(&mut self, tokens: &[u32], sampler: Option<&Sampler>) -> Result<Vec<f32>, EngineError> {
         let opts = ForwardOptions { kernel: self.kernel };
         self.weights_here()?;
-        let n_vocab = self.model.config.n_vocab;
-        let logits = match &mut self.compute {
-            Compute::Cpu(cache) => self.model.forward(cache, tokens, Logits::Last, opts)?,
-            Compute::Gpu(g) => {
-                let need = sampler.and_then(|s| s.decisive().filter(|&n| n <= GPU_CANDIDATES).map(|n| (s, n)));
-                let result = match need {
-                    None => g.forward(tokens, Logits::Last).await,
-                    Some((s, need)) => match g.forward_best(tokens, GPU_CANDIDATES).await {
-                        Ok(Err(_)) => return Err(EngineError::NonFiniteLogits { what: "NaN or infinite" }),
-                        Ok(Ok(best)) => {
-                            let lowered = s.lowered();
-                            let kept = best.iter().filter(|(t, _)| !lowered.contains(t)).count();
-                            if kept >= need || best.len() == n_vocab {
-                                let mut all = vec![f32::MIN; n_vocab];
-                                best.iter().for_each(|&(t, l)| all[t as usize] = l);
-                                Ok(all)
-                            } else {
-                                g.last_logits().await
-                            }
-                        }
-                        Err(e) => Err(e),
-                    },
-                };
-                match result {
-                    Ok(logits) => logits,
-                    Err(ModelError::Gpu(why)) => {
-                        let all: Vec<u32> = self.cached.iter().chain(tokens).copied().collect();
-                        self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
-                        if !self.model.resident {
-                            self.lost = Some(all);
-                            return Err(EngineError::GpuLost(why));
-                        }
-                        let Compute::Cpu(cache) = &mut self.compute else { unreachable!("use_cpu sets it") };
-                        let logits = self.model.forward(cache, &all, Logits::Last, opts)?;
-                        self.cached = all;
-                        return self.checked(logits);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        // Built only if a GPU asks (penalties make it a set of the recent tokens).
+        let set = std::cell::OnceCell::new();
+        let lowered = |t: u32| sampler.is_some_and(|s| set.get_or_init(|| s.lowered()).contains(&t));
+        let want = match sampler.and_then(Sampler::decisive) {
+            Some(need) => Want::Decisive { need, lowered: &lowered },
+            None => Want::Last,
         };
-        self.cached.extend_from_slice(tokens);
-        self.checked(logits)
+        match self.compute.forward(tokens, want, opts).await {
+            Ok(logits) => {
+                self.cached.extend_from_slice(tokens);
+                self.checked(logits)
+            }
+            Err(ModelError::Gpu(why)) => {
+                self.lost = Some(self.cached.iter().chain(tokens).copied().collect());
+                self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                Err(EngineError::GpuLost(why.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn checked(&self, logits: Vec<f32>) -> Result<Vec<f32>, EngineError> {
@@ -637,9 +576,8 @@ impl Engine {
                 self.lost = Some(all);
                 return Err(e);
             }
-            let Compute::Cpu(cache) = &mut self.compute else { unreachable!("a lost GPU leaves the CPU") };
-            cache.truncate(0);
-            let logits = self.model.forward(cache, &all, Logits::Last, ForwardOptions { kernel: self.kernel })?;
+            self.truncate_cache(0);
+            let logits = self.compute.forward(&all, Want::Last, ForwardOptions { kernel: self.kernel }).await?;
             self.cached = all;
             g.logits = self.checked(logits)?;
         }

@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod weights;
 pub mod sampler;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]

@@ -36,7 +36,7 @@ const LOGITS: &[(&str, &[u8])] = &[
 fn logits_match_the_pytorch_model() {
     let stored = EngineOptions { load: LoadOptions { head: HeadPrecision::Stored, ..Default::default() }, ..Default::default() };
     let engine = Engine::load(MODEL, stored).unwrap();
-    let model = &engine.model;
+    let model = engine.model().unwrap();
     let c = &model.config;
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
     let sequences = reference["sequences"].as_array().unwrap();
@@ -72,7 +72,7 @@ fn logits_match_the_pytorch_model() {
 fn int8_head_stays_close_to_the_pytorch_model() {
     let int8 = EngineOptions { load: LoadOptions { head: HeadPrecision::Int8, ..Default::default() }, ..Default::default() };
     let engine = Engine::load(MODEL, int8).unwrap();
-    let model = &engine.model;
+    let model = engine.model().unwrap();
     assert_eq!(model.head_name(), "int8");
     let kernel = KernelKind::best();
     let c = &model.config;
@@ -106,10 +106,10 @@ fn int8_head_stays_close_to_the_pytorch_model() {
 fn shortlist_head_scores_the_likely_tokens_as_stored() {
     let load = |head| Engine::load(MODEL, EngineOptions { load: LoadOptions { head, ..Default::default() }, ..Default::default() }).unwrap();
     let (shortlist, stored, int8) = (load(HeadPrecision::Auto), load(HeadPrecision::Stored), load(HeadPrecision::Int8));
-    assert_eq!(shortlist.model.head_name(), "int4→f16");
+    assert_eq!(shortlist.stats().head, "int4→f16");
     // The embedding is tied, so the exact rows cost nothing: less memory than the int8 copy.
-    assert!(shortlist.model.memory_bytes() < int8.model.memory_bytes());
-    let c = &stored.model.config;
+    assert!(shortlist.model().unwrap().memory_bytes() < int8.model().unwrap().memory_bytes());
+    let c = stored.config();
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
     let (mut worst, mut positions) = (0f32, 0);
     for seq in reference["sequences"].as_array().unwrap() {
@@ -120,7 +120,7 @@ fn shortlist_head_scores_the_likely_tokens_as_stored() {
         for kernel in KernelKind::available() {
             let run = |engine: &Engine| {
                 let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, tokens.len(), KvPrecision::F32);
-                engine.model.forward(&mut cache, &tokens, Logits::All, ForwardOptions { kernel }).unwrap()
+                engine.model().unwrap().forward(&mut cache, &tokens, Logits::All, ForwardOptions { kernel }).unwrap()
             };
             let (got, exact) = (run(&shortlist), run(&stored));
             let rows = got.chunks(c.n_vocab).zip(exact.chunks(c.n_vocab)).zip(want.chunks(c.n_vocab));
@@ -142,7 +142,7 @@ fn shortlist_head_scores_the_likely_tokens_as_stored() {
 #[test]
 fn it_answers_a_greeting_in_the_chat_format_and_stops() {
     let mut engine = Engine::load(MODEL, EngineOptions::default()).unwrap();
-    assert_eq!(engine.model.config.arch_name, "bitnet-b1.58");
+    assert_eq!(engine.config().arch_name, "bitnet-b1.58");
     let prompt = Prompt::Chat(vec![Message::new("user", "Hello!")]);
     let params = GenerateParams { max_tokens: 60, sampler: SamplerParams::greedy(), ..Default::default() };
     let done = engine.generate(&prompt, params, |_| ControlFlow::Continue(())).unwrap();

@@ -111,14 +111,15 @@ fn logprobs_are_the_log_softmax_of_the_logits() {
     // The first token's logits, computed by the model directly.
     let tokens = e.prompt_tokens(&p).unwrap();
     let mut cache = bitnet_web::model::KvCache::new(
-        e.model.config.n_layer,
-        e.model.config.kv_dim(),
-        e.model.config.head_dim,
+        e.config().n_layer,
+        e.config().kv_dim(),
+        e.config().head_dim,
         64,
         Default::default(),
     );
     let logits = e
-        .model
+        .model()
+        .unwrap()
         .forward(&mut cache, &tokens, bitnet_web::model::Logits::Last, Default::default())
         .unwrap();
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;

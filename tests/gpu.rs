@@ -11,8 +11,8 @@ use bitnet_web::gguf::TensorType;
 use bitnet_web::gpu::{Batch, Gpu, GpuDense, GpuTernary};
 use bitnet_web::kernels::{KernelKind, dense_matvec, scalar};
 use bitnet_web::model::{KvCache, KvPrecision};
-use bitnet_web::quant::dense::{DenseData, DenseMatrix};
-use bitnet_web::quant::int8_rows::Int8Rows;
+use bitnet_web::weights::dense::{DenseData, DenseMatrix};
+use bitnet_web::weights::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, I2sLayout};
 use common::Rng;
@@ -285,7 +285,7 @@ fn dense_of(rng: &mut Rng, rows: usize, cols: usize, kind: usize) -> DenseMatrix
     match kind {
         0 => m,
         1 => DenseMatrix::from_f16(v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect(), cols, rows),
-        _ => DenseMatrix { rows, cols, data: DenseData::Int8(Int8Rows::quantize(&m)) },
+        _ => DenseMatrix { rows, cols, data: DenseData::Int8(m.to_int8()) },
     }
 }
 

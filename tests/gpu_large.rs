@@ -21,7 +21,7 @@ const HOST_BOUND: isize = 256_000_000 + 60_000_000;
 
 /// The synthetic file, shared with tests/e2e/family.test.mjs (made once, kept git-ignored).
 fn llama3_8b() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/synth");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/synth");
     let file = dir.join("llama3-8b.gguf");
     if !file.exists() {
         std::fs::create_dir_all(&dir).unwrap();
@@ -57,11 +57,10 @@ fn load_on_gpu(file: &Path, opts: EngineOptions) -> Engine {
         }
         loader.feed(&chunk[..n]).unwrap();
     }
-    let (model, gpu, gguf) = loader.finish_on_gpu(opts.max_context).unwrap();
-    assert!(!model.resident);
+    let (gpu, gguf) = loader.finish_on_gpu(opts.max_context).unwrap();
     println!("{:.2} GB on the device", gpu.device_bytes() as f64 / 1e9);
-    let mut engine = Engine::new(model, &gguf, opts).unwrap();
-    engine.attach_gpu(gpu);
+    let engine = Engine::on_gpu(gpu, &gguf, opts).unwrap();
+    assert!(engine.model().is_none(), "the GPU path keeps no weights in host memory");
     engine
 }
 

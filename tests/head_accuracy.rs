@@ -73,13 +73,13 @@ fn compare(label: &str, variant: LoadOptions) -> Vec<(String, f64, f64, f64, f64
         while tokens.len() < POSITIONS + WINDOW {
             tokens.extend_from_within(..);
         }
-        let c = &exact.model.config;
+        let c = exact.config();
         let mut max_tv = 0f64;
         let (mut same_top, mut kl, mut tv, mut differs, mut nll_exact, mut nll_default, mut n) = (0, 0f64, 0f64, 0, 0f64, 0f64, 0);
         for window in tokens.chunks_exact(WINDOW).take(POSITIONS / WINDOW) {
             let run = |e: &Engine| {
                 let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, WINDOW, KvPrecision::F32);
-                e.model.forward(&mut cache, window, Logits::All, ForwardOptions::default()).unwrap()
+                e.model().unwrap().forward(&mut cache, window, Logits::All, ForwardOptions::default()).unwrap()
             };
             let (a, b) = (run(&exact), run(&default));
             for (j, (ra, rb)) in a.chunks(c.n_vocab).zip(b.chunks(c.n_vocab)).enumerate() {
@@ -111,7 +111,7 @@ fn compare(label: &str, variant: LoadOptions) -> Vec<(String, f64, f64, f64, f64
         let mean_tv = tv / n as f64;
         println!(
             "| {name} | {} | {n} | {top1:.2} % | {:.1} % | {mean_tv:.2e} / {max_tv:.2e} | {mean_kl:.2e} | {ppl_a:.1} → {ppl_b:.1} ({:+.2} %) |",
-            default.model.head_name(),
+            default.stats().head,
             100.0 * differs as f64 / n as f64,
             100.0 * (ppl_b / ppl_a - 1.0)
         );

@@ -9,9 +9,9 @@ use bitnet_web::kernels::{
     CANDIDATES, KernelKind, activation_limit, best_rows, dense_matvec, int4_offsets, int8_matvec, scalar, shortlist_matvec,
     ternary_matmul, ternary_matmuls, ternary_matvec,
 };
-use bitnet_web::quant::dense::DenseMatrix;
-use bitnet_web::quant::int4_rows::{self, Int4Rows, Int4RowsWriter};
-use bitnet_web::quant::int8_rows::{Int8Rows, Int8RowsWriter};
+use bitnet_web::weights::dense::DenseMatrix;
+use bitnet_web::weights::int4_rows::{self, Int4Rows, Int4RowsWriter};
+use bitnet_web::weights::int8_rows::{Int8Rows, Int8RowsWriter};
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use common::Rng;
@@ -412,7 +412,7 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
         }
         // The whole head against f64 math on the unrounded matrix and input.
         let (m, dense) = random_matrix(&mut rng, rows, cols);
-        let head = Int8Rows::quantize(&dense);
+        let head = dense.to_int8();
         let xf: Vec<f32> = (0..cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 300.0).collect();
         let mut want = vec![0f32; rows];
         int8_matvec(KernelKind::Scalar, &head, &xf, &mut want);
@@ -432,11 +432,11 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
         // An F16 head converted within its own buffer equals a copied conversion.
         let bits: Vec<u16> = m.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
         let f16 = DenseMatrix::from_f16(bits, cols, rows);
-        let copied = Int8Rows::quantize(&f16);
+        let copied = f16.to_int8();
         // Rows quantized as the stored bytes stream in, in chunks of any size, equal the
         // conversion of the whole tensor (F16 and F32 alike).
         let f16_bytes: Vec<u8> = match &f16.data {
-            bitnet_web::quant::dense::DenseData::F16(b) => b.iter().flat_map(|h| h.to_le_bytes()).collect(),
+            bitnet_web::weights::dense::DenseData::F16(b) => b.iter().flat_map(|h| h.to_le_bytes()).collect(),
             _ => unreachable!(),
         };
         for (bytes, is_f16, reference) in [(f16_bytes, true, &copied), (bytemuck::cast_slice::<f32, u8>(&m).to_vec(), false, &head)] {
@@ -448,7 +448,7 @@ fn int8_head_kernels_agree_and_stay_close_to_float() {
             assert_eq!(streamed.scales, reference.scales);
             assert!((0..rows).all(|r| streamed.row(r) == reference.row(r)));
         }
-        let in_place = Int8Rows::quantize_in_place(f16);
+        let in_place = f16.into_int8();
         assert_eq!(in_place.scales, copied.scales);
         assert!((0..rows).all(|r| in_place.row(r) == copied.row(r)));
     }

@@ -12,14 +12,17 @@ mod simd128;
 #[allow(dead_code)] // for `simd128.rs`
 #[path = "../../src/kernels/scalar.rs"]
 mod scalar;
-/// What the kernel files import from the engine's `quant` (which needs the whole crate): the
-/// layout constants, and `int4_rows::value` restated for the scalar 4-bit head kernel.
+/// What the kernel files import from the engine's `quant` and `weights` (which need the whole
+/// crate): the layout constants, and `int4_rows::value` restated for the scalar 4-bit head kernel.
 #[allow(dead_code)]
 mod quant {
     pub mod ternary {
         pub const BLOCK: usize = 128;
         pub const BLOCK_BYTES: usize = BLOCK / 4;
     }
+}
+#[allow(dead_code)]
+mod weights {
     pub mod int4_rows {
         pub const BLOCK: usize = 64;
         pub const BLOCK_BYTES: usize = BLOCK / 2;

@@ -444,7 +444,7 @@ async function afterGpuLoss(id, call) {
  * CPU they stay synchronous, so that a trap (an allocation that failed) is thrown where `failure`
  * turns it into an OutOfMemoryError, rather than escaping a promise.
  */
-const onGpu = () => engine.stats().backend === "webgpu";
+const onGpu = () => engine.backend() === "webgpu";
 
 /**
  * The engine call in progress (a WebGPU step waits for the device). Requests answered "at once"
@@ -465,11 +465,11 @@ async function chat(id, request) {
       post({ type: "done", id, finish_reason: "abort", text, stats: statsNow() });
       return;
     }
-    const backend = engine.stats().backend;
+    const backend = engine.backend();
     const step = await afterGpuLoss(id, () => (onGpu() ? engine.stepAsync() : engine.step()));
     if (!step) break;
-    if (engine.stats().backend !== backend) {
-      post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.stats().fallback}` });
+    if (engine.backend() !== backend) {
+      post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.fallback()}` });
     }
     text += step.text;
     if (step.text || step.logprobs) post({ type: "token", id, text: step.text, token: step.token, logprobs: step.logprobs });

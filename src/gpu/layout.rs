@@ -9,9 +9,9 @@
 //! parts no larger than the device's largest binding (2B4T's F16 embedding is 657 MB; WebGPU's
 //! default binding limit is 128 MiB).
 
-use crate::quant::dense::{DenseData, DenseMatrix};
-use crate::quant::file_rows::FileRows;
-use crate::quant::int8_rows::Int8Rows;
+use crate::weights::dense::{DenseData, DenseMatrix};
+use crate::weights::file_rows::FileRows;
+use crate::weights::int8_rows::Int8Rows;
 use crate::quant::ternary::{PackedTernary, TernaryScale, code_at};
 
 use super::{Gpu, GpuError};

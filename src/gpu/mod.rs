@@ -6,6 +6,7 @@
 //! lavapipe (a CPU Vulkan driver) are the ones a tab runs. This layer knows nothing of models: it
 //! sits beside `kernels`, under `model`, which describes the forward pass once for both backends.
 
+mod choice;
 pub mod layout;
 pub mod ops;
 
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
+pub use choice::{DeviceChoice, choose};
 pub use layout::{GpuDense, GpuDenseWriter, GpuTernary};
 pub use ops::{Batch, Candidates, QTensor, Tensor, TOPK_BLOCK};
 

@@ -77,7 +77,7 @@ fn dot_codes_n<const T: usize>(codes: &[u8], q: [&[i8]; T]) -> [i32; T] {
 /// 32-bit lane `m` of the widened sums covers values `16·(m / 4) + 4·(m % 4)` onwards, so the two
 /// 128-bit halves add up to the reference's four lanes.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
-    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
+    use crate::weights::int4_rows::{BLOCK, BLOCK_BYTES};
     assert!(BLOCK == 64 && codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
     // SAFETY: AVX2 is enabled for this build; block `b` has 32 code bytes, 64 activations and 4
     // offsets at the offsets read, and the loads are unaligned ones.

@@ -1,7 +1,7 @@
 //! A float matrix (F32, or F16 widened a row at a time) times an f32 vector: the LM head as stored.
 
-use crate::quant::dense::{DenseData, DenseMatrix};
-use crate::quant::file_rows::REQUEST_ROWS;
+use crate::weights::dense::{DenseData, DenseMatrix};
+use crate::weights::file_rows::REQUEST_ROWS;
 
 use super::streams::interleaved;
 use super::{for_each_row_chunk, scalar};

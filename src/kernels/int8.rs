@@ -5,7 +5,7 @@
 //! would round the rest coarsely; measured on the embedded model, int8 activations moved logits by
 //! up to 2.6% of the largest, while int16 leaves only the weights' own rounding.
 
-use crate::quant::int8_rows::Int8Rows;
+use crate::weights::int8_rows::Int8Rows;
 
 use super::streams::interleaved;
 use super::{KernelKind, for_each_row_chunk, scalar};

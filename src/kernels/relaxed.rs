@@ -250,7 +250,7 @@ pub fn dot_codes_x2_i32(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
 /// i16 — per lane at most (BLOCK / 16) · 2 · 15 · 128 = 15360 — then one widening, the offset
 /// subtracted, and one scaled f32 add.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
-    use crate::quant::int4_rows::BLOCK_BYTES;
+    use crate::weights::int4_rows::BLOCK_BYTES;
     let m15 = u8x16_splat(15);
     super::simd128::dot_int4_blocks(codes, scales, q, offsets, |c, x| {
         // SAFETY (both loads): `c` has the block's BLOCK_BYTES code bytes and `x` its BLOCK

@@ -28,12 +28,12 @@ pub fn dot_i8_i16(w: &[i8], x: &[i16]) -> i32 {
     w.iter().zip(x).map(|(&a, &b)| a as i32 * b as i32).sum()
 }
 
-/// Σ over blocks of `scale · Σ value·q` for one row of `Int4Rows` (`quant::int4_rows`), with the
+/// Σ over blocks of `scale · Σ value·q` for one row of `Int4Rows` (`weights::int4_rows`), with the
 /// SIMD kernels' order of float operations: within a block, lane `l` (0..4) sums values
 /// `16v + 4l .. 16v + 4l + 4` for every `v` exactly in integers; each lane keeps its own f32
 /// total of `sum · scale` over blocks; the four totals are added pairwise at the end.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8]) -> f32 {
-    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES, value};
+    use crate::weights::int4_rows::{BLOCK, BLOCK_BYTES, value};
     let mut acc = [0f32; 4];
     for ((block, &s), x) in codes.chunks_exact(BLOCK_BYTES).zip(scales).zip(q.chunks_exact(BLOCK)) {
         for (l, a) in acc.iter_mut().enumerate() {

@@ -1,4 +1,4 @@
-//! The LM head as a shortlist: a 4-bit copy (`quant::int4_rows`) estimates every row, and the
+//! The LM head as a shortlist: a 4-bit copy (`weights::int4_rows`) estimates every row, and the
 //! stored rows score the best estimates again, exactly as the stored head would.
 //!
 //! Why: the head is read whole for every generated token (2B4T: 128256 rows of 2560), and decode
@@ -6,8 +6,8 @@
 //! F16's 2, and the logits that sampling picks from come out identical to the stored head's. The
 //! rest keep their estimates.
 
-use crate::quant::dense::DenseMatrix;
-use crate::quant::int4_rows::{BLOCK, Int4Rows, OFFSET};
+use crate::weights::dense::DenseMatrix;
+use crate::weights::int4_rows::{BLOCK, Int4Rows, OFFSET};
 
 use super::streams::interleaved;
 use super::{KernelKind, dense_rows, for_each_row_chunk};

@@ -261,7 +261,7 @@ fn f32_lanes(v: v128) -> [f32; 4] {
 /// a byte dot product, codes and activations are widened to i16 for `i32x4.dot_i16x8_s`, whose
 /// lanes pair values (2j, 2j+1): two shuffles per block regroup them into the reference's lanes.
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
-    use crate::quant::int4_rows::BLOCK_BYTES;
+    use crate::weights::int4_rows::BLOCK_BYTES;
     let m15 = u8x16_splat(15);
     dot_int4_blocks(codes, scales, q, offsets, |c, x| {
         let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
@@ -292,7 +292,7 @@ pub(super) fn dot_int4_blocks(
     offsets: &[i32],
     block_sums: impl Fn(*const u8, *const i8) -> v128,
 ) -> f32 {
-    use crate::quant::int4_rows::{BLOCK, BLOCK_BYTES};
+    use crate::weights::int4_rows::{BLOCK, BLOCK_BYTES};
     assert!(codes.len() * 2 == q.len() && q.len() == scales.len() * BLOCK && offsets.len() == 4 * scales.len());
     let mut acc = f32x4_splat(0.0);
     for (b, &s) in scales.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! the model's weights in memory and the `KvCache`.
 
 use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls, threads};
-use crate::quant::dense::{DenseData, DenseMatrix};
+use crate::weights::dense::{DenseData, DenseMatrix};
 
 use super::backend::{Backend, Norm, Proj};
 use super::{Activation, KvCache, Layer, Linear, LmHead, Model, ModelError, RopeStyle};

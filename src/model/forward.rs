@@ -59,7 +59,7 @@ impl Model {
         // A row that could not be read from the file left zeros: this step's logits are wrong.
         if let Some(why) = self.token_embd.read_failure() {
             cache.truncate(p0);
-            return Err(ModelError::FileRows(why.to_string()));
+            return Err(ModelError::FileRows(why.clone()));
         }
         Ok(logits.map_or(Vec::new(), |r| r.v))
     }

@@ -2,11 +2,12 @@
 //! the KV cache in device memory (f32), and each operation one shader dispatch (`gpu::ops`). A call
 //! to `forward` records every layer into one command buffer; only the logits come back.
 
+use crate::gpu::layout::DenseKind;
 use crate::gpu::{Batch, Gpu, GpuDense, GpuError, GpuTernary, MAX_HEAD_DIM, QTensor, Tensor};
 
 use super::backend::{Backend, Norm, Proj};
 use super::forward::{Logits, forward};
-use super::{Activation, Config, LmHead, Model, ModelError, RopeStyle};
+use super::{Activation, Config, ModelError, RopeStyle};
 
 struct GpuLinear {
     w: GpuTernary,
@@ -50,71 +51,54 @@ fn norm_index(n: Norm) -> usize {
 
 const PROJS: [Proj; 7] = [Proj::Q, Proj::K, Proj::V, Proj::O, Proj::Gate, Proj::Up, Proj::Down];
 
-impl From<GpuError> for ModelError {
-    fn from(e: GpuError) -> Self {
-        ModelError::Gpu(e.to_string())
-    }
+/// One layer's weights as the GPU path's loader hands them over: the norms in `Norm` order
+/// (attention, its sub-norm, FFN, its sub-norm), the seven projections on the device in `PROJS`
+/// order, and each projection's extra scale (the `bitnet` arch's).
+pub struct GpuLayerWeights {
+    pub norms: [Option<Vec<f32>>; 4],
+    pub projs: [GpuTernary; 7],
+    pub scales: [Option<f32>; 7],
 }
 
 impl GpuModel {
-    /// Copies `model`'s weights to `gpu` and allocates a KV cache of `max_len` positions. The head is
-    /// the one the model holds as stored (or its int8 copy where that replaced it): the GPU reads
-    /// it whole per token, exactly.
-    pub fn upload(gpu: Gpu, model: &Model, max_len: usize) -> Result<GpuModel, GpuError> {
-        let projs = model
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| {
-                let v = PROJS.iter().map(|&p| GpuTernary::upload(&gpu, &format!("blk.{l}.{p:?}"), &layer.proj(p).w)).collect::<Result<Vec<_>, _>>()?;
-                Ok(<[GpuTernary; 7]>::try_from(v).unwrap_or_else(|_| unreachable!("seven projections")))
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
-        let token_embd = GpuDense::upload(&gpu, "token_embd", &model.token_embd)?;
-        let head = match &model.head {
-            LmHead::Tied | LmHead::Shortlist { output: None, .. } => None,
-            LmHead::Dense(m) | LmHead::Shortlist { output: Some(m), .. } => Some(GpuDense::upload(&gpu, "output", m)?),
-            LmHead::Int8(q) => Some(GpuDense::upload_int8(&gpu, "output", q)?),
-        };
-        GpuModel::assemble(gpu, model, projs, token_embd, head, max_len)
-    }
-
-    /// A model from weights already on `gpu` (the GPU path's loader uploads them as they arrive):
-    /// `model` gives the configuration, the norms and each projection's extra scale. `head` is `None`
-    /// when the head is the token embedding.
+    /// A model from weights already on `gpu` (the GPU path's loader uploads them as they arrive).
+    /// `head` is `None` when the head is the token embedding.
     pub fn assemble(
         gpu: Gpu,
-        model: &Model,
-        projs: Vec<[GpuTernary; 7]>,
+        config: Config,
+        weights: Vec<GpuLayerWeights>,
+        output_norm: &[f32],
         token_embd: GpuDense,
         head: Option<GpuDense>,
         max_len: usize,
     ) -> Result<GpuModel, GpuError> {
-        let c = &model.config;
-        GpuModel::check_fits(&gpu, c, max_len, 0)?;
-        let kv_bytes = (max_len * c.kv_dim() * 4) as u64;
+        GpuModel::check_fits(&gpu, &config, max_len, 0)?;
+        let kv_bytes = (max_len * config.kv_dim() * 4) as u64;
         let f32s = |label: &str, v: &[f32]| gpu.upload(label, bytemuck::cast_slice(v));
-        let layers = model
-            .layers
-            .iter()
-            .zip(projs)
-            .map(|(layer, ws)| {
-                let norms = [Norm::Attn, Norm::AttnSub, Norm::Ffn, Norm::FfnSub].map(|n| {
-                    let v = match n {
-                        Norm::Attn => Some(&layer.attn_norm),
-                        Norm::AttnSub => layer.attn_sub_norm.as_ref(),
-                        Norm::Ffn => Some(&layer.ffn_norm),
-                        Norm::FfnSub => layer.ffn_sub_norm.as_ref(),
-                    };
-                    v.map(|v| f32s("norm", v))
-                });
-                let projs = ws.into_iter().zip(PROJS).map(|(w, p)| GpuLinear { w, extra: layer.proj(p).scale.unwrap_or(1.0) }).collect();
+        let layers = weights
+            .into_iter()
+            .map(|w| {
+                let norms = w.norms.map(|v| v.map(|v| f32s("norm", &v)));
+                let projs = w.projs.into_iter().zip(w.scales).map(|(w, s)| GpuLinear { w, extra: s.unwrap_or(1.0) }).collect();
                 GpuLayer { norms, projs, keys: gpu.storage("keys", kv_bytes), values: gpu.storage("values", kv_bytes) }
             })
             .collect();
-        let output_norm = f32s("output_norm", &model.output_norm);
+        let output_norm = f32s("output_norm", output_norm);
         gpu.check()?;
-        Ok(GpuModel { gpu, config: c.clone(), token_embd, head, output_norm, layers, max_len, len: 0, last: None })
+        Ok(GpuModel { gpu, config, token_embd, head, output_norm, layers, max_len, len: 0, last: None })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The LM head's precision, for statistics: the head as stored ("f16" or "f32"), or "int8".
+    pub fn head_name(&self) -> &'static str {
+        match self.head.as_ref().unwrap_or(&self.token_embd).kind {
+            DenseKind::F16 => "f16",
+            DenseKind::F32 => "f32",
+            DenseKind::Int8 => "int8",
+        }
     }
 
     /// Whether `gpu` can run a model of this configuration at `max_len` positions whose largest
@@ -204,7 +188,7 @@ impl GpuModel {
     /// The whole logits of the last forward call (after `forward_best`, when its candidates
     /// were not enough for the sampler).
     pub async fn last_logits(&self) -> Result<Vec<f32>, ModelError> {
-        let t = self.last.as_ref().ok_or_else(|| ModelError::Gpu("no logits on the device yet".into()))?;
+        let t = self.last.as_ref().ok_or_else(|| GpuError::Device("no logits on the device yet".into()))?;
         Ok(self.gpu.read_f32(&t.buf, t.rows * t.cols).await?)
     }
 

@@ -1,27 +1,32 @@
 //! The model: configuration from GGUF metadata, weights in kernel layout, and the forward pass.
 
 mod backend;
+mod compute;
 mod config;
 mod cpu;
 mod forward;
 mod gpu;
 mod kv_cache;
 mod loader;
+mod plan;
 
 use thiserror::Error;
 
 use crate::gguf::GgufError;
+use crate::gpu::GpuError;
 use crate::quant::QuantError;
-use crate::quant::dense::DenseMatrix;
-use crate::quant::int4_rows::Int4Rows;
-use crate::quant::int8_rows::Int8Rows;
+use crate::weights::dense::DenseMatrix;
+use crate::weights::int4_rows::Int4Rows;
+use crate::weights::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
+pub use compute::{BackendKind, Compute, GPU_CANDIDATES, Want};
 pub use config::{Activation, Arch, Config, RopeStyle};
 pub use forward::{ForwardOptions, Logits};
 pub use gpu::GpuModel;
 pub use kv_cache::{KvCache, KvPrecision};
-pub use loader::{EmbeddingPrecision, LoadOptions, MemoryEstimate, ModelLoader, check_header, load_bytes};
+pub use loader::{ModelLoader, load_bytes};
+pub use plan::{EmbeddingPrecision, LoadOptions, MemoryEstimate, check_header};
 
 
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -43,19 +48,25 @@ pub enum ModelError {
     MissingTensor(String),
     #[error("tensor '{tensor}': {reason}")]
     BadTensor { tensor: String, reason: String },
+    /// A real tensor layout that bitnet-web does not run (a model to convert, not a corrupt file).
+    #[error("tensor '{tensor}': {reason}")]
+    UnsupportedTensor { tensor: String, reason: String },
     #[error("this model needs about {needed_mb} MB of memory, more than the {limit_mb} MB available here; {hint}")]
     OutOfMemory { needed_mb: u64, limit_mb: u64, hint: String },
     #[error("the context is full ({0} tokens); start a new conversation or shorten it")]
     ContextFull(usize),
     #[error("token id {id} is outside the vocabulary (size {n_vocab})")]
     BadToken { id: u32, n_vocab: usize },
-    #[error("{0}")]
-    Gpu(String),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
     #[error("the hidden state became NaN or infinite in layer {layer}: that layer's weights or norms are corrupt")]
     NonFinite { layer: usize },
     /// A row of the embedding left in the file (`LoadOptions::rows_in_file`) could not be read.
     #[error("{0}; load the model again")]
-    FileRows(String),
+    FileRows(crate::weights::file_rows::RowsError),
+    /// A model given to replace one a lost GPU took is not the same model.
+    #[error("the model loaded again is not the one that was lost")]
+    NotTheSameModel,
 }
 
 /// A ternary projection (BitLinear), with the optional extra scale of the `bitnet` arch.
@@ -142,9 +153,6 @@ pub struct Model {
     pub head: LmHead,
     pub output_norm: Vec<f32>,
     pub layers: Vec<Layer>,
-    /// Whether the weights are here. A model loaded onto a GPU (`ModelLoader::use_gpu`) keeps only
-    /// their shapes and the norms: the CPU cannot run it, and losing the device means loading again.
-    pub resident: bool,
 }
 
 impl Model {
@@ -160,8 +168,8 @@ impl Model {
 
     /// The LM head's precision, for statistics: "int8", "f16", "f32", "int4→f16" or "int4→f32".
     pub fn head_name(&self) -> &'static str {
-        use crate::quant::dense::DenseData::{F16, F32, File, Int8};
-        let f16 = |d: &crate::quant::dense::DenseData| matches!(d, F16(_)) || matches!(d, File(f) if f.is_f16());
+        use crate::weights::dense::DenseData::{F16, F32, File, Int8};
+        let f16 = |d: &crate::weights::dense::DenseData| matches!(d, F16(_)) || matches!(d, File(f) if f.is_f16());
         match (&self.head, self.stored_head().map(|m| &m.data)) {
             (LmHead::Shortlist { .. }, Some(d)) if f16(d) => "int4→f16",
             (LmHead::Shortlist { .. }, _) => "int4→f32",

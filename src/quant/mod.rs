@@ -13,11 +13,6 @@ mod q8_0;
 pub mod tq1_0;
 pub mod tq2_0;
 pub mod ternary;
-pub mod dense;
-pub mod int4_rows;
-pub mod int8_rows;
-pub mod row_stream;
-pub mod file_rows;
 
 use thiserror::Error;
 

@@ -46,12 +46,11 @@ impl ErrorName for ModelError {
     fn js_name(&self) -> &'static str {
         match self {
             ModelError::Gguf(e) => e.js_name(),
-            ModelError::UnsupportedArch(_) => "UnsupportedModelError",
-            ModelError::BadTensor { reason, .. }
-                if reason.contains("ternary projections only") || reason.contains("ternary kernels need") =>
-            {
-                "UnsupportedModelError"
-            }
+            ModelError::UnsupportedArch(_) | ModelError::UnsupportedTensor { .. } => "UnsupportedModelError",
+            // The GPU is unusable for this model (no adapter, its limits, or a device error while
+            // loading): "auto" loads for the CPU instead. A GPU lost while running moves the engine
+            // to the CPU (`EngineError::GpuLost` when the weights went with it).
+            ModelError::Gpu(_) => "WebGpuUnavailableError",
             ModelError::OutOfMemory { .. } => "OutOfMemoryError",
             ModelError::ContextFull(_) => "ContextFullError",
             ModelError::FileRows(_) => "ModelFileError",

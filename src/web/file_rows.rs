@@ -1,5 +1,5 @@
 //! The model's copy kept offline (OPFS) as a [`RowStore`]: the token embedding's rows are read from
-//! it when the forward pass needs them (`quant::file_rows`), through a read-only
+//! it when the forward pass needs them (`weights::file_rows`), through a read-only
 //! `FileSystemSyncAccessHandle`, which dedicated workers have.
 //!
 //! Why this handle: in Chromium 156, reading 64 scattered 5 KiB rows of a kept file took 0.16 ms
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use wasm_bindgen::JsCast;
 use web_sys::{FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
 
-use crate::quant::file_rows::RowStore;
+use crate::weights::file_rows::RowStore;
 
 thread_local! {
     /// The last id given, and each store's handle (`None` until the file is complete: `bind`).

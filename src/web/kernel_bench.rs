@@ -34,7 +34,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
     let head: Vec<i8> = (0..rows * cols).map(|_| (next() % 255) as i8).collect();
     let x16: Vec<i16> = (0..cols).map(|_| (next() % 8001) as i16 - 4000).collect();
     let int4: Vec<u8> = (0..rows * cols / 2).map(|_| next() as u8).collect();
-    let int4_scales: Vec<f32> = (0..rows * cols / crate::quant::int4_rows::BLOCK).map(|_| (next() % 1000) as f32 / 1e5).collect();
+    let int4_scales: Vec<f32> = (0..rows * cols / crate::weights::int4_rows::BLOCK).map(|_| (next() % 1000) as f32 / 1e5).collect();
     let int4_offsets = crate::kernels::int4_offsets(&q[..cols]);
     let row = |r: usize| &codes[r * cols / 4..(r + 1) * cols / 4];
     // Attention of one decoded 2B4T token (30 layers, 20 query heads on 5 KV heads of 128).
@@ -74,7 +74,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
             (0..rows).map(|r| kind.dot_i8_i16(&head[r * cols..(r + 1) * cols], &x16) as i64).sum()
         });
         time("int4 shortlist row (i4 x i8)", macs, &mut || {
-            let (n, s) = (cols / 2, cols / crate::quant::int4_rows::BLOCK);
+            let (n, s) = (cols / 2, cols / crate::weights::int4_rows::BLOCK);
             interleaved(rows)
                 .map(|r| kind.dot_int4(&int4[r * n..(r + 1) * n], &int4_scales[r * s..(r + 1) * s], &q[..cols], &int4_offsets) as i64)
                 .sum()

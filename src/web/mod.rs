@@ -66,11 +66,6 @@ impl GgufInspector {
         Ok(self.stream.header().is_some())
     }
 
-    /// Bytes fed so far.
-    pub fn position(&self) -> f64 {
-        self.stream.position() as f64
-    }
-
     /// The header as JSON (see `bitnet-web inspect --json`), once complete.
     #[wasm_bindgen(js_name = headerJson)]
     pub fn header_json(&self) -> Option<String> {
@@ -278,10 +273,8 @@ impl ModelLoader {
         if !self.opts.load.on_gpu {
             return Err(js_error("TypeError", "useGpu needs a loader made with onGpu: true"));
         }
-        let gpu = crate::gpu::Gpu::open(false).await.map_err(|e| unavailable(e.to_string()))?;
-        if gpu.software && !allow_software {
-            return Err(unavailable(format!("the only WebGPU adapter is a software renderer ({}), slower than the CPU", gpu.adapter)));
-        }
+        let choice = if allow_software { crate::gpu::DeviceChoice::Gpu } else { crate::gpu::DeviceChoice::Auto };
+        let gpu = crate::gpu::choose(choice).await.map_err(|e| unavailable(e.to_string()))?.map_err(unavailable)?;
         let info = GpuInfo { adapter: gpu.adapter.clone(), software: gpu.software };
         self.loader.use_gpu(gpu);
         serde_wasm_bindgen::to_value(&info).map_err(|e| js_error("Error", &e.to_string()))
@@ -303,11 +296,9 @@ impl ModelLoader {
     /// Feeds the next chunk. Throws a typed error as soon as the file proves unusable: everything
     /// the header can tell (shapes, types, memory, the tokenizer) is checked when it arrives.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
-        self.loader.feed(chunk).map_err(|e| match e {
-            // The header says this GPU cannot run the model (its limits): "auto" loads for the CPU.
-            crate::model::ModelError::Gpu(why) => js_error("WebGpuUnavailableError", &why),
-            e => to_js(e),
-        })?;
+        // The header may say this GPU cannot run the model (its limits, a `WebGpuUnavailableError`):
+        // "auto" then loads for the CPU.
+        self.loader.feed(chunk).map_err(to_js)?;
         if !self.checked {
             if let (Some(g), Some(c)) = (self.loader.header(), self.loader.config()) {
                 engine::check_header(g, c, &self.opts).map_err(to_js)?;
@@ -315,11 +306,6 @@ impl ModelLoader {
             }
         }
         Ok(())
-    }
-
-    /// Bytes fed so far.
-    pub fn position(&self) -> f64 {
-        self.loader.position() as f64
     }
 
     /// A summary of the model once its header has arrived and passed the checks, else `undefined`.
@@ -351,12 +337,8 @@ impl ModelLoader {
     pub fn finish(self) -> Result<Engine, JsValue> {
         if self.opts.load.on_gpu {
             let max_len = self.loader.config().map_or(0, |c| c.context_length(self.opts.max_context));
-            let (model, gpu, gguf) = self.loader.finish_on_gpu(max_len).map_err(|e| match e {
-                crate::model::ModelError::Gpu(why) => js_error("WebGpuUnavailableError", &why),
-                e => to_js(e),
-            })?;
-            let mut engine = engine::Engine::new(model, &gguf, self.opts).map_err(to_js)?;
-            engine.attach_gpu(gpu);
+            let (gpu, gguf) = self.loader.finish_on_gpu(max_len).map_err(to_js)?;
+            let engine = engine::Engine::on_gpu(gpu, &gguf, self.opts).map_err(to_js)?;
             return Ok(Engine { engine, generation: None });
         }
         let (model, gguf) = self.loader.finish().map_err(to_js)?;
@@ -606,6 +588,17 @@ impl Engine {
             g.abort();
         }
         self.generation = None;
+    }
+
+    /// Where the forward pass runs: "cpu" or "webgpu" (a GPU that failed leaves "cpu"). The worker
+    /// asks this per token to know whether the engine's calls are async.
+    pub fn backend(&self) -> String {
+        self.engine.backend().name().to_string()
+    }
+
+    /// Why the engine runs on the CPU after all, when a GPU was asked for or lost.
+    pub fn fallback(&self) -> Option<String> {
+        self.engine.stats().fallback
     }
 
     /// `{ prompt_tokens, reused_tokens, generated_tokens, prefill_tok_s, decode_tok_s, memory_bytes, kernel, threads, ... }`

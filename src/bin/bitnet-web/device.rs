@@ -6,7 +6,7 @@
 //! since it decides the LM head (the GPU reads the head as stored, exactly).
 
 use bitnet_web::engine::Engine;
-use bitnet_web::gpu::Gpu;
+use bitnet_web::gpu::{DeviceChoice, Gpu};
 use clap::ValueEnum;
 
 use crate::files::{self, CliError};
@@ -19,17 +19,15 @@ pub enum Device {
     Cpu,
 }
 
-/// The adapter to use, or why the CPU runs instead.
+/// The adapter to use, or why the CPU runs instead (`bitnet_web::gpu::choose`: the rule the
+/// browser package follows too).
 fn choose(device: Device) -> Result<Result<Gpu, String>, CliError> {
-    Ok(match device {
-        Device::Cpu => Err("--device cpu".into()),
-        Device::Gpu => Ok(Gpu::new().map_err(bitnet_web::model::ModelError::from)?),
-        Device::Auto => match Gpu::new() {
-            Ok(g) if g.software => Err(format!("the only GPU adapter is a software renderer ({}), slower than the CPU", g.adapter)),
-            Ok(g) => Ok(g),
-            Err(e) => Err(e.to_string()),
-        },
-    })
+    let choice = match device {
+        Device::Auto => DeviceChoice::Auto,
+        Device::Gpu => DeviceChoice::Gpu,
+        Device::Cpu => return Ok(Err("--device cpu".into())),
+    };
+    Ok(pollster::block_on(bitnet_web::gpu::choose(choice)).map_err(bitnet_web::model::ModelError::from)?)
 }
 
 /// Loads `path` for `device`. `opts` is called with whether the GPU will run, to pick the head.

@@ -88,7 +88,7 @@ pub fn engine(path: &Path, opts: EngineOptions) -> Result<Engine, CliError> {
     let (_, len) = open(path)?;
     let mut loader = ModelLoader::new(opts.loader_options(), Some(len));
     if opts.load.rows_in_file {
-        let store = bitnet_web::quant::file_rows::DiskStore::open(path).map_err(|e| CliError::Io(path.to_path_buf(), e))?;
+        let store = bitnet_web::weights::file_rows::DiskStore::open(path).map_err(|e| CliError::Io(path.to_path_buf(), e))?;
         loader.rows_from(std::sync::Arc::new(store));
     }
     pump(path, |chunk| {
@@ -111,10 +111,8 @@ pub fn engine_on_gpu(path: &Path, mut opts: EngineOptions, gpu: bitnet_web::gpu:
         Ok(false)
     })?;
     let max_len = loader.config().map_or(0, |c| c.context_length(opts.max_context));
-    let (model, gpu, gguf) = loader.finish_on_gpu(max_len)?;
-    let mut engine = Engine::new(model, &gguf, opts)?;
-    engine.attach_gpu(gpu);
-    Ok(engine)
+    let (gpu, gguf) = loader.finish_on_gpu(max_len)?;
+    Ok(Engine::on_gpu(gpu, &gguf, opts)?)
 }
 
 /// Peak resident memory of this process, in bytes (Linux).

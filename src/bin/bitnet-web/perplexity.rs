@@ -36,7 +36,7 @@ pub fn perplexity(engine: &mut Engine, tokens: &[u32], ctx: usize, score: Score)
     if windows == 0 {
         return Err(CliError::Usage(format!("the text has {} tokens, fewer than one window of --ctx {ctx}", tokens.len())));
     }
-    let n_vocab = engine.model.config.n_vocab;
+    let n_vocab = engine.config().n_vocab;
     let (mut nll, mut scored) = (0f64, 0usize);
     for w in 0..windows {
         let mut window = tokens[w * ctx..(w + 1) * ctx].to_vec();

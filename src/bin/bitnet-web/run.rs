@@ -318,7 +318,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let mut engine = model.engine(&file, Head::Stored)?;
             let logits = engine.evaluate(&tokens)?;
             write_f32(&out, &logits)?;
-            eprintln!("wrote {} x {} logits to {}", tokens.len(), engine.model.config.n_vocab, out.display());
+            eprintln!("wrote {} x {} logits to {}", tokens.len(), engine.config().n_vocab, out.display());
             Ok(())
         }
         Command::Generate(args) => generate(args),
@@ -328,10 +328,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let tokens = match (text, text_file, tokens_file) {
                 (Some(t), ..) => engine.tokenizer.encode(&t, true),
                 (_, Some(p), _) => engine.tokenizer.encode(&read(&p)?, true),
-                (.., Some(p)) => crate::perplexity::parse_ids(&read(&p)?, engine.model.config.n_vocab)?,
+                (.., Some(p)) => crate::perplexity::parse_ids(&read(&p)?, engine.config().n_vocab)?,
                 _ => unreachable!("clap requires one"),
             };
-            let ctx = if model.ctx == 0 { engine.model.config.n_ctx_train.min(512) } else { model.ctx };
+            let ctx = if model.ctx == 0 { engine.config().n_ctx_train.min(512) } else { model.ctx };
             let (ppl, scored) = crate::perplexity::perplexity(&mut engine, &tokens, ctx, score)?;
             eprintln!("{scored} tokens scored in windows of {ctx}");
             println!("perplexity: {ppl:.4}");

@@ -43,7 +43,19 @@ pub struct FileRows {
     offset: u64,
     cols: usize,
     f16: bool,
-    failure: Arc<OnceLock<String>>,
+    failure: Arc<OnceLock<RowsError>>,
+}
+
+/// Why rows of a matrix left in the model file are missing from a step (it then saw zeros).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RowsError {
+    /// The store could not read them (the copy kept offline was deleted, an I/O error): `why` is
+    /// the store's own description (the browser's or the OS's error).
+    #[error("rows {rows:?} of the model file could not be read again: {why}")]
+    Unreadable { rows: Vec<usize>, why: String },
+    /// A row read back is not what streamed past at load (which had no NaN or infinity).
+    #[error("row {0} of the model file is not what was loaded: the file changed")]
+    Changed(usize),
 }
 
 impl fmt::Debug for FileRows {
@@ -89,20 +101,20 @@ impl FileRows {
             match self.store.read_many(&ranges, bytes) {
                 Ok(()) => widen(bytes, self.f16, out),
                 Err(e) => {
-                    let _ = self.failure.set(format!("rows {part:?} of the model file could not be read again: {e}"));
+                    let _ = self.failure.set(RowsError::Unreadable { rows: part.to_vec(), why: e });
                     out.fill(0.0);
                 }
             }
             if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-                let _ = self.failure.set(format!("row {} of the model file is not what was loaded: the file changed", part[i / self.cols]));
+                let _ = self.failure.set(RowsError::Changed(part[i / self.cols]));
                 out.fill(0.0);
             }
         }
     }
 
     /// Why a read failed, once one has.
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
+    pub fn failure(&self) -> Option<&RowsError> {
+        self.failure.get()
     }
 }
 

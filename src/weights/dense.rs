@@ -7,7 +7,7 @@ use crate::gguf::TensorType;
 
 use super::file_rows::FileRows;
 use super::int8_rows::Int8Rows;
-use super::{DecodeOptions, QuantError, decode};
+use crate::quant::{DecodeOptions, QuantError, decode};
 
 /// Tensors up to this many elements are kept in f32 when they need decoding anyway.
 const F32_LIMIT: usize = 16 << 20;
@@ -34,6 +34,20 @@ pub struct DenseMatrix {
 }
 
 impl DenseMatrix {
+    /// An int8 copy, one scale per row (`Int8Rows`).
+    pub fn to_int8(&self) -> Int8Rows {
+        Int8Rows::from_rows(self.rows, self.cols, |r, out| self.row_into(r, out))
+    }
+
+    /// `to_int8`, consuming the matrix: F16 data is converted within its own allocation, so the
+    /// heap never holds both forms (a separate 2B4T-size head: 656 MB of F16, then 328 MB).
+    pub fn into_int8(self) -> Int8Rows {
+        match self.data {
+            DenseData::F16(bits) => Int8Rows::from_f16_in_place(bits, self.rows, self.cols),
+            _ => self.to_int8(),
+        }
+    }
+
     /// Builds from a tensor's stored bytes. F16 bytes are reinterpreted, not decoded.
     pub fn from_bytes(ty: TensorType, data: &[u8], cols: usize, rows: usize) -> Result<Self, QuantError> {
         let n = rows * cols;
@@ -105,7 +119,7 @@ impl DenseMatrix {
     }
 
     /// Why a row of a matrix left in the file could not be read, once one could not.
-    pub fn read_failure(&self) -> Option<&str> {
+    pub fn read_failure(&self) -> Option<&super::file_rows::RowsError> {
         match &self.data {
             DenseData::File(f) => f.failure(),
             _ => None,

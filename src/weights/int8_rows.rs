@@ -10,7 +10,6 @@
 //! they stream in ([`Int8RowsWriter`]): each row is converted when its last byte arrives, so the
 //! F16 tensor (1 GB for Llama3-8B's head) never exists in memory.
 
-use super::dense::{DenseData, DenseMatrix};
 use super::row_stream::RowStream;
 
 /// `rows` rows of `cols` int8 values in -127..=127; row `r` stands for `scales[r] · row(r)`.
@@ -24,21 +23,20 @@ pub struct Int8Rows {
 }
 
 impl Int8Rows {
-    /// Quantizes every row symmetrically to its own absolute maximum (round half to even).
-    pub fn quantize(m: &DenseMatrix) -> Int8Rows {
-        let mut out = Int8Rows::with_rows(m.rows, m.cols, vec![0u16; (m.rows * m.cols).div_ceil(2)]);
-        let mut wide = vec![0f32; m.cols];
-        for r in 0..m.rows {
-            m.row_into(r, &mut wide);
+    /// Quantizes every row symmetrically to its own absolute maximum (round half to even); `row`
+    /// writes row `r` widened to f32 (`DenseMatrix::to_int8` gives its own).
+    pub fn from_rows(rows: usize, cols: usize, mut row: impl FnMut(usize, &mut [f32])) -> Int8Rows {
+        let mut out = Int8Rows::with_rows(rows, cols, vec![0u16; (rows * cols).div_ceil(2)]);
+        let mut wide = vec![0f32; cols];
+        for r in 0..rows {
+            row(r, &mut wide);
             out.set_row(r, &wide);
         }
         out
     }
 
-    /// `quantize`, consuming the matrix: F16 data is converted within its own allocation.
-    pub fn quantize_in_place(m: DenseMatrix) -> Int8Rows {
-        let DenseData::F16(bits) = m.data else { return Int8Rows::quantize(&m) };
-        let (rows, cols) = (m.rows, m.cols);
+    /// `from_rows` of F16 rows, converted within their own allocation (`bits`, which it takes).
+    pub fn from_f16_in_place(bits: Vec<u16>, rows: usize, cols: usize) -> Int8Rows {
         let mut out = Int8Rows::with_rows(rows, cols, bits);
         let mut wide = vec![0f32; cols];
         for r in 0..rows {

@@ -1,0 +1,430 @@
+//! The header's verdict, before the first weight byte: what each tensor is for (its role), that
+//! the table holds every tensor the forward pass needs in the shape and type the kernels take,
+//! and what loading it will cost in memory, with what would make it fit when it does not.
+//!
+//! Why apart from the loader: the browser asks it of a header alone (`estimateMemory`, the
+//! catalog's fit check) with no load to follow, and the loader only streams into the destination
+//! this plan chose. Each new arch or layout is decided here, once, before any download goes on.
+
+use crate::gguf::{Gguf, TensorInfo, TensorType};
+use crate::quant::I2sLayout;
+use crate::quant::ternary::{self, SCALE_BLOCK};
+use crate::weights::int8_rows::Int8RowsWriter;
+
+use super::{Config, HeadPrecision, KvCache, KvPrecision, ModelError};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// I2_S block layout (the file cannot say; the official 2B4T file is 128/32).
+    pub i2s_layout: I2sLayout,
+    /// Refuse models that would need more bytes than this (weights, heads, the KV cache at
+    /// `context`, and the largest tensor in transit), at the header.
+    pub memory_limit: Option<u64>,
+    /// The LM head's precision (int8 by default).
+    pub head: HeadPrecision,
+    /// The token embedding and a separate head: as stored, or int8 rows made as they stream in.
+    pub embeddings: EmbeddingPrecision,
+    /// The context the engine will hold (0: the model's, at most 4096) and its KV cache's
+    /// precision: the cache is part of the budget.
+    pub context: usize,
+    pub kv: KvPrecision,
+    /// Kernel threads the engine will run on, for their stacks (0: this process's pool).
+    pub threads: usize,
+    /// The weights go to a GPU as they load (`ModelLoader::use_gpu`): host memory then holds the
+    /// tensor in transit, the norms and the tokenizer, and the estimate counts only those.
+    pub on_gpu: bool,
+    /// The file can be read again while the model runs (`ModelLoader::rows_from`): the F16/F32
+    /// token embedding is then left there and read a row at a time (`weights::file_rows`), unless
+    /// the head is the embedding as stored, which reads every row per token.
+    pub rows_in_file: bool,
+}
+
+/// How the token embedding and a separate LM head are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmbeddingPrecision {
+    /// As stored, unless int8 is what makes the model fit `memory_limit` (7-10B models in wasm32).
+    #[default]
+    Auto,
+    Stored,
+    /// Int8 rows with one scale each, quantized while the tensor streams in, so that the stored
+    /// tensor never sits in memory (F16 and F32 tensors; others stay as stored). The head then
+    /// is these int8 rows too. Measured on the reference models in tests/head_accuracy.rs.
+    Int8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Part {
+    AttnNorm,
+    Q,
+    K,
+    V,
+    O,
+    AttnSubNorm,
+    FfnNorm,
+    Gate,
+    Up,
+    Down,
+    FfnSubNorm,
+}
+
+const PARTS: [(&str, Part); 11] = [
+    ("attn_norm", Part::AttnNorm),
+    ("attn_q", Part::Q),
+    ("attn_k", Part::K),
+    ("attn_v", Part::V),
+    ("attn_output", Part::O),
+    ("attn_sub_norm", Part::AttnSubNorm),
+    ("ffn_norm", Part::FfnNorm),
+    ("ffn_gate", Part::Gate),
+    ("ffn_up", Part::Up),
+    ("ffn_down", Part::Down),
+    ("ffn_sub_norm", Part::FfnSubNorm),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    TokenEmbd,
+    Output,
+    OutputNorm,
+    Weight(usize, Part),
+    /// The `bitnet` arch's per-projection scale.
+    Scale(usize, Part),
+    Skip,
+}
+
+fn role_of(name: &str, n_layer: usize) -> Role {
+    match name {
+        "token_embd.weight" => return Role::TokenEmbd,
+        "output.weight" => return Role::Output,
+        "output_norm.weight" => return Role::OutputNorm,
+        _ => {}
+    }
+    let Some(rest) = name.strip_prefix("blk.") else { return Role::Skip };
+    let Some((idx, rest)) = rest.split_once('.') else { return Role::Skip };
+    let Ok(layer) = idx.parse::<usize>() else { return Role::Skip };
+    if layer >= n_layer {
+        return Role::Skip;
+    }
+    let Some((part, suffix)) = rest.rsplit_once('.') else { return Role::Skip };
+    let Some(&(_, part)) = PARTS.iter().find(|(n, _)| *n == part) else { return Role::Skip };
+    match suffix {
+        "weight" => Role::Weight(layer, part),
+        "scale" => Role::Scale(layer, part),
+        _ => Role::Skip,
+    }
+}
+
+pub(super) fn is_projection(p: Part) -> bool {
+    matches!(p, Part::Q | Part::K | Part::V | Part::O | Part::Gate | Part::Up | Part::Down)
+}
+
+/// The ggml shape `[cols, rows]` a tensor must have.
+fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
+    let (e, kv, ff, v) = (c.n_embd as u64, c.kv_dim() as u64, c.n_ff as u64, c.n_vocab as u64);
+    Some(match role {
+        Role::TokenEmbd | Role::Output => vec![e, v],
+        Role::OutputNorm => vec![e],
+        Role::Weight(_, p) => match p {
+            Part::AttnNorm | Part::AttnSubNorm | Part::FfnNorm => vec![e],
+            Part::FfnSubNorm => vec![ff],
+            Part::Q | Part::O => vec![e, e],
+            Part::K | Part::V => vec![e, kv],
+            Part::Gate | Part::Up => vec![e, ff],
+            Part::Down => vec![ff, e],
+        },
+        Role::Scale(..) => vec![1],
+        Role::Skip => return None,
+    })
+}
+
+/// Every tensor the forward pass needs is in the table, checked at the header, before anything is
+/// allocated per layer: a lying `block_count` (2^31 − 1 aborted the CLI allocating 1.4 TB for layer
+/// bookkeeping, and trapped the wasm build) or a file without a layer's weights fails here, not
+/// after the download.
+fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
+    let layers_in_table = roles.iter().filter_map(|r| if let Role::Weight(l, _) = r { Some(l + 1) } else { None }).max().unwrap_or(0);
+    // Each layer has at least nine tensors; a count beyond the table is the metadata lying.
+    if c.n_layer > roles.len() / 9 + 1 || c.n_layer > layers_in_table {
+        return Err(ModelError::BadValue {
+            key: format!("{}.block_count", c.arch_name),
+            reason: format!("says {} layers, but the tensor table holds weights for {layers_in_table}", c.n_layer),
+        });
+    }
+    let has = |r: Role| roles.contains(&r);
+    for (role, name) in [(Role::TokenEmbd, "token_embd.weight"), (Role::OutputNorm, "output_norm.weight")] {
+        if !has(role) {
+            return Err(ModelError::MissingTensor(name.into()));
+        }
+    }
+    let mut present = vec![[false; PARTS.len()]; c.n_layer];
+    for r in roles {
+        if let Role::Weight(l, p) = *r {
+            if let Some(i) = PARTS.iter().position(|&(_, q)| q == p) {
+                present[l][i] = true;
+            }
+        }
+    }
+    for (l, parts) in present.iter().enumerate() {
+        for (i, &(label, part)) in PARTS.iter().enumerate() {
+            let needed = c.sub_norms || !matches!(part, Part::AttnSubNorm | Part::FfnSubNorm);
+            if needed && !parts[i] {
+                return Err(ModelError::MissingTensor(format!("blk.{l}.{label}.weight")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the header says the model needs, counted before the first weight byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The weights in their converted form, with the LM head copies the options ask for.
+    pub weights: u64,
+    /// The largest tensor as stored that is gathered whole: the one buffer that exists beside the
+    /// converted weights (tensors quantized while streaming are never whole).
+    pub largest_tensor: u64,
+    /// The KV cache when the context is full.
+    pub kv_cache: u64,
+    /// The tokenizer, the header held while loading, the forward pass's scratch and each kernel
+    /// thread's stack: see [`runtime_bytes`].
+    pub runtime: u64,
+    /// Whether the embedding (and a separate head) become int8 rows as they stream in.
+    pub int8_embeddings: bool,
+    /// Whether the token embedding is left in the file (`LoadOptions::rows_in_file`).
+    pub embedding_in_file: bool,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> u64 {
+        self.weights + self.largest_tensor + self.kv_cache + self.runtime
+    }
+}
+
+/// What the engine holds besides weights and cache: the tokenizer and the parsed header (both
+/// grow with the vocabulary, which is most of a header's bytes), scratch, and a stack per kernel
+/// thread. Measured, not derived: the wasm memory past weights and cache after a full context in
+/// Chromium was 48 MiB with 2B4T's 8.3 MB header (Llama 3's 128k vocabulary), ~10 MiB with
+/// bitnet_b1_58-large's 0.76 MB SentencePiece one; natively the Llama 3 tokenizer alone took
+/// 33 MB and the parsed header 21 MB (`tests/e2e/family.test.mjs` holds the estimate to 5 %).
+pub fn runtime_bytes(header_bytes: u64, threads: usize) -> u64 {
+    const BASE: u64 = 4 << 20;
+    const PER_HEADER_BYTE: u64 = 5;
+    const PER_THREAD: u64 = 2 << 20;
+    BASE.saturating_add(PER_HEADER_BYTE.saturating_mul(header_bytes)).saturating_add(PER_THREAD.saturating_mul(threads as u64))
+}
+
+/// Validates a header (architecture, tensor table, shapes, types) and estimates what loading it
+/// takes, without reading a weight.
+pub fn check_header(g: &Gguf, opts: &LoadOptions) -> Result<(Config, MemoryEstimate), ModelError> {
+    let plan = Plan::of(g, opts)?;
+    Ok((plan.config, plan.estimate))
+}
+
+pub(super) struct Plan {
+    pub(super) config: Config,
+    pub(super) roles: Vec<Role>,
+    pub(super) estimate: MemoryEstimate,
+}
+
+impl Plan {
+    pub(super) fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
+        let config = Config::from_gguf(g)?;
+        let mut roles: Vec<Role> = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
+        if config.arch == super::Arch::BitnetB158 {
+            // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
+            for role in roles.iter_mut().filter(|r| **r == Role::Output) {
+                *role = Role::Skip;
+            }
+        }
+        check_table(&config, &roles)?;
+        for (t, &role) in g.tensors.iter().zip(&roles) {
+            let Some(shape) = expected_shape(&config, role) else { continue };
+            if t.shape != shape {
+                return Err(ModelError::BadTensor {
+                    tensor: t.name.clone(),
+                    reason: format!("has shape {:?}, but the metadata implies {shape:?}", t.shape),
+                });
+            }
+            if let Role::Weight(_, p) = role {
+                if is_projection(p) && !ternary::is_ternary(t.ty) {
+                    return Err(ModelError::UnsupportedTensor {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0)",
+                            t.ty
+                        ),
+                    });
+                }
+                // The kernels keep each row in I2_S's 128-weight blocks (bitnet_b1_58-3B's 8640-wide
+                // FFN is why its only official conversions are TL1/TL2).
+                if is_projection(p) && t.shape[0] % ternary::BLOCK as u64 != 0 {
+                    return Err(ModelError::UnsupportedTensor {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "has rows of {} weights, but bitnet-web's ternary kernels need a multiple of {}; \
+                             such models exist only as TL1/TL2 files, which bitnet-web does not read",
+                            t.shape[0],
+                            ternary::BLOCK
+                        ),
+                    });
+                }
+            }
+        }
+        let ctx = config.context_length(opts.context);
+        if opts.on_gpu {
+            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles });
+        }
+        let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
+        let stored = estimate(g, &roles, &config, opts, false, kv_cache);
+        let int8 = estimate(g, &roles, &config, opts, true, kv_cache);
+        let estimate = match (opts.embeddings, opts.memory_limit) {
+            (EmbeddingPrecision::Int8, _) => int8,
+            (EmbeddingPrecision::Auto, Some(limit)) if stored.total() > limit && int8.total() <= limit => int8,
+            _ => stored,
+        };
+        if let Some(limit) = opts.memory_limit.filter(|&l| estimate.total() > l) {
+            return Err(ModelError::OutOfMemory {
+                needed_mb: estimate.total() >> 20,
+                limit_mb: limit >> 20,
+                hint: fit_hint(ctx, opts, &stored, &int8, limit, &estimate_with_stored_head(g, &roles, &config, opts, kv_cache)),
+            });
+        }
+        Ok(Plan { config, roles, estimate })
+    }
+}
+
+/// Whether a tensor in this role becomes int8 rows while it streams in.
+pub(super) fn streams_to_int8(t: &TensorInfo, role: Role, int8: bool) -> bool {
+    int8 && matches!(role, Role::TokenEmbd | Role::Output) && matches!(t.ty, TensorType::F16 | TensorType::F32)
+}
+
+fn estimate(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, int8: bool, kv_cache: u64) -> MemoryEstimate {
+    let (mut weights, mut largest) = (0u64, 0u64);
+    let in_file = embedding_in_file(g, roles, config, opts);
+    for (t, &role) in g.tensors.iter().zip(roles) {
+        if role == Role::TokenEmbd && in_file {
+            continue;
+        }
+        if streams_to_int8(t, role, int8) {
+            weights += Int8RowsWriter::bytes_for(t.shape[1] as usize, t.shape[0] as usize);
+        } else {
+            weights += kept_bytes(t, role);
+            // An F16 embedding or head is gathered into the buffer it then lives in; every other
+            // tensor's buffer is dropped once converted, so the largest of those is extra.
+            let in_place = matches!(role, Role::TokenEmbd | Role::Output) && t.ty == TensorType::F16;
+            if role != Role::Skip && !in_place {
+                largest = largest.max(t.n_bytes);
+            }
+        }
+    }
+    let head = g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::Output).or_else(|| g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::TokenEmbd));
+    // A head streamed into int8 rows is used as it is: nothing is added beside it. An embedding
+    // left in the file adds its head (the shortlist's 4-bit rows, or int8 rows) and nothing else.
+    if !head.is_some_and(|(t, &r)| streams_to_int8(t, r, int8) && !(r == Role::TokenEmbd && in_file)) {
+        let tied = !roles.contains(&Role::Output);
+        weights += opts.head.added_bytes(tied, config.n_vocab, config.n_embd);
+    }
+    let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
+    let runtime = runtime_bytes(g.data_offset, threads);
+    MemoryEstimate { weights, largest_tensor: largest, kv_cache, runtime, int8_embeddings: int8, embedding_in_file: in_file }
+}
+
+/// Whether the token embedding is left in the file: it can be read again, it is F16 or F32 (other
+/// types are decoded at load), and the head does not read every row of it per token.
+fn embedding_in_file(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions) -> bool {
+    let tied = !roles.contains(&Role::Output);
+    let embd = g.tensors.iter().zip(roles).find(|(_, r)| **r == Role::TokenEmbd);
+    opts.rows_in_file
+        && !opts.on_gpu
+        && embd.is_some_and(|(t, _)| matches!(t.ty, TensorType::F16 | TensorType::F32))
+        && !(tied && opts.head.resolve(tied, config.n_embd) == HeadPrecision::Stored)
+}
+
+/// Host memory on the GPU path: the norms, the largest tensor in transit (a ternary one, gathered
+/// then packed; an F16/F32 embedding or head streams through in 4 MiB pieces; one stored in another
+/// type is decoded whole before its upload), and the runtime. No weights, heads or KV cache.
+fn host_estimate_on_gpu(g: &Gguf, roles: &[Role], opts: &LoadOptions) -> MemoryEstimate {
+    let (mut weights, mut largest) = (0u64, 0u64);
+    for (t, &role) in g.tensors.iter().zip(roles) {
+        match role {
+            Role::Skip => {}
+            Role::TokenEmbd | Role::Output if matches!(t.ty, TensorType::F16 | TensorType::F32) => largest = largest.max(4 << 20),
+            Role::TokenEmbd | Role::Output => largest = largest.max(t.n_bytes + kept_bytes(t, role)),
+            Role::Weight(_, p) if is_projection(p) => largest = largest.max(t.n_bytes + kept_bytes(t, role) + t.n_elements / 4),
+            _ => weights += kept_bytes(t, role),
+        }
+    }
+    let threads = if opts.threads == 0 { crate::kernels::threads() } else { opts.threads };
+    MemoryEstimate {
+        weights,
+        largest_tensor: largest,
+        kv_cache: 0,
+        runtime: runtime_bytes(g.data_offset, threads),
+        int8_embeddings: false,
+        embedding_in_file: false,
+    }
+}
+
+/// `estimate` with the LM head as stored: only a refusal needs it.
+fn estimate_with_stored_head(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptions, kv_cache: u64) -> MemoryEstimate {
+    estimate(g, roles, config, &LoadOptions { head: HeadPrecision::Stored, ..*opts }, false, kv_cache)
+}
+
+/// What would make a model fit `limit`, for the out-of-memory message: int8 embeddings, an f16
+/// KV cache, both, or (with the most economical of those) a shorter context.
+///
+/// `stored_head` is `stored` with the LM head as stored: no copy beside it (exact; the 4-bit
+/// shortlist's copy of 2B4T's head is 176 MiB, and decode reads the whole F16 head instead).
+fn fit_hint(ctx: usize, opts: &LoadOptions, stored: &MemoryEstimate, int8: &MemoryEstimate, limit: u64, stored_head: &MemoryEstimate) -> String {
+    let can_int8 = opts.embeddings != EmbeddingPrecision::Stored && int8.total() < stored.total();
+    let can_f16 = opts.kv == KvPrecision::F32;
+    let f16 = |e: &MemoryEstimate| MemoryEstimate { kv_cache: e.kv_cache / 2, ..*e };
+    let mut ways = Vec::new();
+    if can_int8 && int8.total() <= limit {
+        ways.push("int8 embeddings (embeddings: \"int8\")".to_string());
+    }
+    if can_f16 && f16(stored).total() <= limit {
+        ways.push("an f16 KV cache (kvCache: \"f16\")".to_string());
+    } else if can_int8 && can_f16 && f16(int8).total() <= limit && int8.total() > limit {
+        ways.push("an f16 KV cache (kvCache: \"f16\"; int8 embeddings are then chosen on their own)".to_string());
+    }
+    if stored_head.total() < stored.total() && stored_head.total() <= limit {
+        ways.push("the LM head as stored (lmHead: \"stored\"; exact, decodes slower)".to_string());
+    }
+    let lean = if can_int8 { *int8 } else { *stored };
+    let lean = if can_f16 { f16(&lean) } else { lean };
+    let fixed = lean.weights + lean.largest_tensor + lean.runtime;
+    let per_token = lean.kv_cache / ctx.max(1) as u64;
+    if lean.total() > limit && fixed < limit && per_token > 0 {
+        let tokens = ((limit - fixed) / per_token).min(ctx as u64 - 1);
+        if tokens >= 1 {
+            let with = match (can_int8, can_f16) {
+                (true, true) => " with int8 embeddings and an f16 KV cache",
+                (false, true) => " with an f16 KV cache",
+                (true, false) => " with int8 embeddings",
+                (false, false) => "",
+            };
+            ways.push(format!("a context of at most {tokens} tokens (contextLength){with}"));
+        }
+    }
+    // On a GPU the weights and the KV cache live in the device's memory, not in this budget.
+    let gpu = "; or run it on a GPU (device: \"webgpu\"; the CLI's --device gpu), which holds the weights itself";
+    match ways.is_empty() {
+        true => format!("even its weights need {} MB; choose a smaller model{gpu}", fixed >> 20),
+        false => format!("it would fit with {}{gpu}", ways.join(", or ")),
+    }
+}
+
+/// Bytes a tensor will occupy once converted.
+pub(super) fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
+    match role {
+        // I2_S has one scale per tensor; a TQ file's blocks may each have their own (known only
+        // from the data, so the header counts them all).
+        Role::Weight(_, p) if is_projection(p) && t.ty == TensorType::I2_S => t.n_elements / 4 + 4,
+        Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
+        Role::TokenEmbd | Role::Output if t.ty != TensorType::F32 => 2 * t.n_elements,
+        Role::Skip => 0,
+        _ => 4 * t.n_elements,
+    }
+}
+
