@@ -3,7 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium } from "../../scripts/chromium.mjs";
-import { serve } from "../../scripts/serve.mjs";
+import { serve, staticFiles } from "../../scripts/serve.mjs";
+import { SYNTH_DIR } from "./synth.mjs";
 import { faultyFiles } from "./faults.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -52,7 +53,14 @@ export async function serveWww({ isolated = true, wrap } = {}) {
     faults.handler(req, res);
   };
   const root = path.join(ROOT, "www");
-  const server = await serve(root, 0, "127.0.0.1", wrap ? wrap(handler, root) : handler);
+  // The files the tests made (synth.mjs) at /synth/: served to the tests only, from target/.
+  const synthFiles = staticFiles(SYNTH_DIR, { isolate: isolated });
+  const routed = (req, res) => {
+    if (!req.url.startsWith("/synth/")) return handler(req, res);
+    req.url = req.url.slice("/synth".length);
+    synthFiles(req, res);
+  };
+  const server = await serve(root, 0, "127.0.0.1", wrap ? wrap(routed, root) : routed);
   return { server, base: `http://127.0.0.1:${server.port}/`, requests: faults.log };
 }
 

@@ -8,24 +8,16 @@
 // then takes with a full context, with the embedding held and with it left in the kept copy.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { openBrowser, ROOT } from "./browser.mjs";
+import { synthShape } from "./synth.mjs";
 
 const BIN = path.join(ROOT, "target/release/bitnet-web");
-const DIR = path.join(ROOT, "www/models/synth"); // git-ignored; made once, reused by later runs
-
 function synth(shape) {
-  if (!fs.existsSync(BIN)) execFileSync("cargo", ["build", "--release", "--bin", "bitnet-web"], { cwd: ROOT, stdio: "inherit" });
-  fs.mkdirSync(DIR, { recursive: true });
-  const file = path.join(DIR, `${shape}.gguf`);
-  if (!fs.existsSync(file)) {
-    execFileSync(BIN, ["synth", file + ".part", "--shape", shape], { stdio: "inherit" });
-    fs.renameSync(file + ".part", file);
-  }
+  const { file, url } = synthShape(shape);
   const native = JSON.parse(execFileSync(BIN, ["tokenize", file, "Hello world, naïve café 123", "--json", "--no-bos"]).toString());
-  return { url: `models/synth/${shape}.gguf`, native };
+  return { url, native };
 }
 
 let b;
@@ -99,7 +91,7 @@ for (const shape of ["large", "falcon3-1b", "2b4t"]) {
     const mib = (x) => x / 2 ** 20;
     assert.equal(r.estimate.fits, true);
     assert.equal(r.estimate.contextLength, ctx);
-    const file = path.join(DIR, `${shape}.gguf`);
+    const { file } = synthShape(shape);
     assert.ok(Math.abs(mib(r.estimate.total - r.estimate.runtime) - nativeEstimateMib(file, ctx, ["--embedding-in-memory"])) < 0.15, "the native CLI gives the same estimate");
     assert.ok(Math.abs(mib(r.keptEstimate.total - r.keptEstimate.runtime) - nativeEstimateMib(file, ctx)) < 0.15, "and with the embedding left in the file");
     assert.equal(r.finish, "length");

@@ -8,8 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { openBrowser, screenshotPath, ROOT } from "./browser.mjs";
+import { SYNTH_DIR } from "./synth.mjs";
 
-const HOSTILE = path.join(ROOT, "www/models/synth/bitnet-tiny-chat-hostile.i2_s.gguf");
+const HOSTILE = path.join(SYNTH_DIR, "bitnet-tiny-chat-hostile.i2_s.gguf");
 const TQ2 = path.join(ROOT, "www/models/bitnet-tiny-chat.tq2_0.gguf");
 const RECOMMENDED = "https://huggingface.co/microsoft/bitnet-b1.58-2B-4T-gguf/resolve/main/ggml-model-i2_s.gguf";
 

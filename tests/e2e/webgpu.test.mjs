@@ -5,10 +5,8 @@
 // and the answer goes on. The page shows the backend and switches it.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
-import { execFileSync } from "node:child_process";
-import { openBrowser, ROOT } from "./browser.mjs";
+import { openBrowser } from "./browser.mjs";
+import { synthShape } from "./synth.mjs";
 
 const MODEL = "models/bitnet-tiny-chat.i2_s.gguf";
 const REQUEST = { messages: [{ role: "user", content: "Tell me about the sea." }], max_tokens: 24, temperature: 0, ignore_eos: true };
@@ -119,16 +117,7 @@ describe("with WebGPU (SwiftShader)", () => {
 });
 
 /** `bitnet-web synth --shape llama3-8b`, shared with family.test.mjs and tests/gpu_large.rs (made once). */
-function llama3_8b() {
-  const dir = path.join(ROOT, "www/models/synth");
-  const file = path.join(dir, "llama3-8b.gguf");
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync(path.join(ROOT, "target/release/bitnet-web"), ["synth", file + ".part", "--shape", "llama3-8b"], { stdio: "inherit" });
-    fs.renameSync(file + ".part", file);
-  }
-  return "models/synth/llama3-8b.gguf";
-}
+const llama3_8b = () => synthShape("llama3-8b").url;
 
 describe("a model larger than wasm32 on WebGPU", () => {
   let b;
