@@ -8,7 +8,7 @@ OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
+.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,20 @@ serve: build-web
 
 test: setup test-native test-browser test-e2e
 	@echo "make test: all suites passed"
+
+# The inner loop: what a change most likely broke, in under 10 minutes on 2 cores once `make test` (or
+# `make build-web`) has built everything once. The native suites but the 3.9 GB GPU one (tests/gpu_large.rs),
+# the relaxed-SIMD build's suites in Chromium, the relaxed and threaded product builds without wasm-opt
+# (CHECK=1: the SIMD128 builds are left as they were), and the package's core end-to-end tests on them.
+# `make test` is still the whole suite: run it before a commit lands.
+CHECK_E2E := tests/e2e/chat.test.mjs tests/e2e/npm-package.test.mjs
+check: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
+check: setup
+	$(ENV) cargo test --release -- --skip within_the_host_bound
+	$(ENV) $(OWN_TMP) wasm-pack test --headless --chrome --release .
+	CHECK=1 bash scripts/build-web.sh
+	$(ENV) $(OWN_TMP) node --test $(CHECK_E2E)
+	@echo "make check: passed (make test runs every suite)"
 
 test-native: setup
 	$(ENV) cargo test --release
@@ -61,7 +75,10 @@ build-lut: setup
 	$(ENV) cd bench/lut && CARGO_TARGET_DIR=../../target/lut RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
 	  cargo build --release --target wasm32-unknown-unknown
 
+# The `kernel-bench` feature (bench/kernels.mjs's `benchKernels`) is compiled here so that it cannot rot: a
+# wasm build of the library alone, which reuses the relaxed build's dependencies.
 test-e2e: build-web
+	$(ENV) cargo build --release --target wasm32-unknown-unknown --lib --features kernel-bench
 	$(ENV) $(OWN_TMP) node --test tests/e2e/
 
 # Speed against wllama (llama.cpp in wasm) in the same headless Chromium, plus our native CLI and native
