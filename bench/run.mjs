@@ -334,7 +334,7 @@ function memoryTable(results, o, bytes) {
       const b = bytes.find((x) => x.file === f);
       const head = o.lmHead && o.lmHead !== "auto" ? o.lmHead : b?.auto_head;
       // int8 embeddings: the embedding becomes int8 rows (one f32 scale each), and a tied head uses them as
-      // they are (loader.rs: nothing is added beside a head streamed into int8 rows).
+      // they are (plan.rs: nothing is added beside a head streamed into int8 rows).
       const int8 = o.embeddings === "int8" && b ? b.n_vocab * (b.n_embd + 4) : null;
       const part = b?.resident ? { ...b.resident, head_copy: int8 ? 0 : b.resident.head_copy[head], ...(int8 ? { embedding: int8 } : {}) } : null;
       // Left in the kept file (the default when the model is kept offline): nothing in memory.

@@ -1,7 +1,7 @@
 // Bytes read from memory per decoded token, from the model file itself: the byte half of the decode
 // bound (bench/README.md, "The decode bound"). Every figure comes from the file's tensor table
 // (`bitnet-web inspect --json`) and, for TQ1_0/TQ2_0, a scan of its block scales; the formulas follow
-// the engine's loader (src/model/loader.rs `Plan::of`, `kept_bytes`; src/model/mod.rs
+// the engine's loader (src/model/plan.rs `Plan::of`, `kept_bytes`; src/model/mod.rs
 // `HeadPrecision::added_bytes`; src/quant/ternary.rs `pack`) and are checked against the engine's own
 // memory estimate (`inspect --memory`) for every head option.
 import fs from "node:fs";
@@ -20,7 +20,7 @@ const PROJECTIONS = new Set(["attn_q", "attn_k", "attn_v", "attn_output", "ffn_g
 const NORMS = new Set(["attn_norm", "attn_sub_norm", "ffn_norm", "ffn_sub_norm"]);
 export const HEADS = ["shortlist", "int8", "stored"];
 
-/** The loader's role of a tensor (src/model/loader.rs `role_of`). */
+/** The loader's role of a tensor (src/model/plan.rs `role_of`). */
 function roleOf(name, nLayer) {
   if (name === "token_embd.weight") return { role: "embd" };
   if (name === "output.weight") return { role: "output" };
@@ -77,7 +77,7 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   const arch = meta.get("general.architecture");
   const nLayer = Number(meta.get(`${arch}.block_count`));
   const tensors = info.tensors.map((t) => ({ ...t, ...roleOf(t.name, nLayer), n: t.shape.reduce((a, b) => a * b, 1) }));
-  // bitnet.cpp's arch always ties the head, even when output.weight exists (loader.rs `Plan::of`).
+  // bitnet.cpp's arch always ties the head, even when output.weight exists (plan.rs `Plan::of`).
   if (arch === "bitnet-b1.58" || arch === "bitnet-25") for (const t of tensors) if (t.role === "output") t.role = "skip";
   const embd = tensors.find((t) => t.role === "embd");
   const output = tensors.find((t) => t.role === "output");
@@ -87,7 +87,7 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   const [nEmbd, nVocab] = head.shape;
   const kvDim = attnK.shape[1];
   const tied = !output;
-  // Kept as stored: F32 stays F32, anything else becomes F16 (loader.rs `kept_bytes`).
+  // Kept as stored: F32 stays F32, anything else becomes F16 (plan.rs `kept_bytes`).
   const keptPerElement = (t) => (t.type === "F32" ? 4 : 2);
 
   // Ternary projections as the kernels read them: cols/4 bytes of codes per row, and one f32 scale
