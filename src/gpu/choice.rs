@@ -8,13 +8,12 @@
 
 use super::{Gpu, GpuError};
 
-/// Where the caller asked the forward pass to run.
+/// How the caller asked for a GPU (a caller that asked for the CPU does not ask here).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeviceChoice {
     #[default]
     Auto,
     Gpu,
-    Cpu,
 }
 
 /// The API the adapter comes from, in messages.
@@ -24,7 +23,6 @@ const API: &str = if cfg!(target_arch = "wasm32") { "WebGPU" } else { "GPU" };
 /// insisted on and none can be opened.
 pub async fn choose(choice: DeviceChoice) -> Result<Result<Gpu, String>, GpuError> {
     match choice {
-        DeviceChoice::Cpu => Ok(Err("the CPU was asked for".into())),
         DeviceChoice::Gpu => Gpu::open(false).await.map(Ok),
         DeviceChoice::Auto => Ok(match Gpu::open(false).await {
             Ok(g) if g.software => Err(format!("the only {API} adapter is a software renderer ({}), slower than the CPU", g.adapter)),
