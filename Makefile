@@ -48,7 +48,7 @@ test-native: setup
 # relaxed dot product and, by default, no SharedArrayBuffer). RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
 # merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
 # raised: a busy CI machine can be several times slower than a quiet one. The first Chromium run also
-# runs the WebGPU shader suite (tests/gpu.rs) on Chromium's SwiftShader: BITNET_WEB_GPU_TESTS=1, and
+# runs the WebGPU shader suite (tests/suite/gpu.rs) on Chromium's SwiftShader: BITNET_WEB_GPU_TESTS=1, and
 # webdriver.json's --enable-unsafe-webgpu. The fourth build, threaded SIMD128 (Safari's, when isolated),
 # has no suite of its own here: it is the threaded build's source with relaxed SIMD off, and
 # tests/e2e/threads-simd.test.mjs runs it on two threads in Chromium, Firefox ESR and WebKitGTK

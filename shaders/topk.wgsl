@@ -1,7 +1,7 @@
 // The best logits, so that a decode step reads back candidates instead of the whole vocabulary:
 // each workgroup takes a block of 2048 logits and writes its K largest (value, index) pairs, in
 // descending order (the CPU merges the blocks' lists). A NaN or an infinity counts in `bad` and
-// is never a candidate: the engine refuses such logits. Reference: a sort on the CPU (tests/gpu.rs).
+// is never a candidate: the engine refuses such logits. Reference: a sort on the CPU (tests/suite/gpu.rs).
 
 struct Params { n: u32, k: u32, _pad0: u32, _pad1: u32 }
 

@@ -1,4 +1,4 @@
-//! HF parity in headless Chromium: the same reference cases as tests/hf_parity.rs, run by the wasm
+//! HF parity in headless Chromium: the same reference cases as tests/suite/hf_parity.rs, run by the wasm
 //! build with every kernel it has (scalar, SIMD128 and, in the relaxed build, relaxed SIMD).
 #![cfg(target_arch = "wasm32")]
 

@@ -3,7 +3,7 @@
 //!
 //! HF formats the machine's local time with Python's `datetime.strftime`. A browser tab has no
 //! time zone we could trust to match, so this is the current UTC time; the formatting itself is
-//! Python's (C locale), checked against `time.strftime` in tests/templates.rs.
+//! Python's (C locale), checked against `time.strftime` in tests/suite/templates.rs.
 
 /// The seconds since the Unix epoch, now (std's clock panics on wasm32).
 pub fn unix_now() -> i64 {

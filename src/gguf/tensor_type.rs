@@ -2,7 +2,7 @@
 //!
 //! The container needs sizes to lay out the data section, so the table lives here; decoding the
 //! bytes is `quant`'s job. Sizes for the block types are checked against gguf-py's
-//! `GGML_QUANT_SIZES` by `tests/gguf_fixtures.rs`.
+//! `GGML_QUANT_SIZES` by `tests/suite/gguf_fixtures.rs`.
 
 use serde::Serialize;
 

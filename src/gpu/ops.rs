@@ -1,7 +1,7 @@
 //! The forward pass's operations on the GPU, recorded into one command buffer per forward call
 //! (`Batch`) and submitted when a result is read back: a decode step is one submission, not one per
 //! operation. Each method is one dispatch of one shader in `shaders/`; the shader's header names the
-//! CPU reference it is tested against (`tests/gpu.rs`).
+//! CPU reference it is tested against (`tests/suite/gpu.rs`).
 //!
 //! Every dispatch's parameters go into one uniform buffer, and every dispatch into one compute pass
 //! (copies are a shader too): a uniform buffer and a pass per dispatch cost 5.0 ms a dispatch in

@@ -1,5 +1,5 @@
 //! CPU math. `scalar` is the reference; the wasm SIMD128 and relaxed-SIMD kernels must agree with
-//! it (the integer parts bit-exactly), which `tests/kernels.rs` checks on random shapes and values.
+//! it (the integer parts bit-exactly), which `tests/suite/kernels.rs` checks on random shapes and values.
 
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

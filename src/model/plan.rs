@@ -48,7 +48,7 @@ pub enum EmbeddingPrecision {
     Stored,
     /// Int8 rows with one scale each, quantized while the tensor streams in, so that the stored
     /// tensor never sits in memory (F16 and F32 tensors; others stay as stored). The head then
-    /// is these int8 rows too. Measured on the reference models in tests/head_accuracy.rs.
+    /// is these int8 rows too. Measured on the reference models in tests/suite/head_accuracy.rs.
     Int8,
 }
 

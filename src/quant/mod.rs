@@ -2,7 +2,7 @@
 //!
 //! One file per format. Each decoder follows its reference's float arithmetic operation for
 //! operation, so that the result is bit-identical to gguf-py's `gguf.quants.dequantize`
-//! (checked by `tests/gguf_fixtures.rs`). These decoders are the reference; the kernels repack
+//! (checked by `tests/suite/gguf_fixtures.rs`). These decoders are the reference; the kernels repack
 //! the same bytes into their own layouts.
 
 mod float;

@@ -6,7 +6,7 @@
 //! list that makes the same choices (HF's `generate_merges` does the same for GGUF files). Only
 //! NORMAL pieces are merge results: control, byte and unused pieces never come out of merging, so
 //! the text `<s>` stays text. Checked against the PyPI `sentencepiece` model the test vocabulary
-//! was trained from, on 417 strings (tests/tokenizer_family.rs).
+//! was trained from, on 417 strings (tests/suite/tokenizer_family.rs).
 //!
 //! Spaces become `▁`, and the start of the text gets one more (SentencePiece's dummy prefix),
 //! even when it already begins with a space: that is what `sentencepiece` and llama.cpp do. HF's

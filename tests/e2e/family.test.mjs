@@ -1,7 +1,7 @@
 // The BitNet family in headless Chromium: synthetic files of bitnet_b1_58-large's shape (arch
 // `bitnet`, SentencePiece vocabulary) and Falcon3-1B-1.58bit's (arch `llama`, `falcon3` byte-level
 // BPE, separate F16 head), made by `bitnet-web synth --shape`, load through the package and
-// generate; the wasm tokenizer gives the native CLI's ids. tests/shapes.rs runs them natively.
+// generate; the wasm tokenizer gives the native CLI's ids. tests/suite/shapes.rs runs them natively.
 // Then Llama3-8B-1.58's shape (3.9 GB): it fits wasm32 at a 4096-token context with an f16 KV
 // cache because its embedding and head become int8 rows as they stream in, and it generates.
 // On every shape, `estimateMemory` (the header alone) is held to 5 % of the wasm memory the engine

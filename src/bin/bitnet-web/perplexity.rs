@@ -3,7 +3,7 @@
 //! context length; each window starts with BOS and runs as one batch, and only its second half is
 //! scored (each of those tokens has at least half a window of context). `--score all` scores every
 //! prediction in the window instead, as a training loop's validation loss does: that is how
-//! tests/cli.rs checks it against the PyTorch model's recorded loss on its held-out split. The head
+//! tests/suite/cli.rs checks it against the PyTorch model's recorded loss on its held-out split. The head
 //! is the stored one unless `--head` says otherwise: this is a measurement.
 
 use bitnet_web::engine::Engine;

@@ -80,7 +80,7 @@ struct ModelArgs {
     #[arg(long, value_enum, default_value = "auto")]
     device: crate::device::Device,
     /// Quantize the token embedding and a separate head to int8 rows while they stream in (what
-    /// makes 7-10B models fit wasm32; approximate, see tests/head_accuracy.rs).
+    /// makes 7-10B models fit wasm32; approximate, see tests/suite/head_accuracy.rs).
     #[arg(long)]
     int8_embeddings: bool,
     /// Hold the token embedding in memory. By default an F16/F32 embedding is left in the file and

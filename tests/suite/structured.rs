@@ -4,7 +4,7 @@
 //! small JSON Schema checker of its own (the keywords the schemas use), not the grammar engine's.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 

@@ -3,15 +3,13 @@
 //! tests require. Run by `wasm-pack test --headless --chrome`.
 #![cfg(target_arch = "wasm32")]
 
-mod common;
+use crate::common;
 
 use bitnet_web::gguf;
 use bitnet_web::web::GgufInspector;
 use common::{FIXTURES, check_fixture, parse_chunks};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen(inline_js = r#"
 export function js_chunks(bytes, seed) {

@@ -1,10 +1,10 @@
 //! The whole forward pass on the GPU backend (wgpu; lavapipe in `make test`) against HF
 //! transformers on the tiny reference models (tests/fixtures/make_reference.py), the same files
-//! and logits tests/hf_parity.rs holds the CPU to: every position's logits, batched and token by
+//! and logits tests/suite/hf_parity.rs holds the CPU to: every position's logits, batched and token by
 //! token, within `GPU_TOLERANCE`, and HF's 32 greedy tokens.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

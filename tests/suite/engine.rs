@@ -9,11 +9,9 @@ use bitnet_web::gguf::{self, GgufWriter, Value};
 use bitnet_web::sampler::{Sampler, SamplerParams};
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const MODEL: &[u8] = include_bytes!("fixtures/reference/tiny_b.i2_s.gguf");
+const MODEL: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
 
 fn engine() -> Engine {
     Engine::load(MODEL, EngineOptions::default()).unwrap()
@@ -239,7 +237,7 @@ fn a_model_too_big_for_the_memory_limit_fails_at_the_header() {
 
 #[test]
 fn message_text_is_text_only_the_format_makes_special_tokens() {
-    let e = Engine::load(include_bytes!("../www/models/bitnet-tiny-chat.i2_s.gguf"), EngineOptions::default()).unwrap();
+    let e = Engine::load(include_bytes!("../../www/models/bitnet-tiny-chat.i2_s.gguf"), EngineOptions::default()).unwrap();
     let t = &e.tokenizer;
     let (bos, eot) = (t.bos.unwrap(), t.eot.unwrap());
     // A user who types the end-of-turn token's text gets text, not a second turn.
@@ -276,7 +274,7 @@ fn message_text_is_text_only_the_format_makes_special_tokens() {
 
 #[test]
 fn bos_leads_once_whether_or_not_the_template_writes_it() {
-    let mut e = Engine::load(include_bytes!("../www/models/bitnet-tiny-chat.i2_s.gguf"), EngineOptions::default()).unwrap();
+    let mut e = Engine::load(include_bytes!("../../www/models/bitnet-tiny-chat.i2_s.gguf"), EngineOptions::default()).unwrap();
     let (bos, add_bos) = (e.tokenizer.bos.unwrap(), e.tokenizer.add_bos);
     assert!(add_bos, "the 2B4T tokenizer asks for BOS");
     let template = |source: &str| ChatFormat::Template { source: source.into(), bos: "<|begin_of_text|>".into(), eos: "<|eot_id|>".into() };
@@ -285,8 +283,8 @@ fn bos_leads_once_whether_or_not_the_template_writes_it() {
     // Llama 3's template writes `{{ bos_token }}`; 2B4T's official one does not. Either way, one
     // BOS, followed by the rendered text (message text that looks like a special token included).
     for (name, source, writes_bos) in [
-        ("llama3", include_str!("fixtures/templates/llama3.jinja"), true),
-        ("2b4t", include_str!("fixtures/templates/2b4t.jinja"), false),
+        ("llama3", include_str!("../fixtures/templates/llama3.jinja"), true),
+        ("2b4t", include_str!("../fixtures/templates/2b4t.jinja"), false),
     ] {
         e.chat = template(source);
         for m in [&plain[..], &injected[..]] {

@@ -5,20 +5,16 @@
 //! without WebGPU skip the file). Integer ternary dot products must be bit-exact; float results agree
 //! to the stated relative tolerances (the GPU sums in another order, without f64, with its own exp).
 
-mod common;
+use crate::common;
 
 use bitnet_web::gguf::TensorType;
 use bitnet_web::gpu::{Batch, Gpu, GpuDense, GpuTernary};
 use bitnet_web::kernels::{KernelKind, dense_matvec, scalar};
 use bitnet_web::model::{KvCache, KvPrecision};
 use bitnet_web::weights::dense::{DenseData, DenseMatrix};
-use bitnet_web::weights::int8_rows::Int8Rows;
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, I2sLayout};
 use common::Rng;
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// Each case is an async function, run natively to completion and in the browser as an async test.
 macro_rules! gpu_test {

@@ -9,13 +9,11 @@ use bitnet_web::gguf;
 use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer, TokenizerError};
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const SPM: &[u8] = include_bytes!("fixtures/spm-vocab.gguf");
-const FALCON3: &[u8] = include_bytes!("fixtures/falcon3-vocab.gguf");
-const CASES: &str = include_str!("fixtures/tokenizer_family_cases.json");
+const SPM: &[u8] = include_bytes!("../fixtures/spm-vocab.gguf");
+const FALCON3: &[u8] = include_bytes!("../fixtures/falcon3-vocab.gguf");
+const CASES: &str = include_str!("../fixtures/tokenizer_family_cases.json");
 
 fn tokenizer(file: &[u8]) -> Tokenizer {
     let (g, _) = gguf::read_all(file).unwrap();

@@ -3,7 +3,7 @@
 //! the same 32 greedy tokens. Natively here; in headless Chromium by tests/web_parity.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! metadata (one layer, to stay quick), then inspect, tokenize, logits and generate on it.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! and values (integer dot products bit-exact), and the packed layouts against the format decoders.
 //! Runs natively and in headless Chromium, where the SIMD128 and relaxed-SIMD kernels exist.
 
-mod common;
+use crate::common;
 
 use bitnet_web::gguf::TensorType;
 use bitnet_web::kernels::{
@@ -11,13 +11,11 @@ use bitnet_web::kernels::{
 };
 use bitnet_web::weights::dense::DenseMatrix;
 use bitnet_web::weights::int4_rows::{self, Int4Rows, Int4RowsWriter};
-use bitnet_web::weights::int8_rows::{Int8Rows, Int8RowsWriter};
+use bitnet_web::weights::int8_rows::Int8RowsWriter;
 use bitnet_web::quant::ternary::{self, PackedTernary};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use common::Rng;
 
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 

@@ -6,12 +6,10 @@ use bitnet_web::gguf;
 use bitnet_web::tokenizer::{PreTokenizerKind, TextStream, Tokenizer};
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const VOCAB: &[u8] = include_bytes!("fixtures/llama3-vocab.gguf");
-const CASES: &str = include_str!("fixtures/llama3_tokenizer_cases.json");
+const VOCAB: &[u8] = include_bytes!("../fixtures/llama3-vocab.gguf");
+const CASES: &str = include_str!("../fixtures/llama3_tokenizer_cases.json");
 
 fn tokenizer(pre: Option<PreTokenizerKind>) -> Tokenizer {
     let (g, _) = gguf::read_all(VOCAB).unwrap();

@@ -8,7 +8,7 @@
 //! embeddings (`embeddings: "int8"`, automatic only when a model fits no other way) cost.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use bitnet_web::engine::{Engine, EngineOptions};
 use bitnet_web::model::{EmbeddingPrecision, ForwardOptions, HeadPrecision, KvCache, KvPrecision, LoadOptions, Logits};
@@ -62,7 +62,7 @@ fn stored() -> LoadOptions {
 /// returns (name, top-1 agreement %, mean TV, max TV, mean KL) per model.
 fn compare(label: &str, variant: LoadOptions) -> Vec<(String, f64, f64, f64, f64)> {
     // Text: the tokenizer suite's 359 strings (prose, code, unicode, digits), repeated as needed.
-    let cases: serde_json::Value = serde_json::from_str(include_str!("fixtures/llama3_tokenizer_cases.json")).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(include_str!("../fixtures/llama3_tokenizer_cases.json")).unwrap();
     let text: String = cases["cases"].as_array().unwrap().iter().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n");
     println!("| model | {label} | positions | top-1 agreement | nucleus (T 0.7, top-p 0.9) differs | mean / max TV of the nucleus | mean KL at T 0.7 | perplexity stored → {label} |");
     println!("|---|---|---|---|---|---|---|---|");

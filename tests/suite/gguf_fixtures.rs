@@ -1,7 +1,7 @@
 //! The reader and decoders against files written by PyPI gguf (see tests/fixtures/make_gguf_fixtures.py).
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use bitnet_web::gguf::{self, GgufWriter, TensorType};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};

@@ -8,7 +8,7 @@ use bitnet_web::gguf::{self, Array, GgufError, GgufWriter, Value};
 use bitnet_web::model::{LoadOptions, ModelError, ModelLoader};
 use bitnet_web::tokenizer::TokenizerError;
 
-const MODEL: &[u8] = include_bytes!("fixtures/reference/tiny_b.i2_s.gguf");
+const MODEL: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
 const ARCH: &str = "bitnet-b1.58";
 
 /// The reference model with `edit` applied to its metadata and tensors, written by our writer.

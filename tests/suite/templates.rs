@@ -9,17 +9,15 @@ use bitnet_web::chat::{ChatFormat, Message, Segment};
 use serde_json::Value;
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const CASES: &str = include_str!("fixtures/template_cases.json");
+const CASES: &str = include_str!("../fixtures/template_cases.json");
 
 fn template(name: &str) -> &'static str {
     match name {
-        "2b4t" => include_str!("fixtures/templates/2b4t.jinja"),
-        "falcon3" => include_str!("fixtures/templates/falcon3.jinja"),
-        "llama3" => include_str!("fixtures/templates/llama3.jinja"),
+        "2b4t" => include_str!("../fixtures/templates/2b4t.jinja"),
+        "falcon3" => include_str!("../fixtures/templates/falcon3.jinja"),
+        "llama3" => include_str!("../fixtures/templates/llama3.jinja"),
         other => panic!("no template {other}"),
     }
 }

@@ -17,19 +17,17 @@ use bitnet_web::model::{ForwardOptions, HeadPrecision, KvCache, KvPrecision, Loa
 use bitnet_web::sampler::SamplerParams;
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// See `tests/common/reference.rs`, which holds the HF cases to the same bound.
 const INT8_HEAD_TOLERANCE: f32 = 3e-2;
 
-const MODEL: &[u8] = include_bytes!("../www/models/bitnet-tiny-chat.i2_s.gguf");
-const REFERENCE: &str = include_str!("fixtures/embedded/reference.json");
+const MODEL: &[u8] = include_bytes!("../../www/models/bitnet-tiny-chat.i2_s.gguf");
+const REFERENCE: &str = include_str!("../fixtures/embedded/reference.json");
 const LOGITS: &[(&str, &[u8])] = &[
-    ("chat_prompt.logits.f32", include_bytes!("fixtures/embedded/chat_prompt.logits.f32")),
-    ("chat_system.logits.f32", include_bytes!("fixtures/embedded/chat_system.logits.f32")),
-    ("prose.logits.f32", include_bytes!("fixtures/embedded/prose.logits.f32")),
+    ("chat_prompt.logits.f32", include_bytes!("../fixtures/embedded/chat_prompt.logits.f32")),
+    ("chat_system.logits.f32", include_bytes!("../fixtures/embedded/chat_system.logits.f32")),
+    ("prose.logits.f32", include_bytes!("../fixtures/embedded/prose.logits.f32")),
 ];
 
 #[test]

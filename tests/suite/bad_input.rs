@@ -1,14 +1,12 @@
 //! Bad input gets a typed error: never a panic, a hang, or an allocation the input cannot back.
 //! Runs natively and in headless Chromium.
 
-mod common;
+use crate::common;
 
 use bitnet_web::gguf::{self, GgufError, GgufStream, Limits};
 use common::raw::Raw;
 use common::{FIXTURES, Rng};
 
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 

@@ -5,7 +5,7 @@
 //! is a typed error, never zeros passed off as logits.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

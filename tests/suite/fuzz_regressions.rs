@@ -5,8 +5,6 @@ use bitnet_web::gguf::{self, Array, Gguf, GgufWriter, Value};
 use bitnet_web::tokenizer::{Tokenizer, TokenizerError};
 
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-#[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// A byte-level BPE vocabulary of `tokens` and `merges`, through a GGUF file.
