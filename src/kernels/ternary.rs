@@ -6,6 +6,8 @@
 //! vector once per four tokens; the rest go one by one through `dot_codes`, the GEMV kernel. A
 //! decoded token's rows go two at a time through `dot_codes_x2`, in the order `streams` gives.
 
+use smallvec::SmallVec;
+
 use crate::quant::ternary::{PackedTernary, SCALE_BLOCK, TernaryScale};
 
 use super::parallel::{SendPtr, for_each_row_range};
@@ -29,7 +31,9 @@ pub fn ternary_matmul(kind: KernelKind, w: &PackedTernary, q: &[i8], s: &[f32], 
 pub fn ternary_matmuls(kind: KernelKind, ws: &[&PackedTernary], q: &[i8], s: &[f32], outs: &mut [&mut [f32]]) {
     assert_eq!(ws.len(), outs.len());
     let n = s.len();
-    let jobs: Vec<RowJob> = ws.iter().zip(outs.iter_mut()).map(|(&w, out)| {
+    // Inline for a decoded token (three matrices at most, 54 block sums for 6912 columns): the
+    // forward pass allocates per step, not per operation (model/scratch.rs).
+    let jobs: SmallVec<[RowJob; 3]> = ws.iter().zip(outs.iter_mut()).map(|(&w, out)| {
         debug_assert_eq!(q.len(), n * w.cols);
         assert_eq!(out.len(), n * w.rows);
         // Columns that share one scale, and Σq over each such span of each token (code = weight + 1).
@@ -63,7 +67,7 @@ struct RowJob<'a> {
     w: &'a PackedTernary,
     q: &'a [i8],
     s: &'a [f32],
-    qsums: Vec<i32>,
+    qsums: SmallVec<[i32; 64]>,
     span: usize,
     out: SendPtr,
 }

@@ -5,24 +5,27 @@ use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matve
 use crate::weights::dense::{DenseData, DenseMatrix};
 
 use super::backend::{Backend, Norm, Proj};
+use super::scratch::{Buf, Scratch};
 use super::{Activation, KvCache, Layer, Linear, LmHead, Model, ModelError, RopeStyle};
 
-/// Rows of f32 activations, `cols` wide.
-pub struct Rows {
-    pub v: Vec<f32>,
+/// Rows of f32 activations, `cols` wide, in a buffer of the step's scratch.
+pub struct Rows<'s> {
+    pub v: Buf<'s, f32>,
     pub cols: usize,
 }
 
 /// Activations of `n` tokens, int8-quantized per token (row).
-pub struct Quantized {
-    q: Vec<i8>,
-    s: Vec<f32>,
+pub struct Quantized<'s> {
+    q: Buf<'s, i8>,
+    s: Buf<'s, f32>,
 }
 
-pub struct Cpu<'a> {
+pub struct Cpu<'a, 's> {
     pub model: &'a Model,
     pub cache: &'a mut KvCache,
     pub kind: KernelKind,
+    /// Where every activation's buffer comes from and goes back to.
+    pub scratch: &'s Scratch,
 }
 
 impl Layer {
@@ -48,12 +51,10 @@ impl Layer {
     }
 }
 
-fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
+fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
         scalar::rms_norm(xr, w, eps, or);
     }
-    out
 }
 
 /// How many query heads of a KV head attend together, given `kv_units` (tokens × KV heads) and
@@ -65,13 +66,13 @@ fn heads_per_unit(kv_units: usize, group: usize, threads: usize) -> usize {
     (1..=group).rev().find(|&u| group % u == 0 && kv_units * (group / u) >= 4 * threads).unwrap_or(1)
 }
 
-impl Backend for Cpu<'_> {
-    type Act = Rows;
-    type Quant = Quantized;
+impl<'s> Backend for Cpu<'_, 's> {
+    type Act = Rows<'s>;
+    type Quant = Quantized<'s>;
 
-    fn embed(&mut self, tokens: &[u32]) -> Rows {
+    fn embed(&mut self, tokens: &[u32]) -> Rows<'s> {
         let d = self.model.config.n_embd;
-        let mut x = vec![0f32; tokens.len() * d];
+        let mut x = self.scratch.f32s(tokens.len() * d);
         let rows: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
         self.model.token_embd.rows_into(&rows, &mut x);
         Rows { v: x, cols: d }
@@ -81,22 +82,27 @@ impl Backend for Cpu<'_> {
         self.model.layers[l].norm(norm).is_some()
     }
 
-    fn rms_norm(&mut self, x: &Rows, l: usize, norm: Norm) -> Rows {
+    fn rms_norm(&mut self, x: &Rows<'s>, l: usize, norm: Norm) -> Rows<'s> {
         let w = self.model.layers[l].norm(norm).expect("callers ask has_norm first");
-        Rows { v: rms_norm_rows(&x.v, w, self.model.config.rms_eps), cols: x.cols }
+        let mut out = self.scratch.f32s(x.v.len());
+        rms_norm_rows(&x.v, w, self.model.config.rms_eps, &mut out);
+        Rows { v: out, cols: x.cols }
     }
 
-    fn quantize(&mut self, x: &Rows) -> Quantized {
-        let mut q = vec![0i8; x.v.len()];
-        let s = x.v.chunks_exact(x.cols).zip(q.chunks_exact_mut(x.cols)).map(|(xr, qr)| self.kind.quantize_activations(xr, qr)).collect();
+    fn quantize(&mut self, x: &Rows<'s>) -> Quantized<'s> {
+        let (mut q, mut s) = (self.scratch.i8s(x.v.len()), self.scratch.f32s(x.v.len() / x.cols));
+        for ((xr, qr), sr) in x.v.chunks_exact(x.cols).zip(q.chunks_exact_mut(x.cols)).zip(s.iter_mut()) {
+            *sr = self.kind.quantize_activations(xr, qr);
+        }
         Quantized { q, s }
     }
 
-    fn bit_linears<const M: usize>(&mut self, l: usize, projs: [Proj; M], x: &Quantized) -> [Rows; M] {
+    fn bit_linears<const M: usize>(&mut self, l: usize, projs: [Proj; M], x: &Quantized<'s>) -> [Rows<'s>; M] {
         let n = x.s.len();
         let lins = projs.map(|p| self.model.layers[l].proj(p));
-        let mut outs = lins.map(|lin| vec![0f32; n * lin.w.rows]);
-        let mut slices: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        let scratch = self.scratch;
+        let mut outs = lins.map(|lin| scratch.f32s(n * lin.w.rows));
+        let mut slices = outs.each_mut().map(|o| o.as_mut_slice());
         ternary_matmuls(self.kind, &lins.map(|lin| &lin.w), &x.q, &x.s, &mut slices);
         for (lin, out) in lins.iter().zip(outs.iter_mut()) {
             if let Some(scale) = lin.scale {
@@ -107,7 +113,7 @@ impl Backend for Cpu<'_> {
         lins.map(|lin| Rows { v: outs.next().expect("one output per projection"), cols: lin.w.rows })
     }
 
-    fn rope(&mut self, x: &mut Rows, angles: &[Vec<(f32, f32)>], style: RopeStyle) {
+    fn rope(&mut self, x: &mut Rows<'s>, angles: &[Vec<(f32, f32)>], style: RopeStyle) {
         let hd = self.model.config.head_dim;
         let half = hd / 2;
         for (row, cs) in x.v.chunks_exact_mut(x.cols).zip(angles) {
@@ -125,13 +131,13 @@ impl Backend for Cpu<'_> {
         }
     }
 
-    fn store_kv(&mut self, l: usize, k: &Rows, v: &Rows, _p0: usize) {
+    fn store_kv(&mut self, l: usize, k: &Rows<'s>, v: &Rows<'s>, _p0: usize) {
         for (kr, vr) in k.v.chunks_exact(k.cols).zip(v.v.chunks_exact(v.cols)) {
             self.cache.push(l, kr, vr);
         }
     }
 
-    fn attention(&mut self, l: usize, q: &Rows, p0: usize) -> Rows {
+    fn attention(&mut self, l: usize, q: &Rows<'s>, p0: usize) -> Rows<'s> {
         let c = &self.model.config;
         let (d, hd, n) = (c.n_embd, c.head_dim, q.v.len() / q.cols);
         let group = c.n_head / c.n_head_kv;
@@ -139,37 +145,37 @@ impl Backend for Cpu<'_> {
         let scale = 1.0 / (hd as f32).sqrt();
         // One row of `attn` per (token, head). Heads of one KV head read its cache together,
         // `unit` heads at a time, and the units are split across threads.
-        let mut attn = vec![0f32; n * d];
-        let (kv, kind) = (&*self.cache, self.kind);
+        let mut attn = self.scratch.f32s(n * d);
+        let (kv, kind, scratch, qv) = (&*self.cache, self.kind, self.scratch, &q.v[..]);
         for_each_row_chunk_of(&mut attn, unit * hd, 1, |r0, chunk| {
-            let mut scores = Vec::new();
+            let mut scores = scratch.f32s(0);
             for (i, out) in chunk.chunks_exact_mut(unit * hd).enumerate() {
                 let (t, head) = ((r0 + i) * unit / c.n_head, (r0 + i) * unit % c.n_head);
-                let qh = &q.v[t * d + head * hd..][..unit * hd];
+                let qh = &qv[t * d + head * hd..][..unit * hd];
                 kv.attend_heads(kind, l, qh, head / group, p0 + t + 1, scale, &mut scores, out);
             }
         });
         Rows { v: attn, cols: d }
     }
 
-    fn gate(&mut self, g: &mut Rows, u: &Rows, act: Activation) {
+    fn gate(&mut self, g: &mut Rows<'s>, u: &Rows<'s>, act: Activation) {
         // The activation is matched once, outside the loops, so that each loop vectorises;
         // ReLU² takes a select, not `max` (f32.max is a NaN-careful sequence in wasm), and
         // SiLU the arithmetic exp (wasm's library exp cost ~30 ns a call).
         match act {
-            Activation::Relu2 => g.v.iter_mut().zip(&u.v).for_each(|(gi, &ui)| {
+            Activation::Relu2 => g.v.iter_mut().zip(u.v.iter()).for_each(|(gi, &ui)| {
                 let r = if *gi > 0.0 { *gi } else { 0.0 };
                 *gi = r * r * ui;
             }),
-            Activation::Silu => g.v.iter_mut().zip(&u.v).for_each(|(gi, &ui)| *gi = *gi / (1.0 + scalar::exp_f32(-*gi)) * ui),
+            Activation::Silu => g.v.iter_mut().zip(u.v.iter()).for_each(|(gi, &ui)| *gi = *gi / (1.0 + scalar::exp_f32(-*gi)) * ui),
         }
     }
 
-    fn add(&mut self, x: &mut Rows, y: &Rows) {
-        x.v.iter_mut().zip(&y.v).for_each(|(a, b)| *a += b);
+    fn add(&mut self, x: &mut Rows<'s>, y: &Rows<'s>) {
+        x.v.iter_mut().zip(y.v.iter()).for_each(|(a, b)| *a += b);
     }
 
-    fn check_finite(&mut self, x: &Rows, l: usize) -> Result<(), ModelError> {
+    fn check_finite(&mut self, x: &Rows<'s>, l: usize) -> Result<(), ModelError> {
         // A NaN would otherwise flow on and come out as NaN logits with no hint where it began;
         // the check costs one pass over the hidden state per layer.
         if x.v.iter().any(|v| !v.is_finite()) {
@@ -182,7 +188,7 @@ impl Backend for Cpu<'_> {
         self.cache.commit(n);
     }
 
-    fn logits(&mut self, x: &Rows, rows: &[usize]) -> Rows {
+    fn logits(&mut self, x: &Rows<'s>, rows: &[usize]) -> Rows<'s> {
         let (m, kind, d) = (self.model, self.kind, x.cols);
         let n_vocab = m.config.n_vocab;
         let mut logits = vec![0f32; rows.len() * n_vocab];
@@ -201,6 +207,7 @@ impl Backend for Cpu<'_> {
                 (_, None) => unreachable!("every head but the int8 one is stored"),
             }
         }
-        Rows { v: logits, cols: n_vocab }
+        // The caller keeps the logits: they are its own vector, not the scratch's.
+        Rows { v: Buf::from(logits), cols: n_vocab }
     }
 }

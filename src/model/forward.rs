@@ -8,6 +8,7 @@ use crate::kernels::KernelKind;
 
 use super::backend::{Backend, Norm, Proj};
 use super::cpu::Cpu;
+use super::scratch::Scratch;
 use super::{Config, KvCache, Model, ModelError};
 
 #[derive(Clone, Copy, Debug)]
@@ -55,13 +56,14 @@ impl Model {
         opts: ForwardOptions,
     ) -> Result<Vec<f32>, ModelError> {
         let (p0, max_len) = (cache.len(), cache.max_len());
-        let logits = forward(&mut Cpu { model: self, cache, kind: opts.kernel }, &self.config, tokens, p0, max_len, which)?;
+        let scratch = Scratch::default();
+        let logits = forward(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, p0, max_len, which)?;
         // A row that could not be read from the file left zeros: this step's logits are wrong.
         if let Some(why) = self.token_embd.read_failure() {
             cache.truncate(p0);
             return Err(ModelError::FileRows(why.clone()));
         }
-        Ok(logits.map_or(Vec::new(), |r| r.v))
+        Ok(logits.map_or(Vec::new(), |r| r.v.into_vec()))
     }
 }
 

@@ -9,6 +9,7 @@ mod gpu;
 mod kv_cache;
 mod loader;
 mod plan;
+mod scratch;
 
 use thiserror::Error;
 
