@@ -17,6 +17,8 @@ ROOT=$PWD
 simd128_wanted() { [ "${CHECK:-0}" != 1 ] || [ ! -f "$ROOT/target/web/$1/bitnet_web_bg.wasm" ]; }
 # wasm-pack runs `wasm-opt -O3` (Cargo.toml) on each build: 3.99 MB, 95 s a build on this 2-core machine.
 # CHECK=1 runs -O1 instead (4.20 MB, 26 s), within the package's size budget.
+# -O3 is kept for what ships and what `make test` tests: at -O1 the threaded build decodes ~16 % slower on two
+# threads (bench/RESULTS.md, "Scratch per step, and wasm-opt -O1 against -O3").
 wasm_pack_build() {
   if [ "${CHECK:-0}" = 1 ]; then
     wasm-pack build --release --no-opt "$@"
