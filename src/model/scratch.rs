@@ -17,8 +17,9 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-/// Free buffers by element type. A `Mutex` (never contended: buffers are taken and returned on the
-/// thread that runs the pass) because attention's threads draw their score buffers here too.
+/// Free buffers by element type. A `Mutex`, not a `RefCell`, because attention's threads draw their
+/// score buffers here too; every other buffer is taken and returned on the thread that runs the
+/// pass, so the lock is held for a pop or a push and is contended at most once per attention call.
 #[derive(Default)]
 pub struct Scratch {
     f32s: Mutex<Vec<Vec<f32>>>,
