@@ -41,33 +41,30 @@ check: setup
 test-native: setup
 	$(ENV) cargo test --release
 
-# Three builds: the relaxed-SIMD build (.cargo/config.toml), a SIMD128-only build for browsers without
-# relaxed SIMD, and the threaded build (HF parity on two Web Workers), each in its own target
-# directory, each in Chromium and in Firefox ESR (the second run reuses the build); the SIMD128 build
-# also in WebKitGTK (WebKitWebDriver through wasm-pack's Safari path, under Xvfb: WebKitGTK has no
-# relaxed dot product and, by default, no SharedArrayBuffer). RUSTFLAGS replaces the config's target rustflags (CARGO_TARGET_*_RUSTFLAGS would be
-# merged with them and keep relaxed SIMD on). The runner's 20 s default for a whole test binary is
-# raised: a busy CI machine can be several times slower than a quiet one. The first Chromium run also
-# runs the WebGPU shader suite (tests/suite/gpu.rs) on Chromium's SwiftShader: BITNET_WEB_GPU_TESTS=1, and
-# webdriver.json's --enable-unsafe-webgpu. The fourth build, threaded SIMD128 (Safari's, when isolated),
-# has no suite of its own here: it is the threaded build's source with relaxed SIMD off, and
-# tests/e2e/threads-simd.test.mjs runs it on two threads in Chromium, Firefox ESR and WebKitGTK
-# (a whole suite per engine would add minutes to `make test` for what one greedy answer shows).
+# Three builds: the relaxed-SIMD build (the crate's default features), a SIMD128-only build for
+# browsers without relaxed SIMD (`--no-default-features`), and the threaded build (HF parity on two
+# Web Workers), each in Chromium and in Firefox ESR (the second run reuses the build); the SIMD128
+# build also in WebKitGTK (WebKitWebDriver through wasm-pack's Safari path, under Xvfb: WebKitGTK has
+# no relaxed dot product and, by default, no SharedArrayBuffer). The two SIMD levels share target/ and
+# every dependency's build (relaxed SIMD is a feature, not a RUSTFLAG: Cargo.toml says why); switching
+# between them recompiles only this crate, so the runs are ordered to switch once. The runner's 20 s
+# default for a whole test binary is raised: a busy CI machine can be several times slower than a quiet
+# one. The first Chromium run also runs the WebGPU shader suite (tests/suite/gpu.rs) on Chromium's
+# SwiftShader: BITNET_WEB_GPU_TESTS=1, and webdriver.json's --enable-unsafe-webgpu. The fourth build,
+# threaded SIMD128 (Safari's, when isolated), has no suite of its own here: it is the threaded build's
+# source without the relaxed-simd feature, and tests/e2e/threads-simd.test.mjs runs it on two threads in
+# Chromium, Firefox ESR and WebKitGTK (a whole suite per engine would add minutes to `make test` for
+# what one greedy answer shows).
+SIMD128 := BITNET_WEB_BUILD=simd128
 test-browser: export WASM_BINDGEN_TEST_TIMEOUT ?= 300
 test-browser: setup
 	$(ENV) BITNET_WEB_GPU_TESTS=1 $(OWN_TMP) wasm-pack test --headless --chrome --release .
-	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
-	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  $(OWN_TMP) wasm-pack test --headless --chrome --release .
-	$(ENV) source scripts/wasm-threads-env.sh && $(OWN_TMP) wasm-pack test --headless --chrome --release . --test web_parity
 	$(ENV) $(OWN_TMP) wasm-pack test --headless --firefox --release .
-	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
-	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  $(OWN_TMP) wasm-pack test --headless --firefox --release .
+	$(ENV) $(SIMD128) $(OWN_TMP) wasm-pack test --headless --chrome --release . --no-default-features
+	$(ENV) $(SIMD128) $(OWN_TMP) wasm-pack test --headless --firefox --release . --no-default-features
+	$(ENV) $(SIMD128) $(OWN_TMP) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release . --no-default-features
+	$(ENV) source scripts/wasm-threads-env.sh && $(OWN_TMP) wasm-pack test --headless --chrome --release . --test web_parity
 	$(ENV) source scripts/wasm-threads-env.sh && $(OWN_TMP) wasm-pack test --headless --firefox --release . --test web_parity
-	$(ENV) BITNET_WEB_BUILD=simd128 CARGO_TARGET_DIR=target/simd128 \
-	  RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-	  $(OWN_TMP) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release .
 
 # The lookup-table experiment (measured slower than the shipped kernel; bench/lut/README.md) compiles the
 # engine's kernel files (`#[path]`); it is built only by `make bench-lut`, out of `make test`'s time.

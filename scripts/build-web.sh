@@ -15,35 +15,39 @@ ROOT=$PWD
 # CHECK=1 (`make check`): the two SIMD128 builds, which Chromium never loads, are rebuilt only when
 # they are missing; the inner loop then builds two of the four.
 simd128_wanted() { [ "${CHECK:-0}" != 1 ] || [ ! -f "$ROOT/target/web/$1/bitnet_web_bg.wasm" ]; }
-# wasm-pack runs `wasm-opt -O3` (Cargo.toml) on each build: 3.99 MB, 95 s a build on this 2-core machine.
-# CHECK=1 runs -O1 instead (4.20 MB, 26 s), within the package's size budget.
-# -O3 is kept for what ships and what `make test` tests: at -O1 the threaded build decodes ~16 % slower on two
-# threads (bench/RESULTS.md, "Scratch per step, and wasm-opt -O1 against -O3").
-wasm_pack_build() {
-  if [ "${CHECK:-0}" = 1 ]; then
-    wasm-pack build --release --no-opt "$@"
-    local wasm="${@: -2:1}/bitnet_web_bg.wasm"
-    # The same features as Cargo.toml's wasm-opt list, at -O1.
-    local features
-    features=$(sed -n 's/^wasm-opt = \["-O3", \(.*\)\]$/\1/p' Cargo.toml | head -1 | tr -d '",')
-    wasm-opt -O1 $features "$wasm" -o "$wasm"
-  else
-    wasm-pack build --release "$@"
-  fi
+# Each build is `wasm-pack build --no-opt`; wasm-opt runs afterwards on all of them, two at a time.
+# `wasm-opt -O3` (the level and features of Cargo.toml's wasm-pack list) takes 85 s of one core a build
+# on this 2-core machine: binaryen's npm build is single-threaded, so two side by side take the time
+# of one. CHECK=1 runs -O1 instead (4.20 MB instead of 3.99, 26 s), within the package's size budget.
+# -O3 is kept for what ships and what `make test` tests: at -O1 the threaded build decodes ~16 % slower
+# on two threads (bench/RESULTS.md, "Scratch per step, and wasm-opt -O1 against -O3").
+built=()
+# build NAME [threads] [cargo args...]: target/web/NAME, in the threaded builds' environment
+# (wasm-threads-env.sh: build-std with atomics, shared memory) when the second word is `threads`.
+build() {
+  local out="$ROOT/target/web/$1" env=:
+  shift
+  if [ "${1:-}" = threads ]; then env="source scripts/wasm-threads-env.sh"; shift; fi
+  ( $env && wasm-pack build --release --no-opt --target web --no-pack --out-dir "$out" . "$@" )
+  built+=("$out/bitnet_web_bg.wasm")
 }
-wasm_pack_build --target web --no-pack --out-dir "$ROOT/target/web/wasm-relaxed" .
-# RUSTFLAGS replaces .cargo/config.toml's target rustflags (a CARGO_TARGET_*_RUSTFLAGS would merge).
+# The SIMD levels are the crate's `relaxed-simd` feature (default on), not RUSTFLAGS, so each pair
+# shares one build of the dependencies (Cargo.toml says why). The SIMD128 build goes first: `make
+# test-browser` ends on the SIMD128 suites, so the non-threaded pair switches once, here.
 if simd128_wanted wasm-simd; then
-  CARGO_TARGET_DIR=target/simd128 RUSTFLAGS="-C target-feature=+simd128,-relaxed-simd" \
-    wasm_pack_build --target web --no-pack --out-dir "$ROOT/target/web/wasm-simd" .
+  build wasm-simd --no-default-features
 fi
-# The threaded builds: their environment (build-std with atomics, shared memory) is in wasm-threads-env.sh.
-( source scripts/wasm-threads-env.sh
-  wasm_pack_build --target web --no-pack --out-dir "$ROOT/target/web/wasm-threads" . )
+build wasm-relaxed
+build wasm-threads threads
 if simd128_wanted wasm-threads-simd; then
-  ( THREADS_SIMD=simd128 source scripts/wasm-threads-env.sh
-    wasm_pack_build --target web --no-pack --out-dir "$ROOT/target/web/wasm-threads-simd" . )
+  build wasm-threads-simd threads --no-default-features
 fi
+level=-O3
+[ "${CHECK:-0}" = 1 ] && level=-O1
+features=$(sed -n 's/^wasm-opt = \["-O3", \(.*\)\]$/\1/p' Cargo.toml | head -1 | tr -d '",')
+[ -n "$features" ] || { echo "build-web.sh: no wasm-opt list in Cargo.toml" >&2; exit 1; }
+echo "wasm-opt $level on ${#built[@]} builds, two at a time"
+printf '%s\0' "${built[@]}" | xargs -0 -P 2 -I{} wasm-opt $level $features {} -o {}
 rm -rf pkg/dist
 mkdir -p pkg/dist
 cp pkg/src/*.js pkg/dist/

@@ -34,6 +34,7 @@ pub const SSE_PROBE: i32 = -65536;
 /// The i32 relaxed dot of -128s and a 7-bit operand of 255, where the specification lets engines
 /// differ: `SSE_PROBE` from the SSE lowering; `vpdpbusd` sums the four products exactly
 /// (-130560), and Arm's `sdot` reads 255 as -1 (512).
+#[target_feature(enable = "relaxed-simd")]
 pub fn i32_dot_probe() -> i32 {
     let (x, c) = (std::hint::black_box(i8x16_splat(-128)), std::hint::black_box(u8x16_splat(255)));
     i32x4_extract_lane::<0>(i32x4_relaxed_dot_i8x16_i7x16_add(x, c, i32x4_splat(0)))
@@ -51,6 +52,7 @@ const BLOCKS_PER_WIDEN: usize = 4;
 /// 1:0 and 4·(bits 3:2) in place. The ×4 fields have their own accumulator, divided out at the end.
 /// Per lane, four blocks sum at most 4 · 4 · 2 · 8 · 128 = 32768 in magnitude, and only all-(-128)
 /// activations reach it (i16's -32768); every other sum is smaller.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
     let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
@@ -84,6 +86,7 @@ pub fn dot_codes(codes: &[u8], q: &[i8]) -> i32 {
 /// `dot_codes` of one row against four tokens' activations: each code vector is decoded once and
 /// used four times, which is what makes prefill (a GEMM) cheaper per token than decode (a GEMV).
 /// Per lane and block each token's i16 sum stays below 8·2·2·128 = 4096.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
     assert!(codes.len() % BLOCK_BYTES == 0 && q.iter().all(|x| x.len() == codes.len() * 4));
     let m3 = u8x16_splat(3);
@@ -121,6 +124,7 @@ pub fn dot_codes_x4(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
 
 /// `dot_codes` in the i32 form: the same decoding, each dot accumulated in place into one of four
 /// i32 accumulators (the dot's latency is several cycles), so no adds and no widening.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes_i32(codes: &[u8], q: &[i8]) -> i32 {
     assert!(codes.len() * 4 == q.len() && q.len() % BLOCK == 0);
     let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
@@ -140,6 +144,7 @@ pub fn dot_codes_i32(codes: &[u8], q: &[i8]) -> i32 {
 
 /// `dot_codes_x4` in the i32 form, with two accumulators per token (the low and the high code
 /// vector's dots) for the dot's latency.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes_x4_i32(codes: &[u8], q: [&[i8]; 4]) -> [i32; 4] {
     assert!(codes.len() % BLOCK_BYTES == 0 && q.iter().all(|x| x.len() == codes.len() * 4));
     let m3 = u8x16_splat(3);
@@ -182,6 +187,7 @@ unsafe fn fields(c: *const u8) -> [v128; 4] {
 /// Why: decode streams its rows from memory, and fewer instructions per byte let more of the
 /// stream be in flight. Measured in Chromium on the AVX-VNNI Xeon (`make bench-kernels`, one
 /// thread, rows from 8 places, GMAC/s, one row → two): streamed 35.0 → 38.8, in cache 48.9 → 49.1.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes_x2(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
     assert!(rows.iter().all(|c| c.len() * 4 == q.len()) && q.len() % BLOCK == 0);
     let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
@@ -219,6 +225,7 @@ pub fn dot_codes_x2(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
 
 /// `dot_codes_x2` in the i32 form: four accumulators per row, no widening. Measured as for
 /// `dot_codes_x2` (GMAC/s, one row → two): streamed 36.2 → 44.9, in cache 48.5 → 58.8.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_codes_x2_i32(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
     assert!(rows.iter().all(|c| c.len() * 4 == q.len()) && q.len() % BLOCK == 0);
     let (m3, m12) = (u8x16_splat(0x03), u8x16_splat(0x0c));
@@ -249,6 +256,7 @@ pub fn dot_codes_x2_i32(rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
 /// 16-bit shift) for two relaxed dots (pmaddubsw: code 0..=15 as the unsigned operand), summed in
 /// i16 — per lane at most (BLOCK / 16) · 2 · 15 · 128 = 15360 — then one widening, the offset
 /// subtracted, and one scaled f32 add.
+#[target_feature(enable = "relaxed-simd")]
 pub fn dot_int4(codes: &[u8], scales: &[f32], q: &[i8], offsets: &[i32]) -> f32 {
     use crate::weights::int4_rows::BLOCK_BYTES;
     let m15 = u8x16_splat(15);

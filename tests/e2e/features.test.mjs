@@ -47,3 +47,20 @@ test("Chromium has all of relaxed SIMD", async () => {
     await b.close();
   }
 });
+
+// Relaxed SIMD is a crate feature enabled on the relaxed kernels only (Cargo.toml), so what keeps
+// it out of the SIMD128 builds is that feature, not the build's flags: each shipped build must
+// validate exactly where its level says, the SIMD128 ones in an engine without relaxed SIMD and the
+// relaxed ones only in an engine with it.
+test("each shipped build validates where its SIMD level says, and the SIMD128 builds have no relaxed op", () => {
+  const builds = { "wasm-relaxed": true, "wasm-threads": true, "wasm-simd": false, "wasm-threads-simd": false };
+  const files = Object.keys(builds).map((b) => path.join(ROOT, "pkg/dist", b, "bitnet_web_bg.wasm"));
+  const validates = (flags) => inNode(flags, `${JSON.stringify(files)}.map((p) =>
+    WebAssembly.validate(require("node:fs").readFileSync(p)))`);
+  const without = validates([]);
+  const withRelaxed = validates(["--experimental-wasm-relaxed-simd"]);
+  Object.entries(builds).forEach(([build, relaxed], i) => {
+    assert.equal(withRelaxed[i], true, `${build} must validate with relaxed SIMD`);
+    assert.equal(without[i], !relaxed, `${build} ${relaxed ? "must use" : "must not use"} relaxed SIMD`);
+  });
+});
