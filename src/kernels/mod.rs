@@ -4,7 +4,7 @@
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
-#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
 pub mod relaxed;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 pub mod avx2;
@@ -44,7 +44,7 @@ impl KernelKind {
         let mut v = vec![KernelKind::Scalar];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(KernelKind::Simd128);
-        #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
         v.extend([KernelKind::RelaxedSimd, KernelKind::RelaxedSimdI32]);
         #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
         v.push(KernelKind::Avx2);
@@ -54,7 +54,7 @@ impl KernelKind {
     /// The fastest kernel here: the last of `available`, except that a relaxed build runs the
     /// i32 dot only where it is one fused instruction (`relaxed::fused_i32_dot`).
     pub fn best() -> KernelKind {
-        #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
         if !relaxed::fused_i32_dot() {
             return KernelKind::RelaxedSimd;
         }
@@ -77,9 +77,9 @@ impl KernelKind {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             KernelKind::Simd128 => simd128::dot_codes(codes, q),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes(codes, q),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimdI32 => relaxed::dot_codes_i32(codes, q),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_codes(codes, q),
@@ -92,9 +92,9 @@ impl KernelKind {
     #[inline]
     pub fn dot_codes_x2(self, rows: [&[u8]; 2], q: &[i8]) -> [i32; 2] {
         match self {
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes_x2(rows, q),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimdI32 => relaxed::dot_codes_x2_i32(rows, q),
             _ => rows.map(|codes| self.dot_codes(codes, q)),
         }
@@ -106,9 +106,9 @@ impl KernelKind {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             KernelKind::Simd128 => simd128::dot_codes_x4(codes, q),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd => relaxed::dot_codes_x4(codes, q),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimdI32 => relaxed::dot_codes_x4_i32(codes, q),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_codes_x4(codes, q),
@@ -164,7 +164,7 @@ impl KernelKind {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             KernelKind::Simd128 => simd128::dot_int4(codes, scales, q, offsets),
-            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
             KernelKind::RelaxedSimd | KernelKind::RelaxedSimdI32 => relaxed::dot_int4(codes, scales, q, offsets),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             KernelKind::Avx2 => avx2::dot_int4(codes, scales, q, offsets),

@@ -58,7 +58,7 @@ fn simd_kernels_are_compiled_into_the_browser_build() {
 
 /// The relaxed build picks its dot's form from how this engine lowers the i32 dot; the probe must
 /// give one of the lowerings `relaxed::i32_dot_probe` names, and the pick must follow it.
-#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
 #[test]
 fn relaxed_build_picks_its_dot_form_from_the_lowering() {
     use bitnet_web::kernels::relaxed::{SSE_PROBE, i32_dot_probe};
