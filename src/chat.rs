@@ -35,6 +35,16 @@ pub enum ChatError {
     #[error("message role '{0}' is not one of system, user, assistant")]
     BadRole(String),
     #[error(
+        "the model's chat template is {bytes} bytes, more than the {max} bitnet-web accepts (official templates \
+         are 41 KB at most): the file is malformed"
+    )]
+    TemplateTooLong { bytes: usize, max: usize },
+    #[error(
+        "the model's chat template (tokenizer.chat_template) is empty, so the file does not say how to format a \
+         chat; write the model's template into the file, or remove the key for BitNet 2B4T's format"
+    )]
+    EmptyTemplate,
+    #[error(
         "a message contains special-token text, and the model's chat template changes message text in a way \
          that cannot be told apart from the template's own markup; remove the special-token text"
     )]
@@ -58,6 +68,14 @@ pub enum ChatFormat {
     Template { source: String, bos: String, eos: String },
 }
 
+/// The longest chat template a file may carry. The largest of the 26 official templates llama.cpp
+/// keeps as test data (`models/templates`, December 2026) is GigaChat 3.5's, 40,436 characters; most
+/// are 5-15 KB. A template is compiled again for every prompt, and its compiled form grows with its
+/// length (a 15 MB one made the CLI peak at 2 GB), so a longer one is refused at the header. The
+/// largest accepted one, in the shapes that compile to the most per byte, renders in at most 14 ms
+/// with the heap growing by at most 6.3 MB (`tests/template_bombs.rs`, 2-core VM, 2026-12-06).
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+
 /// A template's budget: minijinja's fuel charges one unit per instruction and one per 64 bytes of
 /// data it creates (strings, list slots, output), so a template can neither loop forever nor build
 /// more than about 16 MB (`{{ 'lorem ' * 5000000 }}`, 28 bytes of template, made the CLI abort at
@@ -67,14 +85,26 @@ const TEMPLATE_FUEL: u64 = 250_000;
 
 impl ChatFormat {
     /// The format for a model: the 2B4T format for the BitNet b1.58 archs, for files carrying the
-    /// `BITNETAssistant` placeholder, and for files without a template.
+    /// `BITNETAssistant` placeholder, and for files without a template. Call `check_header` first.
     pub fn for_model(g: &Gguf, bos: &str, eos: &str) -> ChatFormat {
-        let arch = g.architecture().unwrap_or_default();
-        match g.get_str("tokenizer.chat_template") {
-            Some(t) if !t.contains("BITNET") && !matches!(arch, "bitnet-b1.58" | "bitnet-25") => {
-                ChatFormat::Template { source: t.to_string(), bos: bos.into(), eos: eos.into() }
-            }
-            _ => ChatFormat::Bitnet2B4T,
+        match template_in_use(g) {
+            Some(t) => ChatFormat::Template { source: t.to_string(), bos: bos.into(), eos: eos.into() },
+            None => ChatFormat::Bitnet2B4T,
+        }
+    }
+
+    /// What the header says about the chat format, decided before the first weight byte: a
+    /// template longer than `MAX_TEMPLATE_BYTES` is refused, whatever the arch; an empty one is
+    /// refused where it would be used (a silent fallback would format the chat in another model's
+    /// markup), and passes where the arch ignores it.
+    pub fn check_header(g: &Gguf) -> Result<(), ChatError> {
+        let Some(t) = g.get_str("tokenizer.chat_template") else { return Ok(()) };
+        if t.len() > MAX_TEMPLATE_BYTES {
+            return Err(ChatError::TemplateTooLong { bytes: t.len(), max: MAX_TEMPLATE_BYTES });
+        }
+        match template_in_use(g) {
+            Some(t) if t.trim().is_empty() => Err(ChatError::EmptyTemplate),
+            _ => Ok(()),
         }
     }
 
@@ -191,6 +221,12 @@ impl ChatFormat {
             }
         }
     }
+}
+
+/// The file's template, where this model uses it rather than the 2B4T format.
+fn template_in_use(g: &Gguf) -> Option<&str> {
+    let arch = g.architecture().unwrap_or_default();
+    g.get_str("tokenizer.chat_template").filter(|t| !t.contains("BITNET") && !matches!(arch, "bitnet-b1.58" | "bitnet-25"))
 }
 
 fn check_roles(messages: &[Message]) -> Result<(), ChatError> {

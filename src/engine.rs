@@ -252,6 +252,7 @@ impl Generation {
 /// browser runs it as soon as the header has arrived, so the download stops there.
 pub fn check_header(g: &Gguf, config: &Config, opts: &EngineOptions) -> Result<(), EngineError> {
     Tokenizer::check_header(g, config.n_vocab, opts.pre_tokenizer)?;
+    ChatFormat::check_header(g)?;
     Ok(())
 }
 
@@ -327,6 +328,7 @@ impl Engine {
             return Err(TokenizerError::Corrupt(format!("{} tokens in the vocabulary, but the model has {n_vocab} embeddings", tokenizer.n_vocab())).into());
         }
         let text = |id: Option<u32>| id.map(|t| String::from_utf8_lossy(tokenizer.token_bytes(t)).into_owned()).unwrap_or_default();
+        ChatFormat::check_header(gguf)?;
         let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: compute.kind().name(), ..Stats::default() };

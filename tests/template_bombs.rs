@@ -66,3 +66,30 @@ fn ordinary_templates_still_render() {
     let out = format.render(&[Message::new("system", "be brief"), Message::new("user", &long)], true).unwrap();
     assert_eq!(out, format!("<|system|>be brief<|user|>{long}"));
 }
+
+/// The header refuses templates longer than `MAX_TEMPLATE_BYTES` (a 15 MB one made the CLI peak at
+/// 2 GB while it compiled). The largest one it accepts, in the shapes that compile to the most
+/// instructions per byte, renders (or runs out of fuel) within the bombs' bounds. Measured on the
+/// 2-core VM (2026-12-06): at most 14 ms and 6.3 MB of heap (a list literal repeated).
+#[test]
+fn the_largest_template_the_header_accepts_stays_within_the_bombs_bounds() {
+    use bitnet_web::chat::MAX_TEMPLATE_BYTES;
+    let filled = |unit: &str| unit.repeat(MAX_TEMPLATE_BYTES / unit.len()) + &" ".repeat(MAX_TEMPLATE_BYTES % unit.len());
+    let shapes = [
+        ("outputs", filled("{{ 'x' }}")),
+        ("conditions", filled("{% if m %}{% endif %}")),
+        ("lookups", filled("{{ messages[0].role }}")),
+        ("list literals", filled("{% set l = [1, 2, 3] %}")),
+        ("one long literal", format!("{{{{ '{}' }}}}", "x".repeat(MAX_TEMPLATE_BYTES - 8))),
+    ];
+    for (name, source) in shapes {
+        assert_eq!(source.len(), MAX_TEMPLATE_BYTES, "{name}");
+        let format = ChatFormat::Template { source, bos: String::new(), eos: String::new() };
+        let t0 = Instant::now();
+        let (result, growth) = heap::growth(|| format.render(&[Message::new("user", "hi")], true));
+        let took = t0.elapsed();
+        eprintln!("{name}: {:.0} ms, peak heap growth {:.1} MB: {:?}", took.as_secs_f64() * 1e3, growth as f64 / 1e6, result.as_ref().err());
+        assert!(took < Duration::from_secs(2), "{name}: took {took:?}");
+        assert!(growth < 64 << 20, "{name}: the heap grew by {growth} bytes");
+    }
+}

@@ -245,6 +245,20 @@ impl Plan {
                     reason: format!("has shape {:?}, but the metadata implies {shape:?}", t.shape),
                 });
             }
+            let projection = matches!(role, Role::Weight(_, p) if is_projection(p));
+            if !projection && !crate::quant::DENSE.contains(&t.ty) {
+                let names: Vec<String> = crate::quant::DENSE.iter().map(|ty| ty.to_string()).collect();
+                return Err(ModelError::UnsupportedTensor {
+                    tensor: t.name.clone(),
+                    reason: format!(
+                        "is stored as {}, but bitnet-web reads embeddings, heads and norms stored as {} only; \
+                         requantize the file with one of those for this tensor (llama-quantize \
+                         --token-embedding-type f16 --output-tensor-type f16)",
+                        t.ty,
+                        names.join(", ")
+                    ),
+                });
+            }
             if let Role::Weight(_, p) = role {
                 if is_projection(p) && !ternary::is_ternary(t.ty) {
                     return Err(ModelError::UnsupportedTensor {

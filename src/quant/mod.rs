@@ -7,7 +7,10 @@
 
 mod float;
 pub mod i2_s;
+mod q3_k;
+mod q4_0;
 mod q4_k;
+mod q5_0;
 mod q6_k;
 mod q8_0;
 pub mod tq1_0;
@@ -22,13 +25,29 @@ pub use i2_s::I2sLayout;
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum QuantError {
-    #[error("decoding tensors of type {0} is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0, I2_S)")]
+    #[error("decoding tensors of type {0} is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q4_K, Q6_K, TQ1_0, TQ2_0, I2_S)")]
     Unsupported(TensorType),
     #[error("{ty} data for {n} elements must be {expected} bytes, but {got} were given")]
     WrongLength { ty: TensorType, n: u64, expected: u64, got: usize },
     #[error("{ty} needs the element count to be a multiple of {block}, but it is {n}")]
     PartialBlock { ty: TensorType, n: u64, block: u64 },
 }
+
+/// The formats `decode` reads for the dense tensors (embeddings, heads, norms), as the header check
+/// names them (`model::plan`): a file whose embedding is stored otherwise is refused before its
+/// first weight byte, not while it streams. Q4_0, Q5_0 and Q3_K are here because bitnet.cpp's
+/// embedding-quantization study writes its token embeddings in them.
+pub const DENSE: [TensorType; 9] = [
+    TensorType::F32,
+    TensorType::F16,
+    TensorType::BF16,
+    TensorType::Q8_0,
+    TensorType::Q4_0,
+    TensorType::Q5_0,
+    TensorType::Q3_K,
+    TensorType::Q4_K,
+    TensorType::Q6_K,
+];
 
 /// Options that the file cannot express.
 #[derive(Clone, Copy, Debug, Default)]
@@ -56,6 +75,9 @@ pub fn decode(ty: TensorType, data: &[u8], n: u64, opts: DecodeOptions) -> Resul
         TensorType::F16 => float::decode_f16(data, &mut out),
         TensorType::BF16 => float::decode_bf16(data, &mut out),
         TensorType::Q8_0 => q8_0::decode(data, &mut out),
+        TensorType::Q4_0 => q4_0::decode(data, &mut out),
+        TensorType::Q5_0 => q5_0::decode(data, &mut out),
+        TensorType::Q3_K => q3_k::decode(data, &mut out),
         TensorType::Q4_K => q4_k::decode(data, &mut out),
         TensorType::Q6_K => q6_k::decode(data, &mut out),
         TensorType::TQ1_0 => tq1_0::decode(data, &mut out),

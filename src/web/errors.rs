@@ -3,6 +3,7 @@
 
 use wasm_bindgen::JsValue;
 
+use crate::chat::ChatError;
 use crate::constraint::ConstraintError;
 use crate::engine::EngineError;
 use crate::gguf::GgufError;
@@ -67,6 +68,8 @@ impl ErrorName for EngineError {
             EngineError::PromptTooLong { .. } | EngineError::PromptTooManyBytes { .. } => "ContextFullError",
             EngineError::NonFiniteLogits { .. } => "GgufError",
             EngineError::GpuLost(_) => "GpuLostError",
+            // The file's template, refused at the header: the model, not the request.
+            EngineError::Chat(ChatError::TemplateTooLong { .. } | ChatError::EmptyTemplate) => "UnsupportedModelError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
             EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
             EngineError::Constraint(_) => "TypeError",

@@ -59,13 +59,21 @@ impl DenseMatrix {
                 }
                 DenseData::F16(data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect())
             }
+            _ if ty == TensorType::F32 || n <= F32_LIMIT => DenseData::F32(decode(ty, data, n as u64, DecodeOptions::default())?),
             _ => {
-                let v = decode(ty, data, n as u64, DecodeOptions::default())?;
-                if ty == TensorType::F32 || n <= F32_LIMIT {
-                    DenseData::F32(v)
-                } else {
-                    DenseData::F16(v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect())
+                // A row at a time, so that a large embedding never exists in f32 (a 2B4T-size one in
+                // Q4_0 would take 1.3 GB for a moment, which no memory estimate counts).
+                let expected = ty.byte_size(n as u64).unwrap_or(u64::MAX);
+                let row_bytes = ty.byte_size(cols as u64).filter(|_| rows > 0 && data.len() as u64 == expected);
+                let Some(row_bytes) = row_bytes else {
+                    return Err(QuantError::WrongLength { ty, n: n as u64, expected, got: data.len() });
+                };
+                let mut bits = Vec::with_capacity(n);
+                for row in data.chunks_exact(row_bytes as usize) {
+                    let v = decode(ty, row, cols as u64, DecodeOptions::default())?;
+                    bits.extend(v.iter().map(|&x| half::f16::from_f32(x).to_bits()));
                 }
+                DenseData::F16(bits)
             }
         };
         Ok(DenseMatrix { rows, cols, data: dense })

@@ -49,6 +49,7 @@ pub const FIXTURES: &[Fixture] = &[
     fixture!("quants", I2sLayout::Block128),
     fixture!("i2s", I2sLayout::Block128),
     fixture!("i2s_64", I2sLayout::Block64),
+    fixture!("embeddings", I2sLayout::Block128),
 ];
 
 pub const QUANT_SIZES: &str = include_str!("../fixtures/gguf/quant_sizes.json");

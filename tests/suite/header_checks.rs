@@ -3,6 +3,7 @@
 //! are fed. Each must fail there, with the error that names the problem.
 #![cfg(not(target_arch = "wasm32"))]
 
+use bitnet_web::chat::{ChatError, MAX_TEMPLATE_BYTES};
 use bitnet_web::engine::{self, EngineError, EngineOptions};
 use bitnet_web::gguf::{self, Array, GgufError, GgufWriter, Value};
 use bitnet_web::model::{LoadOptions, ModelError, ModelLoader};
@@ -11,9 +12,16 @@ use bitnet_web::tokenizer::TokenizerError;
 const MODEL: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
 const ARCH: &str = "bitnet-b1.58";
 
+type Edit<'a> = &'a dyn Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>);
+
 /// The reference model with `edit` applied to its metadata and tensors, written by our writer.
 fn rewrite(edit: impl Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>)) -> Vec<u8> {
-    let (g, data) = gguf::read_all(MODEL).unwrap();
+    rewrite_model(MODEL, &edit)
+}
+
+/// `rewrite` of another reference model.
+fn rewrite_model(model: &[u8], edit: Edit) -> Vec<u8> {
+    let (g, data) = gguf::read_all(model).unwrap();
     let mut meta = g.metadata.clone();
     let mut tensors: Vec<_> = g.tensors.iter().zip(data).map(|(t, d)| (t.name.clone(), t.ty, t.shape.clone(), d)).collect();
     edit(&mut meta, &mut tensors);
@@ -115,6 +123,117 @@ fn the_tokenizer_is_checked_at_the_header() {
     assert!(e.to_string().contains("287 tokens in the vocabulary, but the model has 288 embeddings"), "{e}");
     let e = header_error(&rewrite(|meta, _| meta.retain(|(k, _)| k != "tokenizer.ggml.model")));
     assert!(matches!(e, EngineError::Tokenizer(TokenizerError::Missing("tokenizer.ggml.model"))), "{e:?}");
+}
+
+/// An embedding, head or norm can be any ggml type; one that the decoder does not read is named at
+/// the header, with the types that are read and how to get one, instead of failing once its bytes
+/// have streamed in.
+#[test]
+fn an_embedding_or_norm_in_a_type_we_do_not_decode_is_refused_at_the_header() {
+    use gguf::TensorType::{IQ4_NL, Q2_K, Q4_1, Q5_1};
+    for (name, ty) in [("token_embd.weight", Q4_1), ("token_embd.weight", Q5_1), ("token_embd.weight", Q2_K), ("output_norm.weight", Q4_1), ("blk.1.ffn_sub_norm.weight", IQ4_NL)] {
+        let file = rewrite(|_, tensors| {
+            let t = tensors.iter_mut().find(|t| t.0 == name).unwrap();
+            let n: u64 = t.2.iter().product();
+            (t.1, t.3) = (ty, vec![0; ty.byte_size(n).unwrap() as usize]);
+        });
+        let e = header_error(&file);
+        let EngineError::Model(ModelError::UnsupportedTensor { tensor, reason }) = &e else { panic!("{name} as {ty}: {e:?}") };
+        assert_eq!(tensor, name);
+        assert!(reason.contains(&format!("stored as {ty}")) && reason.contains("F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q4_K, Q6_K"), "{reason}");
+        assert!(reason.contains("--token-embedding-type f16"), "says how to get a file that loads: {reason}");
+    }
+}
+
+/// bitnet.cpp's embedding-quantization study writes token embeddings in Q4_0, Q5_0 and Q3_K. A model
+/// whose embedding (tied: also its head) is stored so computes exactly what the same values stored
+/// as F32 compute: the decoders themselves are checked against gguf-py (tests/suite/gguf_fixtures.rs).
+#[test]
+fn an_embedding_in_the_study_types_computes_what_its_values_compute() {
+    use bitnet_web::quant::{self, DecodeOptions};
+    use gguf::TensorType::{F32, Q3_K, Q4_0, Q5_0};
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut byte = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 56) as u8
+    };
+    for (ty, d_at) in [(Q4_0, 0), (Q5_0, 0), (Q3_K, 108)] {
+        let (g, _) = gguf::read_all(MODEL).unwrap();
+        let n = g.tensors.iter().find(|t| t.name == "token_embd.weight").unwrap().n_elements;
+        let (block, size) = (ty.block_size() as usize, ty.byte_size(ty.block_size()).unwrap() as usize);
+        let mut bytes: Vec<u8> = (0..ty.byte_size(n).unwrap()).map(|_| byte()).collect();
+        for b in bytes.chunks_exact_mut(size) {
+            // A scale like a trained embedding's (0.004 to 0.02), not a random f16 (up to 65504).
+            let d = half::f16::from_f32(0.004 + 0.016 * byte() as f32 / 255.0);
+            b[d_at..d_at + 2].copy_from_slice(&d.to_le_bytes());
+        }
+        assert_eq!(bytes.len() % size, 0);
+        assert_eq!(n as usize % block, 0);
+        let values = quant::decode(ty, &bytes, n, DecodeOptions::default()).unwrap();
+        let with = |ty: gguf::TensorType, data: Vec<u8>| {
+            rewrite(move |_, tensors| {
+                let t = tensors.iter_mut().find(|t| t.0 == "token_embd.weight").unwrap();
+                (t.1, t.3) = (ty, data.clone());
+            })
+        };
+        let f32_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let logits = |file: &[u8]| engine::Engine::load(file, EngineOptions::default()).unwrap().evaluate(&[1, 20, 300 % 288, 45]).unwrap();
+        let (stored, reference) = (logits(&with(ty, bytes)), logits(&with(F32, f32_bytes)));
+        assert!(stored.iter().all(|x| x.is_finite()));
+        assert_eq!(stored, reference, "{ty}");
+    }
+}
+
+/// Every type the header accepts for a dense tensor decodes, and the others are exactly the ones
+/// the decoder refuses: the header's list cannot drift from the decoder.
+#[test]
+fn the_dense_types_the_header_accepts_are_the_ones_the_decoder_reads() {
+    use bitnet_web::quant::{self, DecodeOptions, QuantError};
+    for id in 0..=36 {
+        let Some(ty) = gguf::TensorType::from_id(id) else { continue };
+        if quant::ternary::is_ternary(ty) {
+            continue;
+        }
+        let n = ty.block_size();
+        let bytes = vec![0u8; ty.byte_size(n).unwrap() as usize];
+        match quant::decode(ty, &bytes, n, DecodeOptions::default()) {
+            Ok(_) => assert!(quant::DENSE.contains(&ty), "{ty} decodes but the header refuses it"),
+            Err(QuantError::Unsupported(_)) => assert!(!quant::DENSE.contains(&ty), "the header accepts {ty}, which does not decode"),
+            Err(e) => panic!("{ty}: {e}"),
+        }
+    }
+}
+
+/// The chat template is bounded at the header (`chat::MAX_TEMPLATE_BYTES`, sized from the official
+/// templates), and an empty one is refused where the arch would use it.
+#[test]
+fn the_chat_template_is_bounded_and_an_empty_one_is_refused_at_the_header() {
+    const LLAMA: &[u8] = include_bytes!("../fixtures/reference/tiny_llama.i2_s.gguf");
+    let with_template = |model: &[u8], t: String| rewrite_model(model, &set("tokenizer.chat_template", Value::String(t)));
+    let passes = |file: &[u8]| {
+        let (g, _) = gguf::read_all(file).unwrap();
+        let mut loader = ModelLoader::new(LoadOptions::default(), Some(file.len() as u64));
+        loader.feed(&file[..g.data_offset as usize]).unwrap();
+        engine::check_header(loader.header().unwrap(), loader.config().unwrap(), &EngineOptions::default())
+    };
+    let longest = "{{ 'x' }}".repeat(MAX_TEMPLATE_BYTES / 9) + &" ".repeat(MAX_TEMPLATE_BYTES % 9);
+    assert_eq!(longest.len(), MAX_TEMPLATE_BYTES);
+    for model in [MODEL, LLAMA] {
+        passes(&with_template(model, longest.clone())).unwrap();
+        let e = header_error(&with_template(model, longest.clone() + " "));
+        assert_eq!(e, EngineError::Chat(ChatError::TemplateTooLong { bytes: MAX_TEMPLATE_BYTES + 1, max: MAX_TEMPLATE_BYTES }));
+    }
+    for empty in ["", " \n\t"] {
+        let e = header_error(&with_template(LLAMA, empty.into()));
+        assert_eq!(e, EngineError::Chat(ChatError::EmptyTemplate), "{empty:?}");
+        assert!(e.to_string().contains("is empty"), "{e}");
+        // 2B4T's arch formats its chats itself and never reads the template.
+        passes(&with_template(MODEL, empty.into())).unwrap();
+    }
+    // Engine::load checks it too (the CLI's and the tests' path).
+    let file = with_template(LLAMA, String::new());
+    let e = engine::Engine::load(&file, EngineOptions::default()).err().expect("refused");
+    assert_eq!(e, EngineError::Chat(ChatError::EmptyTemplate));
 }
 
 #[test]

@@ -77,3 +77,52 @@ fn inspector_reports_the_header() {
         insp.finish().unwrap();
     }
 }
+
+/// What the header refuses reaches JavaScript as the model's error class, not the request's: a
+/// chat template past `chat::MAX_TEMPLATE_BYTES` or empty where the arch uses it, and an embedding
+/// stored in a type the decoder does not read, each from `estimateMemory` before any weight byte.
+#[wasm_bindgen_test]
+fn header_refusals_reach_javascript_as_unsupported_model_errors() {
+    use bitnet_web::chat::MAX_TEMPLATE_BYTES;
+    use gguf::{GgufWriter, TensorType, Value};
+    const LLAMA: &[u8] = include_bytes!("../fixtures/reference/tiny_llama.i2_s.gguf");
+    let rewrite = |template: Option<String>, embd: Option<TensorType>| {
+        let (g, data) = gguf::read_all(LLAMA).unwrap();
+        let mut w = GgufWriter::new();
+        for (k, v) in g.metadata.iter().filter(|(k, _)| k != "tokenizer.chat_template") {
+            w.kv(k.clone(), v.clone());
+        }
+        if let Some(t) = template {
+            w.kv("tokenizer.chat_template".to_string(), Value::String(t));
+        }
+        for (t, d) in g.tensors.iter().zip(data) {
+            match embd.filter(|_| t.name == "token_embd.weight") {
+                Some(ty) => w.tensor(t.name.clone(), ty, &t.shape, vec![0; ty.byte_size(t.n_elements).unwrap() as usize]),
+                None => w.tensor(t.name.clone(), t.ty, &t.shape, d),
+            };
+        }
+        w.to_bytes().unwrap()
+    };
+    let estimate = |file: Vec<u8>| {
+        let (g, _) = gguf::read_all(&file).unwrap();
+        let mut insp = GgufInspector::new(Some(file.len() as f64));
+        assert!(insp.feed(&file[..g.data_offset as usize]).unwrap(), "the header is complete");
+        insp.estimate_memory(JsValue::UNDEFINED)
+    };
+    let refusal = |file: Vec<u8>| {
+        let e = estimate(file).expect_err("refused at the header");
+        let field = |k: &str| js_sys::Reflect::get(&e, &k.into()).unwrap().as_string().unwrap();
+        (field("name"), field("message"))
+    };
+    // The same file with a template of the longest length accepted passes.
+    estimate(rewrite(Some(" ".repeat(MAX_TEMPLATE_BYTES - 9) + "{{ 'x' }}"), None)).unwrap();
+    let (name, message) = refusal(rewrite(Some(" ".repeat(MAX_TEMPLATE_BYTES + 1)), None));
+    assert_eq!(name, "UnsupportedModelError", "{message}");
+    assert!(message.contains("chat template is 262145 bytes"), "{message}");
+    let (name, message) = refusal(rewrite(Some(String::new()), None));
+    assert_eq!(name, "UnsupportedModelError", "{message}");
+    assert!(message.contains("is empty"), "{message}");
+    let (name, message) = refusal(rewrite(None, Some(TensorType::Q4_1)));
+    assert_eq!(name, "UnsupportedModelError", "{message}");
+    assert!(message.contains("token_embd.weight") && message.contains("stored as Q4_1"), "{message}");
+}
