@@ -25,10 +25,13 @@ built=()
 # build NAME [threads] [cargo args...]: target/web/NAME, in the threaded builds' environment
 # (wasm-threads-env.sh: build-std with atomics, shared memory) when the second word is `threads`.
 build() {
-  local out="$ROOT/target/web/$1" env=:
+  local out="$ROOT/target/web/$1" threads=0
   shift
-  if [ "${1:-}" = threads ]; then env="source scripts/wasm-threads-env.sh"; shift; fi
-  ( $env && wasm-pack build --release --no-opt --target web --no-pack --out-dir "$out" . "$@" )
+  if [ "${1:-}" = threads ]; then threads=1; shift; fi
+  (
+    if [ "$threads" = 1 ]; then source scripts/wasm-threads-env.sh; fi
+    wasm-pack build --release --no-opt --target web --no-pack --out-dir "$out" . "$@"
+  )
   built+=("$out/bitnet_web_bg.wasm")
 }
 # The SIMD levels are the crate's `relaxed-simd` feature (default on), not RUSTFLAGS, so each pair
