@@ -8,7 +8,7 @@ OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference model fuzz
+.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -155,6 +155,14 @@ fixtures: setup
 reference:
 	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
 	.venv-train/bin/python tests/fixtures/make_reference.py
+
+# Files written by Microsoft's and llama.cpp's converters, with HF's logits (tests/fixtures/converters; about 2
+# minutes). BITNET_DIR: a checkout of github.com/microsoft/BitNet (16da220); LLAMA_CPP_DIR: vendor/llama.cpp from
+# llama-cpp-python 0.3.36's sdist on PyPI. The converters run here; their code is never committed.
+converter-fixtures:
+	@test -n "$(BITNET_DIR)" -a -n "$(LLAMA_CPP_DIR)" || (echo "usage: make converter-fixtures BITNET_DIR=... LLAMA_CPP_DIR=... (tests/fixtures/make_converter_fixtures.py says where to get them)"; exit 2)
+	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
+	.venv-train/bin/python tests/fixtures/make_converter_fixtures.py $(BITNET_DIR) $(LLAMA_CPP_DIR)
 
 # Train the embedded default model from scratch (about 80 minutes on one core); see train/README.md.
 model:

@@ -32,6 +32,23 @@ export interface ModelHeader {
   int8Embeddings: boolean;
   /** Whether the token embedding is left in the copy kept offline and read a row at a time (see `cache`). */
   embeddingInFile: boolean;
+  /** What runs, decided from the file's clues (see `activation`). */
+  model: ModelIdentity;
+}
+
+/**
+ * Which model a file holds, decided from every clue its header gives: a `hidden_activation` key, the arch
+ * (`llama`: SiLU), and under the two BitNet labels the vocabulary (converters write `bitnet-b1.58` and
+ * `bitnet` for 1bitLLM models and 2B4T alike; SentencePiece is 1bitLLM's, byte-level BPE is 2B4T's).
+ */
+export interface ModelIdentity {
+  activation: "relu2" | "silu";
+  /** The family the clues point to, in words. */
+  family: string;
+  /** Why, in a sentence a person can check against the file. */
+  reason: string;
+  /** Clues that point elsewhere (each is also a "warning" progress event); empty when all agree. */
+  conflicts: string[];
 }
 
 export interface CreateEngineOptions {
@@ -79,6 +96,11 @@ export interface CreateEngineOptions {
   sha256?: string;
   /** I2_S block layout: 128 (default; the official file) or 64 (bitnet.cpp ARM builds since 2025-11). */
   i2sLayout?: 128 | 64;
+  /**
+   * The FFN activation, over what the file's clues decide (`header.model` says what they decided and
+   * why). Only for a file whose clues are wrong: a choice that disagrees with them is a "warning".
+   */
+  activation?: "relu2" | "silu";
   /** Context length in tokens (default: the model's, at most 4096). */
   contextLength?: number;
   /** KV cache precision (default "f32"). */
@@ -335,6 +357,8 @@ export interface MemoryEstimate {
   fits: boolean;
   /** When it would not: the OutOfMemoryError's message, with what would make it fit. */
   refusal: string | null;
+  /** What would run, decided from the file's clues (see `activation`). */
+  model: ModelIdentity;
 }
 
 /**
@@ -346,7 +370,7 @@ export interface MemoryEstimate {
  */
 export function estimateMemory(
   model: string | URL | Blob | ArrayBuffer,
-  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "threads" | "cache" | "workerUrl" | "signal">,
+  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "activation" | "threads" | "cache" | "workerUrl" | "signal">,
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;

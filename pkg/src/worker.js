@@ -187,6 +187,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
   const { loader, backendNote = cpuNote } = await openLoader(mod, device, {
     fileLength: total,
     i2sLayout: options.i2sLayout,
+    activation: options.activation,
     memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
     embeddings: options.embeddings,
     contextLength: options.contextLength,
@@ -228,7 +229,12 @@ async function loadOn(id, source, options, into, cpuNote = null) {
   const feed = (chunk) => {
     loader.feed(chunk);
     hasher?.update(chunk);
-    if (!header && (header = loader.header()) && !into) post({ type: "header", id, header });
+    if (!header && (header = loader.header()) && !into) {
+      post({ type: "header", id, header });
+      // Clues in the file that disagree with what runs (its label, a key, its vocabulary, the caller's choice).
+      const m = header.model;
+      for (const c of m?.conflicts ?? []) post({ type: "warning", id, message: `${c}; running ${m.activation} (${m.reason}).` });
+    }
   };
   /** The engine from the finished loader (or the lost one, loaded again). */
   const build = () => {

@@ -3,6 +3,7 @@
 use crate::gguf::Gguf;
 
 use super::ModelError;
+use super::evidence::{self, Activation, Decision};
 
 /// The architectures this runtime runs (spec §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,14 +15,6 @@ pub enum Arch {
     Bitnet,
     /// Llama-architecture models with ternary weights (e.g. Falcon3 1.58-bit): no sub-norms, SiLU.
     Llama,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `relu(gate)² · up`
-    Relu2,
-    /// `silu(gate) · up`
-    Silu,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +42,18 @@ pub struct Config {
     pub rope_style: RopeStyle,
     pub rms_eps: f32,
     pub activation: Activation,
+    /// How the activation was decided, from which clues, and what disagreed (`evidence.rs`).
+    pub decision: Decision,
     pub sub_norms: bool,
 }
 
 impl Config {
     pub fn from_gguf(g: &Gguf) -> Result<Config, ModelError> {
+        Config::decide(g, None)
+    }
+
+    /// The configuration, with the activation `chosen` by the caller where it is `Some`.
+    pub fn decide(g: &Gguf, chosen: Option<Activation>) -> Result<Config, ModelError> {
         let arch_name = g.architecture().ok_or(ModelError::MissingKey("general.architecture".into()))?.to_string();
         let arch = match arch_name.as_str() {
             "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
@@ -91,18 +91,21 @@ impl Config {
                 });
             }
         }
-        let activation = match g.get_str(&key("hidden_activation")) {
-            Some("relu2") | Some("relu_squared") => Activation::Relu2,
-            Some("silu") | Some("swiglu") => Activation::Silu,
-            Some(other) => {
-                return Err(ModelError::BadValue {
-                    key: key("hidden_activation"),
-                    reason: format!("activation '{other}' is not supported (relu2 or silu)"),
-                });
-            }
-            None if arch == Arch::BitnetB158 => Activation::Relu2,
-            None => Activation::Silu,
+        let named = match g.get_str(&key("hidden_activation")) {
+            Some(name) => match Activation::parse(name) {
+                Some(a) => Some(a),
+                None => {
+                    return Err(ModelError::BadValue {
+                        key: key("hidden_activation"),
+                        reason: format!("activation '{name}' is not supported (relu2 or silu)"),
+                    });
+                }
+            },
+            None => None,
         };
+        let label_default = if arch == Arch::BitnetB158 { Activation::Relu2 } else { Activation::Silu };
+        let decision = evidence::decide(g, arch != Arch::Llama, label_default, &arch_name, named, chosen);
+        let activation = decision.activation;
         // NaN, zero or negative values here load and then produce garbage; refuse them instead.
         let positive = |k: &str, default: f64| -> Result<f32, ModelError> {
             let v = g.get_f64(&key(k)).unwrap_or(default);
@@ -139,6 +142,7 @@ impl Config {
             rope_style: if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Neox },
             rms_eps,
             activation,
+            decision,
             sub_norms: arch != Arch::Llama,
             arch_name,
         })

@@ -4,6 +4,7 @@ mod backend;
 mod compute;
 mod config;
 mod cpu;
+mod evidence;
 mod forward;
 mod gpu;
 mod kv_cache;
@@ -22,7 +23,8 @@ use crate::weights::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
 pub use compute::{BackendKind, Compute, GPU_CANDIDATES, Want};
-pub use config::{Activation, Arch, Config, RopeStyle};
+pub use config::{Arch, Config, RopeStyle};
+pub use evidence::{Activation, Decision};
 pub use forward::{ForwardOptions, Logits};
 pub use gpu::GpuModel;
 pub use kv_cache::{KvCache, KvPrecision};

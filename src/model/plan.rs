@@ -37,6 +37,8 @@ pub struct LoadOptions {
     /// token embedding is then left there and read a row at a time (`weights::file_rows`), unless
     /// the head is the embedding as stored, which reads every row per token.
     pub rows_in_file: bool,
+    /// The FFN activation, where the caller knows better than the file's clues (`evidence.rs`).
+    pub activation: Option<super::Activation>,
 }
 
 /// How the token embedding and a separate LM head are kept.
@@ -228,7 +230,7 @@ pub(super) struct Plan {
 
 impl Plan {
     pub(super) fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
-        let config = Config::from_gguf(g)?;
+        let config = Config::decide(g, opts.activation)?;
         let mut roles: Vec<Role> = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
         if config.arch == super::Arch::BitnetB158 {
             // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.

@@ -111,6 +111,7 @@ impl GgufInspector {
             limit: limited.memory_limit.map(|l| l as f64),
             fits: refusal.is_none(),
             refusal,
+            model: ModelIdentity::of(&model_config),
         };
         serde_wasm_bindgen::to_value(&summary).map_err(|e| js_error("Error", &e.to_string()))
     }
@@ -131,6 +132,8 @@ struct LoadConfig {
     i2s_layout: Option<u32>,
     /// Refuse models that need more memory than this, before downloading them.
     memory_limit: Option<f64>,
+    /// "relu2" or "silu": the FFN activation, over what the file's clues decide (`model::evidence`).
+    activation: Option<String>,
     /// Context length in tokens (default: the model's, at most 4096).
     context_length: Option<usize>,
     /// "f32" (default) or "f16".
@@ -172,6 +175,13 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
             return Err(js_error("TypeError", &format!("lmHead must be \"auto\", \"shortlist\", \"int8\" or \"stored\", not {other:?}")));
         }
     };
+    let activation = match config.activation.as_deref() {
+        None => None,
+        Some(name) => match crate::model::Activation::parse(name) {
+            Some(a) => Some(a),
+            None => return Err(js_error("TypeError", &format!("activation must be \"relu2\" or \"silu\", not {name:?}"))),
+        },
+    };
     let embeddings = match config.embeddings.as_deref() {
         None | Some("auto") => EmbeddingPrecision::Auto,
         Some("stored") => EmbeddingPrecision::Stored,
@@ -189,6 +199,7 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
             threads: config.threads.unwrap_or(0),
             on_gpu: config.on_gpu,
             rows_in_file: config.rows_in_file,
+            activation,
             ..LoadOptions::default()
         },
         kv_precision: if config.kv_cache.as_deref() == Some("f16") { KvPrecision::F16 } else { KvPrecision::F32 },
@@ -212,6 +223,7 @@ struct MemorySummary {
     limit: Option<f64>,
     fits: bool,
     refusal: Option<String>,
+    model: ModelIdentity,
 }
 
 /// What the page learns from the header, before the weights arrive.
@@ -234,6 +246,31 @@ struct HeaderSummary {
     int8_embeddings: bool,
     /// The token embedding is read from the file a row at a time (`rowsFrom`), not held.
     embedding_in_file: bool,
+    model: ModelIdentity,
+}
+
+/// What the runtime makes of the file (`model::evidence`): "relu2" or "silu", the family the clues
+/// point to, why, and the clues that disagree (the worker posts each as a warning).
+#[derive(Serialize)]
+struct ModelIdentity {
+    activation: &'static str,
+    family: &'static str,
+    reason: String,
+    conflicts: Vec<String>,
+}
+
+impl ModelIdentity {
+    fn of(c: &crate::model::Config) -> ModelIdentity {
+        ModelIdentity {
+            activation: match c.activation {
+                crate::model::Activation::Relu2 => "relu2",
+                crate::model::Activation::Silu => "silu",
+            },
+            family: c.decision.family,
+            reason: c.decision.reason.clone(),
+            conflicts: c.decision.conflicts.clone(),
+        }
+    }
 }
 
 /// Gives the rows `ModelLoader.rowsFrom()` promised their file (see there); false when that model is
@@ -327,6 +364,7 @@ impl ModelLoader {
             memory_estimate: e.total() as f64,
             int8_embeddings: e.int8_embeddings,
             embedding_in_file: e.embedding_in_file,
+            model: ModelIdentity::of(c),
         };
         serde_wasm_bindgen::to_value(&summary).map_err(|e| js_error("Error", &e.to_string()))
     }

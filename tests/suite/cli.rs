@@ -158,3 +158,30 @@ fn perplexity_matches_the_pytorch_model_on_the_same_tokens() {
         assert!(err.contains(&format!("{} tokens scored in windows of {n}", n - 1 - n / 2)), "{err}");
     }
 }
+
+/// `inspect` says which model a file is and why (text and JSON), `--activation` overrides it with a
+/// warning that names the clue it overrides, and `logits` follows the choice.
+#[test]
+fn inspect_prints_the_model_decision_and_activation_overrides_it() {
+    let ms = "tests/fixtures/converters/ms_1bitllm.i2_s.gguf";
+    let (ok, text, err) = run(&["inspect", ms]);
+    assert!(ok, "{err}");
+    assert!(text.contains("model: 1bitLLM") && text.contains("activation silu"), "{text}");
+    assert!(text.contains("SentencePiece vocabulary") && !text.contains("warning"), "{text}");
+    let (ok, json, err) = run(&["inspect", ms, "--json"]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["model"]["activation"], "silu");
+    assert_eq!(j["model"]["conflicts"], serde_json::json!([]));
+    let (ok, text, err) = run(&["inspect", ms, "--memory", "--activation", "relu2"]);
+    assert!(ok, "{err}");
+    assert!(text.contains("activation relu2") && text.contains("warning: the caller's choice says relu2"), "{text}");
+
+    let dir = temp_dir();
+    let [by_clues, chosen] = ["silu", "relu2"].map(|a| dir.join(format!("ms-{a}.f32")));
+    let (ok, _, err) = run(&["logits", ms, "--tokens", "1,17,200", by_clues.to_str().unwrap()]);
+    assert!(ok && !err.contains("warning"), "{err}");
+    let (ok, _, err) = run(&["logits", ms, "--tokens", "1,17,200", chosen.to_str().unwrap(), "--activation", "relu2"]);
+    assert!(ok && err.contains("warning: the caller's choice says relu2"), "{err}");
+    assert_ne!(std::fs::read(&by_clues).unwrap(), std::fs::read(&chosen).unwrap());
+}

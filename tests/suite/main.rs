@@ -18,6 +18,7 @@ mod bad_input;
 mod cli;
 mod embedded_model;
 mod engine;
+mod evidence;
 mod file_rows;
 mod fuzz_regressions;
 mod gguf_fixtures;

@@ -126,3 +126,33 @@ fn header_refusals_reach_javascript_as_unsupported_model_errors() {
     assert_eq!(name, "UnsupportedModelError", "{message}");
     assert!(message.contains("token_embd.weight") && message.contains("stored as Q4_1"), "{message}");
 }
+
+/// The model decision reaches JavaScript before any weight byte: `estimateMemory` (and the loader's
+/// header) carry `model.activation`, the reason and the conflicts, and the `activation` option
+/// overrides the file's clues, which is then reported as a conflict. A bad value is a TypeError.
+#[wasm_bindgen_test]
+fn the_model_decision_and_its_override_reach_javascript() {
+    const MS_1BITLLM: &[u8] = include_bytes!("../fixtures/converters/ms_1bitllm.i2_s.gguf");
+    let (g, _) = gguf::read_all(MS_1BITLLM).unwrap();
+    let estimate = |options: JsValue| {
+        let mut insp = GgufInspector::new(Some(MS_1BITLLM.len() as f64));
+        assert!(insp.feed(&MS_1BITLLM[..g.data_offset as usize]).unwrap());
+        insp.estimate_memory(options)
+    };
+    let get = |v: &JsValue, path: &[&str]| path.iter().fold(v.clone(), |o, k| js_sys::Reflect::get(&o, &(*k).into()).unwrap());
+    let by_clues = estimate(JsValue::UNDEFINED).unwrap();
+    assert_eq!(get(&by_clues, &["model", "activation"]).as_string().unwrap(), "silu");
+    assert!(get(&by_clues, &["model", "reason"]).as_string().unwrap().contains("SentencePiece"));
+    assert_eq!(js_sys::Array::from(&get(&by_clues, &["model", "conflicts"])).length(), 0);
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"activation".into(), &"relu2".into()).unwrap();
+    let chosen = estimate(options.into()).unwrap();
+    assert_eq!(get(&chosen, &["model", "activation"]).as_string().unwrap(), "relu2");
+    let conflicts = js_sys::Array::from(&get(&chosen, &["model", "conflicts"]));
+    assert_eq!(conflicts.length(), 1);
+    assert!(conflicts.get(0).as_string().unwrap().contains("silu"));
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"activation".into(), &"gelu".into()).unwrap();
+    let e = estimate(options.into()).expect_err("not an activation");
+    assert_eq!(js_sys::Reflect::get(&e, &"name".into()).unwrap().as_string().unwrap(), "TypeError");
+}

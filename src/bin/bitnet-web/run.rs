@@ -10,7 +10,7 @@ use bitnet_web::constraint::ResponseFormat;
 use bitnet_web::engine::{EngineOptions, GenerateParams, Prompt};
 use bitnet_web::gguf::inspect;
 use bitnet_web::model::EmbeddingPrecision;
-use bitnet_web::model::{HeadPrecision, KvPrecision, LoadOptions};
+use bitnet_web::model::{Activation, Config, HeadPrecision, KvPrecision, LoadOptions};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use bitnet_web::sampler::SamplerParams;
 use bitnet_web::tokenizer::{PreTokenizerKind, Tokenizer};
@@ -41,6 +41,15 @@ impl From<Layout> for I2sLayout {
             Layout::B64 => I2sLayout::Block64,
         }
     }
+}
+
+/// The FFN activation, where the file's clues decide wrong (see `inspect`).
+#[derive(Clone, Copy, ValueEnum)]
+enum Act {
+    /// relu(gate)² · up: Microsoft's 2B4T.
+    Relu2,
+    /// silu(gate) · up: 1bitLLM's models, the ternary Llamas.
+    Silu,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,6 +102,10 @@ struct ModelArgs {
     /// less room for the allocator); int8 embeddings are then chosen when they make it fit.
     #[arg(long)]
     memory_limit: Option<u64>,
+    /// The FFN activation. By default it is decided from the file's clues (its arch, a
+    /// `hidden_activation` key, its vocabulary), which `inspect` prints with the reason.
+    #[arg(long, value_enum)]
+    activation: Option<Act>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,7 +120,18 @@ impl ModelArgs {
     /// Loads `file` on `--device`, with `default_head` unless --head names one (on the GPU, the
     /// stored head, which it reads exactly at GPU speed).
     fn engine(&self, file: &Path, default_head: Head) -> Result<bitnet_web::engine::Engine, CliError> {
-        crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))
+        let engine = crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))?;
+        for c in &engine.config().decision.conflicts {
+            eprintln!("warning: {c}; running {:?} ({})", engine.config().activation, engine.config().decision.reason);
+        }
+        Ok(engine)
+    }
+
+    fn activation(&self) -> Option<Activation> {
+        self.activation.map(|a| match a {
+            Act::Relu2 => Activation::Relu2,
+            Act::Silu => Activation::Silu,
+        })
     }
 
     /// The engine's options, with `default_head` unless --head names one.
@@ -129,6 +153,7 @@ impl ModelArgs {
                 embeddings: if self.int8_embeddings { EmbeddingPrecision::Int8 } else { EmbeddingPrecision::Auto },
                 memory_limit: self.memory_limit.map(|m| m << 20),
                 rows_in_file: !self.embedding_in_memory,
+                activation: self.activation(),
                 ..LoadOptions::default()
             },
             kv_precision: if self.kv_f16 { KvPrecision::F16 } else { KvPrecision::F32 },
@@ -271,6 +296,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 let (config, estimate) = bitnet_web::model::check_header(&g, &opts.loader_options())?;
                 bitnet_web::engine::check_header(&g, &config, &opts)?;
                 let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+                print!("{}", decision_text(&config));
                 println!(
                     "header check: ok ({} · {} layers · width {} · FFN {} · {} heads / {} KV · vocab {} · context {})",
                     config.arch_name, config.n_layer, config.n_embd, config.n_ff, config.n_head, config.n_head_kv,
@@ -295,10 +321,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 );
                 return Ok(());
             }
+            // What the runtime makes of the file, where it is a model it runs.
+            let decided = Config::decide(&g, model.activation()).ok();
             if json {
-                println!("{}", serde_json::to_string_pretty(&inspect::to_json(&g)).expect("json"));
+                let mut j = inspect::to_json(&g);
+                if let (Some(c), Some(obj)) = (&decided, j.as_object_mut()) {
+                    obj.insert("model".into(), decision_json(c));
+                }
+                println!("{}", serde_json::to_string_pretty(&j).expect("json"));
             } else {
                 print!("{}", inspect::to_text(&g));
+                if let Some(c) = &decided {
+                    print!("{}", decision_text(c));
+                }
             }
             Ok(())
         }
@@ -339,6 +374,34 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Synth(args) => synth::run(args),
     }
+}
+
+/// The model the header describes, as the runtime decided it (`model::evidence`).
+fn decision_text(c: &Config) -> String {
+    let d = &c.decision;
+    let mut out = format!(
+        "\nmodel: {} · arch '{}' · activation {} · {}\n  why: {}\n",
+        d.family,
+        c.arch_name,
+        format!("{:?}", c.activation).to_lowercase(),
+        if c.sub_norms { "sub-norms" } else { "no sub-norms" },
+        d.reason
+    );
+    for conflict in &d.conflicts {
+        out += &format!("  warning: {conflict}\n");
+    }
+    out
+}
+
+fn decision_json(c: &Config) -> serde_json::Value {
+    let d = &c.decision;
+    serde_json::json!({
+        "family": d.family,
+        "activation": format!("{:?}", c.activation).to_lowercase(),
+        "subNorms": c.sub_norms,
+        "reason": d.reason,
+        "conflicts": d.conflicts,
+    })
 }
 
 fn write_f32(path: &Path, values: &[f32]) -> Result<(), CliError> {

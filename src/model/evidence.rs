@@ -1,0 +1,150 @@
+//! Which model a file holds, decided from every clue its header gives, not from its arch label alone.
+//!
+//! Why: the label does not say. Microsoft's converter (utils/convert-hf-to-gguf-bitnet.py, microsoft/BitNet
+//! at 16da220) registers 1bitLLM's `BitnetForCausalLM` and 2B4T's `BitNetForCausalLM` under one arch,
+//! `bitnet-b1.58`, and writes no key that names the activation; llama.cpp's `convert_hf_to_gguf.py` does the
+//! same under `bitnet`. Trusting the label ran 1bitLLM models with ReLU² (logits off by 11-29 % on three such
+//! models) and llama.cpp's 2B4T files with SiLU. The vocabulary does tell them apart: 1bitLLM's models carry
+//! LLaMA-2's SentencePiece vocabulary (`tokenizer.ggml.model = "llama"`) and 2B4T carries Llama 3's byte-level
+//! BPE (`"gpt2"`); both converters copy it from the checkpoint as it is. tests/fixtures/converters holds one
+//! file of each kind, written by those converters, with HF's logits.
+//!
+//! The rule, first match wins:
+//! 1. the caller's choice (`LoadOptions::activation`, `--activation`, the page's `activation`);
+//! 2. a `{arch}.hidden_activation` key (our writer, and any converter that names it);
+//! 3. arch `llama` (Falcon3, Falcon-E, Llama3-8B-1.58): SiLU, no sub-norms;
+//! 4. arch `bitnet-b1.58`, `bitnet-25` or `bitnet`: a SentencePiece vocabulary is a 1bitLLM model (SiLU), a
+//!    byte-level BPE one is 2B4T (ReLU²);
+//! 5. otherwise the label's own default (ReLU² for `bitnet-b1.58`/`bitnet-25`, SiLU for `bitnet`), said to
+//!    rest on the label alone.
+//!
+//! Where a later clue disagrees with the one that decided (a key or the caller against the vocabulary), the
+//! decision says so in `conflicts`: the CLI prints it and the page gets it as a warning.
+
+use crate::gguf::Gguf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `relu(gate)² · up`
+    Relu2,
+    /// `silu(gate) · up`
+    Silu,
+}
+
+impl Activation {
+    /// From a `hidden_activation` value, a CLI flag or the page's option.
+    pub fn parse(name: &str) -> Option<Activation> {
+        match name {
+            "relu2" | "relu_squared" => Some(Activation::Relu2),
+            "silu" | "swiglu" => Some(Activation::Silu),
+            _ => None,
+        }
+    }
+}
+
+
+/// The activation a file's model uses, why, and what disagreed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub activation: Activation,
+    /// The family the clues point to, in words ("Microsoft's BitNet b1.58 2B4T", "a 1bitLLM model").
+    pub family: &'static str,
+    /// Why, in one sentence a person can check against the file.
+    pub reason: String,
+    /// Clues that point elsewhere; empty when all agree.
+    pub conflicts: Vec<String>,
+}
+
+/// What the vocabulary says, where it says anything.
+fn vocabulary_family(g: &Gguf) -> Option<(Activation, &'static str, &'static str)> {
+    match g.get_str("tokenizer.ggml.model")? {
+        "llama" => Some((Activation::Silu, "1bitLLM (bitnet_b1_58-large/-3B)", "a SentencePiece vocabulary")),
+        "gpt2" => Some((Activation::Relu2, "Microsoft's BitNet b1.58 2B4T", "a byte-level BPE vocabulary")),
+        _ => None,
+    }
+}
+
+fn named(a: Activation) -> &'static str {
+    match a {
+        Activation::Relu2 => "relu2",
+        Activation::Silu => "silu",
+    }
+}
+
+/// Decides; `key` is the `{arch}.hidden_activation` value already parsed, `chosen` the caller's choice.
+///
+/// `bitnet_label` is whether the arch is one of the two BitNet labels (else Llama's graph), and
+/// `label_default` what that label alone implies.
+pub fn decide(
+    g: &Gguf,
+    bitnet_label: bool,
+    label_default: Activation,
+    arch_name: &str,
+    key: Option<Activation>,
+    chosen: Option<Activation>,
+) -> Decision {
+    let ternary_family = bitnet_label;
+    let vocab = if ternary_family { vocabulary_family(g) } else { None };
+    let mut conflicts = Vec::new();
+    let mut disagree = |what: &str, act: Activation| {
+        if let Some((v, fam, clue)) = vocab {
+            if v != act {
+                conflicts.push(format!(
+                    "{what} says {}, but {clue} under '{arch_name}' is {fam}'s, which uses {}",
+                    named(act),
+                    named(v)
+                ));
+            }
+        }
+    };
+    // The family where the vocabulary agrees with the activation that was named.
+    let family_of = |act: Activation, fallback: &'static str| match vocab {
+        Some((v, fam, _)) if v == act => fam,
+        _ => fallback,
+    };
+    if let Some(act) = chosen {
+        disagree("the caller's choice", act);
+        if let Some(k) = key.filter(|&k| k != act) {
+            conflicts.push(format!("the file's '{arch_name}.hidden_activation' says {}", named(k)));
+        }
+        return Decision { activation: act, family: family_of(act, "a BitNet model, as the caller says"), reason: format!("{} was chosen by the caller", named(act)), conflicts };
+    }
+    if let Some(act) = key {
+        disagree(&format!("'{arch_name}.hidden_activation'"), act);
+        return Decision {
+            activation: act,
+            family: family_of(act, "a BitNet model, as its metadata says"),
+            reason: format!("the key '{arch_name}.hidden_activation' names {}", named(act)),
+            conflicts,
+        };
+    }
+    if !ternary_family {
+        return Decision {
+            activation: Activation::Silu,
+            family: "a ternary Llama (Falcon3, Falcon-E, Llama3-8B-1.58)",
+            reason: format!("arch '{arch_name}' is Llama's graph: SiLU, no sub-norms"),
+            conflicts,
+        };
+    }
+    if let Some((act, family, clue)) = vocab {
+        return Decision {
+            activation: act,
+            family,
+            reason: format!(
+                "the converters in use write '{arch_name}' for 1bitLLM models and 2B4T alike, and {clue} is {family}'s, so {}",
+                named(act)
+            ),
+            conflicts,
+        };
+    }
+    let (act, family) = match label_default {
+        Activation::Relu2 => (Activation::Relu2, "Microsoft's BitNet b1.58 2B4T"),
+        Activation::Silu => (Activation::Silu, "1bitLLM (bitnet_b1_58-large/-3B)"),
+    };
+    Decision {
+        activation: act,
+        family,
+        reason: format!("only the label '{arch_name}' says so: the file has no vocabulary to confirm it"),
+        conflicts,
+    }
+}
