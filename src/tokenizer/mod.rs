@@ -56,8 +56,9 @@ impl PreTokenizerKind {
     /// The kind a `tokenizer.ggml.pre` value names (an absent key means Llama-3, see the module docs).
     pub fn from_gguf_name(name: Option<&str>) -> Option<Self> {
         match name {
-            // llama.cpp's llama3 group (llama-vocab.cpp), with bitnet.cpp's Falcon-E.
-            None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon_e") => Some(Self::Llama3),
+            // llama.cpp's llama3 group (llama-vocab.cpp, which names Falcon-E's `falcon-h1`), with
+            // bitnet.cpp's name for Falcon-E, `falcon_e`.
+            None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "falcon_e") => Some(Self::Llama3),
             Some("gpt-2" | "gpt2") => Some(Self::Gpt2),
             Some("default") => Some(Self::LlamaCppDefault),
             Some(_) => None,
@@ -76,7 +77,7 @@ pub enum TokenizerError {
     )]
     UnsupportedModel(String),
     #[error(
-        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, falcon3, gpt-2 and llama.cpp's default are); \
+        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, falcon3, falcon-h1, falcon_e, gpt-2 and llama.cpp's default are); \
          choose one explicitly to load this model anyway"
     )]
     UnsupportedPreTokenizer(String),

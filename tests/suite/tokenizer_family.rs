@@ -132,3 +132,14 @@ fn special_token_rules_follow_the_metadata() {
     assert_eq!(tok.decode(&[32000, 32001], true), "<|im_sep|>");
     assert_eq!(tok.decode(&[32000, 32001], false), "<pad><|im_sep|>");
 }
+
+/// Falcon-E's files name their pre-tokenizer `falcon_e` (bitnet.cpp) or `falcon-h1` (upstream
+/// llama.cpp, whose llama-vocab.cpp puts it in the Llama 3 group with llama3, llama-v3, llama-bpe
+/// and falcon3): every one of those names is the Llama 3 split here; a name outside it is refused.
+#[test]
+fn falcon_e_pre_tokenizer_names_are_the_llama3_split() {
+    for name in ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "falcon_e"] {
+        assert_eq!(PreTokenizerKind::from_gguf_name(Some(name)), Some(PreTokenizerKind::Llama3), "{name}");
+    }
+    assert_eq!(PreTokenizerKind::from_gguf_name(Some("qwen2")), None);
+}
