@@ -41,6 +41,29 @@ export interface ModelHeader {
  * (`llama`: SiLU), and under the two BitNet labels the vocabulary (converters write `bitnet-b1.58` and
  * `bitnet` for 1bitLLM models and 2B4T alike; SentencePiece is 1bitLLM's, byte-level BPE is 2B4T's).
  */
+/** A published GGUF file of the BitNet family (`catalog`). */
+export interface CatalogEntry {
+  id: string;
+  name: string;
+  publisher: string;
+  /** The publisher's file, as its page names it. */
+  url: string;
+  /** Bytes, as the publisher's file listing gives them (rounded there); null where none was read. */
+  size: number | null;
+  /** Hex SHA-256 where the publisher gives one (none does today): pass it to `createEngine`'s `sha256`. */
+  sha256: string | null;
+  description: string;
+  /** Where the URL and size come from. */
+  source: string;
+}
+
+/**
+ * The family's published GGUF files this runtime loads: 2B4T, Falcon3-1B/3B/7B-Instruct-1.58bit and
+ * Falcon-E-3B-Instruct. Whether one fits this device is a question for its header: `estimateMemory(entry.url)`
+ * reads only that (a few MB) and answers `fits`, with the reason and what would fit when it does not.
+ */
+export const catalog: readonly CatalogEntry[];
+
 export interface ModelIdentity {
   activation: "relu2" | "silu";
   /** The family the clues point to, in words. */

@@ -7,8 +7,8 @@ import { createEngine, listCachedModels, deleteCachedModel, downloadModel, clear
 import * as saved from "./conversations.js";
 import { renderMarkdown } from "./markdown.js";
 import { firstInContext, answerReserve } from "./context.js";
-import { bindSettings, device, sampling, systemPrompt, onContextFull } from "./settings.js";
-import { RECOMMENDED, downloadTime, bestKept } from "./catalog.js";
+import { bindSettings, device, fileOptions, sampling, systemPrompt, onContextFull } from "./settings.js";
+import { RECOMMENDED, catalog, checkFit, downloadTime, bestKept } from "./catalog.js";
 
 const $ = (id) => document.getElementById(id);
 const MB = (n) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`);
@@ -112,7 +112,7 @@ async function loadModel(model, label, { sha256 } = {}) {
   try {
     const ctx = Number(options.get("ctx")) || undefined;
     // "if-room": a model the storage cannot hold still loads, without being kept, and says why.
-    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, device: device(), cache: "if-room", signal: mine.signal });
+    const e = await createEngine({ model, onProgress, contextLength: ctx, sha256, device: device(), cache: "if-room", signal: mine.signal, ...fileOptions() });
     if (mine !== loading) return void e.unload();
     engine = e;
     loaded = { model, label, sha256 };
@@ -556,6 +556,44 @@ async function refreshCached() {
   if (!models.length) $("cached-list").replaceChildren(el("li", null, "None yet: a model is kept after its first complete download."));
 }
 
+/**
+ * The family's published models, each with its size, download time and whether it fits this device,
+ * which its header decides before any download (`checkFit`): "Download" checks first, and a model
+ * that cannot fit is not downloaded.
+ */
+function renderFamily(family) {
+  $("family-list").replaceChildren(...family.map((entry) => {
+    const li = el("li", null, `${entry.name} (${entry.publisher}) · ${entry.size ? `about ${MB(entry.size)}, ${downloadTime(entry.size)}` : "size not listed"} `);
+    li.dataset.id = entry.id;
+    const status = el("span", "fit", "");
+    status.setAttribute("role", "status");
+    const check = el("button", null, "Check fit");
+    check.type = "button";
+    check.setAttribute("aria-label", `Check whether ${entry.name} fits this device`);
+    check.onclick = () => getModel(entry, status, false);
+    const get = el("button", null, "Download");
+    get.type = "button";
+    get.setAttribute("aria-label", `Download ${entry.name}`);
+    get.onclick = () => getModel(entry, status, true);
+    li.append(check, get, status);
+    return li;
+  }));
+}
+
+/** Reads `entry`'s header, says whether it fits, and then (`load`, and only if it fits) loads it. */
+async function getModel(entry, status, load) {
+  status.textContent = `Reading ${entry.name}'s header…`;
+  status.dataset.fits = "";
+  const ctx = Number(options.get("ctx")) || undefined;
+  const { fits, text } = await checkFit(entry, { contextLength: ctx, ...fileOptions() });
+  status.textContent = text;
+  status.dataset.fits = String(fits);
+  if (!fits || !load || loading) return;
+  document.querySelector("input[name=source][value=url]").checked = true;
+  $("model-url").value = entry.url;
+  loadModel(entry.url, entry.name, { sha256: entry.sha256 ?? undefined });
+}
+
 /** The demo says what it is, and offers the real model as the next step. */
 function showFirstRun() {
   const demo = embedded && loaded && typeof loaded.model === "string" && absolute(loaded.model) === absolute(embedded.url);
@@ -659,9 +697,9 @@ $("delete-all").addEventListener("click", async () => {
   refreshCached();
 });
 $("get-recommended").addEventListener("click", () => {
-  document.querySelector("input[name=source][value=url]").checked = true;
-  $("model-url").value = RECOMMENDED.url;
-  loadModel(RECOMMENDED.url, RECOMMENDED.name);
+  $("family").open = true;
+  const status = document.querySelector(`#family-list li[data-id="${RECOMMENDED.id}"] .fit`);
+  getModel(RECOMMENDED, status ?? el("span"), true);
 });
 $("dismiss-first-run").addEventListener("click", () => {
   try { localStorage.setItem(FIRST_RUN_DONE, "1"); } catch { /* storage off */ }
@@ -694,11 +732,15 @@ $("delete").addEventListener("click", deleteConversation);
 addEventListener("online", updateOnline);
 addEventListener("offline", updateOnline);
 bindSettings();
-// A new backend takes a new engine: the model is loaded again (from the offline store when kept).
-$("device").addEventListener("change", () => {
-  if (loaded) loadModel(loaded.model, loaded.label, loaded);
-});
+// A new backend, or another reading of the file, takes a new engine: the model is loaded again (from
+// the offline store when kept).
+for (const id of ["device", "i2s-layout", "activation"]) {
+  $(id).addEventListener("change", () => {
+    if (loaded) loadModel(loaded.model, loaded.label, loaded);
+  });
+}
 updateOnline();
+renderFamily(catalog);
 renderMessages();
 refreshConversations();
 
@@ -711,6 +753,18 @@ try {
   $("embedded-label").textContent = `Embedded: ${embedded.name} (${MB(embedded.size)}, a demo)`;
 } catch {
   $("embedded-label").textContent = "Embedded model unavailable";
+}
+// ?catalog=URL: a list of your own (a mirror's) models in the package's CatalogEntry shape, URLs
+// relative to the list, in place of the published ones.
+if (options.get("catalog")) {
+  try {
+    const at = new URL(options.get("catalog"), location.href);
+    const list = await (await fetch(at)).json();
+    renderFamily(list.map((e) => ({ ...e, url: new URL(e.url, at).href })));
+    $("family").open = true;
+  } catch (e) {
+    showWarning(`The model list at ${options.get("catalog")} could not be read (${e.message}); the published models are listed instead.`);
+  }
 }
 refreshCached();
 const wanted = options.get("model");

@@ -1,11 +1,32 @@
 // What the page offers beyond the embedded demo, and which kept model a visit opens with.
 
-/** The next step after the demo: Microsoft's official 2B4T file (its card gives "1.19 GB"). */
-export const RECOMMENDED = {
-  name: "BitNet b1.58 2B4T",
-  url: "https://huggingface.co/microsoft/bitnet-b1.58-2B-4T-gguf/resolve/main/ggml-model-i2_s.gguf",
-  size: 1.19e9,
-};
+import { catalog, estimateMemory } from "./lib/index.js";
+
+/** The next step after the demo: Microsoft's official 2B4T file (the package's catalog, first entry). */
+export const RECOMMENDED = catalog[0];
+
+export { catalog };
+
+const MiB = (n) => `${Math.round(n / 2 ** 20)} MiB`;
+
+/**
+ * Whether `entry` fits this device, from its header alone (`estimateMemory` stops the download once the
+ * header is in): { fits, text }, `text` a sentence for a person. A file that could not load at all says
+ * why; so does a network failure.
+ */
+export async function checkFit(entry, options = {}) {
+  try {
+    const e = await estimateMemory(entry.url, options);
+    if (!e.fits) return { fits: false, text: `Does not fit this device: ${e.refusal}` };
+    const warnings = e.model.conflicts.map((c) => ` Warning: ${c}.`).join("");
+    return {
+      fits: true,
+      text: `Fits this device: needs about ${MiB(e.total)} of the ${MiB(e.limit)} a tab may use here (${e.model.family}).${warnings}`,
+    };
+  } catch (err) {
+    return { fits: false, text: `Cannot be used here: ${err.message}` };
+  }
+}
 
 const duration = (s) => (s < 90 ? `${Math.max(1, Math.round(s))} s` : `${Math.round(s / 60)} min`);
 

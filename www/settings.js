@@ -1,7 +1,7 @@
 // The sampling settings and the system prompt, kept in localStorage so they survive a reload. The
 // fields are the page's form controls; this module only reads, validates and remembers them.
 const KEY = "bitnet-web.settings.v1";
-const FIELDS = ["system", "temperature", "top-p", "top-k", "repetition-penalty", "seed", "max-tokens", "on-full", "device"];
+const FIELDS = ["system", "temperature", "top-p", "top-k", "repetition-penalty", "seed", "max-tokens", "on-full", "device", "i2s-layout", "activation"];
 const $ = (id) => document.getElementById(id);
 
 /** Restores saved values into the form and saves every later change. */
@@ -45,5 +45,14 @@ export function sampling() {
 export const systemPrompt = () => $("system").value.trim();
 /** Where the engine runs: "auto", "webgpu" or "cpu" (`?device=` in the address wins). */
 export const device = () => new URLSearchParams(location.search).get("device") || $("device").value;
+/**
+ * How to read the model file where its bytes cannot say: the I2_S layout (128 unless the file came from
+ * an ARM build of bitnet.cpp) and the FFN activation over the file's clues (`createEngine`'s options).
+ */
+export function fileOptions() {
+  const activation = $("activation").value;
+  return { i2sLayout: Number($("i2s-layout").value) === 64 ? 64 : 128, ...(activation ? { activation } : {}) };
+}
+
 /** "slide" (drop the oldest turns) or "error" (stop with ContextFullError). */
 export const onContextFull = () => $("on-full").value;

@@ -1,7 +1,7 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v8";
+const CACHE = "bitnet-web-shell-v9";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [
@@ -14,7 +14,7 @@ const SHELL = [
   "lib/wasm-relaxed/bitnet_web.js", "lib/wasm-relaxed/bitnet_web_bg.wasm",
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
-  "lib/threads-simd.js", "lib/thread-run.js", "lib/builds.js", "lib/budget.js",
+  "lib/threads-simd.js", "lib/thread-run.js", "lib/builds.js", "lib/budget.js", "lib/catalog.js",
   "lib/wasm-threads-simd/bitnet_web.js", "lib/wasm-threads-simd/bitnet_web_bg.wasm",
 ];
 

@@ -22,6 +22,7 @@ import { engines } from "./tabs.js";
 
 export * from "./errors.js";
 export { downloadModel } from "./keep.js";
+export { catalog } from "./catalog.js";
 
 /**
  * The request fields `chat.completions.create` takes. Any other field is an UnsupportedFieldError
