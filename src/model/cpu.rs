@@ -2,6 +2,7 @@
 //! the model's weights in memory and the `KvCache`.
 
 use crate::kernels::{KernelKind, dense_matvec, for_each_row_chunk_of, int8_matvec, scalar, shortlist_matvec, ternary_matmuls, threads};
+use crate::quant::ternary::pad_cols;
 use crate::weights::dense::{DenseData, DenseMatrix};
 
 use super::backend::{Backend, Norm, Proj};
@@ -90,9 +91,14 @@ impl<'s> Backend for Cpu<'_, 's> {
     }
 
     fn quantize(&mut self, x: &Rows<'s>) -> Quantized<'s> {
-        let (mut q, mut s) = (self.scratch.i8s(x.v.len()), self.scratch.f32s(x.v.len() / x.cols));
-        for ((xr, qr), sr) in x.v.chunks_exact(x.cols).zip(q.chunks_exact_mut(x.cols)).zip(s.iter_mut()) {
-            *sr = self.kind.quantize_activations(xr, qr);
+        // Rows are padded with zeros to the packed width of the weights they meet (`ternary::pad_cols`):
+        // bitnet_b1_58-3B's 8640-wide FFN activations; every other width is already whole blocks.
+        let (n, width) = (x.v.len() / x.cols, pad_cols(x.cols));
+        let (mut q, mut s) = (self.scratch.i8s(n * width), self.scratch.f32s(n));
+        for ((xr, qr), sr) in x.v.chunks_exact(x.cols).zip(q.chunks_exact_mut(width)).zip(s.iter_mut()) {
+            let (live, pad) = qr.split_at_mut(x.cols);
+            *sr = self.kind.quantize_activations(xr, live);
+            pad.fill(0);
         }
         Quantized { q, s }
     }

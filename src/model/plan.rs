@@ -271,16 +271,16 @@ impl Plan {
                         ),
                     });
                 }
-                // The kernels keep each row in I2_S's 128-weight blocks (bitnet_b1_58-3B's 8640-wide
-                // FFN is why its only official conversions are TL1/TL2).
-                if is_projection(p) && t.shape[0] % ternary::BLOCK as u64 != 0 {
-                    return Err(ModelError::UnsupportedTensor {
+                // Rows that are not whole kernel blocks (bitnet_b1_58-3B's 8640-wide FFN) are padded at
+                // load (`ternary::pack`), but I2_S's last flat block must be whole: a part-block's codes
+                // would overlap the tensor's scale.
+                let block = opts.i2s_layout.block_size() as u64;
+                if is_projection(p) && t.ty == TensorType::I2_S && t.n_elements % block != 0 {
+                    return Err(ModelError::BadTensor {
                         tensor: t.name.clone(),
                         reason: format!(
-                            "has rows of {} weights, but bitnet-web's ternary kernels need a multiple of {}; \
-                             such models exist only as TL1/TL2 files, which bitnet-web does not read",
-                            t.shape[0],
-                            ternary::BLOCK
+                            "holds {} I2_S weights, not whole {block}-weight blocks, so its last codes overlap its scale",
+                            t.n_elements
                         ),
                     });
                 }
@@ -436,7 +436,10 @@ pub(super) fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
     match role {
         // I2_S has one scale per tensor; a TQ file's blocks may each have their own (known only
         // from the data, so the header counts them all).
-        Role::Weight(_, p) if is_projection(p) && t.ty == TensorType::I2_S => t.n_elements / 4 + 4,
+        // Rows are padded to whole kernel blocks (`ternary::pad_cols`).
+        Role::Weight(_, p) if is_projection(p) && t.ty == TensorType::I2_S => {
+            t.shape.get(1).copied().unwrap_or(1) * ternary::pad_cols(t.shape[0] as usize) as u64 / 4 + 4
+        }
         Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),
         Role::TokenEmbd | Role::Output if t.ty != TensorType::F32 => 2 * t.n_elements,
         Role::Skip => 0,

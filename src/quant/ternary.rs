@@ -6,6 +6,12 @@
 //! packed bytes into four 16-lane code vectors with one shift and mask each, and the activations
 //! they multiply sit contiguously. The official I2_S file already has this layout, so loading it
 //! is a copy; TQ2_0 (LSB-first, f16 scale per 256) and TQ1_0 (base-3) are converted once at load.
+//!
+//! I2_S rows whose length is not a multiple of 128 (bitnet_b1_58-3B's 8640-wide `ffn_down`, which x86
+//! `llama-quantize` packs in 128-blocks over the flat index, so that rows straddle blocks) are padded
+//! with zero weights to the next block here, and the activations they multiply are padded with zeros
+//! (`pad_cols`; `model::cpu`'s quantize): the product is exact, and every kernel keeps its whole blocks.
+//! For 3B that is 64 more columns in 8640 (0.7 % more bytes for `ffn_down`).
 
 use crate::gguf::TensorType;
 
@@ -90,6 +96,11 @@ fn pack_row(codes: impl Fn(usize) -> u8, cols: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// The packed width of a row of `cols` weights: the next multiple of the kernel block.
+pub fn pad_cols(cols: usize) -> usize {
+    cols.next_multiple_of(BLOCK)
+}
+
 /// Whether a tensor type holds ternary weights this module can pack.
 pub fn is_ternary(ty: TensorType) -> bool {
     matches!(ty, TensorType::I2_S | TensorType::TQ2_0 | TensorType::TQ1_0)
@@ -105,25 +116,31 @@ pub fn pack(
     i2s_layout: I2sLayout,
 ) -> Result<PackedTernary, QuantError> {
     let n = (rows * cols) as u64;
-    if cols % BLOCK != 0 || (ty != TensorType::I2_S && cols % SCALE_BLOCK != 0) {
-        let block = if ty == TensorType::I2_S { BLOCK as u64 } else { SCALE_BLOCK as u64 };
-        return Err(QuantError::PartialBlock { ty, n: cols as u64, block });
+    if ty != TensorType::I2_S && cols % SCALE_BLOCK != 0 {
+        return Err(QuantError::PartialBlock { ty, n: cols as u64, block: SCALE_BLOCK as u64 });
     }
+    // I2_S's blocks run over the flat index and may straddle rows, but the last one must be whole:
+    // a part-block's codes would overlap the scale stored after them.
+    if ty == TensorType::I2_S && n % i2s_layout.block_size() as u64 != 0 {
+        return Err(QuantError::PartialBlock { ty, n, block: i2s_layout.block_size() as u64 });
+    }
+    let padded = pad_cols(cols);
     let expected = ty.byte_size(n).unwrap_or(u64::MAX);
     if data.len() as u64 != expected {
         return Err(QuantError::WrongLength { ty, n, expected, got: data.len() });
     }
-    let mut codes = Vec::with_capacity(rows * cols / 4);
+    let mut codes = Vec::with_capacity(rows * padded / 4);
     let scale = match ty {
         TensorType::I2_S => {
             let s = i2_s::scale(&data, rows * cols);
-            if i2s_layout == I2sLayout::Block128 {
+            if i2s_layout == I2sLayout::Block128 && cols == padded {
                 // Blocks run over the flat index; with cols % 128 == 0 they never straddle rows.
                 data.truncate(rows * cols / 4);
                 codes = data;
             } else {
+                // Code 1 is weight 0: the padding columns add nothing.
                 for r in 0..rows {
-                    pack_row(|c| i2_s::code(&data, r * cols + c, i2s_layout), cols, &mut codes);
+                    pack_row(|c| if c < cols { i2_s::code(&data, r * cols + c, i2s_layout) } else { 1 }, padded, &mut codes);
                 }
             }
             TernaryScale::PerTensor(s)
@@ -165,5 +182,5 @@ pub fn pack(
         }
         other => return Err(QuantError::Unsupported(other)),
     };
-    Ok(PackedTernary { rows, cols, codes, scale })
+    Ok(PackedTernary { rows, cols: padded, codes, scale })
 }

@@ -183,6 +183,21 @@ fn a_gpu_too_small_for_the_model_is_refused_at_the_header() {
     }
 }
 
+/// Rows that are not whole 128-weight blocks (bitnet_b1_58-3B's FFN) are padded on the CPU only: on
+/// the GPU such a model is refused at the header with the reason (so "auto" runs it on the CPU).
+#[test]
+fn a_model_with_padded_rows_is_refused_by_the_gpu_at_the_header() {
+    use bitnet_web::model::ModelError;
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converters/ms_1bitllm_ffn320.i2_s.gguf")).unwrap();
+    let (g, _) = bitnet_web::gguf::read_all(&bytes).unwrap();
+    let mut loader = ModelLoader::new(LoadOptions { on_gpu: true, context: 64, ..Default::default() }, Some(bytes.len() as u64));
+    loader.use_gpu(Gpu::new().unwrap());
+    match loader.feed(&bytes[..g.data_offset as usize]) {
+        Err(ModelError::Gpu(why)) => assert!(why.to_string().contains("rows of 320 weights are padded to 128-weight blocks on the CPU only"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Sampling on the GPU reads back only the 64 best logits when they decide the token (greedy, or
 /// top-k ≤ 64 with penalties that only lower logits) and all of them otherwise (top-k off, a logit
 /// bias): every token is the one sampling from all the logits picks (the same engine asked for

@@ -32,7 +32,8 @@ fn logits_and_greedy_tokens_match_hf() {
 /// Files written by other people's converters (tests/fixtures/make_converter_fixtures.py): Microsoft's
 /// labels a 1bitLLM model `bitnet-b1.58` (2B4T's arch) and llama.cpp's labels a 2B4T model `bitnet`
 /// (1bitLLM's), neither naming the activation. Each must give HF's logits by default, decided from the
-/// vocabulary (`model::evidence`), and the label alone must be shown to be wrong for it.
+/// vocabulary (`model::evidence`), and the label alone must be shown to be wrong for it. One has FFN
+/// rows that are not whole kernel blocks, padded at load (`quant::ternary`) as bitnet_b1_58-3B's are.
 #[test]
 fn files_from_other_converters_match_hf_by_default() {
     use bitnet_web::model::{Activation, Config, ForwardOptions, KvCache, KvPrecision, LoadOptions, Logits, load_bytes};
@@ -42,6 +43,8 @@ fn files_from_other_converters_match_hf_by_default() {
     // (file, the arch its converter wrote, the activation HF's model uses)
     let want = [
         ("ms_1bitllm.i2_s.gguf", "bitnet-b1.58", Activation::Silu),
+        // FFN rows of 320: not whole 128-weight blocks, straddling them over the flat index (3B's 8640).
+        ("ms_1bitllm_ffn320.i2_s.gguf", "bitnet-b1.58", Activation::Silu),
         ("upstream_2b4t.tq2_0.gguf", "bitnet", Activation::Relu2),
     ];
     assert_eq!(m.len(), want.len());

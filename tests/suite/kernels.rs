@@ -110,6 +110,50 @@ fn dot_codes_agree_bit_exactly() {
     }
 }
 
+/// Rows that are not whole 128-weight blocks (bitnet_b1_58-3B's 8640) in I2_S files of either layout,
+/// whose blocks run over the flat index and straddle rows: packed with zero weights to the next block,
+/// they give every kernel the float product over the unpadded row, with the activations zero-padded.
+#[test]
+fn rows_that_straddle_i2s_blocks_are_padded_exactly() {
+    let mut rng = Rng(31);
+    for _ in 0..20 {
+        let layout = if rng.below(2) == 0 { I2sLayout::Block128 } else { I2sLayout::Block64 };
+        // A width off the 128 grid (an odd number of 64s), and an even row count: the flat tensor is
+        // still whole blocks of either layout, as 3B's 8640 x 3200 is.
+        let (cols, rows) = (64 * (1 + 2 * rng.below(8) as usize), 2 * (1 + rng.below(20) as usize));
+        let t = random_ternary(&mut rng, rows * cols);
+        let scale = 0.5 + rng.below(100) as f32 / 64.0;
+        let w = ternary::pack(TensorType::I2_S, quant::i2_s::encode(&t, scale, layout), cols, rows, layout).unwrap();
+        let padded = ternary::pad_cols(cols);
+        assert_eq!((w.rows, w.cols), (rows, padded));
+        let wf = w.to_f32();
+        for r in 0..rows {
+            for c in 0..padded {
+                let want = if c < cols { t[r * cols + c] as f32 * scale } else { 0.0 };
+                assert_eq!(wf[r * padded + c], want, "{layout:?} {rows}x{cols}: row {r} col {c}");
+            }
+        }
+        let n = 1 + rng.below(5) as usize;
+        let x: Vec<f32> = (0..n * cols).map(|_| (rng.below(2001) as f32 - 1000.0) / 37.0).collect();
+        let mut q = vec![0i8; n * padded];
+        let s: Vec<f32> = x.chunks(cols).zip(q.chunks_mut(padded)).map(|(a, b)| scalar::quantize_activations(a, &mut b[..cols])).collect();
+        for kind in KernelKind::available() {
+            let mut got = vec![0f32; n * rows];
+            ternary_matmul(kind, &w, &q, &s, &mut got);
+            for tok in 0..n {
+                for r in 0..rows {
+                    let f: f64 = (0..cols).map(|c| t[r * cols + c] as f64 * scale as f64 * q[tok * padded + c] as f64 / s[tok] as f64).sum();
+                    let g = got[tok * rows + r] as f64;
+                    assert!((f - g).abs() <= 1e-4 * (1.0 + f.abs()), "{kind:?} {layout:?} {rows}x{cols} token {tok} row {r}: {g} vs {f}");
+                }
+            }
+        }
+    }
+    // A flat tensor that ends inside a block is refused: its last codes would overlap the scale.
+    let bytes = vec![0u8; 3 * 160 / 4 + 32];
+    assert!(ternary::pack(TensorType::I2_S, bytes, 160, 3, I2sLayout::Block128).is_err());
+}
+
 #[test]
 fn matvec_and_matmul_agree_bit_exactly() {
     let mut rng = Rng(12);
