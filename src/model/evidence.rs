@@ -42,12 +42,11 @@ impl Activation {
     }
 }
 
-
 /// The activation a file's model uses, why, and what disagreed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub activation: Activation,
-    /// The family the clues point to, in words ("Microsoft's BitNet b1.58 2B4T", "a 1bitLLM model").
+    /// The family the clues point to, in words ("Microsoft's BitNet b1.58 2B4T", "1bitLLM (…)").
     pub family: &'static str,
     /// Why, in one sentence a person can check against the file.
     pub reason: String,
@@ -83,8 +82,7 @@ pub fn decide(
     key: Option<Activation>,
     chosen: Option<Activation>,
 ) -> Decision {
-    let ternary_family = bitnet_label;
-    let vocab = if ternary_family { vocabulary_family(g) } else { None };
+    let vocab = if bitnet_label { vocabulary_family(g) } else { None };
     let mut conflicts = Vec::new();
     let mut disagree = |what: &str, act: Activation| {
         if let Some((v, fam, clue)) = vocab {
@@ -107,7 +105,12 @@ pub fn decide(
         if let Some(k) = key.filter(|&k| k != act) {
             conflicts.push(format!("the file's '{arch_name}.hidden_activation' says {}", named(k)));
         }
-        return Decision { activation: act, family: family_of(act, "a BitNet model, as the caller says"), reason: format!("{} was chosen by the caller", named(act)), conflicts };
+        return Decision {
+            activation: act,
+            family: family_of(act, "a BitNet model, as the caller says"),
+            reason: format!("{} was chosen by the caller", named(act)),
+            conflicts,
+        };
     }
     if let Some(act) = key {
         disagree(&format!("'{arch_name}.hidden_activation'"), act);
@@ -118,7 +121,7 @@ pub fn decide(
             conflicts,
         };
     }
-    if !ternary_family {
+    if !bitnet_label {
         return Decision {
             activation: Activation::Silu,
             family: "a ternary Llama (Falcon3, Falcon-E, Llama3-8B-1.58)",
