@@ -40,6 +40,14 @@ impl Activation {
             _ => None,
         }
     }
+
+    /// The name `parse` reads, and the CLI and the page show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu2 => "relu2",
+            Activation::Silu => "silu",
+        }
+    }
 }
 
 /// The activation a file's model uses, why, and what disagreed.
@@ -63,13 +71,6 @@ fn vocabulary_family(g: &Gguf) -> Option<(Activation, &'static str, &'static str
     }
 }
 
-fn named(a: Activation) -> &'static str {
-    match a {
-        Activation::Relu2 => "relu2",
-        Activation::Silu => "silu",
-    }
-}
-
 /// Decides; `key` is the `{arch}.hidden_activation` value already parsed, `chosen` the caller's choice.
 ///
 /// `bitnet_label` is whether the arch is one of the two BitNet labels (else Llama's graph), and
@@ -89,8 +90,8 @@ pub fn decide(
             if v != act {
                 conflicts.push(format!(
                     "{what} says {}, but {clue} under '{arch_name}' is {fam}'s, which uses {}",
-                    named(act),
-                    named(v)
+                    act.name(),
+                    v.name()
                 ));
             }
         }
@@ -103,12 +104,12 @@ pub fn decide(
     if let Some(act) = chosen {
         disagree("the caller's choice", act);
         if let Some(k) = key.filter(|&k| k != act) {
-            conflicts.push(format!("the file's '{arch_name}.hidden_activation' says {}", named(k)));
+            conflicts.push(format!("the file's '{arch_name}.hidden_activation' says {}", k.name()));
         }
         return Decision {
             activation: act,
             family: family_of(act, "a BitNet model, as the caller says"),
-            reason: format!("{} was chosen by the caller", named(act)),
+            reason: format!("{} was chosen by the caller", act.name()),
             conflicts,
         };
     }
@@ -117,7 +118,7 @@ pub fn decide(
         return Decision {
             activation: act,
             family: family_of(act, "a BitNet model, as its metadata says"),
-            reason: format!("the key '{arch_name}.hidden_activation' names {}", named(act)),
+            reason: format!("the key '{arch_name}.hidden_activation' names {}", act.name()),
             conflicts,
         };
     }
@@ -135,7 +136,7 @@ pub fn decide(
             family,
             reason: format!(
                 "the converters in use write '{arch_name}' for 1bitLLM models and 2B4T alike, and {clue} is {family}'s, so {}",
-                named(act)
+                act.name()
             ),
             conflicts,
         };

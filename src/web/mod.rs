@@ -262,10 +262,7 @@ struct ModelIdentity {
 impl ModelIdentity {
     fn of(c: &crate::model::Config) -> ModelIdentity {
         ModelIdentity {
-            activation: match c.activation {
-                crate::model::Activation::Relu2 => "relu2",
-                crate::model::Activation::Silu => "silu",
-            },
+            activation: c.activation.name(),
             family: c.decision.family,
             reason: c.decision.reason.clone(),
             conflicts: c.decision.conflicts.clone(),

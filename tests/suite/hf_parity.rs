@@ -67,7 +67,7 @@ fn files_from_other_converters_match_hf_by_default() {
         assert!(!model.config.decision.conflicts.is_empty(), "the caller's choice against the vocabulary is a conflict");
         let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, 64, KvPrecision::F32);
         let ours = model.forward(&mut cache, &case.tokens, Logits::All, ForwardOptions::default()).unwrap();
-        let hf: Vec<f32> = logits.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let hf: Vec<f32> = bytemuck::pod_collect_to_vec(&logits);
         let err = rel_err(&ours, &hf, case.n_vocab);
         println!("{file} run as its label says ({label:?}): relative error {err:.2e}");
         assert!(err > 5e-2, "{file}: the label's activation should be far from HF, not {err:.2e}");

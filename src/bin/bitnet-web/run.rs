@@ -122,7 +122,7 @@ impl ModelArgs {
     fn engine(&self, file: &Path, default_head: Head) -> Result<bitnet_web::engine::Engine, CliError> {
         let engine = crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))?;
         for c in &engine.config().decision.conflicts {
-            eprintln!("warning: {c}; running {:?} ({})", engine.config().activation, engine.config().decision.reason);
+            eprintln!("warning: {c}; running {} ({})", engine.config().activation.name(), engine.config().decision.reason);
         }
         Ok(engine)
     }
@@ -383,7 +383,7 @@ fn decision_text(c: &Config) -> String {
         "\nmodel: {} · arch '{}' · activation {} · {}\n  why: {}\n",
         d.family,
         c.arch_name,
-        format!("{:?}", c.activation).to_lowercase(),
+        c.activation.name(),
         if c.sub_norms { "sub-norms" } else { "no sub-norms" },
         d.reason
     );
@@ -397,7 +397,7 @@ fn decision_json(c: &Config) -> serde_json::Value {
     let d = &c.decision;
     serde_json::json!({
         "family": d.family,
-        "activation": format!("{:?}", c.activation).to_lowercase(),
+        "activation": c.activation.name(),
         "subNorms": c.sub_norms,
         "reason": d.reason,
         "conflicts": d.conflicts,
