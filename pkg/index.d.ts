@@ -3,8 +3,9 @@
 export interface Progress {
   /** "download" (from a URL), "cache" (from offline storage), "file" (a local file),
    *  "header" (the model's header passed its checks), "warning" (e.g. could not keep it offline),
-   *  "kept" (`downloadModel`: the model is kept). */
-  phase: "download" | "cache" | "file" | "header" | "warning" | "kept";
+   *  "kept" (`downloadModel`: the model is kept), "ready" (the weights are in place and the engine
+   *  answers: the last event before `createEngine` resolves). */
+  phase: "download" | "cache" | "file" | "header" | "warning" | "kept" | "ready";
   loaded?: number;
   total?: number;
   /** Bytes per second, when downloading. */
@@ -156,10 +157,33 @@ export interface CreateEngineOptions {
   signal?: AbortSignal;
 }
 
+/** A text part of a message's content (OpenAI's shape). Other part types (images, audio, files) are refused. */
+export interface TextContentPart {
+  type: "text";
+  text: string;
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
-  content: string;
+  /** The text, or text parts, which are concatenated with nothing between them. */
+  content: string | TextContentPart[];
 }
+
+/**
+ * Fields that change nothing about the answer, accepted and dropped so that code written for
+ * OpenAI runs unchanged (`store` only as false; `store: true` is refused).
+ */
+export interface IgnoredFields {
+  user?: string;
+  metadata?: Record<string, string>;
+  store?: false | null;
+  service_tier?: string;
+  prompt_cache_key?: string;
+  safety_identifier?: string;
+}
+
+/** The names of the fields that are accepted and ignored (see IgnoredFields). */
+export const IGNORED_FIELDS: readonly string[];
 
 /**
  * The request `chat.completions.create` takes. Any other field is refused with an
@@ -169,17 +193,28 @@ export interface ChatMessage {
  * the last 64 tokens, prompt included), frequency_penalty 0, presence_penalty 0, max_tokens 256, a
  * random seed. `temperature: 0` is the plain argmax: no penalty applies unless the request names one.
  */
-export interface ChatCompletionRequest {
+export interface ChatCompletionRequest extends IgnoredFields {
   messages?: ChatMessage[];
   /** A raw prompt instead of messages (special-token text in it is parsed). */
   prompt?: string;
   stream?: boolean;
-  /** With `stream: true`: `include_usage` adds a last chunk with `choices: []` and the usage. */
-  stream_options?: { include_usage?: boolean };
+  /**
+   * With `stream: true`: `include_usage` adds a last chunk with `choices: []` and the usage;
+   * `include_obfuscation` is accepted and ignored (it pads chunks against network side channels).
+   */
+  stream_options?: { include_usage?: boolean; include_obfuscation?: boolean };
   /** Ignored: the engine runs the model it loaded. */
   model?: string;
   /** Only 1. */
   n?: 1;
+  /**
+   * "auto": when the chat does not fit, drop the oldest whole turns (the leading system messages
+   * stay; the prompt then starts with a user message) until the prompt leaves room for the answer:
+   * `max_tokens` (default 256), at most half the context. The answer's `dropped_messages` says how
+   * many went (a stream's first chunk). "disabled" (the default): a chat that does not fit is a
+   * ContextFullError.
+   */
+  truncation?: "auto" | "disabled";
   /** Most tokens to generate (default 256). */
   max_tokens?: number;
   /** The same as max_tokens (OpenAI's newer name). */
@@ -260,6 +295,8 @@ export interface ChatCompletionChunk {
   }[];
   /** Only on the last chunk, when `stream_options.include_usage` is set. */
   usage?: Usage;
+  /** With `truncation: "auto"`, on the first chunk: how many old messages were left out. */
+  dropped_messages?: number;
 }
 
 export interface ChatCompletion {
@@ -274,6 +311,78 @@ export interface ChatCompletion {
     finish_reason: FinishReason;
   }[];
   usage: Usage;
+  /** With `truncation: "auto"`: how many old messages were left out to fit. */
+  dropped_messages?: number;
+}
+
+/**
+ * OpenAI's (legacy) text completion request: the raw prompt, no chat template. The sampling fields
+ * and their defaults are the chat request's, except `max_tokens`, which defaults to OpenAI's 16.
+ */
+export interface CompletionRequest extends IgnoredFields {
+  /** One prompt (a one-string array is accepted). Special-token text in it is parsed. */
+  prompt: string | [string];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean; include_obfuscation?: boolean };
+  model?: string;
+  n?: 1;
+  best_of?: 1;
+  /** Put the prompt before the answer's text (not with `logprobs`). */
+  echo?: boolean;
+  /** Only empty: the models here do not fill in the middle. */
+  suffix?: "" | null;
+  /** Most tokens to generate (default 16, as OpenAI's). */
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  frequency_penalty?: number;
+  presence_penalty?: number;
+  logit_bias?: Record<string | number, number>;
+  seed?: number;
+  stop?: string | string[];
+  /** 0-5: each token's log-probability and this many alternatives (OpenAI's legacy arrays). */
+  logprobs?: number;
+  ignore_eos?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The legacy log-probabilities: parallel arrays, one entry per token. */
+export interface LegacyLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  /** Each token's alternatives: token text → log-probability. */
+  top_logprobs: Record<string, number>[];
+  /** Where each token starts in the choice's text. */
+  text_offset: number[];
+}
+
+export interface TextCompletionChoice {
+  text: string;
+  index: number;
+  logprobs: LegacyLogprobs | null;
+  finish_reason: FinishReason | null;
+}
+
+export interface TextCompletion {
+  id: string;
+  object: "text_completion";
+  created: number;
+  model: string;
+  choices: (TextCompletionChoice & { finish_reason: FinishReason })[];
+  usage: Usage;
+}
+
+export interface TextCompletionChunk {
+  id: string;
+  object: "text_completion";
+  created: number;
+  model: string;
+  /** Empty on the usage chunk. */
+  choices: TextCompletionChoice[];
+  usage?: Usage;
 }
 
 export interface EngineStats {
@@ -343,6 +452,11 @@ export class Engine {
       create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
     };
   };
+  /** OpenAI's text completions: the raw prompt, no chat template. */
+  readonly completions: {
+    create(req: CompletionRequest & { stream: true }): Promise<AsyncIterableIterator<TextCompletionChunk>>;
+    create(req: CompletionRequest & { stream?: false }): Promise<TextCompletion>;
+  };
   /** Token ids of `text` (no BOS); with `special: true`, special-token text becomes those tokens. */
   tokenize(text: string, options?: { special?: boolean }): Promise<number[]>;
   /** The text of token ids (special tokens as their text). */
@@ -397,6 +511,20 @@ export function estimateMemory(
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;
+
+/**
+ * A `fetch` that answers OpenAI's API from the engine, for SDKs that take a custom fetch (the
+ * `openai` package, the AI SDK's `@ai-sdk/openai-compatible`): POST …/chat/completions, POST
+ * …/completions, GET …/models and …/models/{id}, on any origin and prefix. Answers are OpenAI's
+ * JSON, or server-sent events ending with `data: [DONE]`; errors are OpenAI's error JSON (400 for a
+ * bad or unsupported field, `context_length_exceeded` for a prompt too long, 404 for another path,
+ * 503 `model_loading` while a promised engine loads, 503 after it was unloaded). The request's
+ * signal aborts the generation, and the fetch rejects as fetch does.
+ */
+export function createFetch(
+  engine: Engine | Promise<Engine>,
+  options?: { created?: number },
+): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 /** A model kept for offline use. */
 export interface CachedModel {
   /** The absolute URL it was downloaded from (its key). */

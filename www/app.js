@@ -1,12 +1,11 @@
 // The chat page: engine wiring (loading, answering, stopping) and the conversation view. All model
 // work happens in the engine's Worker (lib/worker.js) behind the npm package's API (lib/index.js);
 // the other concerns have their own modules: conversations.js (saved chats), markdown.js (safe
-// rendering), context.js (sliding long chats), settings.js (sampling controls), catalog.js (which
-// model to offer and to open).
+// rendering), settings.js (sampling controls), catalog.js (which model to offer and to open). Long
+// chats slide through the package's `truncation: "auto"`.
 import { createEngine, listCachedModels, deleteCachedModel, downloadModel, clearCachedModels, storageInfo, otherTabsEngines } from "./lib/index.js";
 import * as saved from "./conversations.js";
 import { renderMarkdown } from "./markdown.js";
-import { firstInContext, answerReserve } from "./context.js";
 import { bindSettings, device, fileOptions, sampling, systemPrompt, onContextFull } from "./settings.js";
 import { RECOMMENDED, catalog, checkFit, downloadTime, bestKept } from "./catalog.js";
 
@@ -311,23 +310,25 @@ async function answer(c, reply) {
   Object.assign(reply, { pending: false, content: "", stopped: false, error: null, meta: null });
   try {
     const strip = ({ role, content }) => ({ role, content });
-    if (onContextFull() === "slide") {
-      const start = await firstInContext(eng, system, history.map(strip), answerReserve(eng.contextLength, params.max_tokens));
-      c.contextStart = history[start]?.index ?? 0;
-      history = history.slice(start);
-    } else {
-      c.contextStart = 0;
-    }
+    c.contextStart = 0;
     renderMessages();
     setState("generating");
+    // Long chats slide instead of stopping: the package drops the oldest whole turns (the system
+    // prompt stays) so that the prompt and the answer fit, and the page marks where the model's
+    // memory now begins. Users who prefer the old behaviour choose "stop with an error" in the settings.
     const stream = await eng.chat.completions.create({
       ...params,
       messages: [...sys, ...history.map(strip)],
+      truncation: onContextFull() === "slide" ? "auto" : "disabled",
       ignore_eos: options.get("ignore_eos") === "1",
       stream: true,
       signal: current.signal,
     });
     for await (const chunk of stream) {
+      if (chunk.dropped_messages) {
+        c.contextStart = history[chunk.dropped_messages]?.index ?? 0;
+        renderMessages();
+      }
       const choice = chunk.choices[0];
       finish = choice?.finish_reason ?? finish;
       const delta = choice?.delta.content;

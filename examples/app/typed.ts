@@ -15,7 +15,9 @@ import {
   QuotaError,
   StorageError,
   createEngine,
+  createFetch,
   estimateMemory,
+  IGNORED_FIELDS,
   clearCachedModels,
   deleteCachedModel,
   downloadModel,
@@ -29,6 +31,8 @@ import {
   type EngineStats,
   type MemoryEstimate,
   type Progress,
+  type TextCompletion,
+  type TextCompletionChunk,
 } from "bitnet-web";
 
 export async function everything(file: File): Promise<string> {
@@ -88,6 +92,27 @@ export async function everything(file: File): Promise<string> {
   console.log(reason, whole.usage.total_tokens);
   // @ts-expect-error: a field the API does not have is a type error, as it is an UnsupportedFieldError at run time
   await engine.chat.completions.create({ messages: [], tools: [] });
+  // Content parts, fields that change nothing, and context fitting.
+  const fitted: ChatCompletion = await engine.chat.completions.create({
+    messages: [{ role: "user", content: [{ type: "text", text: "Hi" }] }],
+    truncation: "auto",
+    user: "u",
+    metadata: { app: "typed" },
+    store: false,
+    service_tier: "auto",
+  });
+  console.log(fitted.dropped_messages, IGNORED_FIELDS.length);
+  // Text completions, whole and streamed.
+  const done: TextCompletion = await engine.completions.create({ prompt: "Once", max_tokens: 8, echo: true });
+  console.log(done.choices[0].text, done.choices[0].logprobs?.token_logprobs[0]);
+  for await (const piece of await engine.completions.create({ prompt: ["Once"], stream: true, logprobs: 2 })) {
+    const p: TextCompletionChunk = piece;
+    console.log(p.choices[0]?.text, p.choices[0]?.logprobs?.top_logprobs[0]);
+  }
+  // The fetch an OpenAI SDK takes, from an engine or the promise of one.
+  const openaiFetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> = createFetch(createEngine({ model: "model.gguf" }));
+  const reply: Response = await createFetch(engine)("http://local/v1/models");
+  console.log(openaiFetch, reply.status);
 
   const ids: number[] = await engine.tokenize("Hello", { special: true });
   const back: string = await engine.detokenize(ids);

@@ -1,12 +1,7 @@
 // Typed errors, each with a message a person can act on. The worker sends { name, message, field };
 // `fromWire` turns that back into the matching class.
 
-export class BitnetError extends Error {
-  constructor(message, options) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class BitnetError extends Error {}
 /** The file is not a valid GGUF model (corrupt, truncated, not GGUF at all). */
 export class GgufError extends BitnetError {}
 /** A valid GGUF that this runtime cannot run (architecture, tokenizer or weight types). */
@@ -64,6 +59,12 @@ const CLASSES = {
   ModelFileError,
   StorageError,
 };
+
+// Each class's `name` is written out, not taken from the class: minifiers rename classes (a Vite
+// production build turned AbortError into "ZJ"), and callers, SDKs included, test `e.name`.
+for (const [name, Cls] of Object.entries({ BitnetError, UnsupportedFieldError, QuotaError, ...CLASSES })) {
+  Object.defineProperty(Cls.prototype, "name", { value: name, writable: true, configurable: true });
+}
 
 /** Serialises any error for postMessage. */
 export function toWire(e) {

@@ -19,47 +19,15 @@ import { memoryBudget } from "./budget.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 import { engines } from "./tabs.js";
+import { chatRequest, textRequest } from "./request.js";
+import { answerReserve, dropToFit } from "./fit.js";
+import { joinText, textChunks } from "./completions.js";
 
 export * from "./errors.js";
 export { downloadModel } from "./keep.js";
 export { catalog } from "./catalog.js";
-
-/**
- * The request fields `chat.completions.create` takes. Any other field is an UnsupportedFieldError
- * rather than silently ignored: a caller who asks for `tools` or `n: 3` must learn it got neither.
- */
-const FIELDS = new Set([
-  "messages", "prompt", "stream", "stream_options", "signal", "model", "n",
-  "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
-  "repetition_penalty", "frequency_penalty", "presence_penalty", "logit_bias", "seed", "stop",
-  "logprobs", "top_logprobs", "response_format", "ignore_eos",
-]);
-const STREAM_OPTIONS = new Set(["include_usage"]);
-
-/** Checks a request's fields; returns what goes to the worker (the engine checks the ranges). */
-function workerRequest(req) {
-  if (req === null || typeof req !== "object") throw new TypeError("chat.completions.create needs a request object");
-  for (const field of Object.keys(req)) {
-    if (req[field] === undefined) continue;
-    if (!FIELDS.has(field)) throw new UnsupportedFieldError(field);
-  }
-  if (req.n != null && req.n !== 1) throw new UnsupportedFieldError("n", "Only `n: 1` is supported: bitnet-web generates one choice per request.");
-  if (req.stream_options != null) {
-    if (!req.stream) throw new UnsupportedFieldError("stream_options", "`stream_options` needs `stream: true`.");
-    for (const k of Object.keys(req.stream_options)) {
-      if (!STREAM_OPTIONS.has(k)) throw new UnsupportedFieldError(`stream_options.${k}`);
-    }
-  }
-  if (req.max_tokens != null && req.max_completion_tokens != null) {
-    throw new TypeError("Give `max_tokens` or `max_completion_tokens`, not both.");
-  }
-  if (!req.messages === !req.prompt) throw new TypeError("A request needs either `messages` or `prompt`.");
-  // eslint-disable-next-line no-unused-vars
-  const { stream, stream_options, signal, model, n, max_completion_tokens, ...rest } = req;
-  for (const k of Object.keys(rest)) if (rest[k] === undefined) delete rest[k];
-  if (max_completion_tokens != null) rest.max_tokens = max_completion_tokens;
-  return rest;
-}
+export { IGNORED_FIELDS } from "./request.js";
+export { createFetch } from "./fetch.js";
 
 /** Starts the engine's worker: the literal `new URL` bundlers follow, or a blob for a CDN. */
 function startWorker(workerUrl) {
@@ -193,7 +161,7 @@ const finishReason = (r) => (r === "context_full" ? "length" : r);
  * Turns worker token messages into an async iterator of OpenAI chat.completion.chunk objects.
  * Aborting (signal, `return()`, unload) ends it with an AbortError.
  */
-function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
+function chunkStream(conn, request, { signal, includeUsage, model, dropped, onDone }) {
   const queue = [];
   let wake = null;
   let finished = false;
@@ -203,11 +171,13 @@ function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
     queue.push(item);
     wake?.();
   };
+  let iterator = null;
   const { id, promise } = conn.request("chat", { request }, (msg) => {
     if (msg.type === "token") {
       const logprobs = msg.logprobs ? { content: [msg.logprobs] } : null;
       push({ ...base, choices: [{ index: 0, delta: { content: msg.text }, logprobs, finish_reason: null }] });
     } else if (msg.type === "done") {
+      iterator.finish = msg;
       onDone(msg);
       if (msg.finish_reason === "abort") {
         failure = new AbortError("The request was aborted.");
@@ -224,9 +194,14 @@ function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
   const onAbort = () => conn.abort(id);
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  push({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
+  const first = { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] };
+  // With `truncation: "auto"`: how many old messages were left out to fit.
+  if (dropped != null) first.dropped_messages = dropped;
+  push(first);
   const cleanUp = () => signal?.removeEventListener("abort", onAbort);
-  return {
+  iterator = {
+    /** The worker's `done` message, once it came: { finish_reason, text, stats }. */
+    finish: null,
     [Symbol.asyncIterator]() {
       return this;
     },
@@ -255,6 +230,7 @@ function chunkStream(conn, request, { signal, includeUsage, model, onDone }) {
       return { value: undefined, done: true };
     },
   };
+  return iterator;
 }
 
 /**
@@ -297,6 +273,8 @@ export class Engine {
     // A model kept: ask once that the browser keep the store through storage pressure.
     if (this.kept) store.persist().then((p) => { this.#persisted = p; });
     this.chat = { completions: { create: (req) => this.#create(req) } };
+    /** OpenAI's text completions: a raw prompt, no chat template (`prompt`, `echo`, legacy logprobs). */
+    this.completions = { create: (req) => this.#complete(req) };
     this.#watch(conn);
   }
 
@@ -338,15 +316,26 @@ export class Engine {
     return this.#recovering ? this.#recovering.then(now) : now();
   }
 
-  async #create(req) {
-    const request = workerRequest(req);
-    const { stream = false, signal } = req;
-    const logprobs = [];
-    let done = null;
+  /**
+   * Runs a checked request (`chatRequest`/`textRequest`) and returns its chat chunk stream. With
+   * `truncation: "auto"`, old turns are dropped first so that the prompt and the answer fit, and
+   * the first chunk says how many (`dropped_messages`).
+   */
+  async #stream(request, req) {
+    let dropped = null;
+    if (req.truncation === "auto") {
+      const reserve = answerReserve(this.contextLength, request.max_tokens ?? 256);
+      const conn = await this.#live();
+      const count = (messages) => conn.call("countTokens", { request: { messages } });
+      dropped = await dropToFit(request.messages, this.contextLength, reserve, count);
+      const head = request.messages.findIndex((m) => m.role !== "system");
+      request = { ...request, messages: [...request.messages.slice(0, head), ...request.messages.slice(head + dropped)] };
+    }
     const live = this.#live();
-    const it = chunkStream(live instanceof Promise ? await live : live, request, {
-      signal,
+    const stream = chunkStream(live instanceof Promise ? await live : live, request, {
+      signal: req.signal,
       model: this.model,
+      dropped,
       includeUsage: !!req.stream_options?.include_usage,
       onDone: (msg) => {
         this.#lastStats = msg.stats;
@@ -355,21 +344,32 @@ export class Engine {
         if (s?.backend && s.backend !== this.info.backend) {
           this.info = { ...this.info, backend: s.backend, adapter: s.adapter ?? null, backendNote: s.fallback ?? null };
         }
-        done = msg;
       },
     });
-    if (stream) return it;
+    return stream;
+  }
+
+  async #create(req) {
+    const request = chatRequest(req);
+    const it = await this.#stream(request, req);
+    if (req.stream) return it;
     let content = "";
+    const logprobs = [];
+    let finish = null;
+    let dropped = null;
     try {
       for await (const chunk of it) {
+        dropped ??= chunk.dropped_messages;
         const choice = chunk.choices[0];
         content += choice?.delta.content ?? "";
+        finish = choice?.finish_reason ?? finish;
         if (choice?.logprobs) logprobs.push(...choice.logprobs.content);
       }
     } catch (e) {
       // A non-streamed call that is aborted answers with what it had.
-      if (!(e instanceof AbortError && done?.finish_reason === "abort")) throw e;
-      content = done.text;
+      if (!(e instanceof AbortError && it.finish?.finish_reason === "abort")) throw e;
+      content = it.finish.text;
+      finish = "abort";
     }
     return {
       id: completionId(),
@@ -380,10 +380,27 @@ export class Engine {
         index: 0,
         message: { role: "assistant", content },
         logprobs: request.logprobs ? { content: logprobs } : null,
-        finish_reason: finishReason(done.finish_reason),
+        finish_reason: finishReason(finish),
       }],
-      usage: usageOf(done.stats),
+      usage: usageOf(it.finish?.stats),
+      ...(dropped != null ? { dropped_messages: dropped } : {}),
     };
+  }
+
+  async #complete(req) {
+    const request = textRequest(req);
+    const it = await this.#stream(request, req);
+    const opts = { prompt: request.prompt, echo: !!req.echo, wantLogprobs: req.logprobs != null, model: this.model };
+    const text = textChunks(it, opts);
+    if (req.stream) return text;
+    const chunks = [];
+    try {
+      for await (const chunk of text) chunks.push(chunk);
+    } catch (e) {
+      if (!(e instanceof AbortError && it.finish?.finish_reason === "abort")) throw e;
+      return joinText([{ ...chunks[0], choices: [{ text: (req.echo ? request.prompt : "") + it.finish.text, index: 0, logprobs: null, finish_reason: "abort" }] }], usageOf(it.finish.stats));
+    }
+    return joinText(chunks.filter((c) => c.choices.length), usageOf(it.finish?.stats));
   }
 
   /** Token ids of `text` (no BOS). With `special: true`, special-token text becomes those tokens. */
@@ -528,6 +545,8 @@ async function startEngine(source, options, workerUrl, onProgress, signal) {
     // Bytes move to the worker (transferred, not copied); a File is passed by reference.
     const transfer = source.bytes ? [source.bytes] : [];
     const loaded = await conn.request("load", { source, options }, onEvent, transfer).promise;
+    // The weights are in place and the worker answers: the last phase before the engine is handed over.
+    onProgress?.({ phase: "ready" });
     return { conn, loaded };
   } catch (e) {
     conn.close(e);

@@ -446,7 +446,7 @@ function checkResult(r) {
     ["UnsupportedFieldError", "tools"],
     ["UnsupportedFieldError", "functions"],
     ["UnsupportedFieldError", "n"],
-    ["UnsupportedFieldError", "stream_options.include_obfuscation"],
+    ["UnsupportedFieldError", "stream_options.include_reasoning"],
   ]);
   assert.deepEqual(r.outOfRange.map((e) => e.name), ["RangeError", "RangeError", "RangeError", "RangeError", "RangeError"]);
   assert.match(r.outOfRange[3].message, /at most 4 strings/);

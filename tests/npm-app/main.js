@@ -71,7 +71,7 @@ async function run() {
     failure(engine.chat.completions.create({ messages: hello, tools: [] })),
     failure(engine.chat.completions.create({ messages: hello, functions: [] })),
     failure(engine.chat.completions.create({ messages: hello, n: 2 })),
-    failure(engine.chat.completions.create({ messages: hello, stream: true, stream_options: { include_obfuscation: true } })),
+    failure(engine.chat.completions.create({ messages: hello, stream: true, stream_options: { include_reasoning: true } })),
   ]);
   R.outOfRange = await Promise.all([
     failure(engine.chat.completions.create({ messages: hello, temperature: 5 })),

@@ -1,0 +1,175 @@
+// An app that talks to bitnet-web through the SDKs web developers use with OpenAI: the `openai`
+// package and the AI SDK (`ai` + `@ai-sdk/openai-compatible`), both given the engine's `fetch`.
+// It also goes through the request surface those SDKs rely on (content parts, fields that change
+// nothing, context fitting, text completions, the `ready` phase) on the engine directly, and leaves
+// what it saw in window.RESULT for tests/e2e/sdk.test.mjs to check. Expected values come from the
+// definitions (the same greedy answer by every route; the API's shapes), not from a run.
+import OpenAI from "openai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { generateObject, generateText, jsonSchema, streamText } from "ai";
+import { createEngine, createFetch } from "bitnet-web";
+
+const BASE = "http://bitnet.local/v1";
+const hello = [{ role: "user", content: "Hello!" }];
+const greedy = { temperature: 0, max_tokens: 16 };
+const SCHEMA = {
+  type: "object",
+  properties: { name: { type: "string", maxLength: 12 }, age: { type: "integer", minimum: 0, maximum: 120 } },
+  required: ["name", "age"],
+  additionalProperties: false,
+};
+
+/** The error a promise rejects with, as plain data, or null if it resolves. */
+async function failure(promise) {
+  try {
+    await promise;
+    return null;
+  } catch (e) {
+    return { name: e.name, ctor: e.constructor?.name, message: e.message, field: e.field, status: e.status ?? e.statusCode, code: e.code, param: e.param };
+  }
+}
+
+const text = (r) => r.choices[0].message.content;
+
+async function direct(engine, R) {
+  R.plain = text(await engine.chat.completions.create({ messages: hello, ...greedy }));
+  // Content parts: text parts are the message's text, concatenated.
+  R.parts = text(await engine.chat.completions.create({ messages: [{ role: "user", content: [{ type: "text", text: "Hel" }, { type: "text", text: "lo!" }] }], ...greedy }));
+  R.imagePart = await failure(engine.chat.completions.create({ messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }] }));
+  // Fields that change nothing are accepted and change nothing; the rest is refused.
+  R.ignored = text(await engine.chat.completions.create({ messages: hello, ...greedy, user: "u-1", metadata: { app: "x" }, store: false, service_tier: "auto", prompt_cache_key: "k", safety_identifier: "s" }));
+  R.refused = await Promise.all([
+    failure(engine.chat.completions.create({ messages: hello, store: true })),
+    failure(engine.chat.completions.create({ messages: [{ role: "user", content: "Hi", name: "ann" }] })),
+    failure(engine.chat.completions.create({ messages: hello, truncation: "middle" })),
+  ]);
+
+  // Context fitting: a chat longer than the context drops whole old turns, keeping the system prompt.
+  const system = { role: "system", content: "You are a helpful assistant." };
+  const turns = [];
+  for (let i = 0; turns.length < 40; i++) {
+    turns.push({ role: "user", content: `Tell me fact number ${i} about cats and dogs and birds.` });
+    turns.push({ role: "assistant", content: `Fact ${i}: cats, dogs and birds are animals that many people keep at home as pets.` });
+  }
+  turns.push({ role: "user", content: "And one more?" });
+  const long = [system, ...turns];
+  const fit = await engine.chat.completions.create({ messages: long, ...greedy, truncation: "auto" });
+  const d = fit.dropped_messages;
+  const earlier = turns.slice(0, d).map((m, i) => (m.role === "user" ? i : -1)).filter((i) => i >= 0).pop();
+  R.fit = {
+    dropped: d,
+    finish: fit.choices[0].finish_reason,
+    promptTokens: fit.usage.prompt_tokens,
+    keptTokens: await engine.countTokens([system, ...turns.slice(d)]),
+    keptStartsWith: turns[d]?.role,
+    // One user turn less dropped would not have fitted.
+    oneMoreTokens: earlier == null ? null : await engine.countTokens([system, ...turns.slice(earlier)]),
+    contextLength: engine.contextLength,
+  };
+  const fitStream = [];
+  for await (const c of await engine.chat.completions.create({ messages: long, ...greedy, truncation: "auto", stream: true })) fitStream.push(c);
+  R.fitStream = { dropped: fitStream[0].dropped_messages, text: fitStream.map((c) => c.choices[0]?.delta.content ?? "").join(""), whole: text(fit) };
+  R.notFit = await failure(engine.chat.completions.create({ messages: long, ...greedy }));
+
+  // Text completions: the raw prompt, no template.
+  const prompt = "Once upon a time";
+  R.rawChat = text(await engine.chat.completions.create({ prompt, ...greedy }));
+  R.completion = await engine.completions.create({ prompt, ...greedy });
+  R.completionDefault = await engine.completions.create({ prompt, temperature: 0, ignore_eos: true });
+  R.echo = await engine.completions.create({ prompt, ...greedy, echo: true });
+  R.legacyLogprobs = await engine.completions.create({ prompt, temperature: 0, max_tokens: 8, ignore_eos: true, logprobs: 3 });
+  const chunks = [];
+  for await (const c of await engine.completions.create({ prompt, ...greedy, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+  R.completionChunks = chunks;
+  R.completionRefused = await Promise.all([
+    failure(engine.completions.create({ prompt: ["a", "b"] })),
+    failure(engine.completions.create({ prompt, suffix: "end" })),
+    failure(engine.completions.create({ prompt, echo: true, logprobs: 2 })),
+    failure(engine.completions.create({ prompt, logprobs: 9 })),
+  ]);
+}
+
+async function openai(fetch, engine, R) {
+  const client = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
+  R.sdkModels = (await client.models.list()).data.map((m) => m.id);
+  R.sdkWhole = text(await client.chat.completions.create({ model: engine.model, messages: hello, ...greedy }));
+  let streamed = "";
+  for await (const c of await client.chat.completions.create({ model: engine.model, messages: hello, ...greedy, stream: true })) streamed += c.choices[0]?.delta?.content ?? "";
+  R.sdkStreamed = streamed;
+  R.sdkParts = text(await client.chat.completions.create({ model: engine.model, messages: [{ role: "user", content: [{ type: "text", text: "Hel" }, { type: "text", text: "lo!" }] }], ...greedy, user: "someone" }));
+  R.sdkJson = [];
+  for (const temperature of [0, 1]) {
+    const r = await client.chat.completions.create({
+      model: engine.model, messages: [{ role: "user", content: "Give me a person as JSON." }], temperature, seed: 3, max_tokens: 96,
+      response_format: { type: "json_schema", json_schema: { name: "person", schema: SCHEMA, strict: true } },
+    });
+    R.sdkJson.push({ text: text(r), finish: r.choices[0].finish_reason });
+  }
+  R.sdkCompletion = (await client.completions.create({ model: engine.model, prompt: "Once upon a time", ...greedy })).choices[0].text;
+  // Abort mid-stream: the SDK ends the stream where it was (it swallows the AbortError), and the
+  // generation stops; a whole answer aborted rejects with the SDK's APIUserAbortError.
+  const controller = new AbortController();
+  const stream = await client.chat.completions.create({ model: engine.model, messages: hello, temperature: 0, max_tokens: 200, ignore_eos: true, stream: true }, { signal: controller.signal });
+  let pieces = 0;
+  R.sdkStreamAbort = await failure((async () => {
+    for await (const c of stream) if (c.choices[0]?.delta?.content && ++pieces === 2) controller.abort();
+  })());
+  R.sdkStreamPieces = pieces;
+  const whole = new AbortController();
+  const pending = failure(client.chat.completions.create({ model: engine.model, messages: hello, temperature: 0, max_tokens: 200, ignore_eos: true }, { signal: whole.signal }));
+  setTimeout(() => whole.abort(), 100);
+  R.sdkAbort = await pending;
+  R.sdkAbortIsUserAbort = R.sdkAbort?.ctor === OpenAI.APIUserAbortError.name;
+  R.sdkAfterAbort = text(await client.chat.completions.create({ model: engine.model, messages: hello, ...greedy }));
+  // Errors: OpenAI's status codes and error JSON.
+  R.sdkErrors = await Promise.all([
+    failure(client.chat.completions.create({ model: engine.model, messages: hello, n: 2 })),
+    failure(client.chat.completions.create({ model: engine.model, messages: hello, temperature: 7 })),
+    failure(client.chat.completions.create({ model: engine.model, prompt: "word ".repeat(engine.contextLength * 2) })),
+    failure(client.chat.completions.create({ model: engine.model, messages: hello, stream: true, temperature: 7 })),
+    failure(client.embeddings.create({ model: engine.model, input: "x" })),
+  ]);
+}
+
+async function aiSdk(fetch, engine, R) {
+  const provider = createOpenAICompatible({ name: "bitnet", baseURL: BASE, fetch, supportsStructuredOutputs: true, includeUsage: true });
+  const model = provider(engine.model);
+  const gen = await generateText({ model, prompt: "Hello!", temperature: 0, maxOutputTokens: 16, maxRetries: 0 });
+  R.aiText = gen.text;
+  R.aiUsage = gen.usage;
+  const s = streamText({ model, messages: [{ role: "user", content: [{ type: "text", text: "Hel" }, { type: "text", text: "lo!" }] }], temperature: 0, maxOutputTokens: 16, maxRetries: 0 });
+  let streamed = "";
+  for await (const t of s.textStream) streamed += t;
+  R.aiStreamed = streamed;
+  R.aiObject = [];
+  for (const temperature of [0, 1]) {
+    const o = await generateObject({ model, schema: jsonSchema(SCHEMA), prompt: "Give me a person as JSON.", temperature, seed: 5, maxOutputTokens: 96, maxRetries: 0 });
+    R.aiObject.push(o.object);
+  }
+  R.aiError = await failure(generateText({ model, prompt: "word ".repeat(engine.contextLength * 2), maxRetries: 0 }));
+}
+
+async function run() {
+  const progress = [];
+  // The fetch is made before the model loads: requests in between are answered 503 "model_loading".
+  const loading = createEngine({ model: "embedded.gguf", contextLength: 256, onProgress: (p) => progress.push(p.phase) });
+  const fetch = createFetch(loading);
+  const R = {};
+  const early = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
+  R.whileLoading = await failure(early.chat.completions.create({ model: "m", messages: hello }));
+  const engine = await loading;
+  R.progress = progress;
+  R.model = engine.model;
+  document.getElementById("status").textContent = "loaded";
+  await direct(engine, R);
+  await openai(fetch, engine, R);
+  await aiSdk(fetch, engine, R);
+  R.schema = SCHEMA;
+  return R;
+}
+
+window.RESULT = {};
+run()
+  .then((r) => (window.RESULT = { ok: true, ...r }))
+  .catch((e) => (window.RESULT = { ok: false, error: `${e.name}: ${e.message}\n${e.stack}` }))
+  .finally(() => (document.title = "done"));
