@@ -9,6 +9,7 @@
 mod bounded;
 mod hf_env;
 pub mod strftime;
+pub mod tools;
 
 use minijinja::context;
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,32 @@ use crate::gguf::Gguf;
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// An assistant's calls, as templates take them (`tools::normalize_calls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
+    /// A tool message's answer to this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Self {
-        Message { role: role.into(), content: content.into() }
+        Message { role: role.into(), content: content.into(), tool_calls: None, tool_call_id: None }
+    }
+
+    /// The message as a template sees it: `role`, `content` (None for an assistant's calls with no
+    /// text, as OpenAI sends `content: null`), and `tool_calls`/`tool_call_id` where there are.
+    fn to_jinja(&self) -> minijinja::Value {
+        let mut pairs = vec![("role", minijinja::Value::from(self.role.as_str()))];
+        let content = if self.content.is_empty() && self.tool_calls.is_some() { minijinja::Value::from(()) } else { self.content.as_str().into() };
+        pairs.push(("content", content));
+        if let Some(calls) = &self.tool_calls {
+            pairs.push(("tool_calls", minijinja::Value::from(minijinja::value::Serde(calls))));
+        }
+        if let Some(id) = &self.tool_call_id {
+            pairs.push(("tool_call_id", id.as_str().into()));
+        }
+        minijinja::Value::from_pairs(pairs)
     }
 }
 
@@ -32,7 +54,7 @@ impl Message {
 pub enum ChatError {
     #[error("the model's chat template cannot be used: {0}")]
     Template(String),
-    #[error("message role '{0}' is not one of system, user, assistant")]
+    #[error("message role '{0}' is not one of system, user, assistant, tool")]
     BadRole(String),
     #[error(
         "the model's chat template is {bytes} bytes, more than the {max} bitnet-web accepts (official templates \
@@ -112,14 +134,32 @@ impl ChatFormat {
     /// The text contains special-token text (BOS, EOT), so tokenize it with special parsing and
     /// without adding another BOS.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+        self.render_with(messages, None, add_generation_prompt)
+    }
+
+    /// `render`, with the request's `tools` passed to the template as HF passes them.
+    pub fn render_with(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<String, ChatError> {
         match self {
             ChatFormat::Bitnet2B4T => Ok(self.segments(messages, add_generation_prompt)?.iter().map(Segment::as_str).collect()),
-            ChatFormat::Template { .. } => self.render_jinja(messages, add_generation_prompt),
+            ChatFormat::Template { .. } => self.render_jinja(messages, tools, add_generation_prompt),
+        }
+    }
+
+    /// How this format writes tool calls.
+    pub fn tool_syntax(&self) -> tools::Syntax {
+        match self {
+            ChatFormat::Bitnet2B4T => tools::Syntax::Tagged,
+            ChatFormat::Template { source, .. } => tools::syntax_of(Some(source)),
         }
     }
 
     /// The rendered prompt as markup and message text, in order (their concatenation is `render`).
     pub fn segments(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
+        self.segments_with(messages, None, add_generation_prompt)
+    }
+
+    /// `segments`, with the request's `tools` passed to the template.
+    pub fn segments_with(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
         check_roles(messages)?;
         match self {
             ChatFormat::Bitnet2B4T => {
@@ -136,7 +176,7 @@ impl ChatFormat {
                 }
                 Ok(out)
             }
-            ChatFormat::Template { .. } => self.jinja_segments(messages, add_generation_prompt),
+            ChatFormat::Template { .. } => self.jinja_segments(messages, tools, add_generation_prompt),
         }
     }
 
@@ -144,14 +184,18 @@ impl ChatFormat {
     /// replaced by a marker, which shows where contents go and what markup lies between. Each
     /// content is then found in the real rendering as the template placed it: verbatim or trimmed
     /// (what HF templates do to it), followed by the next piece of markup. Anything else is refused.
-    fn jinja_segments(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
-        let real = self.render_jinja(messages, add_generation_prompt)?;
+    fn jinja_segments(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
+        let real = self.render_jinja(messages, tools, add_generation_prompt)?;
+        // An empty content stays empty: a template may test it (`if message.content`).
         let marked: Vec<Message> = messages
             .iter()
             .enumerate()
-            .map(|(i, m)| Message { role: m.role.clone(), content: format!("\u{E000}{i}\u{E001}") })
+            .map(|(i, m)| Message {
+                content: if m.content.is_empty() { String::new() } else { format!("\u{E000}{i}\u{E001}") },
+                ..m.clone()
+            })
             .collect();
-        let layout = self.render_jinja(&marked, add_generation_prompt)?;
+        let layout = self.render_jinja(&marked, tools, add_generation_prompt)?;
         // Alternating markup and marker indices.
         let mut pieces: Vec<(String, Option<usize>)> = Vec::new();
         let mut rest = layout.as_str();
@@ -178,7 +222,11 @@ impl ChatFormat {
                     let content = &messages.get(*i).ok_or(ChatError::UnplaceableText)?.content;
                     let next = pieces.get(k + 1).map_or("", |p| p.0.as_str());
                     let strip = |start, end| hf_env::py_strip(content, None, start, end);
-                    let placed = [content.as_str(), strip(true, true), strip(true, false), strip(false, true)]
+                    // Llama 3.1 writes a tool's answer as a JSON string (`tojson`): the quotes are
+                    // the marker's too, so the text between them is the escaped content.
+                    let quoted = hf_env::py_dumps(&serde_json::Value::String(content.clone()), None);
+                    let escaped = &quoted[1..quoted.len() - 1];
+                    let placed = [content.as_str(), strip(true, true), strip(true, false), strip(false, true), escaped]
                         .into_iter()
                         .find(|c| real[pos..].starts_with(c) && real[pos + c.len()..].starts_with(next))
                         .ok_or(ChatError::UnplaceableText)?;
@@ -193,7 +241,7 @@ impl ChatFormat {
         Ok(out)
     }
 
-    fn render_jinja(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+    fn render_jinja(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<String, ChatError> {
         check_roles(messages)?;
         match self {
             ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
@@ -201,15 +249,12 @@ impl ChatFormat {
                 let env = hf_env::environment(TEMPLATE_FUEL);
                 let compiled = bounded::compile(source, hf_env::syntax()).map_err(|e| ChatError::Template(e.to_string()))?;
                 bounded::render(&env, &compiled, context! {
-                    messages => messages
-                        .iter()
-                        .map(|m| minijinja::Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
-                        .collect::<minijinja::Value>(),
+                    messages => messages.iter().map(Message::to_jinja).collect::<minijinja::Value>(),
                     add_generation_prompt => add_generation_prompt,
                     bos_token => bos,
                     eos_token => eos,
                     // HF passes these to every template, as None when there are none.
-                    tools => (),
+                    tools => tools.map(|t| minijinja::Value::from(minijinja::value::Serde(t))),
                     documents => (),
                 })
                 .map_err(|e| match e.kind() {
@@ -230,7 +275,7 @@ fn template_in_use(g: &Gguf) -> Option<&str> {
 }
 
 fn check_roles(messages: &[Message]) -> Result<(), ChatError> {
-    match messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant")) {
+    match messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant" | "tool")) {
         Some(m) => Err(ChatError::BadRole(m.role.clone())),
         None => Ok(()),
     }

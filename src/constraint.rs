@@ -59,6 +59,9 @@ pub enum ResponseFormat {
     JsonObject,
     /// JSON matching this schema.
     JsonSchema(Value),
+    /// A Lark grammar (llguidance's dialect, with `%json` for JSON parts): tool calls
+    /// (`chat::tools`), never a request's `response_format`.
+    Lark(String),
 }
 
 impl ResponseFormat {
@@ -88,17 +91,21 @@ impl ResponseFormat {
 
     /// The schema to enforce, if any, with llguidance's options for compact JSON.
     fn schema(&self) -> Option<Value> {
-        let mut schema = match self {
-            ResponseFormat::Text => return None,
+        let schema = match self {
+            ResponseFormat::Text | ResponseFormat::Lark(_) => return None,
             ResponseFormat::JsonObject => json!({ "type": "object" }),
             ResponseFormat::JsonSchema(s) => s.clone(),
         };
-        schema.as_object_mut()?.insert(
-            "x-guidance".into(),
-            json!({ "item_separator": ",", "key_separator": ":", "whitespace_flexible": false }),
-        );
-        Some(schema)
+        Some(compact(schema))
     }
+}
+
+/// The schema with llguidance's options for compact JSON (no whitespace between tokens).
+pub fn compact(mut schema: Value) -> Value {
+    if let Some(o) = schema.as_object_mut() {
+        o.insert("x-guidance".into(), json!({ "item_separator": ",", "key_separator": ":", "whitespace_flexible": false }));
+    }
+    schema
 }
 
 /// Digits in a row after which a digit is allowed only if nothing else is.
@@ -136,8 +143,12 @@ impl Vocabulary {
 
     /// A constraint for one answer, or `None` for free text.
     pub fn constraint(&self, format: &ResponseFormat) -> Result<Option<Constraint>, ConstraintError> {
-        let Some(schema) = format.schema() else { return Ok(None) };
-        let parser = self.factory.create_parser(TopLevelGrammar::from_json_schema(schema)).map_err(|e| ConstraintError::Schema(e.to_string()))?;
+        let grammar = match (format, format.schema()) {
+            (ResponseFormat::Lark(g), _) => TopLevelGrammar::from_lark(g.clone()),
+            (_, Some(schema)) => TopLevelGrammar::from_json_schema(schema),
+            (_, None) => return Ok(None),
+        };
+        let parser = self.factory.create_parser(grammar).map_err(|e| ConstraintError::Schema(e.to_string()))?;
         let matcher = Matcher::new(Ok(parser));
         if let Some(e) = matcher.get_error() {
             return Err(ConstraintError::Schema(e));

@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::chat::tools::{self, Syntax, ToolError, Tools};
 use crate::chat::{ChatError, ChatFormat, Message};
 use crate::constraint::{Constraint, ConstraintError, ResponseFormat, Vocabulary};
 use crate::gguf::Gguf;
@@ -35,6 +36,8 @@ pub enum EngineError {
     Chat(#[from] ChatError),
     #[error(transparent)]
     Constraint(#[from] ConstraintError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {max}; shorten the conversation")]
@@ -84,11 +87,29 @@ pub struct GenerateParams {
     /// Structured output: the answer must be JSON (an object, or matching a schema).
     #[serde(skip)]
     pub response_format: ResponseFormat,
+    /// Tool calls: the grammar a call follows (`Tools::grammar`), and whether the answer must be
+    /// one (`required`, a named tool) or may be (`auto`: its first token decides).
+    #[serde(skip)]
+    pub tool_calls: Option<ToolCalls>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCalls {
+    pub grammar: String,
+    pub required: bool,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, ignore_eos: false, sampler: SamplerParams::default(), stop: Vec::new(), logprobs: None, response_format: ResponseFormat::Text }
+        GenerateParams {
+            max_tokens: 256,
+            ignore_eos: false,
+            sampler: SamplerParams::default(),
+            stop: Vec::new(),
+            logprobs: None,
+            response_format: ResponseFormat::Text,
+            tool_calls: None,
+        }
     }
 }
 
@@ -98,6 +119,9 @@ pub enum Prompt {
     Text(String),
     /// A conversation, rendered with the model's chat format.
     Chat(Vec<Message>),
+    /// A conversation with the request's tools: rendered by the model's template where it takes
+    /// tools as we know how (`ChatFormat::tool_syntax`), else with our tool prompt.
+    ChatWithTools(Vec<Message>, Box<Tools>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +215,10 @@ pub struct Completion {
 pub struct Generation {
     sampler: Sampler,
     constraint: Option<Constraint>,
+    /// `tool_choice: "auto"`: the call grammar, taken up if the first token starts a call.
+    pending: Option<Constraint>,
+    /// The answer is a tool call (its text is the call's syntax, not content).
+    calling: bool,
     params: GenerateParams,
     logits: Vec<f32>,
     tokens: Vec<u32>,
@@ -213,6 +241,12 @@ impl Generation {
 
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+
+    /// Whether the answer is a tool call: from the start (`required`, a named tool), or since its
+    /// first token started one (`auto`).
+    pub fn calling(&self) -> bool {
+        self.calling
     }
 
     /// Stops the generation (the caller's stop button).
@@ -435,11 +469,37 @@ impl Engine {
                 self.tokenizer.encode_segments(&self.chat.segments(messages, true)?)
             }
             Prompt::Chat(messages) => self.tokenizer.encode(&self.chat.render(messages, true)?, true),
+            Prompt::ChatWithTools(messages, tools) => {
+                tools::check_turns(messages)?;
+                if self.chat.tool_syntax() == Syntax::Tagged {
+                    return self.encode_prompt(&Prompt::Chat(tools::tagged_messages(messages, tools)));
+                }
+                self.check_tool_markup(messages, tools)?;
+                let raw = Some(&tools.raw);
+                if messages.iter().any(|m| self.tokenizer.contains_special_text(&m.content)) {
+                    self.tokenizer.encode_segments(&self.chat.segments_with(messages, raw, true)?)
+                } else {
+                    self.tokenizer.encode(&self.chat.render_with(messages, raw, true)?, true)
+                }
+            }
         };
         Ok(match (self.tokenizer.add_bos, self.tokenizer.bos) {
             (true, Some(bos)) if ids.first() != Some(&bos) => std::iter::once(bos).chain(ids).collect(),
             _ => ids,
         })
+    }
+
+    /// The tools and the calls made are the template's markup, so special-token text in them
+    /// would become control tokens: refused (in message text it stays text).
+    fn check_tool_markup(&self, messages: &[Message], tools: &Tools) -> Result<(), EngineError> {
+        let calls = messages.iter().filter_map(|m| m.tool_calls.as_ref());
+        if std::iter::once(&tools.raw).chain(calls).any(|v| self.tokenizer.contains_special_text(&v.to_string())) {
+            return Err(ToolError::BadMessage(
+                "`tools` or a message's `tool_calls` contain special-token text, which the chat template would turn into control tokens; remove it".into(),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
@@ -449,6 +509,10 @@ impl Engine {
         let bytes = match prompt {
             Prompt::Text(t) => t.len(),
             Prompt::Chat(messages) => messages.iter().map(|m| m.content.len()).sum(),
+            Prompt::ChatWithTools(messages, tools) => {
+                let calls: usize = messages.iter().filter_map(|m| m.tool_calls.as_ref()).map(|c| c.to_string().len()).sum();
+                messages.iter().map(|m| m.content.len()).sum::<usize>() + calls + tools.raw.to_string().len()
+            }
         };
         let max = self.max_context();
         if bytes > max.saturating_mul(self.tokenizer.max_token_bytes()) {
@@ -475,16 +539,25 @@ impl Engine {
         let tokens = self.prompt_tokens(prompt)?;
         // A new prompt runs whole: what a lost GPU left to compute again is no longer needed.
         self.lost = None;
-        // A schema that cannot be enforced fails before the prompt runs.
-        let constraint = match params.response_format {
+        // A schema or a tool call grammar that cannot be enforced fails before the prompt runs.
+        let calls = params.tool_calls.as_ref().map(|c| (ResponseFormat::Lark(c.grammar.clone()), c.required));
+        let mut constraint = match params.response_format {
             ResponseFormat::Text => None,
-            ref format => {
-                if self.vocabulary.is_none() {
-                    self.vocabulary = Some(Vocabulary::new(&self.tokenizer)?);
-                }
-                self.vocabulary.as_ref().expect("built above").constraint(format)?
-            }
+            ref format => self.vocabulary()?.constraint(format)?,
         };
+        let mut pending = None;
+        let mut calling = false;
+        if let Some((grammar, required)) = calls {
+            if constraint.is_some() {
+                return Err(ToolError::BadChoice("cannot be combined with `response_format` unless it is \"none\"".into()).into());
+            }
+            let c = self.vocabulary()?.constraint(&grammar)?;
+            if required {
+                (constraint, calling) = (c, true);
+            } else {
+                pending = c;
+            }
+        }
         // At least one token must run, to produce the next token's logits.
         let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count().min(tokens.len() - 1);
         self.truncate_cache(common);
@@ -512,6 +585,8 @@ impl Engine {
         Ok(Generation {
             sampler,
             constraint,
+            pending,
+            calling,
             params,
             logits,
             tokens: Vec::new(),
@@ -521,6 +596,14 @@ impl Engine {
             finish: None,
             decode_ms: 0.0,
         })
+    }
+
+    /// The vocabulary as the grammar engine walks it, built on the first constrained request.
+    fn vocabulary(&mut self) -> Result<&Vocabulary, EngineError> {
+        if self.vocabulary.is_none() {
+            self.vocabulary = Some(Vocabulary::new(&self.tokenizer)?);
+        }
+        Ok(self.vocabulary.as_ref().expect("built above"))
     }
 
     /// Runs `tokens` after the cached ones. If the GPU fails (a lost device, a driver error), the
@@ -594,9 +677,24 @@ impl Engine {
             c.mask(&mut g.logits)?;
             self.stats.constraint_ms += now_ms() - t0;
         }
+        // `auto`: the first token is the model's own; if the call grammar allows it, the answer is
+        // a call from there on, constrained like one.
+        let mut opens_call = None;
+        if let Some(p) = g.pending.as_mut().filter(|_| g.tokens.is_empty()) {
+            let mut masked = g.logits.clone();
+            p.mask(&mut masked)?;
+            opens_call = Some(masked);
+        }
         let token = g.sampler.sample(&mut g.logits);
         if let Some(c) = g.constraint.as_mut() {
             c.commit(token)?;
+        }
+        if let (Some(masked), Some(mut p)) = (opens_call, g.pending.take()) {
+            if masked[token as usize].is_finite() && !self.tokenizer.is_end_of_generation(token) {
+                p.commit(token)?;
+                g.constraint = Some(p);
+                g.calling = true;
+            }
         }
         let logprob = raw.map(|raw| TokenLogprob::of(&raw, token, top_n.unwrap_or(0)));
         g.tokens.push(token);

@@ -72,7 +72,7 @@ impl ErrorName for EngineError {
             EngineError::Chat(ChatError::TemplateTooLong { .. } | ChatError::EmptyTemplate) => "UnsupportedModelError",
             EngineError::Chat(_) | EngineError::EmptyPrompt => "TypeError",
             EngineError::Constraint(ConstraintError::Grammar(_)) => "Error",
-            EngineError::Constraint(_) => "TypeError",
+            EngineError::Constraint(_) | EngineError::Tool(_) => "TypeError",
         }
     }
 }

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::chat::Message;
+use crate::chat::tools::{self, CallDelta, CallReader, ToolChoice, ToolError, Tools};
 use crate::constraint::ResponseFormat;
-use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
+use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt, ToolCalls};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
 use crate::model::{EmbeddingPrecision, HeadPrecision, KvPrecision, LoadOptions};
 use crate::quant::I2sLayout;
@@ -374,11 +375,11 @@ impl ModelLoader {
             let max_len = self.loader.config().map_or(0, |c| c.context_length(self.opts.max_context));
             let (gpu, gguf) = self.loader.finish_on_gpu(max_len).map_err(to_js)?;
             let engine = engine::Engine::on_gpu(gpu, &gguf, self.opts).map_err(to_js)?;
-            return Ok(Engine { engine, generation: None });
+            return Ok(Engine { engine, generation: None, calls: CallReader::default() });
         }
         let (model, gguf) = self.loader.finish().map_err(to_js)?;
         let engine = engine::Engine::new(model, &gguf, self.opts).map_err(to_js)?;
-        Ok(Engine { engine, generation: None })
+        Ok(Engine { engine, generation: None, calls: CallReader::default() })
     }
 
     /// Ends a load of the same file for the CPU into `engine`, whose GPU was lost with the weights
@@ -416,6 +417,11 @@ struct Request {
     response_format: Option<serde_json::Value>,
     /// Generate `max_tokens` tokens even past end-of-turn tokens (benchmarks, tests).
     ignore_eos: bool,
+    /// OpenAI's tools: `[{ type: "function", function: { name, description?, parameters? } }]`.
+    tools: Option<serde_json::Value>,
+    /// `"auto"`, `"none"`, `"required"` or `{ type: "function", function: { name } }`.
+    tool_choice: Option<serde_json::Value>,
+    parallel_tool_calls: Option<bool>,
 }
 
 /// OpenAI accepts one stop string or a list.
@@ -424,6 +430,37 @@ struct Request {
 enum StopField {
     One(String),
     Many(Vec<String>),
+}
+
+/// A request's prompt: raw text, or a conversation (with its tools, checked, and its calls made
+/// normalized as templates take them).
+fn chat_prompt(
+    messages: Option<Vec<Message>>,
+    prompt: Option<String>,
+    tools: Option<&serde_json::Value>,
+    choice: Option<&serde_json::Value>,
+    parallel: Option<bool>,
+) -> Result<Prompt, JsValue> {
+    let type_error = |e: ToolError| js_error("TypeError", &e.to_string());
+    let Some(mut messages) = messages else {
+        if tools.is_some() {
+            return Err(js_error("TypeError", "`tools` needs `messages`"));
+        }
+        return prompt.map(Prompt::Text).ok_or_else(|| js_error("TypeError", "a request needs `messages` or `prompt`"));
+    };
+    for (i, m) in messages.iter_mut().enumerate() {
+        if let Some(calls) = m.tool_calls.take() {
+            m.tool_calls = Some(tools::normalize_calls(&calls, &format!("messages[{i}]")).map_err(type_error)?);
+        }
+    }
+    match tools {
+        None if choice.is_some() => Err(js_error("TypeError", "`tool_choice` needs `tools`")),
+        None if messages.iter().any(|m| m.tool_calls.is_some() || m.role == "tool") => {
+            Err(js_error("TypeError", "a conversation with tool calls needs the request's `tools`"))
+        }
+        None => Ok(Prompt::Chat(messages)),
+        Some(t) => Ok(Prompt::ChatWithTools(messages, Box::new(Tools::from_openai(t, choice, parallel).map_err(type_error)?))),
+    }
 }
 
 /// The `TypeError`/`RangeError` for a request field that is out of its range.
@@ -502,6 +539,7 @@ impl Request {
                 None => ResponseFormat::Text,
                 Some(v) => ResponseFormat::from_openai(v).map_err(|e| js_error("TypeError", &e.to_string()))?,
             },
+            tool_calls: None,
         })
     }
 }
@@ -530,12 +568,18 @@ struct StepResult {
     finish_reason: Option<engine::FinishReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<LogprobEntry>,
+    /// The tool calls this token continued: a call's name when it is complete, then pieces of its
+    /// arguments (the npm package gives each call its id and OpenAI's delta shape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<CallDelta>,
 }
 
 #[wasm_bindgen]
 pub struct Engine {
     engine: engine::Engine,
     generation: Option<Generation>,
+    /// The calls read from the answer, when it is one.
+    calls: CallReader,
 }
 
 #[derive(Serialize)]
@@ -568,14 +612,17 @@ impl Engine {
     }
 
     /// A request's prompt and generation parameters.
-    fn request(&self, request: JsValue) -> Result<(Prompt, GenerateParams), JsValue> {
+    fn request(&mut self, request: JsValue) -> Result<(Prompt, GenerateParams), JsValue> {
         let r: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
-        let params = r.params(self.engine.tokenizer.n_vocab())?;
-        let prompt = match (r.messages, r.prompt) {
-            (Some(m), _) => Prompt::Chat(m),
-            (None, Some(p)) => Prompt::Text(p),
-            (None, None) => return Err(js_error("TypeError", "a request needs `messages` or `prompt`")),
-        };
+        let mut params = r.params(self.engine.tokenizer.n_vocab())?;
+        self.calls = CallReader::default();
+        let prompt = chat_prompt(r.messages, r.prompt, r.tools.as_ref(), r.tool_choice.as_ref(), r.parallel_tool_calls)?;
+        if let Prompt::ChatWithTools(_, tools) = &prompt {
+            params.tool_calls = tools.grammar(self.engine.chat.tool_syntax()).map(|grammar| ToolCalls {
+                grammar,
+                required: matches!(tools.choice, ToolChoice::Required | ToolChoice::Named(_)),
+            });
+        }
         Ok((prompt, params))
     }
 
@@ -595,7 +642,12 @@ impl Engine {
             ..entry(piece.token, lp.logprob)
         });
         let finish_reason = self.generation.as_ref().and_then(|g| g.finish_reason());
-        let r = StepResult { token: piece.token, text: piece.text, finish_reason, logprobs };
+        // A call's text is the call's syntax, read into calls rather than handed out as content.
+        let (text, tool_calls) = match self.generation.as_ref().is_some_and(Generation::calling) {
+            true => (String::new(), self.calls.push(&piece.text)),
+            false => (piece.text, Vec::new()),
+        };
+        let r = StepResult { token: piece.token, text, finish_reason, logprobs, tool_calls };
         serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
     }
 
@@ -670,13 +722,11 @@ impl Engine {
         struct Counted {
             messages: Option<Vec<Message>>,
             prompt: Option<String>,
+            tools: Option<serde_json::Value>,
+            tool_choice: Option<serde_json::Value>,
         }
         let r: Counted = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("TypeError", &e.to_string()))?;
-        let prompt = match (r.messages, r.prompt) {
-            (Some(m), _) => Prompt::Chat(m),
-            (None, Some(p)) => Prompt::Text(p),
-            (None, None) => return Err(js_error("TypeError", "countTokens needs `messages` or `prompt`")),
-        };
+        let prompt = chat_prompt(r.messages, r.prompt, r.tools.as_ref(), r.tool_choice.as_ref(), None)?;
         Ok(self.engine.encode_prompt(&prompt).map_err(to_js)?.len())
     }
 

@@ -35,4 +35,5 @@ mod structured;
 mod templates;
 mod tokenizer;
 mod tokenizer_family;
+mod tools;
 mod web;

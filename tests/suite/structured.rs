@@ -56,7 +56,7 @@ fn schema() -> Value {
 }
 
 /// Checks `v` against the keywords `schema()` uses; returns what is wrong.
-fn violations(v: &Value, s: &Value, at: &str, out: &mut Vec<String>) {
+pub(crate) fn violations(v: &Value, s: &Value, at: &str, out: &mut Vec<String>) {
     let mut bad = |m: String| out.push(format!("{at}: {m}"));
     if let Some(options) = s.get("enum").and_then(Value::as_array) {
         if !options.iter().any(|o| o == v || (o.is_number() && v.as_f64() == o.as_f64())) {

@@ -112,3 +112,56 @@ fn raise_exception_is_a_template_error() {
     assert!(err.to_string().contains("Conversation must start with a user turn"), "{err}");
     assert_eq!(f.render(&[Message::new("user", "hi")], false).unwrap(), "");
 }
+
+/// The request's tools, and conversations with calls made and answered, rendered by the official
+/// templates that take tools (Llama 3.1 Instruct, Falcon3 Instruct) exactly as HF renders them
+/// (tests/fixtures/make_tool_template_cases.py): HF's `tojson` (Python's `json.dumps`, indented or
+/// not), calls with `content: None`, tool answers, and the template's own errors.
+#[test]
+fn official_templates_render_tools_as_hf_does() {
+    let doc: Value = serde_json::from_str(include_str!("../fixtures/tool_template_cases.json")).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 2 * 12 * 2, "{} cases", cases.len());
+    let source = |name: &str| match name {
+        "llama3_1" => include_str!("../fixtures/templates/llama3_1.jinja"),
+        "falcon3" => include_str!("../fixtures/templates/falcon3.jinja"),
+        other => panic!("no template {other}"),
+    };
+    let mut failures = Vec::new();
+    let mut rendered = 0;
+    for c in cases {
+        let name = c["template"].as_str().unwrap();
+        let special = &doc["models"][name];
+        let f = format(source(name), &special["bos"], &special["eos"]);
+        let agp = c["add_generation_prompt"].as_bool().unwrap();
+        let label = format!("{name}/{}/agp={agp}", c["conversation"].as_str().unwrap());
+        let m: Vec<Message> = c["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Message {
+                role: m["role"].as_str().unwrap().into(),
+                content: m["content"].as_str().unwrap_or_default().into(),
+                tool_calls: m.get("tool_calls").map(|t| bitnet_web::chat::tools::normalize_calls(t, &format!("messages[{i}]")).unwrap()),
+                tool_call_id: m.get("tool_call_id").and_then(Value::as_str).map(Into::into),
+            })
+            .collect();
+        let tools = &c["tools"];
+        match (f.render_with(&m, Some(tools), agp), c.get("expected").and_then(Value::as_str)) {
+            (Ok(got), Some(want)) if got == want => {
+                rendered += 1;
+                let segs = f.segments_with(&m, Some(tools), agp).map_err(|e| format!("{label}: segments: {e}"));
+                match segs {
+                    Ok(segs) => assert_eq!(segs.iter().map(Segment::as_str).collect::<String>(), want, "{label}: segments"),
+                    Err(e) => failures.push(e),
+                }
+            }
+            (Ok(got), Some(want)) => failures.push(format!("{label}:\n  got  {got:?}\n  want {want:?}")),
+            (Err(e), None) if e.to_string().contains(c["error"].as_str().unwrap()) => {}
+            (got, _) => failures.push(format!("{label}: got {got:?}, HF: {:?}", c.get("error"))),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(rendered >= 40, "{rendered} renderings compared");
+}

@@ -464,6 +464,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
             (None, true) => ResponseFormat::JsonObject,
             (None, false) => ResponseFormat::Text,
         },
+        tool_calls: None,
     };
     let mut out = std::io::stdout().lock();
     let done = engine.generate(&prompt, params, |piece| {
