@@ -1,5 +1,6 @@
 // The per-token cost of structured output in the browser: the same model answers the same request
-// as free text, as `json_object` and as `json_schema`, in headless Chromium through the package
+// as free text, as `json_object`, as `json_schema` and as a required tool call (the same schema as
+// the tool's parameters, inside the call's syntax), in headless Chromium through the package
 // (www/lib), and the engine's own mask time is divided by the tokens generated.
 //   make bench-structured   (a 1-layer 2B4T-shape model: the real 128,256-token Llama-3 vocabulary,
 //                            which is what the mask walks; the layers only change decode speed)
@@ -32,28 +33,34 @@ const rows = await page.evaluate(async (threads) => {
     required: ["name", "priority", "steps"],
   };
   const formats = {
-    text: undefined,
-    json_object: { type: "json_object" },
-    json_schema: { type: "json_schema", json_schema: { name: "plan", schema } },
+    text: {},
+    json_object: { response_format: { type: "json_object" } },
+    json_schema: { response_format: { type: "json_schema", json_schema: { name: "plan", schema } } },
+    tool_call: {
+      tools: [{ type: "function", function: { name: "plan", description: "Plans a trip.", parameters: schema } }],
+      tool_choice: "required",
+      parallel_tool_calls: false,
+    },
   };
   const out = [];
-  const ask = async (seed, response_format) => {
+  const ask = async (seed, extra) => {
     const t0 = performance.now();
     const r = await engine.chat.completions.create({
       messages: [{ role: "user", content: "Plan a trip as JSON." }],
-      max_tokens: 48, temperature: 0.7, seed, ...(response_format ? { response_format } : {}),
+      max_tokens: 48, temperature: 0.7, seed, ...extra,
     });
     const s = await engine.refreshStats();
-    return { wall_ms: performance.now() - t0, tokens: s.completion_tokens, decode: s.decode_tok_s, mask_ms: s.constraint_ms, text: r.choices[0].message.content };
+    const m = r.choices[0].message;
+    return { wall_ms: performance.now() - t0, tokens: s.completion_tokens, decode: s.decode_tok_s, mask_ms: s.constraint_ms, text: m.content ?? JSON.stringify(m.tool_calls) };
   };
-  for (const [name, response_format] of Object.entries(formats)) {
+  for (const [name, extra] of Object.entries(formats)) {
     // The same seed twice gives the same tokens: the first run also builds the vocabulary's trie
     // (once per engine), so the difference of the two walls is that one-off cost.
     let seed = 1;
-    let first = await ask(seed, response_format);
+    let first = await ask(seed, extra);
     // A random model may close a bare object at once ("{}"); take a seed that says something.
-    while (first.tokens < 16 && seed < 8) first = await ask(++seed, response_format);
-    const again = await ask(seed, response_format);
+    while (first.tokens < 16 && seed < 8) first = await ask(++seed, extra);
+    const again = await ask(seed, extra);
     out.push({ name, seed, ...again, first_extra_ms: first.wall_ms - again.wall_ms });
   }
   return { rows: out, info: engine.info };

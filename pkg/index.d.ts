@@ -163,10 +163,52 @@ export interface TextContentPart {
   text: string;
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  /** The text, or text parts, which are concatenated with nothing between them. */
-  content: string | TextContentPart[];
+export type ChatMessage =
+  | {
+      role: "system" | "user";
+      /** The text, or text parts, which are concatenated with nothing between them. */
+      content: string | TextContentPart[];
+    }
+  | {
+      role: "assistant";
+      /** null when the assistant only called tools. */
+      content: string | TextContentPart[] | null;
+      /** The calls it made, as a ChatCompletion's `message.tool_calls` gives them. */
+      tool_calls?: ToolCall[];
+    }
+  | {
+      /** A tool's answer to a call made before it. */
+      role: "tool";
+      tool_call_id: string;
+      content: string | TextContentPart[];
+    };
+
+/** A tool the model may call (OpenAI's shape; `function` is the only tool type). */
+export interface Tool {
+  type: "function";
+  function: {
+    /** 1-64 letters, digits, _ or -. */
+    name: string;
+    description?: string;
+    /** A JSON schema of the arguments (an object); none means no arguments. */
+    parameters?: Record<string, unknown>;
+    strict?: boolean;
+  };
+}
+
+/** A call the model made: `arguments` is JSON text that validates against the tool's `parameters`. */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A streamed piece of a call: the first for each call has `id`, `type` and the name; the others pieces of `arguments`. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments: string };
 }
 
 /**
@@ -254,6 +296,19 @@ export interface ChatCompletionRequest extends IgnoredFields {
     | { type: "json_schema"; json_schema: { name?: string; description?: string; strict?: boolean; schema: Record<string, unknown> } };
   /** Keep generating past end-of-turn tokens, up to max_tokens (benchmarks). */
   ignore_eos?: boolean;
+  /**
+   * Tools the model may call (at most 128). The chat template renders them where it takes tools
+   * (Llama 3.1+, Falcon3), else bitnet-web's own tool prompt does (the README says which).
+   */
+  tools?: Tool[];
+  /**
+   * "auto" (default): the model's first token decides, and a call it opens is constrained to valid
+   * arguments; "none": no call; "required": at least one call; a named function: that call. A call
+   * always parses and validates against its tool's `parameters` unless max_tokens cuts it short.
+   */
+  tool_choice?: "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+  /** Whether an answer may hold several calls (default true; at most 8), where the format can write several. */
+  parallel_tool_calls?: boolean;
   /** Aborts the request: a stream throws an AbortError; a whole answer returns the text so far with finish_reason "abort". */
   signal?: AbortSignal;
 }
@@ -268,8 +323,8 @@ export interface Usage {
   decode_tok_s: number | null;
 }
 
-/** "length": max_tokens reached or the context is full; "abort": stopped by a signal (whole answers only). */
-export type FinishReason = "stop" | "length" | "abort";
+/** "length": max_tokens reached or the context is full; "tool_calls": the answer is a complete call; "abort": stopped by a signal (whole answers only). */
+export type FinishReason = "stop" | "length" | "tool_calls" | "abort";
 
 export interface TokenLogprob {
   token: string;
@@ -289,7 +344,7 @@ export interface ChatCompletionChunk {
   model: string;
   choices: {
     index: number;
-    delta: { role?: "assistant"; content?: string };
+    delta: { role?: "assistant"; content?: string; tool_calls?: ToolCallDelta[] };
     logprobs: Logprobs | null;
     finish_reason: FinishReason | null;
   }[];
@@ -306,7 +361,8 @@ export interface ChatCompletion {
   model: string;
   choices: {
     index: number;
-    message: { role: "assistant"; content: string };
+    /** A call has `tool_calls` and `content: null`. */
+    message: { role: "assistant"; content: string | null; tool_calls?: ToolCall[] };
     logprobs: Logprobs | null;
     finish_reason: FinishReason;
   }[];
@@ -462,7 +518,7 @@ export class Engine {
   /** The text of token ids (special tokens as their text). */
   detokenize(ids: ArrayLike<number>): Promise<string>;
   /** Tokens the messages take as a prompt: chat template, BOS and the assistant's header included. */
-  countTokens(messages: ChatMessage[]): Promise<number>;
+  countTokens(messages: ChatMessage[], options?: { tools?: Tool[] }): Promise<number>;
   stats(): EngineStats;
   refreshStats(): Promise<EngineStats>;
   resetConversation(): Promise<void>;

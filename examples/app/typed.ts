@@ -32,6 +32,8 @@ import {
   type MemoryEstimate,
   type Progress,
   type TextCompletion,
+  type Tool,
+  type ToolCall,
   type TextCompletionChunk,
 } from "bitnet-web";
 
@@ -88,10 +90,10 @@ export async function everything(file: File): Promise<string> {
     if (c.usage) console.log(c.usage.prefill_tok_s, c.usage.decode_tok_s);
   }
   const whole: ChatCompletion = await engine.chat.completions.create({ prompt: "Once", max_completion_tokens: 8, response_format: { type: "json_object" } });
-  const reason: "stop" | "length" | "abort" = whole.choices[0].finish_reason;
+  const reason: "stop" | "length" | "tool_calls" | "abort" = whole.choices[0].finish_reason;
   console.log(reason, whole.usage.total_tokens);
   // @ts-expect-error: a field the API does not have is a type error, as it is an UnsupportedFieldError at run time
-  await engine.chat.completions.create({ messages: [], tools: [] });
+  await engine.chat.completions.create({ messages: [], functions: [] });
   // Content parts, fields that change nothing, and context fitting.
   const fitted: ChatCompletion = await engine.chat.completions.create({
     messages: [{ role: "user", content: [{ type: "text", text: "Hi" }] }],
@@ -102,6 +104,21 @@ export async function everything(file: File): Promise<string> {
     service_tier: "auto",
   });
   console.log(fitted.dropped_messages, IGNORED_FIELDS.length);
+  // Tool calls and a tool turn.
+  const tools: Tool[] = [{ type: "function", function: { name: "add", description: "Adds.", parameters: { type: "object" } } }];
+  const called: ChatCompletion = await engine.chat.completions.create({ messages: [{ role: "user", content: "1+2?" }], tools, tool_choice: "required", parallel_tool_calls: false });
+  const calls: ToolCall[] = called.choices[0].message.tool_calls ?? [];
+  const finish: "stop" | "length" | "tool_calls" | "abort" = called.choices[0].finish_reason;
+  await engine.chat.completions.create({
+    messages: [
+      { role: "user", content: "1+2?" },
+      { role: "assistant", content: null, tool_calls: calls },
+      { role: "tool", tool_call_id: calls[0].id, content: "3" },
+    ],
+    tools,
+    tool_choice: { type: "function", function: { name: "add" } },
+  });
+  console.log(finish, await engine.countTokens([{ role: "user", content: "1+2?" }], { tools }));
   // Text completions, whole and streamed.
   const done: TextCompletion = await engine.completions.create({ prompt: "Once", max_tokens: 8, echo: true });
   console.log(done.choices[0].text, done.choices[0].logprobs?.token_logprobs[0]);

@@ -19,7 +19,7 @@ import { memoryBudget } from "./budget.js";
 import { blobWorker } from "./spawn.js";
 import * as store from "./store.js";
 import { engines } from "./tabs.js";
-import { chatRequest, textRequest } from "./request.js";
+import { chatRequest, plainMessages, textRequest } from "./request.js";
 import { answerReserve, dropToFit } from "./fit.js";
 import { joinText, textChunks } from "./completions.js";
 
@@ -157,6 +157,9 @@ function usageOf(s = {}) {
 
 const finishReason = (r) => (r === "context_full" ? "length" : r);
 
+/** A tool call's id, as OpenAI's look (`call_` and 24 letters and digits). */
+const callId = () => `call_${Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[b % 62]).join("")}`;
+
 /**
  * Turns worker token messages into an async iterator of OpenAI chat.completion.chunk objects.
  * Aborting (signal, `return()`, unload) ends it with an AbortError.
@@ -172,10 +175,19 @@ function chunkStream(conn, request, { signal, includeUsage, model, dropped, onDo
     wake?.();
   };
   let iterator = null;
+  const ids = []; // each tool call's id, by index
   const { id, promise } = conn.request("chat", { request }, (msg) => {
     if (msg.type === "token") {
       const logprobs = msg.logprobs ? { content: [msg.logprobs] } : null;
-      push({ ...base, choices: [{ index: 0, delta: { content: msg.text }, logprobs, finish_reason: null }] });
+      // A call streams as OpenAI streams it: its index, id, type and name first, then pieces of
+      // its arguments' JSON.
+      const calls = (msg.tool_calls ?? []).map((d) => {
+        if (d.name == null) return { index: d.index, function: { arguments: d.arguments } };
+        ids[d.index] = callId();
+        return { index: d.index, id: ids[d.index], type: "function", function: { name: d.name, arguments: d.arguments } };
+      });
+      const delta = calls.length ? (msg.text ? { content: msg.text, tool_calls: calls } : { tool_calls: calls }) : { content: msg.text };
+      push({ ...base, choices: [{ index: 0, delta, logprobs, finish_reason: null }] });
     } else if (msg.type === "done") {
       iterator.finish = msg;
       onDone(msg);
@@ -183,7 +195,9 @@ function chunkStream(conn, request, { signal, includeUsage, model, dropped, onDo
         failure = new AbortError("The request was aborted.");
         return;
       }
-      push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(msg.finish_reason) }] });
+      // An answer that is a complete call ends with "tool_calls"; one cut short by max_tokens, "length".
+      const reason = ids.length && msg.finish_reason === "stop" ? "tool_calls" : finishReason(msg.finish_reason);
+      push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reason }] });
       if (includeUsage) push({ ...base, choices: [], usage: usageOf(msg.stats) });
     }
   });
@@ -326,7 +340,7 @@ export class Engine {
     if (req.truncation === "auto") {
       const reserve = answerReserve(this.contextLength, request.max_tokens ?? 256);
       const conn = await this.#live();
-      const count = (messages) => conn.call("countTokens", { request: { messages } });
+      const count = (messages) => conn.call("countTokens", { request: { messages, tools: request.tools, tool_choice: request.tool_choice } });
       dropped = await dropToFit(request.messages, this.contextLength, reserve, count);
       const head = request.messages.findIndex((m) => m.role !== "system");
       request = { ...request, messages: [...request.messages.slice(0, head), ...request.messages.slice(head + dropped)] };
@@ -355,6 +369,7 @@ export class Engine {
     if (req.stream) return it;
     let content = "";
     const logprobs = [];
+    const calls = [];
     let finish = null;
     let dropped = null;
     try {
@@ -362,6 +377,10 @@ export class Engine {
         dropped ??= chunk.dropped_messages;
         const choice = chunk.choices[0];
         content += choice?.delta.content ?? "";
+        for (const d of choice?.delta.tool_calls ?? []) {
+          if (d.id) calls[d.index] = { id: d.id, type: "function", function: { name: d.function.name, arguments: "" } };
+          calls[d.index].function.arguments += d.function.arguments;
+        }
         finish = choice?.finish_reason ?? finish;
         if (choice?.logprobs) logprobs.push(...choice.logprobs.content);
       }
@@ -378,7 +397,7 @@ export class Engine {
       model: this.model,
       choices: [{
         index: 0,
-        message: { role: "assistant", content },
+        message: calls.length ? { role: "assistant", content: content || null, tool_calls: calls } : { role: "assistant", content },
         logprobs: request.logprobs ? { content: logprobs } : null,
         finish_reason: finishReason(finish),
       }],
@@ -416,10 +435,10 @@ export class Engine {
     return (await this.#live()).call("detokenize", { ids: list });
   }
 
-  /** Tokens the messages take as a prompt: chat template, BOS and the assistant's header included. */
-  async countTokens(messages) {
+  /** Tokens the messages (and tools) take as a prompt: chat template, BOS and the assistant's header included. */
+  async countTokens(messages, { tools } = {}) {
     if (!Array.isArray(messages)) throw new TypeError("countTokens needs an array of messages");
-    return (await this.#live()).call("countTokens", { request: { messages } });
+    return (await this.#live()).call("countTokens", { request: { messages: plainMessages(messages), tools } });
   }
 
   /** The latest statistics: prefill and decode tok/s, memory, backend, threads. */

@@ -11,6 +11,7 @@ const CHAT_FIELDS = new Set([
   "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
   "repetition_penalty", "frequency_penalty", "presence_penalty", "logit_bias", "seed", "stop",
   "logprobs", "top_logprobs", "response_format", "ignore_eos",
+  "tools", "tool_choice", "parallel_tool_calls",
 ]);
 
 /** Fields `completions.create` honours (OpenAI's legacy text completions, plus our sampling extras). */
@@ -34,7 +35,7 @@ const IGNORED = new Set(IGNORED_FIELDS);
 const STREAM_OPTIONS = new Set(["include_usage", "include_obfuscation"]);
 
 /** Message fields: what the chat template reads. */
-const MESSAGE_FIELDS = new Set(["role", "content"]);
+const MESSAGE_FIELDS = new Set(["role", "content", "tool_calls", "tool_call_id"]);
 
 /** The engine's default answer length for chat; text completions default to OpenAI's 16. */
 export const TEXT_DEFAULT_MAX_TOKENS = 16;
@@ -88,15 +89,18 @@ export function messageText(content, at) {
 }
 
 /** The messages as the worker takes them: `{ role, content }` with content as a string. */
-function plainMessages(messages) {
+export function plainMessages(messages) {
   if (!Array.isArray(messages)) throw new TypeError("`messages` must be an array");
   return messages.map((m, i) => {
     const at = `messages[${i}]`;
     if (m === null || typeof m !== "object") throw new TypeError(`\`${at}\` must be a message object`);
     for (const k of Object.keys(m)) {
-      if (m[k] !== undefined && !MESSAGE_FIELDS.has(k)) throw new UnsupportedFieldError(`${at}.${k}`);
+      if (m[k] !== undefined && m[k] !== null && !MESSAGE_FIELDS.has(k)) throw new UnsupportedFieldError(`${at}.${k}`);
     }
-    return { role: m.role, content: messageText(m.content, at) };
+    // An assistant's calls may come with `content: null`, as OpenAI sends them.
+    const calls = m.tool_calls ?? undefined;
+    const content = m.content == null && calls ? "" : messageText(m.content, at);
+    return { role: m.role, content, ...(calls ? { tool_calls: calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
   });
 }
 

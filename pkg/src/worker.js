@@ -478,7 +478,7 @@ async function chat(id, request) {
       post({ type: "warning", id, message: `The GPU failed, so the engine moved to the CPU and the answer goes on: ${engine.fallback()}` });
     }
     text += step.text;
-    if (step.text || step.logprobs) post({ type: "token", id, text: step.text, token: step.token, logprobs: step.logprobs });
+    if (step.text || step.logprobs || step.tool_calls) post({ type: "token", id, text: step.text, token: step.token, logprobs: step.logprobs, tool_calls: step.tool_calls });
     finish = step.finish_reason ?? finish;
   }
   post({ type: "done", id, finish_reason: finish ?? "stop", text, stats: statsNow() });

@@ -16,10 +16,13 @@ import { serve, staticFiles } from "../../scripts/serve.mjs";
  * The package's size budget, unpacked: four wasm builds (relaxed SIMD, SIMD128, and each threaded;
  * 3.8 MiB each: 2.3 MB of engine code, 0.7 MB of tokenizer and Unicode tables, 0.9 MB of llguidance
  * for structured output) with their glue, the JS library and the docs made 15.7 MiB (16447285 bytes;
- * 5.8 MiB packed) when this was set, after the threaded SIMD128 build (Safari's) was added. A bundled
- * app emits all four, but a browser fetches only the one it runs.
+ * 5.8 MiB packed) after the threaded SIMD128 build (Safari's) was added. Tool calling then added
+ * llguidance's Lark front end, whose grammars wrap a call's JSON in a model's markup (236 KB of wasm
+ * before wasm-opt, 80 KB gzipped, per build) and ordered JSON maps for the templates: 16.97 MiB
+ * (17798636 bytes; 6.3 MiB packed) when this was set. A bundled app emits all four, but a browser
+ * fetches only the one it runs.
  */
-const BUDGET_BYTES = 16.5 * 2 ** 20;
+const BUDGET_BYTES = 17.5 * 2 ** 20;
 
 test("npm pack ships exactly the package, within its size budget", () => {
   const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", path.join(ROOT, "pkg")], { encoding: "utf8" }));
@@ -443,7 +446,7 @@ function checkResult(r) {
 
   // Strict fields and ranges.
   assert.deepEqual(r.unsupported.map((e) => [e.name, e.field]), [
-    ["UnsupportedFieldError", "tools"],
+    ["UnsupportedFieldError", "audio"],
     ["UnsupportedFieldError", "functions"],
     ["UnsupportedFieldError", "n"],
     ["UnsupportedFieldError", "stream_options.include_reasoning"],

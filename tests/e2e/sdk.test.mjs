@@ -156,3 +156,70 @@ test("the AI SDK (ai + @ai-sdk/openai-compatible) talks to the engine: generateT
   for (const o of R.aiObject) assert.ok(ok(o), `${JSON.stringify(o)}: ${JSON.stringify(ok.errors)}`);
   assert.equal(R.aiError.status, 400);
 });
+
+/** Each call's arguments parse and validate (Ajv) against its tool's schema; returns the names. */
+function checkCalls(calls, label) {
+  assert.ok(calls?.length >= 1, `${label}: no call`);
+  for (const c of calls) {
+    assert.match(c.id, /^call_[A-Za-z0-9]{24}$/, label);
+    assert.equal(c.type, "function", label);
+    const schema = R.toolSchemas[c.function.name];
+    assert.ok(schema, `${label}: ${c.function.name} is one of the tools`);
+    const ok = new Ajv({ allErrors: true }).compile(schema);
+    const args = JSON.parse(c.function.arguments);
+    assert.ok(ok(args), `${label}: ${c.function.arguments}: ${JSON.stringify(ok.errors)}`);
+  }
+  return calls.map((c) => c.function.name);
+}
+
+test("tool calls: required and named calls validate against their schemas, greedy and sampled; streamed deltas make the whole call; auto; tool turns; refusals", () => {
+  assert.equal(R.toolCalls.length, 6);
+  for (const [i, t] of R.toolCalls.entries()) {
+    assert.equal(t.finish, "tool_calls", JSON.stringify(t));
+    assert.equal(t.message.content, null, "a call has no content");
+    const names = checkCalls(t.message.tool_calls, `call ${i} (${t.choice})`);
+    if (t.choice === "add") assert.deepEqual(names, ["add"], "a named tool is the one called");
+  }
+  // The stream: one chunk opens each call (index, id, type, name), the rest carry argument pieces.
+  const streamed = [];
+  for (const { delta } of R.toolChunks) {
+    for (const d of delta?.tool_calls ?? []) {
+      if (d.id) {
+        assert.equal(d.index, streamed.length, "calls open in order");
+        assert.equal(d.type, "function");
+        streamed.push({ id: d.id, type: "function", function: { name: d.function.name, arguments: d.function.arguments } });
+      } else {
+        assert.deepEqual(Object.keys(d).sort(), ["function", "index"]);
+        streamed[d.index].function.arguments += d.function.arguments;
+      }
+    }
+  }
+  assert.equal(R.toolChunks.at(-1).finish, "tool_calls");
+  assert.ok(R.toolChunks.filter((c) => c.delta?.tool_calls).length > 2, "the arguments arrive in pieces");
+  const greedy = R.toolCalls[0].message.tool_calls;
+  assert.deepEqual(streamed.map((c) => c.function), greedy.map((c) => c.function), "the streamed call is the whole answer's");
+  checkCalls(R.autoForced.message.tool_calls, "auto, opened by its first token");
+  assert.equal(R.autoForced.finish, "tool_calls");
+  assert.equal(R.autoText.message.tool_calls, undefined, "auto without a call's opening answers text");
+  assert.equal(typeof R.autoText.message.content, "string");
+  assert.equal(typeof R.afterTool.message.content, "string", "a conversation with a call and its answer goes on");
+  assert.deepEqual(R.toolErrors.map((e) => e.name), ["TypeError", "TypeError", "TypeError", "TypeError"]);
+  assert.match(R.toolErrors[0].message, /"nope", which is not one of `tools`/);
+  assert.match(R.toolErrors[1].message, /call_x.*no assistant message before it called/);
+});
+
+test("tool calls through the openai package and the AI SDK", () => {
+  assert.equal(R.sdkToolWhole.finish, "tool_calls");
+  checkCalls(R.sdkToolWhole.message.tool_calls, "openai, whole");
+  assert.equal(R.sdkToolStreamed.finish, "tool_calls");
+  assert.deepEqual(R.sdkToolStreamed.calls.map((c) => ({ name: c.name, arguments: c.arguments })),
+    R.sdkToolWhole.message.tool_calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })), "openai, streamed");
+  assert.equal(R.sdkToolError.status, 400);
+  assert.equal(R.aiToolFinish, "tool-calls");
+  assert.ok(R.aiToolCalls.length >= 1);
+  for (const c of R.aiToolCalls) {
+    assert.equal(c.toolName, "add");
+    const ok = new Ajv().compile(R.toolSchemas.add);
+    assert.ok(ok(c.input), JSON.stringify(c));
+  }
+});

@@ -68,7 +68,7 @@ async function run() {
 
   // Strictness: unknown or unsupported fields, and values out of range.
   R.unsupported = await Promise.all([
-    failure(engine.chat.completions.create({ messages: hello, tools: [] })),
+    failure(engine.chat.completions.create({ messages: hello, audio: { voice: "alloy", format: "wav" } })),
     failure(engine.chat.completions.create({ messages: hello, functions: [] })),
     failure(engine.chat.completions.create({ messages: hello, n: 2 })),
     failure(engine.chat.completions.create({ messages: hello, stream: true, stream_options: { include_reasoning: true } })),

@@ -6,7 +6,7 @@
 // definitions (the same greedy answer by every route; the API's shapes), not from a run.
 import OpenAI from "openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { generateObject, generateText, jsonSchema, streamText } from "ai";
+import { generateObject, generateText, jsonSchema, streamText, tool } from "ai";
 import { createEngine, createFetch } from "bitnet-web";
 
 const BASE = "http://bitnet.local/v1";
@@ -18,6 +18,24 @@ const SCHEMA = {
   required: ["name", "age"],
   additionalProperties: false,
 };
+
+const WEATHER = {
+  type: "object",
+  properties: { city: { type: "string", maxLength: 20 }, unit: { enum: ["celsius", "fahrenheit"] } },
+  required: ["city", "unit"],
+  additionalProperties: false,
+};
+const ADD = {
+  type: "object",
+  properties: { a: { type: "integer", minimum: -100, maximum: 100 }, b: { type: "integer", minimum: -100, maximum: 100 } },
+  required: ["a", "b"],
+  additionalProperties: false,
+};
+const TOOLS = [
+  { type: "function", function: { name: "get_weather", description: "The weather in a city.", parameters: WEATHER } },
+  { type: "function", function: { name: "add", description: "Adds two integers.", parameters: ADD } },
+];
+const askTools = [{ role: "user", content: "What is the weather in Paris, and what is 2 + 3?" }];
 
 /** The error a promise rejects with, as plain data, or null if it resolves. */
 async function failure(promise) {
@@ -89,6 +107,37 @@ async function direct(engine, R) {
   ]);
 }
 
+/** Tool calls on the engine directly: required and named, greedy and sampled, streamed, auto, tool turns. */
+async function tools(engine, R) {
+  const call = async (extra) => {
+    const r = await engine.chat.completions.create({ messages: askTools, tools: TOOLS, max_tokens: 200, ...extra });
+    return { finish: r.choices[0].finish_reason, message: r.choices[0].message };
+  };
+  R.toolCalls = [];
+  for (const sampling of [{ temperature: 0 }, { temperature: 1, seed: 1 }, { temperature: 1, seed: 2 }]) {
+    R.toolCalls.push({ choice: "required", ...(await call({ ...sampling, tool_choice: "required" })) });
+    R.toolCalls.push({ choice: "add", ...(await call({ ...sampling, tool_choice: { type: "function", function: { name: "add" } } })) });
+  }
+  // Streamed: the deltas, as OpenAI streams them, put back together.
+  const chunks = [];
+  for await (const c of await engine.chat.completions.create({ messages: askTools, tools: TOOLS, tool_choice: "required", temperature: 0, max_tokens: 200, stream: true })) chunks.push(c);
+  R.toolChunks = chunks.map((c) => ({ delta: c.choices[0]?.delta ?? null, finish: c.choices[0]?.finish_reason ?? null }));
+  // auto: the first token decides; forced here by logit_bias, since no model we have was tuned for tools.
+  const [lt] = await engine.tokenize("<");
+  R.autoForced = await call({ temperature: 0, tool_choice: "auto", logit_bias: { [lt]: 100 } });
+  R.autoText = await call({ temperature: 0, tool_choice: "auto", logit_bias: { [lt]: -100 } });
+  // A whole tool turn: the call made, the tool's answer, then the model answers.
+  const made = R.toolCalls[0].message.tool_calls[0];
+  const turn = [...askTools, { role: "assistant", content: null, tool_calls: [made] }, { role: "tool", tool_call_id: made.id, content: "21 degrees and sunny" }];
+  R.afterTool = await call({ messages: turn, temperature: 0, max_tokens: 16, tool_choice: "none" });
+  R.toolErrors = await Promise.all([
+    failure(engine.chat.completions.create({ messages: askTools, tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } })),
+    failure(engine.chat.completions.create({ messages: [...askTools, { role: "tool", tool_call_id: "call_x", content: "?" }], tools: TOOLS })),
+    failure(engine.chat.completions.create({ messages: askTools, tools: [{ type: "function", function: { name: "bad name" } }] })),
+    failure(engine.chat.completions.create({ messages: askTools, tools: [{ type: "code_interpreter" }] })),
+  ]);
+}
+
 async function openai(fetch, engine, R) {
   const client = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
   R.sdkModels = (await client.models.list()).data.map((m) => m.id);
@@ -131,6 +180,24 @@ async function openai(fetch, engine, R) {
   ]);
 }
 
+async function openaiTools(fetch, engine, R) {
+  const client = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
+  const ask = { model: engine.model, messages: askTools, tools: TOOLS, tool_choice: "required", temperature: 0, max_tokens: 200 };
+  const whole = await client.chat.completions.create(ask);
+  R.sdkToolWhole = { finish: whole.choices[0].finish_reason, message: whole.choices[0].message };
+  const calls = [];
+  let finish = null;
+  for await (const c of await client.chat.completions.create({ ...ask, stream: true })) {
+    for (const d of c.choices[0]?.delta?.tool_calls ?? []) {
+      calls[d.index] ??= { id: d.id, name: d.function?.name, arguments: "" };
+      calls[d.index].arguments += d.function?.arguments ?? "";
+    }
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  R.sdkToolStreamed = { calls, finish };
+  R.sdkToolError = await failure(client.chat.completions.create({ ...ask, tool_choice: { type: "function", function: { name: "nope" } } }));
+}
+
 async function aiSdk(fetch, engine, R) {
   const provider = createOpenAICompatible({ name: "bitnet", baseURL: BASE, fetch, supportsStructuredOutputs: true, includeUsage: true });
   const model = provider(engine.model);
@@ -149,6 +216,21 @@ async function aiSdk(fetch, engine, R) {
   R.aiError = await failure(generateText({ model, prompt: "word ".repeat(engine.contextLength * 2), maxRetries: 0 }));
 }
 
+async function aiSdkTools(fetch, engine, R) {
+  const provider = createOpenAICompatible({ name: "bitnet", baseURL: BASE, fetch, supportsStructuredOutputs: true });
+  const r = await generateText({
+    model: provider(engine.model),
+    prompt: "What is 2 + 3?",
+    tools: { add: tool({ description: "Adds two integers.", inputSchema: jsonSchema(ADD) }) },
+    toolChoice: "required",
+    temperature: 0,
+    maxOutputTokens: 200,
+    maxRetries: 0,
+  });
+  R.aiToolCalls = r.toolCalls.map((c) => ({ toolName: c.toolName, input: c.input }));
+  R.aiToolFinish = r.finishReason;
+}
+
 async function run() {
   const progress = [];
   // The fetch is made before the model loads: requests in between are answered 503 "model_loading".
@@ -164,7 +246,14 @@ async function run() {
   await direct(engine, R);
   await openai(fetch, engine, R);
   await aiSdk(fetch, engine, R);
+  // The tool prompts are longer than the embedded model's 256-token training context.
+  const wide = await createEngine({ model: "embedded.gguf", contextLength: 2048 });
+  await tools(wide, R);
+  const wideFetch = createFetch(wide);
+  await openaiTools(wideFetch, wide, R);
+  await aiSdkTools(wideFetch, wide, R);
   R.schema = SCHEMA;
+  R.toolSchemas = { get_weather: WEATHER, add: ADD };
   return R;
 }
 
