@@ -54,7 +54,7 @@ impl Message {
 pub enum ChatError {
     #[error("the model's chat template cannot be used: {0}")]
     Template(String),
-    #[error("message role '{0}' is not one of system, user, assistant, tool")]
+    #[error("message role '{0}' is not one of system, user, assistant (and tool, with `tools`)")]
     BadRole(String),
     #[error(
         "the model's chat template is {bytes} bytes, more than the {max} bitnet-web accepts (official templates \
@@ -160,7 +160,7 @@ impl ChatFormat {
 
     /// `segments`, with the request's `tools` passed to the template.
     pub fn segments_with(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<Vec<Segment>, ChatError> {
-        check_roles(messages)?;
+        check_roles(messages, self)?;
         match self {
             ChatFormat::Bitnet2B4T => {
                 let mut out = vec![Segment::Markup("<|begin_of_text|>".into())];
@@ -242,7 +242,7 @@ impl ChatFormat {
     }
 
     fn render_jinja(&self, messages: &[Message], tools: Option<&serde_json::Value>, add_generation_prompt: bool) -> Result<String, ChatError> {
-        check_roles(messages)?;
+        check_roles(messages, self)?;
         match self {
             ChatFormat::Bitnet2B4T => unreachable!("only templates render with Jinja"),
             ChatFormat::Template { source, bos, eos } => {
@@ -274,8 +274,12 @@ fn template_in_use(g: &Gguf) -> Option<&str> {
     g.get_str("tokenizer.chat_template").filter(|t| !t.contains("BITNET") && !matches!(arch, "bitnet-b1.58" | "bitnet-25"))
 }
 
-fn check_roles(messages: &[Message]) -> Result<(), ChatError> {
-    match messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant" | "tool")) {
+/// The roles a format writes: a template also gets `tool` answers (the tool-calling ones render
+/// them; `tools::check_turns` checks them first); the 2B4T format has no such role, and tool turns
+/// reach it rewritten (`tools::tagged_messages`).
+fn check_roles(messages: &[Message], format: &ChatFormat) -> Result<(), ChatError> {
+    let tool = matches!(format, ChatFormat::Template { .. });
+    match messages.iter().find(|m| !(matches!(m.role.as_str(), "system" | "user" | "assistant") || (tool && m.role == "tool"))) {
         Some(m) => Err(ChatError::BadRole(m.role.clone())),
         None => Ok(()),
     }

@@ -74,6 +74,8 @@ function explain(e) {
 
 function onProgress(p) {
   if (p.phase === "warning") return showWarning(p.message);
+  // The weights are in: what follows `createEngine` resolving says so.
+  if (p.phase === "ready") return;
   if (p.phase === "header") {
     $("stat-model").textContent = `${p.header.name || p.header.architecture}: ${p.header.nLayer} layers, ${MB(p.header.fileLength)}`;
     return;
