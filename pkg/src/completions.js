@@ -63,3 +63,9 @@ export function joinText(chunks, usage) {
   }
   return { ...head, choices: [{ text, index: 0, logprobs, finish_reason: finish }], usage };
 }
+
+/** A whole text completion that was aborted: the text so far (after the prompt, with `echo`). */
+export function abortedText(model, text, usage) {
+  const base = { id: completionId(), object: "text_completion", created: Math.floor(Date.now() / 1000), model };
+  return { ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: "abort" }], usage };
+}

@@ -21,7 +21,7 @@ import * as store from "./store.js";
 import { engines } from "./tabs.js";
 import { chatRequest, plainMessages, textRequest } from "./request.js";
 import { answerReserve, dropToFit } from "./fit.js";
-import { joinText, textChunks } from "./completions.js";
+import { abortedText, joinText, textChunks } from "./completions.js";
 
 export * from "./errors.js";
 export { downloadModel } from "./keep.js";
@@ -417,7 +417,8 @@ export class Engine {
       for await (const chunk of text) chunks.push(chunk);
     } catch (e) {
       if (!(e instanceof AbortError && it.finish?.finish_reason === "abort")) throw e;
-      return joinText([{ ...chunks[0], choices: [{ text: (req.echo ? request.prompt : "") + it.finish.text, index: 0, logprobs: null, finish_reason: "abort" }] }], usageOf(it.finish.stats));
+      // A whole answer aborted answers with what it had, as chat completions do.
+      return abortedText(this.model, (req.echo ? request.prompt : "") + it.finish.text, usageOf(it.finish.stats));
     }
     return joinText(chunks.filter((c) => c.choices.length), usageOf(it.finish?.stats));
   }

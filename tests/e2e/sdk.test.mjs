@@ -110,6 +110,9 @@ test("completions.create: the raw prompt's answer, OpenAI's legacy shape, echo, 
   assert.equal(chunks.filter((x) => x.choices.length).map((x) => x.choices[0].text).join(""), c.choices[0].text);
   assert.deepEqual(chunks.at(-1).choices, []);
   assert.equal(chunks.at(-1).usage.completion_tokens, c.usage.completion_tokens);
+  const aborted = R.completionAborted;
+  assert.deepEqual([aborted.object, aborted.choices[0].finish_reason, typeof aborted.choices[0].text], ["text_completion", "abort", "string"]);
+  assert.match(aborted.id, /^cmpl-/);
   assert.deepEqual(R.completionRefused.map((e) => [e.name, e.field ?? null]), [
     ["UnsupportedFieldError", "prompt"],
     ["UnsupportedFieldError", "suffix"],

@@ -99,6 +99,11 @@ async function direct(engine, R) {
   const chunks = [];
   for await (const c of await engine.completions.create({ prompt, ...greedy, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
   R.completionChunks = chunks;
+  // A whole completion aborted answers with what it had (here nothing: aborted at once).
+  const stop = new AbortController();
+  const aborting = engine.completions.create({ prompt, temperature: 0, max_tokens: 200, ignore_eos: true, signal: stop.signal });
+  stop.abort();
+  R.completionAborted = await aborting;
   R.completionRefused = await Promise.all([
     failure(engine.completions.create({ prompt: ["a", "b"] })),
     failure(engine.completions.create({ prompt, suffix: "end" })),
