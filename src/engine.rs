@@ -598,6 +598,14 @@ impl Engine {
         })
     }
 
+    /// What a request's tools ask of the generation: the grammar of a call in this model's syntax,
+    /// and whether the answer must be one (`required`, a named tool); `None` when no call may be
+    /// made (`tool_choice: "none"`).
+    pub fn tool_calls(&self, tools: &Tools) -> Option<ToolCalls> {
+        let required = matches!(tools.choice, tools::ToolChoice::Required | tools::ToolChoice::Named(_));
+        tools.grammar(self.chat.tool_syntax()).map(|grammar| ToolCalls { grammar, required })
+    }
+
     /// The vocabulary as the grammar engine walks it, built on the first constrained request.
     fn vocabulary(&mut self) -> Result<&Vocabulary, EngineError> {
         if self.vocabulary.is_none() {

@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::chat::Message;
-use crate::chat::tools::{self, CallDelta, CallReader, ToolChoice, ToolError, Tools};
+use crate::chat::tools::{self, CallDelta, CallReader, ToolError, Tools};
 use crate::constraint::ResponseFormat;
-use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt, ToolCalls};
+use crate::engine::{self, EngineOptions, GenerateParams, Generation, Prompt};
 use crate::gguf::{GgufError, GgufStream, Limits, inspect};
 use crate::model::{EmbeddingPrecision, HeadPrecision, KvPrecision, LoadOptions};
 use crate::quant::I2sLayout;
@@ -618,10 +618,7 @@ impl Engine {
         self.calls = CallReader::default();
         let prompt = chat_prompt(r.messages, r.prompt, r.tools.as_ref(), r.tool_choice.as_ref(), r.parallel_tool_calls)?;
         if let Prompt::ChatWithTools(_, tools) = &prompt {
-            params.tool_calls = tools.grammar(self.engine.chat.tool_syntax()).map(|grammar| ToolCalls {
-                grammar,
-                required: matches!(tools.choice, ToolChoice::Required | ToolChoice::Named(_)),
-            });
+            params.tool_calls = self.engine.tool_calls(tools);
         }
         Ok((prompt, params))
     }

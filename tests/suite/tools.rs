@@ -12,7 +12,7 @@ use crate::structured::violations;
 
 use bitnet_web::chat::tools::{CallReader, ToolError, Tools};
 use bitnet_web::chat::{ChatFormat, Message};
-use bitnet_web::engine::{Engine, EngineError, EngineOptions, FinishReason, GenerateParams, Prompt, ToolCalls};
+use bitnet_web::engine::{Engine, EngineError, EngineOptions, FinishReason, GenerateParams, Prompt};
 use bitnet_web::sampler::SamplerParams;
 use serde_json::{Value, json};
 
@@ -65,9 +65,8 @@ struct Answer {
 
 fn run(engine: &mut Engine, tools: &Tools, sampler: SamplerParams) -> Answer {
     let messages = vec![Message::new("system", "You are helpful."), Message::new("user", "What is the weather in Paris? And 2 + 3?")];
-    let grammar = tools.grammar(engine.chat.tool_syntax()).expect("a call may be made");
-    let required = tools.choice != bitnet_web::chat::tools::ToolChoice::Auto;
-    let params = GenerateParams { max_tokens: 600, sampler, tool_calls: Some(ToolCalls { grammar, required }), ..Default::default() };
+    let calls = engine.tool_calls(tools).expect("a call may be made");
+    let params = GenerateParams { max_tokens: 600, sampler, tool_calls: Some(calls), ..Default::default() };
     let mut g = engine.begin(&Prompt::ChatWithTools(messages, Box::new(tools.clone())), params).unwrap();
     let mut reader = CallReader::default();
     let mut streamed: Vec<(String, String)> = Vec::new();
