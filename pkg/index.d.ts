@@ -375,13 +375,15 @@ export interface ChatCompletion {
  * OpenAI's (legacy) text completion request: the raw prompt, no chat template. The sampling fields
  * and their defaults are the chat request's, except `max_tokens`, which defaults to OpenAI's 16.
  */
-export interface CompletionRequest extends IgnoredFields {
+export interface CompletionRequest
+  extends IgnoredFields,
+    Pick<
+      ChatCompletionRequest,
+      | "stream" | "stream_options" | "model" | "n" | "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty"
+      | "frequency_penalty" | "presence_penalty" | "logit_bias" | "seed" | "stop" | "ignore_eos" | "signal"
+    > {
   /** One prompt (a one-string array is accepted). Special-token text in it is parsed. */
   prompt: string | [string];
-  stream?: boolean;
-  stream_options?: { include_usage?: boolean; include_obfuscation?: boolean };
-  model?: string;
-  n?: 1;
   best_of?: 1;
   /** Put the prompt before the answer's text (not with `logprobs`). */
   echo?: boolean;
@@ -389,20 +391,8 @@ export interface CompletionRequest extends IgnoredFields {
   suffix?: "" | null;
   /** Most tokens to generate (default 16, as OpenAI's). */
   max_tokens?: number;
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  min_p?: number;
-  repetition_penalty?: number;
-  frequency_penalty?: number;
-  presence_penalty?: number;
-  logit_bias?: Record<string | number, number>;
-  seed?: number;
-  stop?: string | string[];
   /** 0-5: each token's log-probability and this many alternatives (OpenAI's legacy arrays). */
   logprobs?: number;
-  ignore_eos?: boolean;
-  signal?: AbortSignal;
 }
 
 /** The legacy log-probabilities: parallel arrays, one entry per token. */
