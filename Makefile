@@ -8,7 +8,7 @@ OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures model fuzz
+.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures embedding-fixtures model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -163,6 +163,14 @@ converter-fixtures:
 	@test -n "$(BITNET_DIR)" -a -n "$(LLAMA_CPP_DIR)" || (echo "usage: make converter-fixtures BITNET_DIR=... LLAMA_CPP_DIR=... (tests/fixtures/make_converter_fixtures.py says where to get them)"; exit 2)
 	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
 	.venv-train/bin/python tests/fixtures/make_converter_fixtures.py $(BITNET_DIR) $(LLAMA_CPP_DIR)
+
+# BitNet-embedding models built from HF's Qwen3 and Gemma3 with HF's BitNet quantizer, converted by Microsoft's
+# utils/convert-bitnet-embedding-to-gguf.py, with HF's vectors (tests/fixtures/embedding; about 30 seconds).
+# BITNET_DIR: a checkout of github.com/microsoft/BitNet (16da220). The converter runs here; its code is never committed.
+embedding-fixtures:
+	@test -n "$(BITNET_DIR)" || (echo "usage: make embedding-fixtures BITNET_DIR=..."; exit 2)
+	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
+	.venv-train/bin/python tests/fixtures/make_embedding_fixtures.py $(BITNET_DIR)
 
 # Train the embedded default model from scratch (about 80 minutes on one core); see train/README.md.
 model:

@@ -474,6 +474,35 @@ export interface EngineInfo {
   wasmMemoryBytes: number;
 }
 
+/** `engine.embeddings.create`'s request, as OpenAI's. */
+export interface EmbeddingRequest {
+  /** A text, or up to 2048 texts; each is embedded as its own sequence. */
+  input: string | string[];
+  /** "float" (default): arrays of numbers; "base64": OpenAI's base64 of little-endian float32s. */
+  encoding_format?: "float" | "base64";
+  /** Keep the first N values, normalised again (for models trained for it, Matryoshka-style). */
+  dimensions?: number;
+  /**
+   * "disabled" (default): an input longer than the context is a `ContextFullError`; "auto": it is
+   * cut to its first tokens (still ending with the model's EOS, which it pools).
+   */
+  truncation?: "auto" | "disabled";
+  /** Ignored: the engine is the model. */
+  model?: string;
+  /** Ignored. */
+  user?: string;
+  /** Aborts the request between inputs; it rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/** `engine.embeddings.create`'s answer, as OpenAI's: L2-normalised vectors. */
+export interface EmbeddingResponse<E = number[]> {
+  object: "list";
+  data: { object: "embedding"; index: number; embedding: E }[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
 /** A loaded model in its own Web Worker; made by `createEngine`. */
 export class Engine {
   private constructor();
@@ -502,6 +531,14 @@ export class Engine {
   readonly completions: {
     create(req: CompletionRequest & { stream: true }): Promise<AsyncIterableIterator<TextCompletionChunk>>;
     create(req: CompletionRequest & { stream?: false }): Promise<TextCompletion>;
+  };
+  /**
+   * OpenAI's embeddings, for an embedding model (BitNet-embedding); a chat model answers with a
+   * `ModelKindError`, as an embedding model answers chat with one.
+   */
+  readonly embeddings: {
+    create(req: EmbeddingRequest & { encoding_format: "base64" }): Promise<EmbeddingResponse<string>>;
+    create(req: EmbeddingRequest & { encoding_format?: "float" }): Promise<EmbeddingResponse<number[]>>;
   };
   /** Token ids of `text` (no BOS); with `special: true`, special-token text becomes those tokens. */
   tokenize(text: string, options?: { special?: boolean }): Promise<number[]>;
@@ -658,5 +695,7 @@ export class EngineUnloadedError extends BitnetError {}
 export class EngineCrashedError extends BitnetError {}
 /** `device: "webgpu"` was asked for, and this browser has no WebGPU adapter that can run the model. */
 export class WebGpuUnavailableError extends BitnetError {}
+/** The model loaded cannot do this: chat of an embedding model, or embeddings of a chat model. */
+export class ModelKindError extends BitnetError {}
 /** The copy kept offline, which the embedding's rows are read from (see `cache`), can no longer be read: load the model again. */
 export class ModelFileError extends BitnetError {}

@@ -52,6 +52,25 @@ pub enum EngineError {
     GpuLost(String),
 }
 
+/// One input's embedding (`Engine::embed`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedding {
+    /// L2-normalised, `n_embd` values.
+    pub vector: Vec<f32>,
+    /// The tokens the input took (after any truncation).
+    pub tokens: usize,
+}
+
+impl Embedding {
+    /// The first `dims` values, normalised again: what OpenAI's `dimensions` asks of a model trained
+    /// to front-load its vector (Matryoshka). `None` unless `1 <= dims <= len`.
+    pub fn shortened(&self, dims: usize) -> Option<Vec<f32>> {
+        let head = self.vector.get(..dims).filter(|_| dims > 0)?;
+        let norm = head.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        Some(head.iter().map(|&x| if norm > 0.0 { (x as f64 / norm) as f32 } else { 0.0 }).collect())
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EngineOptions {
     pub load: LoadOptions,
@@ -412,6 +431,45 @@ impl Engine {
         logits
     }
 
+    /// An embedding model's vector for `input`, run as its own sequence from an empty cache (the
+    /// conversation cache is forgotten), with the number of tokens it took. The text is tokenized
+    /// as a text prompt is: the vocabulary's BOS and EOS where it asks (BitNet-embedding pools the
+    /// EOS it appends). An input longer than the context is `PromptTooLong`, unless `truncate`:
+    /// then its first tokens run, still ending with that EOS.
+    pub fn embed(&mut self, input: &str, truncate: bool) -> Result<Embedding, EngineError> {
+        if self.config().pooling.is_none() {
+            return Err(ModelError::WrongKind("this is a language model, not an embedding model: load an embedding model (BitNet-embedding) for embeddings".into()).into());
+        }
+        self.weights_here()?;
+        let max = self.max_context();
+        // Bounded work for any input: past `max × max_token_bytes` bytes the text cannot fit, so
+        // it is refused, or (truncating) only that much of it is tokenized.
+        let limit = max.saturating_mul(self.tokenizer.max_token_bytes());
+        let text = match (input.len() > limit, truncate) {
+            (true, false) => return Err(EngineError::PromptTooManyBytes { bytes: input.len(), max }),
+            (true, true) => &input[..(0..=limit).rev().find(|&i| input.is_char_boundary(i)).unwrap_or(0)],
+            (false, _) => input,
+        };
+        let mut tokens = self.encode_prompt(&Prompt::Text(text.to_string()))?;
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if tokens.len() > max {
+            if !truncate {
+                return Err(EngineError::PromptTooLong { tokens: tokens.len(), max });
+            }
+            let end = match (self.tokenizer.add_eos, self.tokenizer.eos) {
+                (true, Some(eos)) => Some(eos),
+                _ => None,
+            };
+            tokens.truncate(max - usize::from(end.is_some()));
+            tokens.extend(end);
+        }
+        self.reset();
+        let vector = self.compute.embed(&tokens, ForwardOptions { kernel: self.kernel })?;
+        Ok(Embedding { vector, tokens: tokens.len() })
+    }
+
     /// The GPU the engine runs on, if it does.
     pub fn gpu(&self) -> Option<&Gpu> {
         self.compute.gpu_device()
@@ -536,6 +594,9 @@ impl Engine {
 
     /// `begin`, for a backend that may have to wait (WebGPU).
     pub async fn begin_async(&mut self, prompt: &Prompt, params: GenerateParams) -> Result<Generation, EngineError> {
+        if self.config().pooling.is_some() {
+            return Err(ModelError::WrongKind("this is an embedding model: it makes embeddings (embeddings.create), not text; load a chat model to chat".into()).into());
+        }
         let tokens = self.prompt_tokens(prompt)?;
         // A new prompt runs whole: what a lost GPU left to compute again is no longer needed.
         self.lost = None;

@@ -1,11 +1,11 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v10";
+const CACHE = "bitnet-web-shell-v11";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [
-  "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "models/models.json",
+  "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "search.html", "search.js", "models/models.json",
   "conversations.js", "markdown.js", "settings.js", "catalog.js",
   "vendor/marked.js", "vendor/purify.js", "vendor/idb-keyval.js",
   "manifest.webmanifest", "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png",
@@ -15,7 +15,7 @@ const SHELL = [
   "lib/wasm-simd/bitnet_web.js", "lib/wasm-simd/bitnet_web_bg.wasm",
   "lib/wasm-threads/bitnet_web.js", "lib/wasm-threads/bitnet_web_bg.wasm",
   "lib/threads-simd.js", "lib/thread-run.js", "lib/builds.js", "lib/budget.js", "lib/catalog.js",
-  "lib/request.js", "lib/fit.js", "lib/completions.js", "lib/fetch.js",
+  "lib/request.js", "lib/fit.js", "lib/completions.js", "lib/fetch.js", "lib/embeddings.js",
   "lib/wasm-threads-simd/bitnet_web.js", "lib/wasm-threads-simd/bitnet_web_bg.wasm",
 ];
 

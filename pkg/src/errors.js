@@ -41,6 +41,11 @@ export class QuotaError extends BitnetError {
 }
 /** This browser cannot keep models offline here (no usable storage, or no Web Locks to guard it). */
 export class StorageError extends BitnetError {}
+/**
+ * The model loaded cannot do what was asked: chat of an embedding model (BitNet-embedding), or
+ * embeddings of a chat model. Load the other kind of model for it.
+ */
+export class ModelKindError extends BitnetError {}
 /** The engine was unloaded; create a new one with createEngine(). */
 export class EngineUnloadedError extends BitnetError {}
 /** The engine's worker died (a crash in the engine, or the browser killed it); the Engine restarts it. */
@@ -58,6 +63,7 @@ const CLASSES = {
   WebGpuUnavailableError,
   ModelFileError,
   StorageError,
+  ModelKindError,
 };
 
 // Each class's `name` is written out, not taken from the class: minifiers rename classes (a Vite

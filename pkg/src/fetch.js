@@ -5,7 +5,7 @@
 //   const client = new OpenAI({ baseURL: "http://bitnet.local/v1", apiKey: "none", fetch: createFetch(engine), dangerouslyAllowBrowser: true });
 //
 // Routes (any origin and prefix; the path's end decides): POST …/chat/completions, POST
-// …/completions, GET …/models and …/models/{id}. Answers are OpenAI's JSON, or server-sent events
+// …/completions, POST …/embeddings, GET …/models and …/models/{id}. Answers are OpenAI's JSON, or server-sent events
 // ending with `data: [DONE]` for `stream: true`; errors are OpenAI's error JSON with its status codes.
 // The request's signal aborts the generation, and the SDK sees the AbortError a real fetch throws.
 
@@ -35,6 +35,8 @@ function failure(e) {
       return errorResponse(400, e.message, { param: paramOf(e), code: "invalid_value" });
     case "ContextFullError":
       return errorResponse(400, e.message, { param: "messages", code: "context_length_exceeded" });
+    case "ModelKindError":
+      return errorResponse(400, e.message, { param: "model", code: "model_not_supported" });
     case "EngineCrashedError":
     case "EngineUnloadedError":
       return errorResponse(503, e.message, { type: "server_error", code: "engine_unavailable" });
@@ -116,9 +118,9 @@ export function createFetch(engine, { created = Math.floor(Date.now() / 1000) } 
   return async function bitnetFetch(input, init) {
     const request = new Request(input, init);
     const path = new URL(request.url).pathname.replace(/\/+$/, "");
-    const route = ["/chat/completions", "/completions", "/models"].find((r) => path.endsWith(r))
+    const route = ["/chat/completions", "/completions", "/embeddings", "/models"].find((r) => path.endsWith(r))
       ?? (/\/models\/[^/]+$/.test(path) ? "/models/{id}" : null);
-    if (!route) return errorResponse(404, `Unknown request URL: ${request.method} ${path}. bitnet-web answers /chat/completions, /completions and /models.`, { code: "unknown_url" });
+    if (!route) return errorResponse(404, `Unknown request URL: ${request.method} ${path}. bitnet-web answers /chat/completions, /completions, /embeddings and /models.`, { code: "unknown_url" });
     const method = route.startsWith("/models") ? "GET" : "POST";
     if (request.method !== method) return errorResponse(405, `${request.method} ${path} is not supported; use ${method}.`, { code: "method_not_allowed" });
     if (loadError) return errorResponse(500, `The model failed to load: ${loadError.message ?? loadError}`, { type: "server_error", code: "model_load_failed" });
@@ -138,7 +140,7 @@ export function createFetch(engine, { created = Math.floor(Date.now() / 1000) } 
     }
     if (body === null || typeof body !== "object" || Array.isArray(body)) return errorResponse(400, "The request body must be a JSON object.", { code: "invalid_json" });
     if ("signal" in body) return errorResponse(400, "Unrecognized request argument supplied: signal", { param: "signal", code: "unsupported_parameter" });
-    const create = route === "/chat/completions" ? ready.chat.completions.create : ready.completions.create;
+    const create = { "/chat/completions": ready.chat.completions.create, "/completions": ready.completions.create, "/embeddings": ready.embeddings.create }[route];
     return generate(create, body, request.signal);
   };
 }

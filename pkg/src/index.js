@@ -22,6 +22,7 @@ import { engines } from "./tabs.js";
 import { chatRequest, plainMessages, textRequest } from "./request.js";
 import { answerReserve, dropToFit } from "./fit.js";
 import { abortedText, joinText, textChunks } from "./completions.js";
+import { embeddingRequest, embeddingResponse } from "./embeddings.js";
 
 export * from "./errors.js";
 export { downloadModel } from "./keep.js";
@@ -289,6 +290,11 @@ export class Engine {
     this.chat = { completions: { create: (req) => this.#create(req) } };
     /** OpenAI's text completions: a raw prompt, no chat template (`prompt`, `echo`, legacy logprobs). */
     this.completions = { create: (req) => this.#complete(req) };
+    /**
+     * OpenAI's embeddings, for an embedding model (BitNet-embedding): `input` a string or an array
+     * of strings, `encoding_format` "float" or "base64", `dimensions`, `truncation: "auto"`.
+     */
+    this.embeddings = { create: (req) => this.#embed(req) };
     this.#watch(conn);
   }
 
@@ -421,6 +427,23 @@ export class Engine {
       return abortedText(this.model, (req.echo ? request.prompt : "") + it.finish.text, usageOf(it.finish.stats));
     }
     return joinText(chunks.filter((c) => c.choices.length), usageOf(it.finish?.stats));
+  }
+
+  async #embed(req) {
+    const request = embeddingRequest(req);
+    const signal = req.signal;
+    if (signal?.aborted) throw new AbortError("The embeddings request was aborted.");
+    const conn = await this.#live();
+    const { input, truncate, dimensions } = request;
+    const { id, promise } = conn.request("embed", { request: { input, truncate, dimensions } });
+    const onAbort = () => conn.abort(id);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const { value } = await promise;
+      return embeddingResponse(value, { encodingFormat: request.encodingFormat, model: this.model });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Token ids of `text` (no BOS). With `special: true`, special-token text becomes those tokens. */

@@ -13,7 +13,7 @@ import { WASM32_LIMIT, memoryBudget } from "./budget.js";
 import { planHere } from "./builds.js";
 import { reusingReader } from "./chunks.js";
 import { describe, download } from "./download.js";
-import { DownloadError, EngineCrashedError, OutOfMemoryError, QuotaError, WebGpuUnavailableError, toWire } from "./errors.js";
+import { AbortError, DownloadError, EngineCrashedError, OutOfMemoryError, QuotaError, WebGpuUnavailableError, toWire } from "./errors.js";
 import { simdLevel } from "./features.js";
 import { IMMEDIATE, PROTOCOL_VERSION } from "./protocol.js";
 import { blobWorker } from "./spawn.js";
@@ -484,6 +484,24 @@ async function chat(id, request) {
   post({ type: "done", id, finish_reason: finish ?? "stop", text, stats: statsNow() });
 }
 
+/**
+ * Embeds each input as its own sequence (an embedding model's), one at a time, so that an abort
+ * between inputs ends the request. Answers `{ embeddings: Float32Array[], tokens }`.
+ */
+async function embed(id, { input, truncate, dimensions }) {
+  current();
+  const embeddings = [];
+  let tokens = 0;
+  for (const text of input) {
+    await yieldToEvents();
+    if (aborted.delete(id)) throw new AbortError("The embeddings request was aborted.");
+    const r = engine.embed(text, !!truncate, dimensions ?? undefined);
+    embeddings.push(r.embedding);
+    tokens += r.tokens;
+  }
+  post({ type: "result", id, value: { embeddings, tokens } }, embeddings.map((e) => e.buffer));
+}
+
 function statsNow() {
   if (!engine) return null;
   return { ...engine.stats(), ...backendInfo() };
@@ -503,6 +521,8 @@ async function handle(msg) {
     }
     case "chat":
       return chat(id, msg.request);
+    case "embed":
+      return embed(id, msg.request);
     case "estimate":
       return post({ type: "result", id, value: await estimate(msg.source, msg.options) });
     case "reset":

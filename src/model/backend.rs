@@ -14,6 +14,12 @@ pub enum Norm {
     Ffn,
     /// After the gate, before the down projection (likewise).
     FfnSub,
+    /// Before one projection's input only (BitNet-embedding's `*_norm_in`, for q, k, v, gate and up;
+    /// o's and down's are `AttnSub` and `FfnSub`).
+    In(Proj),
+    /// Over each head of the queries, and of the keys (Qwen3's q/k norms): weights one head wide.
+    QHead,
+    KHead,
 }
 
 /// A ternary projection within a layer.
@@ -38,7 +44,8 @@ pub trait Backend {
     fn embed(&mut self, tokens: &[u32]) -> Self::Act;
     /// Whether layer `l` has `norm` (the sub-norms are optional).
     fn has_norm(&self, l: usize, norm: Norm) -> bool;
-    /// RMSNorm of each row with layer `l`'s `norm` weights.
+    /// RMSNorm with layer `l`'s `norm` weights, over each piece of a row as wide as they are (the
+    /// whole row, or each head for `QHead` and `KHead`).
     fn rms_norm(&mut self, x: &Self::Act, l: usize, norm: Norm) -> Self::Act;
     /// Per-token int8 quantization, the input of every BitLinear.
     fn quantize(&mut self, x: &Self::Act) -> Self::Quant;
@@ -58,6 +65,8 @@ pub trait Backend {
     fn check_finite(&mut self, x: &Self::Act, l: usize) -> Result<(), ModelError>;
     /// Marks `n` stored positions as part of the cache.
     fn commit(&mut self, n: usize);
+    /// The output norm of rows `rows` of `x` (an embedding model's last hidden states).
+    fn hidden(&mut self, x: &Self::Act, rows: &[usize]) -> Self::Act;
     /// The LM head's logits for rows `rows` of `x`: the output norm, then the head, `n_vocab` each.
     /// (The GPU's stay on the device until its caller reads them.)
     fn logits(&mut self, x: &Self::Act, rows: &[usize]) -> Self::Act;

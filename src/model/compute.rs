@@ -177,6 +177,17 @@ impl Compute {
         }
     }
 
+    /// An embedding model's vector for one input (`Model::embed`): the cache is emptied before and
+    /// after, since each input is its own sequence.
+    pub fn embed(&mut self, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
+        match &mut self.place {
+            Place::Cpu { model, cache } => model.embed(cache, tokens, opts),
+            // `GpuModel::check_fits` keeps embedding models on the CPU.
+            Place::Gpu(_) => Err(ModelError::WrongKind("a language model on the GPU does not make embeddings".into())),
+            Place::Lost => Err(ModelError::Gpu(GpuError::Device("the weights were on a GPU that was lost; load the model again".into()))),
+        }
+    }
+
     /// Moves the forward pass to the CPU with an empty cache. From a GPU, the weights stay behind
     /// with it (`is_lost` until `replace`).
     pub fn to_cpu(&mut self) {

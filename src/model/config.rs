@@ -15,6 +15,32 @@ pub enum Arch {
     Bitnet,
     /// Llama-architecture models with ternary weights (e.g. Falcon3 1.58-bit): no sub-norms, SiLU.
     Llama,
+    /// Microsoft's BitNet-embedding-0.6B (`qwen3`, as utils/convert-bitnet-embedding-to-gguf.py writes
+    /// it): Qwen3's graph with an RMSNorm before every projection (`*_norm_in`; o's and down's stand
+    /// where BitNet's sub-norms do), per-head q/k norms, a head size of its own (`key_length`), SiLU,
+    /// and no LM head: it embeds text, pooled as `{arch}.pooling_type` says.
+    Qwen3,
+}
+
+/// How an embedding model turns its last hidden states into one vector (`{arch}.pooling_type`,
+/// llama.cpp's numbering: 1 mean, 2 CLS, 3 last). The vector is then L2-normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    /// The first token's.
+    Cls,
+    /// The last token's (BitNet-embedding's: its tokenizer appends EOS).
+    Last,
+}
+
+impl Pooling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+            Pooling::Last => "last",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +62,8 @@ pub struct Config {
     pub n_ff: usize,
     pub n_head: usize,
     pub n_head_kv: usize,
+    /// Each attention head's width: `n_embd / n_head`, unless `{arch}.attention.key_length` says
+    /// otherwise (BitNet-embedding-0.6B: 128, not 1024 / 16).
     pub head_dim: usize,
     pub n_ctx_train: usize,
     pub rope_theta: f32,
@@ -45,6 +73,12 @@ pub struct Config {
     /// How the activation was decided, from which clues, and what disagreed (`evidence.rs`).
     pub decision: Decision,
     pub sub_norms: bool,
+    /// An RMSNorm before the q, k, v, gate and up projections' inputs (BitNet-embedding).
+    pub proj_norms: bool,
+    /// Qwen3's RMSNorm over each head of q and k, before the rotation.
+    pub qk_norm: bool,
+    /// An embedding model's pooling (`None`: a language model, whose output is logits).
+    pub pooling: Option<Pooling>,
 }
 
 impl Config {
@@ -59,6 +93,7 @@ impl Config {
             "bitnet-b1.58" | "bitnet-25" => Arch::BitnetB158,
             "bitnet" => Arch::Bitnet,
             "llama" => Arch::Llama,
+            "qwen3" => Arch::Qwen3,
             _ => return Err(ModelError::UnsupportedArch(arch_name)),
         };
         let key = |k: &str| format!("{arch_name}.{k}");
@@ -76,13 +111,34 @@ impl Config {
             Some(_) => int("vocab_size")?,
             None => g.tensor("token_embd.weight").map(|(_, t)| t.shape.get(1).copied().unwrap_or(0) as usize).unwrap_or(0),
         };
-        let head_dim = if n_head > 0 && n_embd % n_head == 0 { n_embd / n_head } else { 0 };
-        if head_dim == 0 || head_dim % 2 != 0 || n_head % n_head_kv != 0 {
-            return Err(ModelError::BadValue {
-                key: key("attention.head_count"),
-                reason: format!("{n_head} heads ({n_head_kv} KV heads) do not divide {n_embd} into even head sizes"),
-            });
-        }
+        let head_dim = match g.get_u64(&key("attention.key_length")) {
+            Some(_) => {
+                let k = int("attention.key_length")?;
+                if g.get_u64(&key("attention.value_length")).is_some_and(|v| v as usize != k) {
+                    return Err(ModelError::BadValue {
+                        key: key("attention.value_length"),
+                        reason: format!("values {} wide and keys {k} wide are not supported", g.get_u64(&key("attention.value_length")).unwrap_or(0)),
+                    });
+                }
+                if k % 2 != 0 || k > 1024 || n_head % n_head_kv != 0 {
+                    return Err(ModelError::BadValue {
+                        key: key("attention.key_length"),
+                        reason: format!("heads {k} wide ({n_head} of them, {n_head_kv} KV heads) are not supported"),
+                    });
+                }
+                k
+            }
+            None => {
+                let head_dim = if n_head > 0 && n_embd % n_head == 0 { n_embd / n_head } else { 0 };
+                if head_dim == 0 || head_dim % 2 != 0 || n_head % n_head_kv != 0 {
+                    return Err(ModelError::BadValue {
+                        key: key("attention.head_count"),
+                        reason: format!("{n_head} heads ({n_head_kv} KV heads) do not divide {n_embd} into even head sizes"),
+                    });
+                }
+                head_dim
+            }
+        };
         if let Some(rot) = g.get_u64(&key("rope.dimension_count")) {
             if rot as usize != head_dim {
                 return Err(ModelError::BadValue {
@@ -104,7 +160,10 @@ impl Config {
             None => None,
         };
         let label_default = if arch == Arch::BitnetB158 { Activation::Relu2 } else { Activation::Silu };
-        let decision = evidence::decide(g, arch != Arch::Llama, label_default, &arch_name, named, chosen);
+        let decision = match arch {
+            Arch::Qwen3 => evidence::embedding(&arch_name, named, chosen),
+            _ => evidence::decide(g, arch != Arch::Llama, label_default, &arch_name, named, chosen),
+        };
         let activation = decision.activation;
         // NaN, zero or negative values here load and then produce garbage; refuse them instead.
         let positive = |k: &str, default: f64| -> Result<f32, ModelError> {
@@ -128,6 +187,20 @@ impl Config {
                 reason: format!("{v} is not a sensible context length"),
             })?,
         };
+        let embedding = arch == Arch::Qwen3;
+        let pooling = match (embedding, g.get_u64(&key("pooling_type"))) {
+            (false, _) => None,
+            // The family pools its last token (Microsoft's guide, §2); a file that does not say is read so.
+            (true, None | Some(3)) => Some(Pooling::Last),
+            (true, Some(1)) => Some(Pooling::Mean),
+            (true, Some(2)) => Some(Pooling::Cls),
+            (true, Some(v)) => {
+                return Err(ModelError::BadValue {
+                    key: key("pooling_type"),
+                    reason: format!("pooling type {v} is not supported (1 mean, 2 CLS and 3 last are)"),
+                });
+            }
+        };
         Ok(Config {
             arch,
             n_vocab,
@@ -144,6 +217,9 @@ impl Config {
             activation,
             decision,
             sub_norms: arch != Arch::Llama,
+            proj_norms: embedding,
+            qk_norm: embedding,
+            pooling,
             arch_name,
         })
     }
@@ -159,5 +235,11 @@ impl Config {
 
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// The width of the queries and of attention's output (`n_embd`, unless the heads have a
+    /// width of their own).
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
     }
 }

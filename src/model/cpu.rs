@@ -36,6 +36,12 @@ impl Layer {
             Norm::AttnSub => self.attn_sub_norm.as_ref(),
             Norm::Ffn => Some(&self.ffn_norm),
             Norm::FfnSub => self.ffn_sub_norm.as_ref(),
+            Norm::In(p) => {
+                let i = [Proj::Q, Proj::K, Proj::V, Proj::Gate, Proj::Up].iter().position(|&q| q == p)?;
+                self.in_norms.as_ref().map(|n| &n[i])
+            }
+            Norm::QHead => self.head_norms.as_ref().map(|n| &n[0]),
+            Norm::KHead => self.head_norms.as_ref().map(|n| &n[1]),
         }
     }
 
@@ -145,7 +151,7 @@ impl<'s> Backend for Cpu<'_, 's> {
 
     fn attention(&mut self, l: usize, q: &Rows<'s>, p0: usize) -> Rows<'s> {
         let c = &self.model.config;
-        let (d, hd, n) = (c.n_embd, c.head_dim, q.v.len() / q.cols);
+        let (d, hd, n) = (c.q_dim(), c.head_dim, q.v.len() / q.cols);
         let group = c.n_head / c.n_head_kv;
         let unit = heads_per_unit(n * c.n_head_kv, group, threads());
         let scale = 1.0 / (hd as f32).sqrt();
@@ -192,6 +198,15 @@ impl<'s> Backend for Cpu<'_, 's> {
 
     fn commit(&mut self, n: usize) {
         self.cache.commit(n);
+    }
+
+    fn hidden(&mut self, x: &Rows<'s>, rows: &[usize]) -> Rows<'s> {
+        let (m, d) = (self.model, x.cols);
+        let mut out = vec![0f32; rows.len() * d];
+        for (o, &t) in out.chunks_exact_mut(d).zip(rows) {
+            scalar::rms_norm(&x.v[t * d..(t + 1) * d], &m.output_norm, m.config.rms_eps, o);
+        }
+        Rows { v: Buf::from(out), cols: d }
     }
 
     fn logits(&mut self, x: &Rows<'s>, rows: &[usize]) -> Rows<'s> {

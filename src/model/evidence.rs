@@ -152,3 +152,19 @@ pub fn decide(
         conflicts,
     }
 }
+
+/// BitNet-embedding's graph (arch `qwen3` with per-projection norms) is SiLU's, as Qwen3's is; a key
+/// or the caller may still name another.
+pub fn embedding(arch_name: &str, key: Option<Activation>, chosen: Option<Activation>) -> Decision {
+    let family = "Microsoft's BitNet-embedding (Qwen3 backbone)";
+    let (activation, reason) = match (chosen, key) {
+        (Some(a), _) => (a, format!("{} was chosen by the caller", a.name())),
+        (None, Some(a)) => (a, format!("the key '{arch_name}.hidden_activation' names {}", a.name())),
+        (None, None) => (Activation::Silu, format!("arch '{arch_name}' is Qwen3's graph, whose FFN is SiLU-gated")),
+    };
+    let conflicts = match activation {
+        Activation::Silu => Vec::new(),
+        a => vec![format!("Qwen3's graph uses silu, not {}", a.name())],
+    };
+    Decision { activation, family, reason, conflicts }
+}

@@ -9,7 +9,7 @@ use crate::kernels::KernelKind;
 use super::backend::{Backend, Norm, Proj};
 use super::cpu::Cpu;
 use super::scratch::Scratch;
-use super::{Config, KvCache, Model, ModelError};
+use super::{Config, KvCache, Model, ModelError, Pooling};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardOptions {
@@ -55,6 +55,9 @@ impl Model {
         which: Logits,
         opts: ForwardOptions,
     ) -> Result<Vec<f32>, ModelError> {
+        if self.config.pooling.is_some() {
+            return Err(ModelError::WrongKind("this is an embedding model: it has no LM head to give logits; use embeddings.create".into()));
+        }
         let (p0, max_len) = (cache.len(), cache.max_len());
         let scratch = Scratch::default();
         let logits = forward(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, p0, max_len, which)?;
@@ -67,9 +70,83 @@ impl Model {
     }
 }
 
+impl Model {
+    /// An embedding model's vector for one input: `tokens` run from an empty `cache` (which is
+    /// left empty), the last hidden states pooled as the model says, and L2-normalised.
+    pub fn embed(&self, cache: &mut KvCache, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
+        let Some(pooling) = self.config.pooling else {
+            return Err(ModelError::WrongKind("this is a language model, not an embedding model: it has no pooling to make embeddings".into()));
+        };
+        cache.truncate(0);
+        let scratch = Scratch::default();
+        let max_len = cache.max_len();
+        let out = hidden(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, 0, max_len);
+        cache.truncate(0);
+        if let Some(why) = self.token_embd.read_failure() {
+            return Err(ModelError::FileRows(why.clone()));
+        }
+        let Some(h) = out? else { return Ok(Vec::new()) };
+        Ok(pool(&h.v, h.cols, pooling))
+    }
+}
+
+/// One vector from the rows of `h` (`d` wide), L2-normalised (a zero vector stays zero).
+pub fn pool(h: &[f32], d: usize, pooling: Pooling) -> Vec<f32> {
+    let n = h.len() / d;
+    let mut v: Vec<f32> = match pooling {
+        Pooling::Last => h[(n - 1) * d..].to_vec(),
+        Pooling::Cls => h[..d].to_vec(),
+        Pooling::Mean => {
+            let mut sum = vec![0f64; d];
+            h.chunks_exact(d).for_each(|r| sum.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64));
+            sum.iter().map(|&s| (s / n as f64) as f32).collect()
+        }
+    };
+    let norm = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+    }
+    v
+}
+
 /// Runs `tokens` at positions `p0..` through `b`, whose cache holds `p0` positions of at most
 /// `max_len`. Returns the logits of the last token or of every token (`None` for no tokens).
 pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, which: Logits) -> Result<Option<B::Act>, ModelError> {
+    let Some(x) = layers(b, c, tokens, p0, max_len)? else { return Ok(None) };
+    let n = tokens.len();
+    let rows: Vec<usize> = match which {
+        Logits::Last => vec![n - 1],
+        Logits::All => (0..n).collect(),
+    };
+    Ok(Some(b.logits(&x, &rows)))
+}
+
+/// An embedding model's last hidden states, after the output norm: one row per token of `tokens`,
+/// run at positions `p0..` as `forward` runs them.
+pub fn hidden<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize) -> Result<Option<B::Act>, ModelError> {
+    let Some(x) = layers(b, c, tokens, p0, max_len)? else { return Ok(None) };
+    let rows: Vec<usize> = (0..tokens.len()).collect();
+    Ok(Some(b.hidden(&x, &rows)))
+}
+
+/// The projections `projs` of `h` (the normed hidden state): quantized once and run together, or,
+/// where each has a norm of its own before it (BitNet-embedding), each normed and quantized apart.
+fn projections<B: Backend, const M: usize>(b: &mut B, l: usize, projs: [Proj; M], h: &B::Act) -> [B::Act; M] {
+    if b.has_norm(l, Norm::In(projs[0])) {
+        projs.map(|p| {
+            let hp = b.rms_norm(h, l, Norm::In(p));
+            let hp = b.quantize(&hp);
+            let [out] = b.bit_linears(l, [p], &hp);
+            out
+        })
+    } else {
+        let h = b.quantize(h);
+        b.bit_linears(l, projs, &h)
+    }
+}
+
+/// The embedding and every layer: the hidden state of each of `tokens` (`None` for no tokens).
+fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize) -> Result<Option<B::Act>, ModelError> {
     let n = tokens.len();
     if n == 0 {
         return Ok(None);
@@ -87,8 +164,11 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
     for l in 0..c.n_layer {
         // Attention.
         let h = b.rms_norm(&x, l, Norm::Attn);
-        let h = b.quantize(&h);
-        let [mut q, mut k, v] = b.bit_linears(l, [Proj::Q, Proj::K, Proj::V], &h);
+        let [mut q, mut k, v] = projections(b, l, [Proj::Q, Proj::K, Proj::V], &h);
+        if b.has_norm(l, Norm::QHead) {
+            q = b.rms_norm(&q, l, Norm::QHead);
+            k = b.rms_norm(&k, l, Norm::KHead);
+        }
         b.rope(&mut q, &angles, c.rope_style);
         b.rope(&mut k, &angles, c.rope_style);
         b.store_kv(l, &k, &v, p0);
@@ -102,8 +182,7 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
 
         // Feed-forward.
         let h = b.rms_norm(&x, l, Norm::Ffn);
-        let h = b.quantize(&h);
-        let [mut g, u] = b.bit_linears(l, [Proj::Gate, Proj::Up], &h);
+        let [mut g, u] = projections(b, l, [Proj::Gate, Proj::Up], &h);
         b.gate(&mut g, &u, c.activation);
         if b.has_norm(l, Norm::FfnSub) {
             g = b.rms_norm(&g, l, Norm::FfnSub);
@@ -114,10 +193,5 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
         b.check_finite(&x, l)?;
     }
     b.commit(n);
-
-    let rows: Vec<usize> = match which {
-        Logits::Last => vec![n - 1],
-        Logits::All => (0..n).collect(),
-    };
-    Ok(Some(b.logits(&x, &rows)))
+    Ok(Some(x))
 }

@@ -40,12 +40,15 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
-fn norm_index(n: Norm) -> usize {
+/// The norm's place in `GpuLayer::norms`; none for BitNet-embedding's norms, whose models
+/// `check_fits` keeps on the CPU.
+fn norm_index(n: Norm) -> Option<usize> {
     match n {
-        Norm::Attn => 0,
-        Norm::AttnSub => 1,
-        Norm::Ffn => 2,
-        Norm::FfnSub => 3,
+        Norm::Attn => Some(0),
+        Norm::AttnSub => Some(1),
+        Norm::Ffn => Some(2),
+        Norm::FfnSub => Some(3),
+        Norm::In(_) | Norm::QHead | Norm::KHead => None,
     }
 }
 
@@ -108,6 +111,10 @@ impl GpuModel {
     pub fn check_fits(gpu: &Gpu, c: &Config, max_len: usize, largest_ternary: u64) -> Result<(), GpuError> {
         // The CPU pads rows that are not whole 128-weight blocks (bitnet_b1_58-3B's 8640-wide FFN) and
         // the activations they meet; the shaders do not yet, so such a model runs on the CPU.
+        // BitNet-embedding's per-projection and per-head norms, and its pooling, have no shaders yet.
+        if c.proj_norms || c.qk_norm || c.pooling.is_some() {
+            return Err(GpuError::Unfit("BitNet-embedding models run on the CPU only for now".into()));
+        }
         let block = crate::quant::ternary::BLOCK;
         if let Some(w) = [c.n_embd, c.n_ff].into_iter().find(|w| w % block != 0) {
             return Err(GpuError::Unfit(format!("rows of {w} weights are padded to {block}-weight blocks on the CPU only")));
@@ -228,12 +235,12 @@ impl Backend for GpuRun<'_> {
     }
 
     fn has_norm(&self, l: usize, norm: Norm) -> bool {
-        self.m.layers[l].norms[norm_index(norm)].is_some()
+        norm_index(norm).is_some_and(|i| self.m.layers[l].norms[i].is_some())
     }
 
     fn rms_norm(&mut self, x: &Tensor, l: usize, norm: Norm) -> Tensor {
         let m = self.m;
-        let w = m.layers[l].norms[norm_index(norm)].as_ref().expect("callers ask has_norm first");
+        let w = norm_index(norm).and_then(|i| m.layers[l].norms[i].as_ref()).expect("callers ask has_norm first");
         self.b().rms_norm(x, w, m.config.rms_eps)
     }
 
@@ -283,6 +290,11 @@ impl Backend for GpuRun<'_> {
 
     fn commit(&mut self, n: usize) {
         self.committed = n;
+    }
+
+    fn hidden(&mut self, x: &Tensor, rows: &[usize]) -> Tensor {
+        let m = self.m;
+        self.b().rms_norm_rows(x, rows, &m.output_norm, m.config.rms_eps)
     }
 
     fn logits(&mut self, x: &Tensor, rows: &[usize]) -> Tensor {

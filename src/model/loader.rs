@@ -36,7 +36,12 @@ struct LayerParts {
     ffn_sub_norm: Option<Vec<f32>>,
     proj: [Option<Linear>; 7],
     scales: [Option<f32>; 7],
+    /// BitNet-embedding's norms before q, k, v, gate and up, then Qwen3's q and k head norms.
+    extra_norms: [Option<Vec<f32>>; 7],
 }
+
+/// The parts held in `LayerParts::extra_norms`, in its order.
+const EXTRA_NORMS: [Part; 7] = [Part::QNormIn, Part::KNormIn, Part::VNormIn, Part::GateNormIn, Part::UpNormIn, Part::QHeadNorm, Part::KHeadNorm];
 
 fn proj_index(p: Part) -> usize {
     match p {
@@ -216,6 +221,10 @@ impl ModelLoader {
         self.embd_in_file = plan.estimate.embedding_in_file;
         self.data_offset = g.data_offset;
         let tied = !plan.roles.contains(&Role::Output);
+        let embeds = plan.config.pooling.is_some();
+        if embeds {
+            self.opts.head = HeadPrecision::Stored;
+        }
         let head = self.opts.head.resolve(tied, plan.config.n_embd);
         self.estimate = Some(plan.estimate);
         let (config, roles) = (plan.config, plan.roles);
@@ -239,7 +248,7 @@ impl ModelLoader {
                 Role::Skip => None,
                 Role::TokenEmbd if self.embd_in_file => {
                     let (cols, rows, f16) = (t.shape[0] as usize, t.shape[1] as usize, t.ty == TensorType::F16);
-                    Some(match (tied, head) {
+                    Some(match (tied && !embeds, head) {
                         (true, HeadPrecision::Shortlist) => Buffer::Int4(Int4RowsWriter::new(rows, cols, f16)),
                         (true, _) => Buffer::Int8(Int8RowsWriter::new(rows, cols, f16)),
                         (false, _) => Buffer::Checked(RowStream::new(rows, cols, f16)),
@@ -368,7 +377,10 @@ impl ModelLoader {
                     Part::AttnSubNorm => parts.attn_sub_norm = v,
                     Part::FfnNorm => parts.ffn_norm = v,
                     Part::FfnSubNorm => parts.ffn_sub_norm = v,
-                    _ => unreachable!("projections are handled above"),
+                    extra => match EXTRA_NORMS.iter().position(|&e| e == extra) {
+                        Some(i) => parts.extra_norms[i] = v,
+                        None => unreachable!("projections are handled above"),
+                    },
                 }
             }
             Role::Scale(..) | Role::Skip => {}
@@ -394,7 +406,17 @@ impl ModelLoader {
             };
             let (wq, wk, wv, wo) = (take(Part::Q)?, take(Part::K)?, take(Part::V)?, take(Part::O)?);
             let (w_gate, w_up, w_down) = (take(Part::Gate)?, take(Part::Up)?, take(Part::Down)?);
+            let [q, k, v, g, u, qh, kh] = std::mem::take(&mut p.extra_norms);
+            // The plan checked that the arch's norms are all in the table.
+            let all = |v: Vec<Option<Vec<f32>>>| v.into_iter().collect::<Option<Vec<_>>>();
+            let in_norms = if config.proj_norms { all(vec![q, k, v, g, u]).map(|v| <[Vec<f32>; 5]>::try_from(v).expect("five")) } else { None };
+            let head_norms = if config.qk_norm { all(vec![qh, kh]).map(|v| <[Vec<f32>; 2]>::try_from(v).expect("two")) } else { None };
+            if (config.proj_norms && in_norms.is_none()) || (config.qk_norm && head_norms.is_none()) {
+                return Err(missing(format!("blk.{i}: a per-projection or head norm")));
+            }
             layers.push(Layer {
+                in_norms,
+                head_norms,
                 attn_norm: attn_norm.expect("take_norms checks it"),
                 ffn_norm: ffn_norm.expect("take_norms checks it"),
                 attn_sub_norm,

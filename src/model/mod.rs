@@ -23,7 +23,7 @@ use crate::weights::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
 pub use compute::{BackendKind, Compute, GPU_CANDIDATES, Want};
-pub use config::{Arch, Config, RopeStyle};
+pub use config::{Arch, Config, Pooling, RopeStyle};
 pub use evidence::{Activation, Decision};
 pub use forward::{ForwardOptions, Logits};
 pub use gpu::GpuModel;
@@ -40,7 +40,7 @@ pub enum ModelError {
     Quant { tensor: String, source: QuantError },
     #[error(
         "model architecture '{0}' is not supported; bitnet-web runs 'bitnet-b1.58' (Microsoft's BitNet b1.58 2B4T), \
-         'bitnet-25', 'bitnet' and 'llama' models with ternary (I2_S, TQ1_0, TQ2_0) weights"
+         'bitnet-25', 'bitnet' and 'llama' models, and 'qwen3' BitNet-embedding models, with ternary (I2_S, TQ1_0, TQ2_0) weights"
     )]
     UnsupportedArch(String),
     #[error("the model file lacks the metadata key '{0}'; it is incomplete or not a language model")]
@@ -58,6 +58,9 @@ pub enum ModelError {
     OutOfMemory { needed_mb: u64, limit_mb: u64, hint: String },
     #[error("the context is full ({0} tokens); start a new conversation or shorten it")]
     ContextFull(usize),
+    /// Logits asked of an embedding model, or an embedding of a language model.
+    #[error("{0}")]
+    WrongKind(String),
     #[error("token id {id} is outside the vocabulary (size {n_vocab})")]
     BadToken { id: u32, n_vocab: usize },
     #[error(transparent)]
@@ -92,6 +95,10 @@ pub struct Layer {
     pub w_up: Linear,
     pub w_down: Linear,
     pub ffn_sub_norm: Option<Vec<f32>>,
+    /// BitNet-embedding's norms before the q, k, v, gate and up projections, in that order.
+    pub in_norms: Option<[Vec<f32>; 5]>,
+    /// Qwen3's per-head norms of the queries and the keys.
+    pub head_norms: Option<[Vec<f32>; 2]>,
 }
 
 /// Which LM head to run, chosen at load (`LoadOptions::head`).
@@ -202,6 +209,7 @@ impl Model {
                         + 4 * (l.attn_norm.len() + l.ffn_norm.len())
                         + norms(&l.attn_sub_norm)
                         + norms(&l.ffn_sub_norm)
+                        + l.in_norms.iter().flatten().chain(l.head_norms.iter().flatten()).map(|v| 4 * v.len()).sum::<usize>()
                 })
                 .sum::<usize>()
     }

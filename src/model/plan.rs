@@ -67,9 +67,20 @@ pub(super) enum Part {
     Up,
     Down,
     FfnSubNorm,
+    /// BitNet-embedding's norms before the q, k, v, gate and up projections (`*_norm_in`).
+    QNormIn,
+    KNormIn,
+    VNormIn,
+    GateNormIn,
+    UpNormIn,
+    /// Qwen3's per-head q/k norms.
+    QHeadNorm,
+    KHeadNorm,
 }
 
-const PARTS: [(&str, Part); 11] = [
+/// The tensor names of a layer's parts. BitNet-embedding names the norms before o and down
+/// `attn_output_norm_in` and `ffn_down_norm_in`: they stand where BitNet's sub-norms do, and are them.
+const PARTS: [(&str, Part); 20] = [
     ("attn_norm", Part::AttnNorm),
     ("attn_q", Part::Q),
     ("attn_k", Part::K),
@@ -81,7 +92,37 @@ const PARTS: [(&str, Part); 11] = [
     ("ffn_up", Part::Up),
     ("ffn_down", Part::Down),
     ("ffn_sub_norm", Part::FfnSubNorm),
+    ("attn_q_norm_in", Part::QNormIn),
+    ("attn_k_norm_in", Part::KNormIn),
+    ("attn_v_norm_in", Part::VNormIn),
+    ("ffn_gate_norm_in", Part::GateNormIn),
+    ("ffn_up_norm_in", Part::UpNormIn),
+    ("attn_q_norm", Part::QHeadNorm),
+    ("attn_k_norm", Part::KHeadNorm),
+    ("attn_output_norm_in", Part::AttnSubNorm),
+    ("ffn_down_norm_in", Part::FfnSubNorm),
 ];
+
+/// The parts every layer of a model must have, and the name each goes by in its files.
+fn needed_parts(c: &Config) -> Vec<(&'static str, Part)> {
+    let base = [Part::AttnNorm, Part::Q, Part::K, Part::V, Part::O, Part::FfnNorm, Part::Gate, Part::Up, Part::Down];
+    let sub = [Part::AttnSubNorm, Part::FfnSubNorm];
+    let ins = [Part::QNormIn, Part::KNormIn, Part::VNormIn, Part::GateNormIn, Part::UpNormIn];
+    let heads = [Part::QHeadNorm, Part::KHeadNorm];
+    let mut parts: Vec<Part> = base.to_vec();
+    parts.extend(sub.iter().filter(|_| c.sub_norms));
+    parts.extend(ins.iter().filter(|_| c.proj_norms));
+    parts.extend(heads.iter().filter(|_| c.qk_norm));
+    parts
+        .into_iter()
+        .map(|p| {
+            // The last name listed for a part is the one its own family uses.
+            let names = PARTS.iter().filter(|(_, q)| *q == p).map(|(n, _)| *n);
+            let name = if c.proj_norms { names.last() } else { names.into_iter().next() };
+            (name.expect("every part is named"), p)
+        })
+        .collect()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Role {
@@ -123,13 +164,18 @@ pub(super) fn is_projection(p: Part) -> bool {
 /// The ggml shape `[cols, rows]` a tensor must have.
 fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
     let (e, kv, ff, v) = (c.n_embd as u64, c.kv_dim() as u64, c.n_ff as u64, c.n_vocab as u64);
+    let (q, hd) = (c.q_dim() as u64, c.head_dim as u64);
     Some(match role {
         Role::TokenEmbd | Role::Output => vec![e, v],
         Role::OutputNorm => vec![e],
         Role::Weight(_, p) => match p {
-            Part::AttnNorm | Part::AttnSubNorm | Part::FfnNorm => vec![e],
+            Part::AttnNorm | Part::FfnNorm => vec![e],
+            Part::QNormIn | Part::KNormIn | Part::VNormIn | Part::GateNormIn | Part::UpNormIn => vec![e],
+            Part::AttnSubNorm => vec![q],
+            Part::QHeadNorm | Part::KHeadNorm => vec![hd],
             Part::FfnSubNorm => vec![ff],
-            Part::Q | Part::O => vec![e, e],
+            Part::Q => vec![e, q],
+            Part::O => vec![q, e],
             Part::K | Part::V => vec![e, kv],
             Part::Gate | Part::Up => vec![e, ff],
             Part::Down => vec![ff, e],
@@ -158,20 +204,18 @@ fn check_table(c: &Config, roles: &[Role]) -> Result<(), ModelError> {
             return Err(ModelError::MissingTensor(name.into()));
         }
     }
-    let mut present = vec![[false; PARTS.len()]; c.n_layer];
+    let needed = needed_parts(c);
+    let mut present = vec![vec![false; needed.len()]; c.n_layer];
     for r in roles {
         if let Role::Weight(l, p) = *r {
-            if let Some(i) = PARTS.iter().position(|&(_, q)| q == p) {
+            if let Some(i) = needed.iter().position(|&(_, q)| q == p) {
                 present[l][i] = true;
             }
         }
     }
     for (l, parts) in present.iter().enumerate() {
-        for (i, &(label, part)) in PARTS.iter().enumerate() {
-            let needed = c.sub_norms || !matches!(part, Part::AttnSubNorm | Part::FfnSubNorm);
-            if needed && !parts[i] {
-                return Err(ModelError::MissingTensor(format!("blk.{l}.{label}.weight")));
-            }
+        if let Some(i) = parts.iter().position(|&p| !p) {
+            return Err(ModelError::MissingTensor(format!("blk.{l}.{}.weight", needed[i].0)));
         }
     }
     Ok(())
@@ -231,8 +275,11 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
         let config = Config::decide(g, opts.activation)?;
+        // An embedding model has no LM head: nothing is made beside the embedding, and since it
+        // reads only its input's rows, the embedding may stay in the file.
+        let opts = &LoadOptions { head: if config.pooling.is_some() { HeadPrecision::Stored } else { opts.head }, ..*opts };
         let mut roles: Vec<Role> = g.tensors.iter().map(|t| role_of(&t.name, config.n_layer)).collect();
-        if config.arch == super::Arch::BitnetB158 {
+        if config.arch == super::Arch::BitnetB158 || config.pooling.is_some() {
             // bitnet.cpp always uses the tied embedding for this arch, even when output.weight exists.
             for role in roles.iter_mut().filter(|r| **r == Role::Output) {
                 *role = Role::Skip;
@@ -353,7 +400,7 @@ fn embedding_in_file(g: &Gguf, roles: &[Role], config: &Config, opts: &LoadOptio
     opts.rows_in_file
         && !opts.on_gpu
         && embd.is_some_and(|(t, _)| matches!(t.ty, TensorType::F16 | TensorType::F32))
-        && !(tied && opts.head.resolve(tied, config.n_embd) == HeadPrecision::Stored)
+        && (config.pooling.is_some() || !(tied && opts.head.resolve(tied, config.n_embd) == HeadPrecision::Stored))
 }
 
 /// Host memory on the GPU path: the norms, the largest tensor in transit (a ternary one, gathered

@@ -17,13 +17,17 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{Model, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
+use tokenizers::normalizers::unicode::NFC;
+use tokenizers::{Model, NormalizedString, Normalizer, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior};
 
 use crate::chat::Segment;
 use crate::gguf::{Array, Gguf, Value};
 
 /// Llama-3's regex, as in its tokenizer.json.
 const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's regex (Qwen2.5's and Qwen3's tokenizer.json, llama.cpp's `qwen2` pre-type): Llama-3's,
+/// but digits one at a time.
+const QWEN2_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// GPT-2's regex (llama.cpp's `gpt-2` pre-type).
 const GPT2_REGEX: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 /// llama.cpp's "default" chain, what bitnet.cpp uses for a file without `tokenizer.ggml.pre`:
@@ -50,6 +54,9 @@ pub enum PreTokenizerKind {
     Gpt2,
     /// SentencePiece: no splitting, spaces as `▁` (the only kind for `tokenizer.ggml.model = "llama"`).
     SentencePiece,
+    /// Qwen2's regex, after NFC normalisation as its tokenizer.json asks (BitNet-embedding-0.6B's
+    /// Qwen3 vocabulary).
+    Qwen2,
 }
 
 impl PreTokenizerKind {
@@ -60,6 +67,7 @@ impl PreTokenizerKind {
             // bitnet.cpp's name for Falcon-E, `falcon_e`.
             None | Some("llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "falcon_e") => Some(Self::Llama3),
             Some("gpt-2" | "gpt2") => Some(Self::Gpt2),
+            Some("qwen2") => Some(Self::Qwen2),
             Some("default") => Some(Self::LlamaCppDefault),
             Some(_) => None,
         }
@@ -77,7 +85,7 @@ pub enum TokenizerError {
     )]
     UnsupportedModel(String),
     #[error(
-        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, falcon3, falcon-h1, falcon_e, gpt-2 and llama.cpp's default are); \
+        "pre-tokenizer '{0}' is not supported (llama3, llama-bpe, falcon3, falcon-h1, falcon_e, gpt-2, qwen2 and llama.cpp's default are); \
          choose one explicitly to load this model anyway"
     )]
     UnsupportedPreTokenizer(String),
@@ -299,7 +307,11 @@ impl Tokenizer {
             let escaped = sentencepiece::escape(text, at_start && self.add_space_prefix);
             return self.bpe.tokenize(&escaped).map(|t| t.into_iter().map(|t| t.id).collect()).unwrap_or_default();
         };
-        let mut pts = PreTokenizedString::from(text);
+        let mut normalized = NormalizedString::from(text);
+        if self.pre_tokenizer == PreTokenizerKind::Qwen2 && NFC.normalize(&mut normalized).is_err() {
+            return Vec::new();
+        }
+        let mut pts = PreTokenizedString::from(normalized);
         let ok = pre.pre_tokenize(&mut pts).is_ok() && pts.tokenize(|n| self.bpe.tokenize(n.get())).is_ok();
         match (ok, pts.into_encoding(None, 0, OffsetType::None)) {
             (true, Ok(e)) => e.get_ids().to_vec(),
@@ -405,6 +417,7 @@ fn pre_tokenizer(kind: PreTokenizerKind) -> Result<PreTokenizerWrapper, Tokenize
     let mut steps = match kind {
         PreTokenizerKind::Llama3 => vec![split(LLAMA3_REGEX)?],
         PreTokenizerKind::Gpt2 => vec![split(GPT2_REGEX)?],
+        PreTokenizerKind::Qwen2 => vec![split(QWEN2_REGEX)?],
         PreTokenizerKind::LlamaCppDefault => LLAMACPP_DEFAULT_REGEXES.iter().map(|r| split(r)).collect::<Result<_, _>>()?,
         PreTokenizerKind::SentencePiece => unreachable!("SentencePiece vocabularies are not pre-tokenized"),
     };

@@ -55,6 +55,8 @@ impl ErrorName for ModelError {
             ModelError::OutOfMemory { .. } => "OutOfMemoryError",
             ModelError::ContextFull(_) => "ContextFullError",
             ModelError::FileRows(_) => "ModelFileError",
+            // Chat asked of an embedding model, or embeddings of a language model.
+            ModelError::WrongKind(_) => "ModelKindError",
             _ => "GgufError",
         }
     }

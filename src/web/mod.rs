@@ -666,6 +666,23 @@ impl Engine {
         self.piece(piece)
     }
 
+    /// One input's embedding, an embedding model's: `{ embedding: Float32Array, tokens }`, its first
+    /// `dimensions` values normalised again when asked. An input longer than the context is a
+    /// `ContextFullError` unless `truncate`.
+    pub fn embed(&mut self, input: &str, truncate: bool, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
+        self.generation = None;
+        let e = self.engine.embed(input, truncate).map_err(to_js)?;
+        let vector = match dimensions {
+            None => e.vector.clone(),
+            Some(d) => e.shortened(d).ok_or_else(|| js_error("RangeError", &format!("dimensions must be 1 to {}", e.vector.len())))?,
+        };
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
+        set("embedding", &js_sys::Float32Array::from(&vector[..]).into())?;
+        set("tokens", &JsValue::from(e.tokens as u32))?;
+        Ok(out.into())
+    }
+
     /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.
     pub fn abort(&mut self) {
         if let Some(g) = self.generation.as_mut() {

@@ -32,6 +32,8 @@ before(async () => {
   run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"]);
   fs.mkdirSync(path.join(WORK, "public"));
   fs.copyFileSync(path.join(ROOT, "www/models/bitnet-tiny-chat.i2_s.gguf"), path.join(WORK, "public/embedded.gguf"));
+  fs.copyFileSync(path.join(ROOT, "tests/fixtures/embedding/qwen3_emb.i2_s.gguf"), path.join(WORK, "public/embedding.gguf"));
+  fs.copyFileSync(path.join(ROOT, "tests/fixtures/embedding/qwen3_emb.json"), path.join(WORK, "public/embedding.json"));
   run(process.execPath, ["node_modules/vite/bin/vite.js", "build", "--logLevel", "warn"]);
   server = await serve(path.join(WORK, "dist"), 0, "127.0.0.1", staticFiles(path.join(WORK, "dist")));
   ({ browser } = await launchChromium({ persistent: false }));
@@ -148,7 +150,8 @@ test("the openai package talks to the engine through createFetch: create, stream
   assert.deepEqual([temperature.status, temperature.code, temperature.param], [400, "invalid_value", "temperature"]);
   assert.deepEqual([overflow.status, overflow.code], [400, "context_length_exceeded"]);
   assert.deepEqual([streamed.status, streamed.param], [400, "temperature"], "a stream's error has its status too");
-  assert.equal(embeddings.status, 404);
+  // A chat model has no embeddings: OpenAI's 400 for a model that does not support the endpoint.
+  assert.deepEqual([embeddings.status, embeddings.code], [400, "model_not_supported"]);
 });
 
 test("the AI SDK (ai + @ai-sdk/openai-compatible) talks to the engine: generateText, streamText, generateObject, an error status", () => {
@@ -225,4 +228,76 @@ test("tool calls through the openai package and the AI SDK", () => {
     const ok = new Ajv().compile(R.toolSchemas.add);
     assert.ok(ok(c.input), JSON.stringify(c));
   }
+});
+
+/** Cosine similarity of two vectors. */
+function cosine(a, b) {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+/** OpenAI's base64 embedding: little-endian float32s. */
+const fromBase64 = (s) => Array.from(new Float32Array(new Uint8Array(Buffer.from(s, "base64")).buffer));
+
+test("embeddings.create gives HF's vectors for a model Microsoft's converter wrote, in OpenAI's shape", () => {
+  const b = R.embBatch;
+  assert.equal(b.object, "list");
+  assert.equal(b.model, "embedding.gguf");
+  assert.equal(b.data.length, R.embExpected.length);
+  const tokens = R.embExpected.reduce((n, e) => n + e.tokens, 0);
+  assert.deepEqual(b.usage, { prompt_tokens: tokens, total_tokens: tokens });
+  b.data.forEach((d, i) => {
+    assert.equal(d.object, "embedding");
+    assert.equal(d.index, i);
+    assert.equal(d.embedding.length, R.embExpected[i].embedding.length);
+    // As tests/suite/embedding.rs: 0.99999 where no int8 rounding sits on a tie, else 0.9995 (one
+    // flipped rounding in a 128-wide model costs up to 1.2e-4; the generator's f64 pass lands there too).
+    const cos = cosine(d.embedding, R.embExpected[i].embedding);
+    const bar = R.embExpected[i].ties === 0 ? 0.99999 : 0.9995;
+    assert.ok(cos >= bar, `input ${i} (${R.embExpected[i].ties} ties): cosine ${cos}`);
+  });
+  // One input alone is what it is in a batch: each is its own sequence.
+  assert.deepEqual(R.embOne, b.data[1].embedding);
+  assert.deepEqual(fromBase64(R.embBase64), b.data[1].embedding.map((x) => Math.fround(x)));
+  assert.equal(R.embDims.length, 16);
+  assert.ok(Math.abs(Math.hypot(...R.embDims) - 1) < 1e-5);
+  assert.ok(cosine(R.embDims, b.data[1].embedding.slice(0, 16)) > 0.99999);
+});
+
+test("embeddings: over-long input, bad requests, the wrong kind of model and abort are typed errors", () => {
+  assert.equal(R.embTruncated.prompt_tokens, R.embContext, "truncation: auto runs the context's worth");
+  assert.deepEqual(R.embErrors.map((e) => [e?.name, e?.field ?? null]), [
+    ["ContextFullError", null],
+    ["TypeError", null],
+    ["UnsupportedFieldError", "input"],
+    ["TypeError", null],
+    ["TypeError", null],
+    ["RangeError", null],
+    ["UnsupportedFieldError", "stream"],
+    ["ModelKindError", null],
+    ["ModelKindError", null],
+  ]);
+  assert.match(R.embErrors[7].message, /embedding model/);
+  assert.match(R.embErrors[8].message, /not an embedding model/);
+  assert.equal(R.embAborted?.name, "AbortError");
+  assert.deepEqual(R.embAfterAbort, R.embBatch.data[1].embedding);
+});
+
+test("the openai package and the AI SDK embed through createFetch", () => {
+  const want = R.embBatch.data.slice(0, 3).map((d) => d.embedding.map((x) => Math.fround(x)));
+  // The openai package asks for base64 and decodes it to the same float32 values.
+  assert.deepEqual(R.sdkEmb.map((e) => e.map((x) => Math.fround(x))), want);
+  assert.deepEqual(R.sdkEmbFloat, R.embBatch.data[1].embedding);
+  assert.deepEqual(R.aiEmb.map((e) => e.map((x) => Math.fround(x))), want);
+  assert.deepEqual(R.aiEmbOne, R.embBatch.data[1].embedding);
+  assert.ok(R.aiEmbUsage.tokens > 0);
+  assert.equal(R.sdkEmbOfChatModel.status, 400);
+  assert.equal(R.sdkEmbOfChatModel.code, "model_not_supported");
+  assert.equal(R.sdkChatOfEmbModel.status, 400);
+  assert.equal(R.sdkChatOfEmbModel.code, "model_not_supported");
 });

@@ -6,7 +6,7 @@
 // definitions (the same greedy answer by every route; the API's shapes), not from a run.
 import OpenAI from "openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { generateObject, generateText, jsonSchema, streamText, tool } from "ai";
+import { embed, embedMany, generateObject, generateText, jsonSchema, streamText, tool } from "ai";
 import { createEngine, createFetch } from "bitnet-web";
 
 const BASE = "http://bitnet.local/v1";
@@ -236,6 +236,56 @@ async function aiSdkTools(fetch, engine, R) {
   R.aiToolFinish = r.finishReason;
 }
 
+/**
+ * An embedding model (tests/fixtures/embedding: Microsoft's converter, HF's vectors in
+ * embedding.json) through `engine.embeddings.create`, the `openai` package (which asks for base64
+ * and decodes it) and the AI SDK's embed/embedMany; and each kind of model refusing the other's work.
+ */
+async function embeddings(chatEngine, chatFetch, R) {
+  const ref = await (await window.fetch("embedding.json")).json();
+  const texts = ref.cases.map((c) => c.text);
+  R.embExpected = ref.cases.map((c) => ({ embedding: c.embedding, tokens: c.ids.length, ties: c.guide_ties_taken_from_hf }));
+  const engine = await createEngine({ model: "embedding.gguf" });
+  R.embContext = engine.contextLength;
+  const batch = await engine.embeddings.create({ input: texts, model: "ignored", user: "u-1" });
+  R.embBatch = batch;
+  R.embOne = (await engine.embeddings.create({ input: texts[1] })).data[0].embedding;
+  R.embBase64 = (await engine.embeddings.create({ input: texts[1], encoding_format: "base64" })).data[0].embedding;
+  R.embDims = (await engine.embeddings.create({ input: texts[1], dimensions: 16 })).data[0].embedding;
+  const long = "BitNet embeds text on the device, one ternary weight at a time. ".repeat(200);
+  R.embTruncated = (await engine.embeddings.create({ input: long, truncation: "auto" })).usage;
+  R.embErrors = await Promise.all([
+    failure(engine.embeddings.create({ input: long })),
+    failure(engine.embeddings.create({ input: [] })),
+    failure(engine.embeddings.create({ input: [[1, 2, 3]] })),
+    failure(engine.embeddings.create({ input: ["fine", ""] })),
+    failure(engine.embeddings.create({ input: "a", encoding_format: "binary" })),
+    failure(engine.embeddings.create({ input: "a", dimensions: 100000 })),
+    failure(engine.embeddings.create({ input: "a", stream: true })),
+    failure(engine.chat.completions.create({ messages: hello })),
+    failure(chatEngine.embeddings.create({ input: "a" })),
+  ]);
+  const stop = new AbortController();
+  const pending = engine.embeddings.create({ input: Array(400).fill(texts[texts.length - 1]), signal: stop.signal });
+  setTimeout(() => stop.abort(), 30);
+  R.embAborted = await failure(pending);
+  R.embAfterAbort = (await engine.embeddings.create({ input: texts[1] })).data[0].embedding;
+
+  const fetch = createFetch(engine);
+  const client = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
+  R.sdkEmb = (await client.embeddings.create({ model: engine.model, input: texts.slice(0, 3) })).data.map((d) => d.embedding);
+  R.sdkEmbFloat = (await client.embeddings.create({ model: engine.model, input: texts[1], encoding_format: "float" })).data[0].embedding;
+  const chatClient = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: chatFetch, dangerouslyAllowBrowser: true, maxRetries: 0 });
+  R.sdkEmbOfChatModel = await failure(chatClient.embeddings.create({ model: "m", input: "a" }));
+  R.sdkChatOfEmbModel = await failure(client.chat.completions.create({ model: engine.model, messages: hello }));
+  const provider = createOpenAICompatible({ name: "bitnet", baseURL: BASE, fetch });
+  const many = await embedMany({ model: provider.embeddingModel(engine.model), values: texts.slice(0, 3), maxRetries: 0 });
+  R.aiEmb = many.embeddings;
+  R.aiEmbUsage = many.usage;
+  R.aiEmbOne = (await embed({ model: provider.embeddingModel(engine.model), value: texts[1], maxRetries: 0 })).embedding;
+  await engine.unload();
+}
+
 async function run() {
   const progress = [];
   // The fetch is made before the model loads: requests in between are answered 503 "model_loading".
@@ -251,6 +301,7 @@ async function run() {
   await direct(engine, R);
   await openai(fetch, engine, R);
   await aiSdk(fetch, engine, R);
+  await embeddings(engine, fetch, R);
   // The tool prompts are longer than the embedded model's 256-token training context.
   const wide = await createEngine({ model: "embedded.gguf", contextLength: 2048 });
   await tools(wide, R);

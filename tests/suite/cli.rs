@@ -185,3 +185,48 @@ fn inspect_prints_the_model_decision_and_activation_overrides_it() {
     assert!(ok && err.contains("warning: the caller's choice says relu2"), "{err}");
     assert_ne!(std::fs::read(&by_clues).unwrap(), std::fs::read(&chosen).unwrap());
 }
+
+/// `embed`: an embedding model's vectors as OpenAI's JSON, the same as HF's for the fixture that
+/// Microsoft's converter wrote (tests/suite/embedding.rs has the bars); each kind of model refuses
+/// the other's command; and `synth --shape bitnet-embedding-0.6b` writes a file that embeds.
+#[test]
+fn embed_prints_openai_json_and_the_wrong_kind_of_model_is_refused() {
+    let fixture = "tests/fixtures/embedding/qwen3_emb.i2_s.gguf";
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embedding/qwen3_emb.json")).unwrap()).unwrap();
+    let clean: Vec<&serde_json::Value> = reference["cases"].as_array().unwrap().iter().filter(|c| c["guide_ties_taken_from_hf"] == 0).take(2).collect();
+    let (a, b) = (clean[0]["text"].as_str().unwrap(), clean[1]["text"].as_str().unwrap());
+    let (ok, out, err) = run(&["embed", fixture, "--input", a, "--input", b]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["object"], "list");
+    let tokens: usize = clean.iter().map(|c| c["ids"].as_array().unwrap().len()).sum();
+    assert_eq!(j["usage"]["prompt_tokens"], tokens);
+    for (i, case) in clean.iter().enumerate() {
+        let ours: Vec<f64> = j["data"][i]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let want: Vec<f64> = case["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let dot: f64 = ours.iter().zip(&want).map(|(x, y)| x * y).sum();
+        assert!(dot > 0.99999, "{i}: {dot}");
+    }
+    let (ok, out, err) = run(&["embed", fixture, "--input", a, "--dimensions", "16"]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["data"][0]["embedding"].as_array().unwrap().len(), 16);
+    let (ok, _, err) = run(&["embed", fixture, "--input", a, "--dimensions", "999"]);
+    assert!(!ok && err.contains("--dimensions must be 1 to 128"), "{err}");
+    let (ok, _, err) = run(&["generate", fixture, "--chat", "hi"]);
+    assert!(!ok && err.contains("embedding model"), "{err}");
+    let (ok, _, err) = run(&["embed", "tests/fixtures/reference/tiny_b.i2_s.gguf", "--input", "hi"]);
+    assert!(!ok && err.contains("not an embedding model"), "{err}");
+
+    let dir = temp_dir();
+    let model = dir.join("embedding-0.6b.gguf");
+    let m = model.to_str().unwrap();
+    let (ok, _, err) = run(&["synth", m, "--shape", "bitnet-embedding-0.6b", "--layers", "2"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["embed", m, "--input", "query: what is BitNet?"]);
+    assert!(ok, "{err}");
+    let v: Vec<f64> = serde_json::from_str::<serde_json::Value>(&out).unwrap()["data"][0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(v.len(), 1024);
+    assert!((v.iter().map(|x| x * x).sum::<f64>().sqrt() - 1.0).abs() < 1e-5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -217,6 +217,22 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Embed each --input with an embedding model (BitNet-embedding) and print them as JSON, in
+    /// OpenAI's `embeddings.create` shape: `data[i].embedding`, `usage.prompt_tokens`.
+    Embed {
+        file: PathBuf,
+        /// A text to embed; repeat it for several (each is its own sequence).
+        #[arg(long = "input", required = true)]
+        inputs: Vec<String>,
+        /// Keep only the first N dimensions, normalised again (for models trained for it).
+        #[arg(long)]
+        dimensions: Option<usize>,
+        /// Cut an input longer than the context to its first tokens instead of refusing it.
+        #[arg(long)]
+        truncate: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Generate text, streamed to stdout; statistics go to stderr.
     Generate(GenerateArgs),
     /// Perplexity of a text, as llama.cpp's tool computes it (windows of --ctx tokens, the second
@@ -354,6 +370,29 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let logits = engine.evaluate(&tokens)?;
             write_f32(&out, &logits)?;
             eprintln!("wrote {} x {} logits to {}", tokens.len(), engine.config().n_vocab, out.display());
+            Ok(())
+        }
+        Command::Embed { file, inputs, dimensions, truncate, model } => {
+            let mut engine = model.engine(&file, Head::Auto)?;
+            let mut data = Vec::new();
+            let mut tokens = 0;
+            for (index, input) in inputs.iter().enumerate() {
+                let e = engine.embed(input, truncate)?;
+                let vector = match dimensions {
+                    None => e.vector,
+                    Some(d) => e.shortened(d).ok_or_else(|| CliError::Usage(format!("--dimensions must be 1 to {}", engine.config().n_embd)))?,
+                };
+                tokens += e.tokens;
+                data.push(serde_json::json!({ "object": "embedding", "index": index, "embedding": vector }));
+            }
+            let model_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let out = serde_json::json!({
+                "object": "list",
+                "data": data,
+                "model": model_name,
+                "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
+            });
+            println!("{out}");
             Ok(())
         }
         Command::Generate(args) => generate(args),

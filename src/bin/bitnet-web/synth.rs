@@ -14,6 +14,12 @@
 //! - `llama3-8b`: HF1BitLLM's Llama3-8B-1.58-100B-tokens: arch `llama`, Llama-3-8B's config, the
 //!   Llama-3 vocabulary with `llama-bpe`, separate head (spec §3.3).
 //!
+//! - `bitnet-embedding-0.6b`: Microsoft's BitNet-embedding-0.6B as its converter writes it
+//!   (utils/convert-bitnet-embedding-to-gguf.py and docs/bitnet-embeddings-i2s-guide.md, microsoft/BitNet
+//!   16da220): arch `qwen3`, 28 layers of width 1024, 16 query and 8 KV heads 128 wide (`key_length`),
+//!   FFN 3072, a norm before every projection (`*_norm_in`) and per-head q/k norms, all F16, an F16
+//!   embedding of 151,936 rows and no head, last-token pooling, the `qwen2` pre-tokenizer.
+//!
 //! Real vocabularies can't be had here, so the tokenizer comes from the repo's look-alikes
 //! (tests/fixtures/*-vocab.gguf), padded with unused tokens to the real size. The Falcon3 and
 //! Llama-3 shapes carry their official chat templates (tests/fixtures/templates/).
@@ -53,6 +59,8 @@ pub enum ShapeName {
     Falcon3_10b,
     #[value(name = "llama3-8b")]
     Llama3_8b,
+    #[value(name = "bitnet-embedding-0.6b")]
+    Embedding0_6b,
 }
 
 #[derive(Args)]
@@ -99,6 +107,9 @@ struct Shape {
     eps: f32,
     /// A separate `output.weight`.
     untied: bool,
+    /// An embedding model as Microsoft's converter writes one: heads `head_dim` wide, F16 norms
+    /// before every projection and over each q/k head, last-token pooling, no head.
+    embedding: Option<u64>,
 }
 
 impl ShapeName {
@@ -106,17 +117,17 @@ impl ShapeName {
         let falcon3 = |name, d, ff, layers, heads, ctx| Shape {
             name, arch: "llama", d, ff, layers, heads, kv_heads: 4, vocab: 131072,
             vocab_file: "tests/fixtures/falcon3-vocab.gguf", pre: None,
-            template: Some("tests/fixtures/templates/falcon3.jinja"), ctx, rope_theta: 1000042.0, eps: 1e-6, untied: true,
+            template: Some("tests/fixtures/templates/falcon3.jinja"), ctx, rope_theta: 1000042.0, eps: 1e-6, untied: true, embedding: None,
         };
         let bitnet = |name, d, ff, layers, heads| Shape {
             name, arch: "bitnet", d, ff, layers, heads, kv_heads: heads, vocab: 32002,
-            vocab_file: "tests/fixtures/spm-vocab.gguf", pre: None, template: None, ctx: 2048, rope_theta: 10000.0, eps: 1e-5, untied: false,
+            vocab_file: "tests/fixtures/spm-vocab.gguf", pre: None, template: None, ctx: 2048, rope_theta: 10000.0, eps: 1e-5, untied: false, embedding: None,
         };
         match self {
             ShapeName::B2b4t => Shape {
                 name: "bitnet2b-synthetic", arch: "bitnet-b1.58", d: 2560, ff: 6912, layers: 30, heads: 20, kv_heads: 5,
                 vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: None, template: None, ctx: 4096,
-                rope_theta: 500000.0, eps: 1e-5, untied: false,
+                rope_theta: 500000.0, eps: 1e-5, untied: false, embedding: None,
             },
             ShapeName::Large => bitnet("bitnet_b1_58-large-synthetic", 1536, 4096, 24, 16),
             ShapeName::B3b => bitnet("bitnet_b1_58-3B-synthetic", 3200, 8640, 26, 32),
@@ -128,7 +139,12 @@ impl ShapeName {
                 name: "Llama3-8B-1.58-synthetic", arch: "llama", d: 4096, ff: 14336, layers: 32, heads: 32, kv_heads: 8,
                 vocab: 128256, vocab_file: "tests/fixtures/llama3-vocab.gguf", pre: Some("llama-bpe"),
                 template: Some("tests/fixtures/templates/llama3.jinja"), ctx: 8192,
-                rope_theta: 500000.0, eps: 1e-5, untied: true,
+                rope_theta: 500000.0, eps: 1e-5, untied: true, embedding: None,
+            },
+            ShapeName::Embedding0_6b => Shape {
+                name: "bitnet-embedding-0.6b-synthetic", arch: "qwen3", d: 1024, ff: 3072, layers: 28, heads: 16, kv_heads: 8,
+                vocab: 151936, vocab_file: "tests/fixtures/embedding/qwen3_emb.i2_s.gguf", pre: Some("qwen2"), template: None,
+                ctx: 32768, rope_theta: 1000000.0, eps: 1e-6, untied: false, embedding: Some(128),
             },
         }
     }
@@ -216,7 +232,8 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
         Variant::I2s => (40u32, TensorType::I2_S),
         Variant::Tq2 => (37u32, TensorType::TQ2_0),
     };
-    let head_dim = s.d / s.heads;
+    let head_dim = s.embedding.unwrap_or(s.d / s.heads);
+    let q_dim = s.heads * head_dim;
     let mut w = GgufWriter::new();
     let key = |k: &str| format!("{arch}.{k}");
     w.kv("general.architecture", Value::String(arch.into()));
@@ -231,6 +248,11 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
     w.kv(key("attention.head_count_kv"), Value::U32(s.kv_heads as u32));
     w.kv(key("attention.layer_norm_rms_epsilon"), Value::F32(s.eps));
     w.kv(key("rope.freq_base"), Value::F32(s.rope_theta));
+    if s.embedding.is_some() {
+        w.kv(key("attention.key_length"), Value::U32(head_dim as u32));
+        w.kv(key("attention.value_length"), Value::U32(head_dim as u32));
+        w.kv(key("pooling_type"), Value::U32(3));
+    }
     if arch == "bitnet" && a.shape == ShapeName::B2b4t {
         w.kv(key("hidden_activation"), Value::String("relu2".into()));
     }
@@ -246,9 +268,11 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
     }
     w.kv("general.quantization_version", Value::U32(2));
 
+    // Microsoft's embedding converter writes its norms as F16.
+    let norm_ty = if s.embedding.is_some() { TensorType::F16 } else { TensorType::F32 };
     let mut table: Vec<(String, TensorType, Vec<u64>, Fill)> = vec![
         ("token_embd.weight".into(), TensorType::F16, vec![s.d, s.vocab], Fill::Random),
-        ("output_norm.weight".into(), TensorType::F32, vec![s.d], Fill::Ones),
+        ("output_norm.weight".into(), norm_ty, vec![s.d], Fill::Ones),
     ];
     if s.untied {
         table.push(("output.weight".into(), TensorType::F16, vec![s.d, s.vocab], Fill::Random));
@@ -257,16 +281,25 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
     let sub_norms = arch != "llama";
     for l in 0..layers {
         let b = |n: &str| format!("blk.{l}.{n}.weight");
+        if s.embedding.is_some() {
+            for (name, n) in [
+                ("attn_norm", s.d), ("ffn_norm", s.d), ("attn_q_norm", head_dim), ("attn_k_norm", head_dim),
+                ("attn_q_norm_in", s.d), ("attn_k_norm_in", s.d), ("attn_v_norm_in", s.d), ("attn_output_norm_in", q_dim),
+                ("ffn_gate_norm_in", s.d), ("ffn_up_norm_in", s.d), ("ffn_down_norm_in", s.ff),
+            ] {
+                table.push((b(name), norm_ty, vec![n], Fill::Ones));
+            }
+        }
         for (name, n) in [("attn_norm", s.d), ("attn_sub_norm", s.d), ("ffn_norm", s.d), ("ffn_sub_norm", s.ff)] {
-            if sub_norms || !name.ends_with("sub_norm") {
+            if s.embedding.is_none() && (sub_norms || !name.ends_with("sub_norm")) {
                 table.push((b(name), TensorType::F32, vec![n], Fill::Ones));
             }
         }
         for (name, cols, rows) in [
-            ("attn_q", s.d, s.d),
+            ("attn_q", s.d, q_dim),
             ("attn_k", s.d, kv),
             ("attn_v", s.d, kv),
-            ("attn_output", s.d, s.d),
+            ("attn_output", q_dim, s.d),
             ("ffn_gate", s.d, s.ff),
             ("ffn_up", s.d, s.ff),
             ("ffn_down", s.ff, s.d),
@@ -297,6 +330,7 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
         for (_, ty, shape, fill) in &table {
             let n: u64 = shape.iter().product();
             let data = match (fill, ty) {
+                (Fill::Ones, TensorType::F16) => (0..n).flat_map(|_| half::f16::ONE.to_le_bytes()).collect(),
                 (Fill::Ones, _) => (0..n).flat_map(|_| 1f32.to_le_bytes()).collect(),
                 (Fill::Random, TensorType::F16) => rng.f16s(n),
                 (Fill::Random, TensorType::I2_S) => i2_s::encode(&rng.ternary(n as usize), 0.02, I2sLayout::Block128),

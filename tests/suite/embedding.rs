@@ -1,0 +1,171 @@
+//! BitNet-embedding (issue 32): a tiny Qwen3-shaped model built from HF transformers' own Qwen3 and
+//! BitNet quantizer, converted by Microsoft's utils/convert-bitnet-embedding-to-gguf.py
+//! (tests/fixtures/make_embedding_fixtures.py). Our pooled, normalised vectors against HF's, and
+//! our `qwen2` tokenizer against the `tokenizers` library, on every kernel; natively and in
+//! headless Chromium.
+
+use bitnet_web::chat::Message;
+use bitnet_web::engine::{Engine, EngineError, EngineOptions, GenerateParams, Prompt};
+use bitnet_web::kernels::KernelKind;
+use bitnet_web::model::{Arch, ForwardOptions, KvCache, KvPrecision, ModelError, Pooling};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const MODEL: &[u8] = include_bytes!("../fixtures/embedding/qwen3_emb.i2_s.gguf");
+const REFERENCE: &str = include_str!("../fixtures/embedding/qwen3_emb.json");
+const CHAT_MODEL: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
+
+/// Cosine similarity to HF's vector where no int8 rounding in the case sits on a tie: the issue's
+/// bar is 0.9999, and an exact forward pass gives 1 to seven places.
+const MIN_COSINE: f64 = 0.99999;
+/// Where one does (the fixture's `guide_ties_taken_from_hf`: an activation within 1e-3 of a .5
+/// boundary, where HF's f32 arithmetic and any other exact one may round apart). In a model 128 wide
+/// one such flip moves the vector by up to 1.2e-4 in cosine: the generator's own f64 forward pass,
+/// rounding on its own, lands at 0.99988 on the worst case, as we do. Replacing any one norm with
+/// ones brings the worst case to 0.9992 or below, so this bar still catches a missing norm.
+const MIN_COSINE_WITH_TIES: f64 = 0.9995;
+
+fn reference() -> serde_json::Value {
+    serde_json::from_str(REFERENCE).unwrap()
+}
+
+fn engine(kernel: Option<KernelKind>) -> Engine {
+    Engine::load(MODEL, EngineOptions { kernel, ..Default::default() }).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let n = |v: &[f32]| v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+#[test]
+fn the_header_is_read_as_bitnet_embedding() {
+    let e = engine(None);
+    let c = e.config();
+    assert_eq!(c.arch, Arch::Qwen3);
+    assert_eq!(c.pooling, Some(Pooling::Last));
+    // The fixture's heads are 64 wide, not 128 / 4: `key_length` decides, as in the real 0.6B.
+    assert_eq!((c.n_embd, c.n_head, c.head_dim), (128, 4, 64));
+    assert!(c.proj_norms && c.qk_norm && c.sub_norms);
+    assert!(e.tokenizer.add_eos && e.tokenizer.eos.is_some());
+}
+
+#[test]
+fn embeddings_match_the_hf_reference_on_every_kernel() {
+    let r = reference();
+    let cases = r["cases"].as_array().unwrap();
+    assert!(cases.len() >= 8, "only {} cases", cases.len());
+    assert!(cases.iter().any(|c| c["ids"].as_array().unwrap().len() > 256), "no long input");
+    for kernel in KernelKind::available() {
+        let mut e = engine(Some(kernel));
+        let (mut worst_cos, mut worst_abs, mut worst_tied, mut clean) = (1f64, 0f32, 1f64, 0);
+        for case in cases {
+            let text = case["text"].as_str().unwrap();
+            let want_ids = ids(&case["ids"]);
+            assert_eq!(e.encode_prompt(&Prompt::Text(text.into())).unwrap(), want_ids, "{text:?}");
+            let got = e.embed(text, false).unwrap();
+            let want = floats(&case["embedding"]);
+            assert_eq!(got.tokens, want_ids.len());
+            assert_eq!(got.vector.len(), want.len());
+            let cos = cosine(&got.vector, &want);
+            let abs = got.vector.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let ties = case["guide_ties_taken_from_hf"].as_u64().unwrap();
+            let bar = if ties == 0 { MIN_COSINE } else { MIN_COSINE_WITH_TIES };
+            assert!(cos >= bar, "{} {text:?} ({ties} rounding ties): cosine {cos}", kernel.name());
+            if ties == 0 {
+                clean += 1;
+                worst_cos = worst_cos.min(cos);
+                worst_abs = worst_abs.max(abs);
+            } else {
+                worst_tied = worst_tied.min(cos);
+            }
+            // A wrong norm or head width moves the vector far: each case is also nearer its own
+            // reference than any other case's.
+            for other in cases.iter().filter(|o| o["text"] != case["text"]) {
+                assert!(cosine(&got.vector, &floats(&other["embedding"])) < cos);
+            }
+        }
+        assert!(clean >= 3, "only {clean} cases without rounding ties");
+        println!(
+            "{}: {clean} cases without rounding ties: worst cosine {worst_cos:.8}, max abs diff {worst_abs:.2e}; {} with ties: worst cosine {worst_tied:.6}",
+            kernel.name(),
+            cases.len() - clean
+        );
+    }
+}
+
+#[test]
+fn the_qwen2_tokenizer_matches_the_tokenizers_library() {
+    let r = reference();
+    let e = engine(None);
+    let cases = r["tokenizer_cases"].as_array().unwrap();
+    assert!(cases.len() >= 200, "only {} tokenizer cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        if e.tokenizer.encode(text, true) != ids(&case["ids"]) {
+            wrong.push(text.to_string());
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} differ, e.g. {:?}", wrong.len(), cases.len(), &wrong[..wrong.len().min(5)]);
+}
+
+#[test]
+fn dimensions_keep_the_first_values_normalised_again() {
+    let mut e = engine(None);
+    let full = e.embed("what is BitNet?", false).unwrap();
+    let short = full.shortened(32).unwrap();
+    assert_eq!(short.len(), 32);
+    let norm: f64 = short.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-6);
+    assert!(cosine(&short, &full.vector[..32]) > 0.999_999);
+    assert!(full.shortened(0).is_none() && full.shortened(129).is_none());
+    assert_eq!(full.shortened(128).unwrap().len(), 128);
+}
+
+#[test]
+fn an_input_longer_than_the_context_is_refused_or_cut_to_end_with_eos() {
+    let mut e = Engine::load(MODEL, EngineOptions { max_context: 16, ..Default::default() }).unwrap();
+    let long = "BitNet embeds text on the device, one ternary weight at a time. ".repeat(4);
+    // Refused by its tokens, or already by its bytes (no token of this vocabulary is that long).
+    assert!(matches!(e.embed(&long, false), Err(EngineError::PromptTooLong { max: 16, .. } | EngineError::PromptTooManyBytes { max: 16, .. })));
+    let cut = e.embed(&long, true).unwrap();
+    assert_eq!(cut.tokens, 16);
+    // The same as embedding the first 15 tokens and the EOS, which pooling reads.
+    let ids = e.encode_prompt(&Prompt::Text(long.clone())).unwrap();
+    let eos = e.tokenizer.eos.unwrap();
+    assert_eq!(ids.last(), Some(&eos));
+    let want: Vec<u32> = ids[..15].iter().copied().chain([eos]).collect();
+    let c = e.config().clone();
+    let mut cache = KvCache::new(c.n_layer, c.kv_dim(), c.head_dim, 16, KvPrecision::F32);
+    let again = e.model().unwrap().embed(&mut cache, &want, ForwardOptions::default()).unwrap();
+    assert!(cosine(&again, &cut.vector) > 0.999_999);
+    // Megabytes of text are refused by their length before they are tokenized.
+    let huge = "x".repeat(16 << 20);
+    assert!(matches!(e.embed(&huge, false), Err(EngineError::PromptTooManyBytes { .. })));
+    assert_eq!(e.embed(&huge, true).unwrap().tokens, 16);
+}
+
+#[test]
+fn each_kind_of_model_refuses_the_other_kinds_request() {
+    let mut e = engine(None);
+    let chat = Prompt::Chat(vec![Message::new("user", "hi")]);
+    let refused = e.begin(&chat, GenerateParams::default());
+    assert!(matches!(refused, Err(EngineError::Model(ModelError::WrongKind(_)))), "{:?}", refused.err());
+    assert!(matches!(e.evaluate(&[1, 2]), Err(EngineError::Model(ModelError::WrongKind(_)))));
+    let mut lm = Engine::load(CHAT_MODEL, EngineOptions::default()).unwrap();
+    assert!(matches!(lm.embed("hi", false), Err(EngineError::Model(ModelError::WrongKind(_)))));
+    // Both still answer what they are for.
+    assert!(e.embed("hi", false).is_ok());
+    assert!(lm.begin(&chat, GenerateParams { max_tokens: 1, ..Default::default() }).is_ok());
+}
