@@ -285,6 +285,18 @@ impl Plan {
                 *role = Role::Skip;
             }
         }
+        // Arch `qwen3` with none of BitNet's per-projection norms is a full-precision Qwen3 (Microsoft's
+        // converter writes the teacher that way with `--outtype f16`), not a ternary model to run.
+        if config.proj_norms && !roles.iter().any(|r| matches!(r, Role::Weight(_, Part::QNormIn))) {
+            return Err(ModelError::UnsupportedTensor {
+                tensor: "blk.0.attn_q_norm_in.weight".into(),
+                reason: format!(
+                    "is missing, as are all of BitNet's per-projection norms: this '{}' file is a full-precision model, \
+                     not a BitNet-embedding one; bitnet-web runs ternary models",
+                    config.arch_name
+                ),
+            });
+        }
         check_table(&config, &roles)?;
         for (t, &role) in g.tensors.iter().zip(&roles) {
             let Some(shape) = expected_shape(&config, role) else { continue };

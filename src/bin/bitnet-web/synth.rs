@@ -40,6 +40,10 @@ pub enum Variant {
     I2s,
     /// TQ2_0 weights: loadable by upstream llama.cpp (and wllama) too (arch `bitnet` for 2b4t).
     Tq2,
+    /// F16 projections and none of BitNet's extra norms: the full-precision model of the same shape, as
+    /// Microsoft's embedding converter writes the teacher (`--outtype f16`), for comparing against
+    /// llama.cpp's F16 kernels (wllama). bitnet-web itself refuses it: its projections are not ternary.
+    F16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
@@ -231,6 +235,7 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
     let (file_type, ty) = match a.variant {
         Variant::I2s => (40u32, TensorType::I2_S),
         Variant::Tq2 => (37u32, TensorType::TQ2_0),
+        Variant::F16 => (1u32, TensorType::F16),
     };
     let head_dim = s.embedding.unwrap_or(s.d / s.heads);
     let q_dim = s.heads * head_dim;
@@ -282,12 +287,15 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
     for l in 0..layers {
         let b = |n: &str| format!("blk.{l}.{n}.weight");
         if s.embedding.is_some() {
+            let bitnet = a.variant != Variant::F16;
             for (name, n) in [
                 ("attn_norm", s.d), ("ffn_norm", s.d), ("attn_q_norm", head_dim), ("attn_k_norm", head_dim),
                 ("attn_q_norm_in", s.d), ("attn_k_norm_in", s.d), ("attn_v_norm_in", s.d), ("attn_output_norm_in", q_dim),
                 ("ffn_gate_norm_in", s.d), ("ffn_up_norm_in", s.d), ("ffn_down_norm_in", s.ff),
             ] {
-                table.push((b(name), norm_ty, vec![n], Fill::Ones));
+                if bitnet || !name.ends_with("_norm_in") {
+                    table.push((b(name), norm_ty, vec![n], Fill::Ones));
+                }
             }
         }
         for (name, n) in [("attn_norm", s.d), ("attn_sub_norm", s.d), ("ffn_norm", s.d), ("ffn_sub_norm", s.ff)] {
