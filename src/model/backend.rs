@@ -20,6 +20,9 @@ pub enum Norm {
     /// Over each head of the queries, and of the keys (Qwen3's q/k norms): weights one head wide.
     QHead,
     KHead,
+    /// Of attention's output and of the FFN's, before each residual add (Gemma's).
+    PostAttn,
+    PostFfn,
 }
 
 /// A ternary projection within a layer.
@@ -40,7 +43,7 @@ pub trait Backend {
     /// Activations quantized to int8, one scale per row.
     type Quant;
 
-    /// The embedding rows of `tokens`.
+    /// The embedding rows of `tokens`, times the arch's scale (Gemma's √width).
     fn embed(&mut self, tokens: &[u32]) -> Self::Act;
     /// Whether layer `l` has `norm` (the sub-norms are optional).
     fn has_norm(&self, l: usize, norm: Norm) -> bool;

@@ -20,6 +20,19 @@ pub enum Arch {
     /// where BitNet's sub-norms do), per-head q/k norms, a head size of its own (`key_length`), SiLU,
     /// and no LM head: it embeds text, pooled as `{arch}.pooling_type` says.
     Qwen3,
+    /// Microsoft's BitNet-embedding-270M (`gemma3`, from the same converter): Gemma 3's graph with the
+    /// same per-projection and head norms, GELU (tanh), norms after attention and after the FFN,
+    /// embeddings scaled by √width, and sliding-window attention in five layers of six.
+    Gemma3,
+}
+
+/// Gemma 3's local attention: layers attend to their last `window` positions, with their own rotary
+/// base, except every `every`-th layer, which attends to all of them with the file's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlidingWindow {
+    pub window: usize,
+    pub every: usize,
+    pub theta: f32,
 }
 
 /// How an embedding model turns its last hidden states into one vector (`{arch}.pooling_type`,
@@ -79,6 +92,13 @@ pub struct Config {
     pub qk_norm: bool,
     /// An embedding model's pooling (`None`: a language model, whose output is logits).
     pub pooling: Option<Pooling>,
+    /// The attention scores' scale: `{arch}.attention.scale`, else 1/√head_dim.
+    pub attn_scale: f32,
+    /// The embedding rows' scale (Gemma's √width).
+    pub embed_scale: Option<f32>,
+    /// Norms of attention's and the FFN's outputs before the residual adds (Gemma's).
+    pub post_norms: bool,
+    pub sliding_window: Option<SlidingWindow>,
 }
 
 impl Config {
@@ -94,6 +114,7 @@ impl Config {
             "bitnet" => Arch::Bitnet,
             "llama" => Arch::Llama,
             "qwen3" => Arch::Qwen3,
+            "gemma3" => Arch::Gemma3,
             _ => return Err(ModelError::UnsupportedArch(arch_name)),
         };
         let key = |k: &str| format!("{arch_name}.{k}");
@@ -161,10 +182,17 @@ impl Config {
         };
         let label_default = if arch == Arch::BitnetB158 { Activation::Relu2 } else { Activation::Silu };
         let decision = match arch {
-            Arch::Qwen3 => evidence::embedding(&arch_name, named, chosen),
+            Arch::Qwen3 | Arch::Gemma3 => evidence::embedding(&arch_name, named, chosen),
             _ => evidence::decide(g, arch != Arch::Llama, label_default, &arch_name, named, chosen),
         };
         let activation = decision.activation;
+        // GELU is Gemma's; nothing else here is built for it (the GPU's gate shader has ReLU² and SiLU).
+        if activation == Activation::GeluTanh && arch != Arch::Gemma3 {
+            return Err(ModelError::BadValue {
+                key: key("hidden_activation"),
+                reason: format!("activation 'gelu' is Gemma 3's; arch '{arch_name}' runs relu2 or silu"),
+            });
+        }
         // NaN, zero or negative values here load and then produce garbage; refuse them instead.
         let positive = |k: &str, default: f64| -> Result<f32, ModelError> {
             let v = g.get_f64(&key(k)).unwrap_or(default);
@@ -187,7 +215,29 @@ impl Config {
                 reason: format!("{v} is not a sensible context length"),
             })?,
         };
-        let embedding = arch == Arch::Qwen3;
+        let embedding = matches!(arch, Arch::Qwen3 | Arch::Gemma3);
+        let gemma = arch == Arch::Gemma3;
+        let mut decision = decision;
+        let attn_scale = match g.get_f64(&key("attention.scale")) {
+            Some(_) => positive("attention.scale", 1.0)?,
+            None => 1.0 / (head_dim as f32).sqrt(),
+        };
+        // Gemma 3's window: the key llama.cpp's converter writes, which Microsoft's embedding converter
+        // (16da220) does not. Then Gemma 3 270M's own (its config.json: 512), said as a warning: an
+        // input longer than it is where a different window would change the vector.
+        let sliding_window = match (gemma, g.get_u64(&key("attention.sliding_window"))) {
+            (false, _) => None,
+            (true, Some(_)) => Some(int("attention.sliding_window")?),
+            (true, None) => {
+                decision.conflicts.push(format!(
+                    "the file does not record Gemma 3's sliding window ('{}'); 512, Gemma 3 270M's, is assumed, which only inputs longer than 512 tokens can tell",
+                    key("attention.sliding_window")
+                ));
+                Some(512)
+            }
+        }
+        // llama.cpp's Gemma 3: five local layers of six, the local ones at rotary base 10000.
+        .map(|window| SlidingWindow { window, every: 6, theta: 10000.0 });
         let pooling = match (embedding, g.get_u64(&key("pooling_type"))) {
             (false, _) => None,
             // The family pools its last token (Microsoft's guide, §2); a file that does not say is read so.
@@ -220,6 +270,10 @@ impl Config {
             proj_norms: embedding,
             qk_norm: embedding,
             pooling,
+            attn_scale,
+            embed_scale: gemma.then(|| (n_embd as f32).sqrt()),
+            post_norms: gemma,
+            sliding_window,
             arch_name,
         })
     }
@@ -235,6 +289,23 @@ impl Config {
 
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// The positions that the token at `pos` attends to in layer `l`: all before it and itself, or
+    /// the window's last ones in a local layer.
+    pub fn attended(&self, l: usize, pos: usize) -> std::ops::Range<usize> {
+        match self.sliding_window {
+            Some(w) if (l + 1) % w.every != 0 => (pos + 1).saturating_sub(w.window)..pos + 1,
+            _ => 0..pos + 1,
+        }
+    }
+
+    /// Layer `l`'s rotary base.
+    pub fn rope_theta_of(&self, l: usize) -> f32 {
+        match self.sliding_window {
+            Some(w) if (l + 1) % w.every != 0 => w.theta,
+            _ => self.rope_theta,
+        }
     }
 
     /// The width of the queries and of attention's output (`n_embd`, unless the heads have a

@@ -42,6 +42,8 @@ impl Layer {
             }
             Norm::QHead => self.head_norms.as_ref().map(|n| &n[0]),
             Norm::KHead => self.head_norms.as_ref().map(|n| &n[1]),
+            Norm::PostAttn => self.post_norms.as_ref().map(|n| &n[0]),
+            Norm::PostFfn => self.post_norms.as_ref().map(|n| &n[1]),
         }
     }
 
@@ -82,6 +84,9 @@ impl<'s> Backend for Cpu<'_, 's> {
         let mut x = self.scratch.f32s(tokens.len() * d);
         let rows: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
         self.model.token_embd.rows_into(&rows, &mut x);
+        if let Some(s) = self.model.config.embed_scale {
+            x.iter_mut().for_each(|v| *v *= s);
+        }
         Rows { v: x, cols: d }
     }
 
@@ -154,7 +159,7 @@ impl<'s> Backend for Cpu<'_, 's> {
         let (d, hd, n) = (c.q_dim(), c.head_dim, q.v.len() / q.cols);
         let group = c.n_head / c.n_head_kv;
         let unit = heads_per_unit(n * c.n_head_kv, group, threads());
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = c.attn_scale;
         // One row of `attn` per (token, head). Heads of one KV head read its cache together,
         // `unit` heads at a time, and the units are split across threads.
         let mut attn = self.scratch.f32s(n * d);
@@ -164,7 +169,7 @@ impl<'s> Backend for Cpu<'_, 's> {
             for (i, out) in chunk.chunks_exact_mut(unit * hd).enumerate() {
                 let (t, head) = ((r0 + i) * unit / c.n_head, (r0 + i) * unit % c.n_head);
                 let qh = &qv[t * d + head * hd..][..unit * hd];
-                kv.attend_heads(kind, l, qh, head / group, p0 + t + 1, scale, &mut scores, out);
+                kv.attend_heads(kind, l, qh, head / group, c.attended(l, p0 + t), scale, &mut scores, out);
             }
         });
         Rows { v: attn, cols: d }
@@ -180,6 +185,13 @@ impl<'s> Backend for Cpu<'_, 's> {
                 *gi = r * r * ui;
             }),
             Activation::Silu => g.v.iter_mut().zip(u.v.iter()).for_each(|(gi, &ui)| *gi = *gi / (1.0 + scalar::exp_f32(-*gi)) * ui),
+            // PyTorch's tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with tanh(y) = 1 − 2/(e^{2y} + 1).
+            Activation::GeluTanh => g.v.iter_mut().zip(u.v.iter()).for_each(|(gi, &ui)| {
+                let x = *gi;
+                let y = 0.797_884_6 * (x + 0.044_715 * x * x * x);
+                let tanh = 1.0 - 2.0 / (scalar::exp_f32(2.0 * y) + 1.0);
+                *gi = 0.5 * x * (1.0 + tanh) * ui;
+            }),
         }
     }
 

@@ -29,6 +29,8 @@ pub enum Activation {
     Relu2,
     /// `silu(gate) · up`
     Silu,
+    /// `gelu_tanh(gate) · up` (Gemma's `gelu_pytorch_tanh`)
+    GeluTanh,
 }
 
 impl Activation {
@@ -37,6 +39,7 @@ impl Activation {
         match name {
             "relu2" | "relu_squared" => Some(Activation::Relu2),
             "silu" | "swiglu" => Some(Activation::Silu),
+            "gelu" | "gelu_pytorch_tanh" | "geglu" => Some(Activation::GeluTanh),
             _ => None,
         }
     }
@@ -46,6 +49,7 @@ impl Activation {
         match self {
             Activation::Relu2 => "relu2",
             Activation::Silu => "silu",
+            Activation::GeluTanh => "gelu",
         }
     }
 }
@@ -143,7 +147,7 @@ pub fn decide(
     }
     let (act, family) = match label_default {
         Activation::Relu2 => (Activation::Relu2, "Microsoft's BitNet b1.58 2B4T"),
-        Activation::Silu => (Activation::Silu, "1bitLLM (bitnet_b1_58-large/-3B)"),
+        other => (other, "1bitLLM (bitnet_b1_58-large/-3B)"),
     };
     Decision {
         activation: act,
@@ -153,18 +157,21 @@ pub fn decide(
     }
 }
 
-/// BitNet-embedding's graph (arch `qwen3` with per-projection norms) is SiLU's, as Qwen3's is; a key
-/// or the caller may still name another.
+/// BitNet-embedding's graphs: Qwen3's FFN is SiLU-gated, Gemma 3's GELU-gated (tanh form); a key or the
+/// caller may still name another.
 pub fn embedding(arch_name: &str, key: Option<Activation>, chosen: Option<Activation>) -> Decision {
-    let family = "Microsoft's BitNet-embedding (Qwen3 backbone)";
+    let (family, graph) = match arch_name {
+        "gemma3" => ("Microsoft's BitNet-embedding (Gemma 3 backbone)", Activation::GeluTanh),
+        _ => ("Microsoft's BitNet-embedding (Qwen3 backbone)", Activation::Silu),
+    };
     let (activation, reason) = match (chosen, key) {
         (Some(a), _) => (a, format!("{} was chosen by the caller", a.name())),
         (None, Some(a)) => (a, format!("the key '{arch_name}.hidden_activation' names {}", a.name())),
-        (None, None) => (Activation::Silu, format!("arch '{arch_name}' is Qwen3's graph, whose FFN is SiLU-gated")),
+        (None, None) => (graph, format!("arch '{arch_name}' is a graph whose FFN is {}-gated", graph.name())),
     };
-    let conflicts = match activation {
-        Activation::Silu => Vec::new(),
-        a => vec![format!("Qwen3's graph uses silu, not {}", a.name())],
+    let conflicts = match activation == graph {
+        true => Vec::new(),
+        false => vec![format!("arch '{arch_name}' uses {}, not {}", graph.name(), activation.name())],
     };
     Decision { activation, family, reason, conflicts }
 }

@@ -131,17 +131,22 @@ pub fn hidden<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_
 
 /// The projections `projs` of `h` (the normed hidden state): quantized once and run together, or,
 /// where each has a norm of its own before it (BitNet-embedding), each normed and quantized apart.
-fn projections<B: Backend, const M: usize>(b: &mut B, l: usize, projs: [Proj; M], h: &B::Act) -> [B::Act; M] {
+/// The shared quantized input comes back too, for the caller to drop with the layer's other
+/// activations: the scratch then reuses its buffers in the same order in every layer, and a decode
+/// step allocates the same buffers whatever the depth (tests/allocation_bounds.rs).
+fn projections<B: Backend, const M: usize>(b: &mut B, l: usize, projs: [Proj; M], h: &B::Act) -> (Option<B::Quant>, [B::Act; M]) {
     if b.has_norm(l, Norm::In(projs[0])) {
-        projs.map(|p| {
+        let outs = projs.map(|p| {
             let hp = b.rms_norm(h, l, Norm::In(p));
             let hp = b.quantize(&hp);
             let [out] = b.bit_linears(l, [p], &hp);
             out
-        })
+        });
+        (None, outs)
     } else {
         let h = b.quantize(h);
-        b.bit_linears(l, projs, &h)
+        let outs = b.bit_linears(l, projs, &h);
+        (Some(h), outs)
     }
 }
 
@@ -157,38 +162,53 @@ fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len:
     if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
         return Err(ModelError::BadToken { id, n_vocab: c.n_vocab });
     }
-    let freqs = inv_freq(c.rope_theta, c.head_dim);
-    let angles: Vec<Vec<(f32, f32)>> = (0..n).map(|t| rope_angles(p0 + t, &freqs)).collect();
+    // Each rotary base's angles, computed once per token (Gemma 3's local layers have their own base).
+    let angles_at = |theta: f32| -> Vec<Vec<(f32, f32)>> {
+        let freqs = inv_freq(theta, c.head_dim);
+        (0..n).map(|t| rope_angles(p0 + t, &freqs)).collect()
+    };
+    let global = angles_at(c.rope_theta);
+    let local = c.sliding_window.map(|w| angles_at(w.theta));
 
     let mut x = b.embed(tokens);
     for l in 0..c.n_layer {
+        let angles = match &local {
+            Some(local) if c.rope_theta_of(l) != c.rope_theta => local,
+            _ => &global,
+        };
         // Attention.
         let h = b.rms_norm(&x, l, Norm::Attn);
-        let [mut q, mut k, v] = projections(b, l, [Proj::Q, Proj::K, Proj::V], &h);
+        let (_hq, [mut q, mut k, v]) = projections(b, l, [Proj::Q, Proj::K, Proj::V], &h);
         if b.has_norm(l, Norm::QHead) {
             q = b.rms_norm(&q, l, Norm::QHead);
             k = b.rms_norm(&k, l, Norm::KHead);
         }
-        b.rope(&mut q, &angles, c.rope_style);
-        b.rope(&mut k, &angles, c.rope_style);
+        b.rope(&mut q, angles, c.rope_style);
+        b.rope(&mut k, angles, c.rope_style);
         b.store_kv(l, &k, &v, p0);
         let mut attn = b.attention(l, &q, p0);
         if b.has_norm(l, Norm::AttnSub) {
             attn = b.rms_norm(&attn, l, Norm::AttnSub);
         }
         let attn = b.quantize(&attn);
-        let [o] = b.bit_linears(l, [Proj::O], &attn);
+        let [mut o] = b.bit_linears(l, [Proj::O], &attn);
+        if b.has_norm(l, Norm::PostAttn) {
+            o = b.rms_norm(&o, l, Norm::PostAttn);
+        }
         b.add(&mut x, &o);
 
         // Feed-forward.
         let h = b.rms_norm(&x, l, Norm::Ffn);
-        let [mut g, u] = projections(b, l, [Proj::Gate, Proj::Up], &h);
+        let (_hq, [mut g, u]) = projections(b, l, [Proj::Gate, Proj::Up], &h);
         b.gate(&mut g, &u, c.activation);
         if b.has_norm(l, Norm::FfnSub) {
             g = b.rms_norm(&g, l, Norm::FfnSub);
         }
         let g = b.quantize(&g);
-        let [down] = b.bit_linears(l, [Proj::Down], &g);
+        let [mut down] = b.bit_linears(l, [Proj::Down], &g);
+        if b.has_norm(l, Norm::PostFfn) {
+            down = b.rms_norm(&down, l, Norm::PostFfn);
+        }
         b.add(&mut x, &down);
         b.check_finite(&x, l)?;
     }

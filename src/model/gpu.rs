@@ -48,7 +48,7 @@ fn norm_index(n: Norm) -> Option<usize> {
         Norm::AttnSub => Some(1),
         Norm::Ffn => Some(2),
         Norm::FfnSub => Some(3),
-        Norm::In(_) | Norm::QHead | Norm::KHead => None,
+        Norm::In(_) | Norm::QHead | Norm::KHead | Norm::PostAttn | Norm::PostFfn => None,
     }
 }
 

@@ -163,7 +163,8 @@ impl KvCache {
     }
 
     /// Causal attention of the query heads in `q` (`m` heads of `head_dim`, all reading KV head
-    /// `kv_head`) over positions `0..n_pos` (at least one, all pushed): for each, `out = Σ_j softmax(q·k_j · scale)_j · v_j`.
+    /// `kv_head`) over `positions` (at least one, all pushed; a sliding window's start where the
+    /// layer has one, else 0): for each, `out = Σ_j softmax(q·k_j · scale)_j · v_j`.
     /// `scratch` is reused between calls.
     ///
     /// The heads go through the cache together, a block of positions at a time, so each key and
@@ -177,7 +178,7 @@ impl KvCache {
         layer: usize,
         q: &[f32],
         kv_head: usize,
-        n_pos: usize,
+        positions: std::ops::Range<usize>,
         scale: f32,
         scratch: &mut Vec<f32>,
         out: &mut [f32],
@@ -186,19 +187,21 @@ impl KvCache {
         let m = q.len() / hd;
         let i = layer * self.n_kv_head + kv_head;
         let (keys, values) = (&self.keys[i], &self.values[i]);
-        assert!(q.len() == m * hd && out.len() == q.len() && (1..=keys.len() / hd).contains(&n_pos));
+        let (first, end) = (positions.start, positions.end);
+        assert!(q.len() == m * hd && out.len() == q.len() && (1..=keys.len() / hd).contains(&end) && first < end);
+        let n = end - first;
         let widened = if matches!(keys, Rows::F16(_)) { POSITION_BLOCK * hd } else { 0 };
         scratch.clear();
-        scratch.resize(m * n_pos + widened, 0.0);
-        let (scores, buf) = scratch.split_at_mut(m * n_pos);
-        let blocks = (0..n_pos).step_by(POSITION_BLOCK).map(|j0| j0..(j0 + POSITION_BLOCK).min(n_pos));
+        scratch.resize(m * n + widened, 0.0);
+        let (scores, buf) = scratch.split_at_mut(m * n);
+        let blocks = (first..end).step_by(POSITION_BLOCK).map(|j0| j0..(j0 + POSITION_BLOCK).min(end));
         for b in blocks.clone() {
             let k = keys.as_f32(b.start * hd..b.end * hd, buf);
             for h in 0..m {
-                kind.dot_rows(&q[h * hd..][..hd], k, &mut scores[h * n_pos + b.start..h * n_pos + b.end]);
+                kind.dot_rows(&q[h * hd..][..hd], k, &mut scores[h * n + b.start - first..h * n + b.end - first]);
             }
         }
-        for p in scores.chunks_exact_mut(n_pos) {
+        for p in scores.chunks_exact_mut(n) {
             p.iter_mut().for_each(|s| *s *= scale);
             kind.softmax(p);
         }
@@ -206,7 +209,7 @@ impl KvCache {
         for b in blocks {
             let v = values.as_f32(b.start * hd..b.end * hd, buf);
             for h in 0..m {
-                kind.add_weighted_rows(&scores[h * n_pos + b.start..h * n_pos + b.end], v, &mut out[h * hd..][..hd]);
+                kind.add_weighted_rows(&scores[h * n + b.start - first..h * n + b.end - first], v, &mut out[h * hd..][..hd]);
             }
         }
     }

@@ -37,11 +37,21 @@ struct LayerParts {
     proj: [Option<Linear>; 7],
     scales: [Option<f32>; 7],
     /// BitNet-embedding's norms before q, k, v, gate and up, then Qwen3's q and k head norms.
-    extra_norms: [Option<Vec<f32>>; 7],
+    extra_norms: [Option<Vec<f32>>; 9],
 }
 
 /// The parts held in `LayerParts::extra_norms`, in its order.
-const EXTRA_NORMS: [Part; 7] = [Part::QNormIn, Part::KNormIn, Part::VNormIn, Part::GateNormIn, Part::UpNormIn, Part::QHeadNorm, Part::KHeadNorm];
+const EXTRA_NORMS: [Part; 9] = [
+    Part::QNormIn,
+    Part::KNormIn,
+    Part::VNormIn,
+    Part::GateNormIn,
+    Part::UpNormIn,
+    Part::QHeadNorm,
+    Part::KHeadNorm,
+    Part::PostAttnNorm,
+    Part::PostFfnNorm,
+];
 
 fn proj_index(p: Part) -> usize {
     match p {
@@ -406,17 +416,19 @@ impl ModelLoader {
             };
             let (wq, wk, wv, wo) = (take(Part::Q)?, take(Part::K)?, take(Part::V)?, take(Part::O)?);
             let (w_gate, w_up, w_down) = (take(Part::Gate)?, take(Part::Up)?, take(Part::Down)?);
-            let [q, k, v, g, u, qh, kh] = std::mem::take(&mut p.extra_norms);
+            let [q, k, v, g, u, qh, kh, pa, pf] = std::mem::take(&mut p.extra_norms);
             // The plan checked that the arch's norms are all in the table.
             let all = |v: Vec<Option<Vec<f32>>>| v.into_iter().collect::<Option<Vec<_>>>();
             let in_norms = if config.proj_norms { all(vec![q, k, v, g, u]).map(|v| <[Vec<f32>; 5]>::try_from(v).expect("five")) } else { None };
             let head_norms = if config.qk_norm { all(vec![qh, kh]).map(|v| <[Vec<f32>; 2]>::try_from(v).expect("two")) } else { None };
-            if (config.proj_norms && in_norms.is_none()) || (config.qk_norm && head_norms.is_none()) {
+            let post_norms = if config.post_norms { all(vec![pa, pf]).map(|v| <[Vec<f32>; 2]>::try_from(v).expect("two")) } else { None };
+            if (config.proj_norms && in_norms.is_none()) || (config.qk_norm && head_norms.is_none()) || (config.post_norms && post_norms.is_none()) {
                 return Err(missing(format!("blk.{i}: a per-projection or head norm")));
             }
             layers.push(Layer {
                 in_norms,
                 head_norms,
+                post_norms,
                 attn_norm: attn_norm.expect("take_norms checks it"),
                 ffn_norm: ffn_norm.expect("take_norms checks it"),
                 attn_sub_norm,

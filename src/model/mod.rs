@@ -99,6 +99,8 @@ pub struct Layer {
     pub in_norms: Option<[Vec<f32>; 5]>,
     /// Qwen3's per-head norms of the queries and the keys.
     pub head_norms: Option<[Vec<f32>; 2]>,
+    /// Gemma's norms of attention's output and of the FFN's.
+    pub post_norms: Option<[Vec<f32>; 2]>,
 }
 
 /// Which LM head to run, chosen at load (`LoadOptions::head`).
@@ -209,7 +211,7 @@ impl Model {
                         + 4 * (l.attn_norm.len() + l.ffn_norm.len())
                         + norms(&l.attn_sub_norm)
                         + norms(&l.ffn_sub_norm)
-                        + l.in_norms.iter().flatten().chain(l.head_norms.iter().flatten()).map(|v| 4 * v.len()).sum::<usize>()
+                        + l.in_norms.iter().flatten().chain(l.head_norms.iter().flatten()).chain(l.post_norms.iter().flatten()).map(|v| 4 * v.len()).sum::<usize>()
                 })
                 .sum::<usize>()
     }

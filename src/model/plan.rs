@@ -76,11 +76,14 @@ pub(super) enum Part {
     /// Qwen3's per-head q/k norms.
     QHeadNorm,
     KHeadNorm,
+    /// Gemma's norms of attention's and the FFN's outputs.
+    PostAttnNorm,
+    PostFfnNorm,
 }
 
 /// The tensor names of a layer's parts. BitNet-embedding names the norms before o and down
 /// `attn_output_norm_in` and `ffn_down_norm_in`: they stand where BitNet's sub-norms do, and are them.
-const PARTS: [(&str, Part); 20] = [
+const PARTS: [(&str, Part); 22] = [
     ("attn_norm", Part::AttnNorm),
     ("attn_q", Part::Q),
     ("attn_k", Part::K),
@@ -99,6 +102,8 @@ const PARTS: [(&str, Part); 20] = [
     ("ffn_up_norm_in", Part::UpNormIn),
     ("attn_q_norm", Part::QHeadNorm),
     ("attn_k_norm", Part::KHeadNorm),
+    ("post_attention_norm", Part::PostAttnNorm),
+    ("post_ffw_norm", Part::PostFfnNorm),
     ("attn_output_norm_in", Part::AttnSubNorm),
     ("ffn_down_norm_in", Part::FfnSubNorm),
 ];
@@ -113,6 +118,7 @@ fn needed_parts(c: &Config) -> Vec<(&'static str, Part)> {
     parts.extend(sub.iter().filter(|_| c.sub_norms));
     parts.extend(ins.iter().filter(|_| c.proj_norms));
     parts.extend(heads.iter().filter(|_| c.qk_norm));
+    parts.extend([Part::PostAttnNorm, Part::PostFfnNorm].iter().filter(|_| c.post_norms));
     parts
         .into_iter()
         .map(|p| {
@@ -169,7 +175,7 @@ fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
         Role::TokenEmbd | Role::Output => vec![e, v],
         Role::OutputNorm => vec![e],
         Role::Weight(_, p) => match p {
-            Part::AttnNorm | Part::FfnNorm => vec![e],
+            Part::AttnNorm | Part::FfnNorm | Part::PostAttnNorm | Part::PostFfnNorm => vec![e],
             Part::QNormIn | Part::KNormIn | Part::VNormIn | Part::GateNormIn | Part::UpNormIn => vec![e],
             Part::AttnSubNorm => vec![q],
             Part::QHeadNorm | Part::KHeadNorm => vec![hd],

@@ -88,7 +88,7 @@ pub fn bench_kernels(rows: usize, cols: usize, iters: usize, positions: usize) -
                 for l in 0..layers {
                     for h in (0..heads).step_by(together) {
                         let q = &query[h * head_dim..][..together * head_dim];
-                        cache.attend_heads(kind, l, q, h / 4, positions, 0.088, &mut scratch, &mut o[..together * head_dim]);
+                        cache.attend_heads(kind, l, q, h / 4, 0..positions, 0.088, &mut scratch, &mut o[..together * head_dim]);
                     }
                 }
                 o[0] as i64

@@ -151,3 +151,38 @@ test("a Llama3-8B-shape model (3.9 GB) fits wasm32 with int8 embeddings and an f
   assert.ok(Math.abs(off) <= 0.05, `${(100 * off).toFixed(1)} %`);
   console.log(`llama3-8b in Chromium: estimate ${(r.header.memoryEstimate / 2 ** 20).toFixed(0)} MiB, wasm memory ${(r.wasmBytes / 2 ** 20).toFixed(0)} MiB, model ${(r.modelBytes / 2 ** 20).toFixed(0)} MiB, load ${r.loadS.toFixed(1)} s, decode ${r.decode?.toFixed(2)} tok/s`);
 });
+
+// BitNet-embedding's two published shapes (Qwen3 0.6B, Gemma 3 270M), as Microsoft's converter writes
+// them: they load through the package and embed, the wasm tokenizer gives the native CLI's ids, and
+// `estimateMemory` holds to 5 % of the wasm memory after an input that fills the context.
+for (const shape of ["bitnet-embedding-0.6b", "bitnet-embedding-270m"]) {
+  test(`a ${shape}-shape model loads and embeds in Chromium, within 5 % of its estimate`, { timeout: 600000 }, async () => {
+    const { url, native } = synth(shape);
+    const ctx = 64;
+    const { page, base } = b;
+    await page.goto(base + "inspect.html");
+    const r = await page.evaluate(async ({ url, ctx }) => {
+      const { createEngine, estimateMemory } = await import("./lib/index.js");
+      const estimate = await estimateMemory(url, { contextLength: ctx, cache: false });
+      const engine = await createEngine({ model: url, contextLength: ctx, cache: false });
+      try {
+        const ids = await engine.tokenize("Hello world, naïve café 123");
+        const long = "BitNet embeds text on the device, one ternary weight at a time. ".repeat(40);
+        const out = await engine.embeddings.create({ input: [long, "query: what is BitNet?"], truncation: "auto" });
+        const stats = await engine.refreshStats();
+        const v = out.data[0].embedding;
+        return { ids, estimate, tokens: out.usage.prompt_tokens, dims: v.length, norm: Math.hypot(...v), wasmBytes: stats.memory_bytes, header: engine.header };
+      } finally {
+        await engine.unload();
+      }
+    }, { url, ctx });
+    assert.deepEqual(r.ids, native, "the wasm tokenizer gives the native CLI's ids");
+    assert.equal(r.dims, shape.endsWith("0.6b") ? 1024 : 640);
+    assert.ok(Math.abs(r.norm - 1) < 1e-5);
+    assert.ok(r.tokens > ctx, "the long input filled the context");
+    const mib = (x) => x / 2 ** 20;
+    const off = (r.wasmBytes - r.estimate.total) / r.estimate.total;
+    console.log(`${shape}: estimate ${mib(r.estimate.total).toFixed(1)} MiB (weights ${mib(r.estimate.weights).toFixed(1)}, KV ${mib(r.estimate.kvCache).toFixed(2)}, runtime ${mib(r.estimate.runtime).toFixed(1)}), wasm memory after a ${ctx}-token input ${mib(r.wasmBytes).toFixed(1)} MiB (${(100 * off).toFixed(1)} %)`);
+    assert.ok(Math.abs(off) <= 0.05, `wasm memory ${mib(r.wasmBytes).toFixed(1)} MiB against an estimate of ${mib(r.estimate.total).toFixed(1)} MiB`);
+  });
+}

@@ -237,7 +237,7 @@ async fn attention_matches_the_kv_cache() {
         for t in 0..n {
             for h in 0..n_head {
                 let o = (t * n_head + h) * hd;
-                cache.attend_heads(KernelKind::Scalar, 0, &q[o..o + hd], h / (n_head / n_kv), p0 + t + 1, scale, &mut scratch, &mut want[o..o + hd]);
+                cache.attend_heads(KernelKind::Scalar, 0, &q[o..o + hd], h / (n_head / n_kv), 0..p0 + t + 1, scale, &mut scratch, &mut want[o..o + hd]);
             }
         }
         let mut b = Batch::new(g);

@@ -141,5 +141,6 @@ fn falcon_e_pre_tokenizer_names_are_the_llama3_split() {
     for name in ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "falcon_e"] {
         assert_eq!(PreTokenizerKind::from_gguf_name(Some(name)), Some(PreTokenizerKind::Llama3), "{name}");
     }
-    assert_eq!(PreTokenizerKind::from_gguf_name(Some("qwen2")), None);
+    assert_eq!(PreTokenizerKind::from_gguf_name(Some("qwen2")), Some(PreTokenizerKind::Qwen2));
+    assert_eq!(PreTokenizerKind::from_gguf_name(Some("deepseek-llm")), None);
 }

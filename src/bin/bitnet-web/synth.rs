@@ -19,6 +19,10 @@
 //!   16da220): arch `qwen3`, 28 layers of width 1024, 16 query and 8 KV heads 128 wide (`key_length`),
 //!   FFN 3072, a norm before every projection (`*_norm_in`) and per-head q/k norms, all F16, an F16
 //!   embedding of 151,936 rows and no head, last-token pooling, the `qwen2` pre-tokenizer.
+//! - `bitnet-embedding-270m`: BitNet-embedding-270M from the same converter and guide: arch `gemma3`,
+//!   18 layers of width 640, 4 query heads and 1 KV head 256 wide, FFN 2048, the same norms plus
+//!   Gemma's post-attention and post-FFN ones, a 262,144-row embedding, Gemma's SentencePiece
+//!   vocabulary; like the converter, it writes no sliding-window key.
 //!
 //! Real vocabularies can't be had here, so the tokenizer comes from the repo's look-alikes
 //! (tests/fixtures/*-vocab.gguf), padded with unused tokens to the real size. The Falcon3 and
@@ -65,6 +69,8 @@ pub enum ShapeName {
     Llama3_8b,
     #[value(name = "bitnet-embedding-0.6b")]
     Embedding0_6b,
+    #[value(name = "bitnet-embedding-270m")]
+    Embedding270m,
 }
 
 #[derive(Args)]
@@ -149,6 +155,11 @@ impl ShapeName {
                 name: "bitnet-embedding-0.6b-synthetic", arch: "qwen3", d: 1024, ff: 3072, layers: 28, heads: 16, kv_heads: 8,
                 vocab: 151936, vocab_file: "tests/fixtures/embedding/qwen3_emb.i2_s.gguf", pre: Some("qwen2"), template: None,
                 ctx: 32768, rope_theta: 1000000.0, eps: 1e-6, untied: false, embedding: Some(128),
+            },
+            ShapeName::Embedding270m => Shape {
+                name: "bitnet-embedding-270m-synthetic", arch: "gemma3", d: 640, ff: 2048, layers: 18, heads: 4, kv_heads: 1,
+                vocab: 262144, vocab_file: "tests/fixtures/embedding/gemma3_emb.i2_s.gguf", pre: None, template: None,
+                ctx: 32768, rope_theta: 10000.0, eps: 1e-6, untied: false, embedding: Some(256),
             },
         }
     }
@@ -292,7 +303,11 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
                 ("attn_norm", s.d), ("ffn_norm", s.d), ("attn_q_norm", head_dim), ("attn_k_norm", head_dim),
                 ("attn_q_norm_in", s.d), ("attn_k_norm_in", s.d), ("attn_v_norm_in", s.d), ("attn_output_norm_in", q_dim),
                 ("ffn_gate_norm_in", s.d), ("ffn_up_norm_in", s.d), ("ffn_down_norm_in", s.ff),
+                ("post_attention_norm", s.d), ("post_ffw_norm", s.d),
             ] {
+                if name.starts_with("post_") && arch != "gemma3" {
+                    continue;
+                }
                 if bitnet || !name.ends_with("_norm_in") {
                     table.push((b(name), norm_ty, vec![n], Fill::Ones));
                 }
