@@ -68,9 +68,7 @@ impl Model {
         }
         Ok(logits.map_or(Vec::new(), |r| r.v.into_vec()))
     }
-}
 
-impl Model {
     /// An embedding model's vector for one input: `tokens` run from an empty `cache` (which is
     /// left empty), the last hidden states pooled as the model says, and L2-normalised.
     pub fn embed(&self, cache: &mut KvCache, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
