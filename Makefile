@@ -8,7 +8,7 @@ OWN_TMP := bash scripts/own-tmp.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures embedding-fixtures model fuzz
+.PHONY: setup serve check test test-native test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-embeddings bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures embedding-fixtures model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -95,6 +95,20 @@ bench: build-web build-bound
 	lb=; if [ "$(LLAMA_CPP)" = 1 ]; then lb=$$(bash bench/llama-cpp.sh) || { echo "bench: llama-bench did not build; running without native llama.cpp" >&2; lb=; }; fi; \
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
 	  --threads 1,2 --native target/release/bitnet-web $${lb:+--llama-bench $$lb} --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+
+# Embeddings per second against wllama's createEmbedding in the same headless Chromium (bench/embeddings.mjs): ours
+# on a synthetic BitNet-embedding-0.6B-shape I2_S file, wllama on the full-precision file of the same shape (synth
+# --variant f16) with its norms re-stored as F32 by bench/f32_norms.py (llama.cpp's CPU backend cannot multiply by
+# F16 norm weights; see bench/README.md), 32- and 512-token inputs at 1 and 2 threads, three interleaved runs.
+# BENCH_ARGS adds options, e.g. BENCH_ARGS="--runs 1 --long-batch 2".
+bench-embeddings: build-web
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/embedding-0.6b-i2s.gguf || target/release/bitnet-web synth $(BENCH_DIR)/embedding-0.6b-i2s.gguf --shape bitnet-embedding-0.6b
+	test -f $(BENCH_DIR)/embedding-0.6b-f16.gguf || target/release/bitnet-web synth $(BENCH_DIR)/embedding-0.6b-f16.gguf --shape bitnet-embedding-0.6b --variant f16
+	test -f $(BENCH_DIR)/embedding-0.6b-f16-f32norms.gguf || .venv/bin/python bench/f32_norms.py $(BENCH_DIR)/embedding-0.6b-f16.gguf $(BENCH_DIR)/embedding-0.6b-f16-f32norms.gguf
+	$(ENV) $(OWN_TMP) node bench/embeddings.mjs --model-i2s $(BENCH_DIR)/embedding-0.6b-i2s.gguf \
+	  --model-f16 $(BENCH_DIR)/embedding-0.6b-f16-f32norms.gguf --threads 1,2 --json $(BENCH_DIR)/embeddings.json $(BENCH_ARGS)
 
 # The read-bandwidth loop of the decode bound (bench/bound): natively and as wasm with SIMD128, from one
 # source; both builds keep four vector accumulators (see bench/bound/lib.rs).

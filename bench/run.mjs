@@ -18,21 +18,19 @@
 // per token give (bench/bound). See bench/README.md.
 //
 // The engines' drivers are in bench/engines/ (ours.mjs, wllama.mjs, native.mjs; browser.mjs: the fresh
-// Chromium and the renderer sampling the browser ones share); this file parses the options, runs them
-// and the bandwidth at each thread count, and writes the report.
+// Chromium and the renderer sampling the browser ones share; server.mjs: the bench's HTTP server); this
+// file parses the options, runs them and the bandwidth at each thread count, and writes the report.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM } from "../scripts/chromium.mjs";
-import { serve, staticFiles } from "../scripts/serve.mjs";
-import { withoutRelaxedSimd } from "../scripts/without-relaxed-simd.mjs";
 import { NATIVE_BIN, WASM_FILE, cpuInfo, flagLine, nativeBandwidth, spread, summarize, wasmBandwidth } from "./bound/bandwidth.mjs";
 import { bytesPerToken, bytesTable, oursBytes } from "./bound/bytes.mjs";
-import { inFreshChromium } from "./engines/browser.mjs";
+import { chromiumVersion, inFreshChromium } from "./engines/browser.mjs";
 import { runOurs } from "./engines/ours.mjs";
+import { sentences } from "./engines/sentences.mjs";
 import { WLLAMA_DIR, runWllama } from "./engines/wllama.mjs";
+import { startServer } from "./engines/server.mjs";
 import { nativeHelp, runNative, runLlamaCpp } from "./engines/native.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -145,25 +143,7 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 
 async function buildPrompt(nTokens) {
-  const subjects = ["the old farmer", "a young teacher", "the small girl", "my neighbour", "the tired doctor",
-    "a quiet student", "the baker", "our captain", "the new driver", "a friendly dog"];
-  const verbs = ["walked to", "looked at", "talked about", "painted", "cleaned", "visited", "found", "carried",
-    "opened", "left"];
-  const objects = ["the red house", "a long road", "the green field", "an open window", "the wooden table",
-    "a heavy box", "the city park", "a warm kitchen", "the blue river", "an empty room"];
-  const tails = ["in the morning", "after lunch", "before the rain", "with great care", "for a while",
-    "on a cold day", "without a word", "at the end of the week", "near the old bridge", "as the sun went down"];
-  let seed = 12345; // a fixed LCG: the same text on every run and machine
-  const pick = (xs) => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return xs[(seed >>> 16) % xs.length];
-  };
-  const sentences = [];
-  for (let i = 0; i < 400; i++) {
-    const s = `${pick(subjects)} ${pick(verbs)} ${pick(objects)} ${pick(tails)}.`;
-    sentences.push(s[0].toUpperCase() + s.slice(1));
-  }
-  const long = sentences.join(" ");
+  const long = sentences(12345, 400).join(" ");
   let tok = null;
   try {
     tok = (await import("llama3-tokenizer-js")).default;
@@ -179,56 +159,6 @@ async function buildPrompt(nTokens) {
     if (again.length === nTokens - 1) return { text, llama3Tokens: again.length + 1 };
   }
   throw new Error("could not build a prompt of the requested length");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server: www/ at /, wllama's package at /wllama/, model files at /bench-file/<i>/<name>.gguf
-// ---------------------------------------------------------------------------------------------
-
-const BENCH_HTML = `<!doctype html><meta charset="utf-8"><title>bitnet-web bench</title><p>bench page</p>`;
-
-/**
- * The bench's server. `simd`: "auto" lets our engine pick its build as in any browser (Chromium: the
- * relaxed-SIMD builds); "simd128" serves the page as a browser without relaxed SIMD sees it, so the
- * SIMD128 builds run (single-threaded at T=1, threaded above: Safari's builds), through the test-only
- * scripts/without-relaxed-simd.mjs.
- */
-async function startServer(files, simd = "auto") {
-  const wwwRoot = path.join(ROOT, "www");
-  const www = simd === "simd128" ? withoutRelaxedSimd(staticFiles(wwwRoot), wwwRoot) : staticFiles(wwwRoot);
-  const wllama = staticFiles(WLLAMA_DIR);
-  const perFile = files.map((f) => staticFiles(path.dirname(path.resolve(f))));
-  const bandwidthWasm = staticFiles(path.join(ROOT, path.dirname(WASM_FILE)));
-  const requests = [];
-  const server = await serve(path.join(ROOT, "www"), 0, "127.0.0.1", (req, res) => {
-    const url = req.url.split("?")[0];
-    requests.push(`${req.method} ${url} ${req.headers.range || ""}`.trim());
-    if (url === "/__bench.html") {
-      res.writeHead(200, {
-        "Content-Type": "text/html; charset=utf-8",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Cross-Origin-Embedder-Policy": "require-corp",
-        "Cache-Control": "no-store",
-      });
-      return res.end(BENCH_HTML);
-    }
-    if (url === "/favicon.ico") return res.writeHead(204).end();
-    if (url === "/__bandwidth.wasm") {
-      req.url = "/" + path.basename(WASM_FILE);
-      return bandwidthWasm(req, res);
-    }
-    if (url.startsWith("/wllama/")) {
-      req.url = url.slice("/wllama".length);
-      return wllama(req, res);
-    }
-    const m = /^\/bench-file\/(\d+)\/[^/]+$/.exec(url);
-    if (m && perFile[+m[1]]) {
-      req.url = "/" + encodeURIComponent(path.basename(files[+m[1]]));
-      return perFile[+m[1]](req, res);
-    }
-    return www(req, res);
-  });
-  return { server, requests, base: `http://127.0.0.1:${server.port}`, fileUrl: (i) => `/bench-file/${i}/${encodeURIComponent(path.basename(files[i]))}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,13 +456,7 @@ const main = table(results, o, { bandwidth: bw.summary, bytes });
 const report = {
   date: new Date().toISOString(),
   host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, cpu, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
-  chromium: (() => {
-    try {
-      return execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      return null;
-    }
-  })(),
+  chromium: chromiumVersion(),
   wllama_version: wllamaVersion,
   options: { ...o, prompt_chars: prompt.length, prompt_llama3_tokens: llama3Tokens, context: ctxLen },
   prompt,

@@ -3,7 +3,8 @@
 // /proc. Its own file because the browser engines (engines/ours.mjs, engines/wllama.mjs) and
 // bench/run.mjs's wasm read-bandwidth run all use it.
 import fs from "node:fs";
-import { launchChromium } from "../../scripts/chromium.mjs";
+import { execFileSync } from "node:child_process";
+import { CHROMIUM, launchChromium } from "../../scripts/chromium.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Renderer memory: Chromium processes below this node process whose command line has --type=renderer
@@ -80,6 +81,15 @@ const CLK_TCK = 100;
  * threads(from, to) gives the page renderer's threads that computed between two marks. stop() gives
  * per-process VmHWM (the kernel's own peak) and the sampled peaks.
  */
+/** The Chromium the benchmarks run, as `chromium --version` says (null if it cannot say). */
+export function chromiumVersion() {
+  try {
+    return execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
 export function memoryMonitor() {
   const peakRss = new Map();
   const marks = new Map(); // label -> { wall_ms, threads: Map("pid/tid" -> { pid, tid, comm, cpu_s }) }

@@ -10,7 +10,7 @@ import { inFreshChromium, memoryMonitor } from "./browser.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const log = (...a) => console.error("[bench]", ...a);
 
-async function waitForOurLib(maxS = 600) {
+export async function waitForOurLib(maxS = 600) {
   const files = ["www/lib/index.js", "www/lib/worker.js"].map((f) => path.join(ROOT, f));
   const t0 = Date.now();
   for (;;) {
