@@ -178,9 +178,10 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
     };
     let activation = match config.activation.as_deref() {
         None => None,
+        // The option chooses between the BitNet family's two; Gemma's GELU comes from its file alone.
         Some(name) => match crate::model::Activation::parse(name) {
-            Some(a) => Some(a),
-            None => return Err(js_error("TypeError", &format!("activation must be \"relu2\" or \"silu\", not {name:?}"))),
+            Some(a @ (crate::model::Activation::Relu2 | crate::model::Activation::Silu)) => Some(a),
+            _ => return Err(js_error("TypeError", &format!("activation must be \"relu2\" or \"silu\", not {name:?}"))),
         },
     };
     let embeddings = match config.embeddings.as_deref() {
