@@ -76,11 +76,6 @@ function threadTimes(pid) {
 }
 const CLK_TCK = 100;
 
-/**
- * Samples the renderers' RSS every 500 ms. mark(label) snapshots every renderer thread's CPU time;
- * threads(from, to) gives the page renderer's threads that computed between two marks. stop() gives
- * per-process VmHWM (the kernel's own peak) and the sampled peaks.
- */
 /** The Chromium the benchmarks run, as `chromium --version` says (null if it cannot say). */
 export function chromiumVersion() {
   try {
@@ -90,6 +85,11 @@ export function chromiumVersion() {
   }
 }
 
+/**
+ * Samples the renderers' RSS every 500 ms. mark(label) snapshots every renderer thread's CPU time;
+ * threads(from, to) gives the page renderer's threads that computed between two marks. stop() gives
+ * per-process VmHWM (the kernel's own peak) and the sampled peaks.
+ */
 export function memoryMonitor() {
   const peakRss = new Map();
   const marks = new Map(); // label -> { wall_ms, threads: Map("pid/tid" -> { pid, tid, comm, cpu_s }) }
