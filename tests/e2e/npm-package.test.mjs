@@ -19,10 +19,12 @@ import { serve, staticFiles } from "../../scripts/serve.mjs";
  * 5.8 MiB packed) after the threaded SIMD128 build (Safari's) was added. Tool calling then added
  * llguidance's Lark front end, whose grammars wrap a call's JSON in a model's markup (236 KB of wasm
  * before wasm-opt, 80 KB gzipped, per build) and ordered JSON maps for the templates: 16.97 MiB
- * (17798636 bytes; 6.3 MiB packed) when this was set. A bundled app emits all four, but a browser
- * fetches only the one it runs.
+ * (17798636 bytes; 6.3 MiB packed). The BitNet-embedding archs (Qwen 3 and Gemma 3 layers, pooling)
+ * and the Qwen 2 pre-tokenizer with its NFC normalisation then added 166 KB per build: 17.61 MiB
+ * (18463417 bytes) when this was set. A bundled app emits all four, but a browser fetches only the
+ * one it runs.
  */
-const BUDGET_BYTES = 17.5 * 2 ** 20;
+const BUDGET_BYTES = 18 * 2 ** 20;
 
 test("npm pack ships exactly the package, within its size budget", () => {
   const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", path.join(ROOT, "pkg")], { encoding: "utf8" }));
