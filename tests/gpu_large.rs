@@ -2,6 +2,10 @@
 //! its F16 embedding and head) loads on the GPU path and generates, natively on lavapipe, while the
 //! process's own heap stays under `HOST_BOUND`: the weights go to the device as they are read. The
 //! greedy tokens equal the CPU's with the head as stored (tests/fixtures has no HF model this size).
+//!
+//! Ignored by `cargo test`: it took 211-232 s of `make test`'s 40-minute budget (2026-12-06, on the 2-core
+//! EPYC VM), so it runs in `make test-large`. `make test` keeps the browser's side of the same load
+//! (tests/e2e/webgpu.test.mjs: the weights on the GPU, wasm memory bounded).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
@@ -65,6 +69,7 @@ fn load_on_gpu(file: &Path, opts: EngineOptions) -> Engine {
 }
 
 #[test]
+#[ignore = "about 4 minutes on lavapipe: `make test-large` runs it (tests/e2e/webgpu.test.mjs loads the same file on WebGPU in Chromium in `make test`)"]
 fn the_llama3_8b_shape_generates_on_the_gpu_within_the_host_bound() {
     let file = llama3_8b();
     let opts = EngineOptions { max_context: 256, load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
