@@ -10,7 +10,7 @@ PHASE := bash scripts/phase.sh
 PORT ?= 8080
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: setup serve check test test-native test-large test-browser test-e2e build-web bench bench-kernels bench-structured bench-tabs bench-embeddings bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures embedding-fixtures model fuzz
+.PHONY: setup serve check test test-native test-large test-browser test-e2e build-web bench bench-gpu bench-kernels bench-structured bench-tabs bench-embeddings bench-lut build-lut bench-bound build-bound fixtures reference converter-fixtures embedding-fixtures model fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -103,6 +103,18 @@ bench: build-web build-bound
 	lb=; if [ "$(LLAMA_CPP)" = 1 ]; then lb=$$(bash bench/llama-cpp.sh) || { echo "bench: llama-bench did not build; running without native llama.cpp" >&2; lb=; }; fi; \
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --ours-only $(BENCH_DIR)/2b4t-i2s.gguf \
 	  --threads 1,2 --native target/release/bitnet-web $${lb:+--llama-bench $$lb} --json $(BENCH_DIR)/report.json $(BENCH_ARGS)
+
+# Our GPU backend on the same file: WebGPU in Chromium and native wgpu (`make bench` runs only the CPU engines), one
+# thread count, a 128-token prompt and 64 generated tokens, with the bytes each token reads (the decode bound at
+# 100/400/1000 GB/s of device bandwidth), plus our native CPU run beside them. Ready for a machine with a real GPU;
+# on one without, Chromium falls back to SwiftShader and wgpu to lavapipe, and the table labels their figures as
+# software renderers'. BENCH_ARGS adds options, e.g. BENCH_ARGS="--runs 1".
+bench-gpu: build-web
+	mkdir -p $(BENCH_DIR)
+	$(ENV) cargo build --release
+	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
+	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --engines webgpu,native-gpu --threads 1 \
+	  --gpu-prompt-tokens 128 --gpu-gen-tokens 64 --native target/release/bitnet-web --json $(BENCH_DIR)/report-gpu.json $(BENCH_ARGS)
 
 # Embeddings per second against wllama's createEmbedding in the same headless Chromium (bench/embeddings.mjs): ours
 # on a synthetic BitNet-embedding-0.6B-shape I2_S file, wllama on the full-precision file of the same shape (synth

@@ -84,13 +84,15 @@ function usage(msg) {
  * native-gpu: our CLI with --device gpu (wgpu; here lavapipe, a software renderer). The GPU
  * engines run once per file at the first thread count, on a shorter prompt and answer
  * (--gpu-prompt-tokens, --gpu-gen-tokens): a software renderer is slow, and its figures are labelled
- * as such, never as GPU speed.
+ * as such, never as GPU speed. Only the CPU engines run unless --engines names a GPU one (`make
+ * bench-gpu`): on a machine without a GPU, SwiftShader and lavapipe took most of a `make bench` run
+ * (decode at 0.03 tok/s) and measured nothing about speed (issue 33).
  */
 const ENGINES = ["ours", "wllama", "webgpu", "native-gpu"];
 
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
-    engines: ["ours", "wllama", "webgpu", "native-gpu"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, simd: "auto", timeoutS: 3600, verbose: false,
+    engines: ["ours", "wllama"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, simd: "auto", timeoutS: 3600, verbose: false,
     runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -491,6 +493,9 @@ const gpuText = gpuTable(results, o, bytes);
 if (gpuText) {
   console.log(`\n### The GPU backend (prompt ~${o.gpuPromptTokens} tokens, ${o.gpuGenTokens} generated; medians)\n`);
   console.log(gpuText);
+}
+if (!o.engines.some((e) => e === "webgpu" || e === "native-gpu")) {
+  console.log(`\nThe GPU engines did not run: \`make bench-gpu\` runs them (WebGPU in Chromium and native wgpu), or --engines ${ENGINES.join(",")}.`);
 }
 console.log("\n```json\n" + JSON.stringify(report, null, 2) + "\n```");
 if (o.json) fs.writeFileSync(o.json, JSON.stringify(report, null, 2) + "\n");
