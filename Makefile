@@ -48,13 +48,11 @@ test-native: setup
 test-large: setup
 	$(ENV) $(PHASE) cargo test --release --test gpu_large -- --ignored
 
-# Three builds: the relaxed-SIMD build (the crate's default features) in Chromium and Firefox ESR (the
-# second run reuses the build), a SIMD128-only build for browsers without relaxed SIMD
-# (`--no-default-features`) in Chromium and WebKitGTK (WebKitWebDriver through wasm-pack's Safari path,
-# under Xvfb: WebKitGTK has no relaxed dot product and, by default, no SharedArrayBuffer), and the
-# threaded build (HF parity on two Web Workers) in Chromium and Firefox ESR. The SIMD128 build has no
-# Firefox suite: it is the relaxed build but for the relaxed dot kernels, its SIMD128 integer results
-# are the same in every engine, and tests/e2e/threads-simd.test.mjs runs its kernels in Firefox ESR. The two SIMD levels share target/ and
+# Three builds: the relaxed-SIMD build (the crate's default features), a SIMD128-only build for
+# browsers without relaxed SIMD (`--no-default-features`), and the threaded build (HF parity on two
+# Web Workers), each in Chromium and in Firefox ESR (the second run reuses the build); the SIMD128
+# build also in WebKitGTK (WebKitWebDriver through wasm-pack's Safari path, under Xvfb: WebKitGTK has
+# no relaxed dot product and, by default, no SharedArrayBuffer). The two SIMD levels share target/ and
 # every dependency's build (relaxed SIMD is a feature, not a RUSTFLAG: Cargo.toml says why); switching
 # between them recompiles only this crate, so the runs are ordered to switch once. The runner's 20 s
 # default for a whole test binary is raised: a busy CI machine can be several times slower than a quiet
@@ -70,6 +68,7 @@ test-browser: setup
 	$(ENV) BITNET_WEB_GPU_TESTS=1 $(PHASE) $(OWN_TMP) wasm-pack test --headless --chrome --release .
 	$(ENV) $(PHASE) $(OWN_TMP) wasm-pack test --headless --firefox --release .
 	$(ENV) $(SIMD128) $(PHASE) $(OWN_TMP) wasm-pack test --headless --chrome --release . --no-default-features
+	$(ENV) $(SIMD128) $(PHASE) $(OWN_TMP) wasm-pack test --headless --firefox --release . --no-default-features
 	$(ENV) $(SIMD128) $(PHASE) $(OWN_TMP) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver --release . --no-default-features
 	$(ENV) source scripts/wasm-threads-env.sh && $(PHASE) $(OWN_TMP) wasm-pack test --headless --chrome --release . --test web_parity
 	$(ENV) source scripts/wasm-threads-env.sh && $(PHASE) $(OWN_TMP) wasm-pack test --headless --firefox --release . --test web_parity
