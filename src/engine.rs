@@ -26,6 +26,9 @@ use crate::model::{BackendKind, Compute, Config, ForwardOptions, GpuModel, KvPre
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
 
+mod layout_probe;
+pub use layout_probe::LayoutDecision;
+
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EngineError {
     #[error(transparent)]
@@ -349,6 +352,10 @@ pub struct Engine {
     /// After the GPU was lost with the weights on it: every token whose keys and values must be
     /// computed again once the model is back (`replace_model`).
     lost: Option<Vec<u32>>,
+    /// The I2_S packing the projections are read with, and why (`None`: the file has no I2_S).
+    i2s_layout: Option<LayoutDecision>,
+    /// That packing is assumed until `settle_i2s_layout` tries the weights.
+    layout_unsettled: bool,
 }
 
 impl Engine {
@@ -357,7 +364,9 @@ impl Engine {
         let mut loader = ModelLoader::new(opts.loader_options(), Some(bytes.len() as u64));
         loader.feed(bytes)?;
         let (model, gguf) = loader.finish()?;
-        Engine::new(model, &gguf, opts)
+        let mut engine = Engine::new(model, &gguf, opts)?;
+        engine.settle_i2s_layout();
+        Ok(engine)
     }
 
     /// Builds an engine from a loaded model and its header (for the tokenizer and chat format).
@@ -385,7 +394,25 @@ impl Engine {
         let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: compute.kind().name(), ..Stats::default() };
-        Ok(Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None })
+        let mut engine = Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None, i2s_layout: None, layout_unsettled: false };
+        (engine.i2s_layout, engine.layout_unsettled) = layout_probe::at_load(&engine, gguf, opts.load.i2s_layout)?;
+        Ok(engine)
+    }
+
+    /// The I2_S packing the projections are read with, and why; `None` for a file without I2_S.
+    pub fn i2s_layout(&self) -> Option<&LayoutDecision> {
+        self.i2s_layout.as_ref()
+    }
+
+    /// Where neither the caller nor the file said how its I2_S weights are packed, tries them on a test
+    /// sentence (`engine::layout_probe`) and keeps the reading that wins; at most once, and a no-op
+    /// otherwise. Call it once every weight can be read: after a kept copy that holds the embedding's
+    /// rows is bound (`ModelLoader::rows_from`). `Engine::load` calls it.
+    pub fn settle_i2s_layout(&mut self) -> Option<&LayoutDecision> {
+        if std::mem::take(&mut self.layout_unsettled) {
+            self.i2s_layout = Some(layout_probe::probe(self));
+        }
+        self.i2s_layout.as_ref()
     }
 
     /// The model's configuration.

@@ -46,12 +46,13 @@ export const systemPrompt = () => $("system").value.trim();
 /** Where the engine runs: "auto", "webgpu" or "cpu" (`?device=` in the address wins). */
 export const device = () => new URLSearchParams(location.search).get("device") || $("device").value;
 /**
- * How to read the model file where its bytes cannot say: the I2_S layout (128 unless the file came from
- * an ARM build of bitnet.cpp) and the FFN activation over the file's clues (`createEngine`'s options).
+ * How to read the model file, over what its bytes and weights decide: the I2_S layout (128 for x86 builds
+ * of bitnet.cpp, 64 for its ARM builds; unset, the engine tries the weights) and the FFN activation
+ * (`createEngine`'s options).
  */
 export function fileOptions() {
-  const activation = $("activation").value;
-  return { i2sLayout: Number($("i2s-layout").value) === 64 ? 64 : 128, ...(activation ? { activation } : {}) };
+  const [layout, activation] = [Number($("i2s-layout").value), $("activation").value];
+  return { ...(layout === 64 || layout === 128 ? { i2sLayout: layout } : {}), ...(activation ? { activation } : {}) };
 }
 
 /** "slide" (drop the oldest turns) or "error" (stop with ContextFullError). */

@@ -133,6 +133,7 @@ function backendInfo() {
     threadsNote: wasm.fallback ?? null,
     crossOriginIsolated: self.crossOriginIsolated === true,
     wasmMemoryBytes: wasm.memory.buffer.byteLength,
+    i2sLayout: engine?.i2sLayout() ?? null,
   };
 }
 
@@ -225,6 +226,15 @@ async function loadOn(id, source, options, into, cpuNote = null) {
   };
   const holding = (changes = {}) => loadOn(id, source, { ...options, ...changes, holdEmbedding: true }, into, cpuNote);
   const hasher = source.sha256 && !into ? new mod.Sha256() : null;
+  /**
+   * Where neither the caller nor the file said how its I2_S weights are packed, the engine tries them on a
+   * sentence (engine::layout_probe), once every weight can be read (the kept copy's rows bound); a file
+   * whose weights decide nothing gets a warning that names the option.
+   */
+  const settle = (e) => {
+    const warning = e.settleI2sLayout()?.warning;
+    if (warning) post({ type: "warning", id, message: `${warning[0].toUpperCase()}${warning.slice(1)}.` });
+  };
   let header = null;
   const feed = (chunk) => {
     loader.feed(chunk);
@@ -322,6 +332,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         built.free();
         return await holding();
       }
+      settle(built);
       engine = built;
       return { header, info: backendInfo(), contextLength: engine.contextLength(), kept };
     }
@@ -336,6 +347,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
+    settle(engine);
     return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!file && !source.file };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }

@@ -125,6 +125,8 @@ pub struct ModelLoader {
     /// The head made while the embedding streamed past on its way to being left in the file.
     embd_head: Option<LmHead>,
     data_offset: u64,
+    /// The I2_S packing the header's plan chose to read the weights with.
+    i2s_layout: crate::quant::I2sLayout,
 }
 
 impl ModelLoader {
@@ -147,6 +149,7 @@ impl ModelLoader {
             embd_in_file: false,
             embd_head: None,
             data_offset: 0,
+            i2s_layout: Default::default(),
         }
     }
 
@@ -230,6 +233,7 @@ impl ModelLoader {
         let int8 = plan.estimate.int8_embeddings;
         self.embd_in_file = plan.estimate.embedding_in_file;
         self.data_offset = g.data_offset;
+        self.i2s_layout = plan.i2s_layout;
         let tied = !plan.roles.contains(&Role::Output);
         let embeds = plan.config.pooling.is_some();
         if embeds {
@@ -337,7 +341,7 @@ impl ModelLoader {
             let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
             let on_device = match (role, buf) {
                 (Role::Weight(l, p), Buffer::Bytes(b)) => {
-                    let w = ternary::pack(t.ty, b, cols, rows, self.opts.i2s_layout).map_err(quant_err)?;
+                    let w = ternary::pack(t.ty, b, cols, rows, self.i2s_layout).map_err(quant_err)?;
                     sink.projs[l][proj_index(p)] = Some(GpuTernary::upload(&sink.gpu, &t.name, &w)?);
                     return Ok(());
                 }
@@ -376,7 +380,7 @@ impl ModelLoader {
             Role::Weight(l, p) if is_projection(p) => {
                 let Buffer::Bytes(b) = buf else { unreachable!() };
                 let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
-                let w = ternary::pack(t.ty, b, cols, rows, self.opts.i2s_layout).map_err(quant_err)?;
+                let w = ternary::pack(t.ty, b, cols, rows, self.i2s_layout).map_err(quant_err)?;
                 self.layers[l].proj[proj_index(p)] = Some(Linear { w, scale: None });
             }
             Role::Weight(l, p) => {

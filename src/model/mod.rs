@@ -7,6 +7,7 @@ mod cpu;
 mod evidence;
 mod forward;
 mod gpu;
+pub mod i2s_layout;
 mod kv_cache;
 mod loader;
 mod plan;

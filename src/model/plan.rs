@@ -15,8 +15,9 @@ use super::{Config, HeadPrecision, KvCache, KvPrecision, ModelError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
-    /// I2_S block layout (the file cannot say; the official 2B4T file is 128/32).
-    pub i2s_layout: I2sLayout,
+    /// I2_S block layout, where the caller knows it; `None`: the file's `quantize.i2_s.block_size`, else
+    /// 128/32 (the official files'), which the engine then probes (`model::i2s_layout`).
+    pub i2s_layout: Option<I2sLayout>,
     /// Refuse models that would need more bytes than this (weights, heads, the KV cache at
     /// `context`, and the largest tensor in transit), at the header.
     pub memory_limit: Option<u64>,
@@ -274,6 +275,8 @@ pub fn check_header(g: &Gguf, opts: &LoadOptions) -> Result<(Config, MemoryEstim
 
 pub(super) struct Plan {
     pub(super) config: Config,
+    /// The I2_S packing the weights are read with.
+    pub(super) i2s_layout: I2sLayout,
     pub(super) roles: Vec<Role>,
     pub(super) estimate: MemoryEstimate,
 }
@@ -281,6 +284,7 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
         let config = Config::decide(g, opts.activation)?;
+        let i2s_layout = super::i2s_layout::choose(g, opts.i2s_layout)?.layout;
         // An embedding model has no LM head: nothing is made beside the embedding, and since it
         // reads only its input's rows, the embedding may stay in the file.
         let opts = &LoadOptions { head: if config.pooling.is_some() { HeadPrecision::Stored } else { opts.head }, ..*opts };
@@ -339,7 +343,7 @@ impl Plan {
                 // Rows that are not whole kernel blocks (bitnet_b1_58-3B's 8640-wide FFN) are padded at
                 // load (`ternary::pack`), but I2_S's last flat block must be whole: a part-block's codes
                 // would overlap the tensor's scale.
-                let block = opts.i2s_layout.block_size() as u64;
+                let block = i2s_layout.block_size() as u64;
                 if is_projection(p) && t.ty == TensorType::I2_S && t.n_elements % block != 0 {
                     return Err(ModelError::BadTensor {
                         tensor: t.name.clone(),
@@ -353,7 +357,7 @@ impl Plan {
         }
         let ctx = config.context_length(opts.context);
         if opts.on_gpu {
-            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles });
+            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles, i2s_layout });
         }
         let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
         let stored = estimate(g, &roles, &config, opts, false, kv_cache);
@@ -370,7 +374,7 @@ impl Plan {
                 hint: fit_hint(ctx, opts, &stored, &int8, limit, &estimate_with_stored_head(g, &roles, &config, opts, kv_cache)),
             });
         }
-        Ok(Plan { config, roles, estimate })
+        Ok(Plan { config, roles, estimate, i2s_layout })
     }
 }
 

@@ -15,6 +15,7 @@ mod q6_k;
 mod q8_0;
 pub mod tq1_0;
 pub mod tq2_0;
+pub mod relayout;
 pub mod ternary;
 
 use thiserror::Error;

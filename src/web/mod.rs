@@ -129,7 +129,8 @@ impl GgufInspector {
 #[serde(default, rename_all = "camelCase")]
 struct LoadConfig {
     file_length: Option<f64>,
-    /// 128 (default, the official file) or 64 (bitnet.cpp ARM builds since 2025-11).
+    /// 128 (the official file) or 64 (bitnet.cpp ARM builds since 2025-11); unset: what the file says,
+    /// else probed at load (`engine::LayoutDecision`).
     i2s_layout: Option<u32>,
     /// Refuse models that need more memory than this, before downloading them.
     memory_limit: Option<f64>,
@@ -163,8 +164,9 @@ fn load_config(options: JsValue) -> Result<LoadConfig, JsValue> {
 /// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
 fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
     let i2s_layout = match config.i2s_layout {
-        None | Some(128) => I2sLayout::Block128,
-        Some(64) => I2sLayout::Block64,
+        None => None,
+        Some(128) => Some(I2sLayout::Block128),
+        Some(64) => Some(I2sLayout::Block64),
         Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
     };
     let head = match config.lm_head.as_deref() {
@@ -270,6 +272,19 @@ impl ModelIdentity {
             conflicts: c.decision.conflicts.clone(),
         }
     }
+}
+
+/// An engine's I2_S decision for JavaScript: `{ layout: 128 | 64, reason, warning? }` or undefined.
+fn layout_json(d: Option<&engine::LayoutDecision>) -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct Decision<'a> {
+        layout: usize,
+        reason: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warning: Option<&'a str>,
+    }
+    let d = d.map(|d| Decision { layout: d.layout.block_size(), reason: &d.reason, warning: d.warning.as_deref() });
+    serde_wasm_bindgen::to_value(&d).map_err(|e| js_error("Error", &e.to_string()))
 }
 
 /// Gives the rows `ModelLoader.rowsFrom()` promised their file (see there); false when that model is
@@ -696,6 +711,20 @@ impl Engine {
     /// asks this per token to know whether the engine's calls are async.
     pub fn backend(&self) -> String {
         self.engine.backend().name().to_string()
+    }
+
+    /// How the I2_S weights are read: `{ layout: 128 | 64, reason, warning? }`, or undefined for a file
+    /// without I2_S (`engine::LayoutDecision`; the worker posts the warning).
+    #[wasm_bindgen(js_name = i2sLayout)]
+    pub fn i2s_layout(&self) -> Result<JsValue, JsValue> {
+        layout_json(self.engine.i2s_layout())
+    }
+
+    /// Tries the weights for their I2_S packing where nothing said it (`engine::layout_probe`), once
+    /// every weight can be read (after `bindRows`); then as `i2sLayout`.
+    #[wasm_bindgen(js_name = settleI2sLayout)]
+    pub fn settle_i2s_layout(&mut self) -> Result<JsValue, JsValue> {
+        layout_json(self.engine.settle_i2s_layout())
     }
 
     /// Why the engine runs on the CPU after all, when a GPU was asked for or lost.

@@ -5,7 +5,7 @@
 pub mod raw;
 pub mod reference;
 
-use bitnet_web::gguf::{self, Gguf, Value};
+use bitnet_web::gguf::{self, Gguf, GgufWriter, Value};
 use bitnet_web::quant::{self, DecodeOptions, I2sLayout};
 use serde_json::Value as Json;
 
@@ -212,4 +212,24 @@ pub fn uneven_chunks(bytes: &[u8], seed: u64) -> Vec<&[u8]> {
         at = end;
     }
     out
+}
+
+/// A tensor as `rewrite_model` hands it to an edit: name, type, shape (ggml order) and bytes.
+pub type Tensor = (String, gguf::TensorType, Vec<u64>, Vec<u8>);
+
+/// `model` with `edit` applied to its metadata and tensors, written again by our GGUF writer: the way the
+/// tests make a file that differs from a real one in exactly one respect.
+pub fn rewrite_model(model: &[u8], edit: &dyn Fn(&mut Vec<(String, Value)>, &mut Vec<Tensor>)) -> Vec<u8> {
+    let (g, data) = gguf::read_all(model).unwrap();
+    let mut meta = g.metadata.clone();
+    let mut tensors: Vec<Tensor> = g.tensors.iter().zip(data).map(|(t, d)| (t.name.clone(), t.ty, t.shape.clone(), d)).collect();
+    edit(&mut meta, &mut tensors);
+    let mut w = GgufWriter::new();
+    for (k, v) in meta {
+        w.kv(k, v);
+    }
+    for (name, ty, shape, d) in tensors {
+        w.tensor(name, ty, &shape, d);
+    }
+    w.to_bytes().unwrap()
 }

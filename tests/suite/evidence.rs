@@ -3,7 +3,7 @@
 //! the unmodified files give HF's logits by default.
 #![cfg(not(target_arch = "wasm32"))]
 
-use bitnet_web::gguf::{self, GgufWriter, Value};
+use bitnet_web::gguf::{self, Value};
 use bitnet_web::model::{Activation, Config, ModelError};
 
 const MS_1BITLLM: &[u8] = include_bytes!("../fixtures/converters/ms_1bitllm.i2_s.gguf");
@@ -11,17 +11,7 @@ const UPSTREAM_2B4T: &[u8] = include_bytes!("../fixtures/converters/upstream_2b4
 
 /// The file's header with `edit` applied to its metadata, decided with the caller's `chosen` activation.
 fn decide(file: &[u8], edit: impl Fn(&mut Vec<(String, Value)>), chosen: Option<Activation>) -> Result<Config, ModelError> {
-    let (g, data) = gguf::read_all(file).unwrap();
-    let mut meta = g.metadata.clone();
-    edit(&mut meta);
-    let mut w = GgufWriter::new();
-    for (k, v) in meta {
-        w.kv(k, v);
-    }
-    for (t, d) in g.tensors.iter().zip(data) {
-        w.tensor(t.name.clone(), t.ty, &t.shape, d);
-    }
-    let (g, _) = gguf::read_all(&w.to_bytes().unwrap()).unwrap();
+    let (g, _) = gguf::read_all(&crate::common::rewrite_model(file, &|meta, _| edit(meta))).unwrap();
     Config::decide(&g, chosen)
 }
 

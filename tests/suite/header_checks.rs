@@ -5,34 +5,18 @@
 
 use bitnet_web::chat::{ChatError, MAX_TEMPLATE_BYTES};
 use bitnet_web::engine::{self, EngineError, EngineOptions};
-use bitnet_web::gguf::{self, Array, GgufError, GgufWriter, Value};
+use bitnet_web::gguf::{self, Array, GgufError, Value};
 use bitnet_web::model::{LoadOptions, ModelError, ModelLoader};
 use bitnet_web::tokenizer::TokenizerError;
 
 const MODEL: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
 const ARCH: &str = "bitnet-b1.58";
 
-type Edit<'a> = &'a dyn Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>);
+use crate::common::rewrite_model;
 
 /// The reference model with `edit` applied to its metadata and tensors, written by our writer.
 fn rewrite(edit: impl Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>)) -> Vec<u8> {
     rewrite_model(MODEL, &edit)
-}
-
-/// `rewrite` of another reference model.
-fn rewrite_model(model: &[u8], edit: Edit) -> Vec<u8> {
-    let (g, data) = gguf::read_all(model).unwrap();
-    let mut meta = g.metadata.clone();
-    let mut tensors: Vec<_> = g.tensors.iter().zip(data).map(|(t, d)| (t.name.clone(), t.ty, t.shape.clone(), d)).collect();
-    edit(&mut meta, &mut tensors);
-    let mut w = GgufWriter::new();
-    for (k, v) in meta {
-        w.kv(k, v);
-    }
-    for (name, ty, shape, d) in tensors {
-        w.tensor(name, ty, &shape, d);
-    }
-    w.to_bytes().unwrap()
 }
 
 fn set(key: &str, v: Value) -> impl Fn(&mut Vec<(String, Value)>, &mut Vec<(String, gguf::TensorType, Vec<u64>, Vec<u8>)>) {

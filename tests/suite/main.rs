@@ -31,6 +31,7 @@ mod hf_parity;
 mod kernels;
 mod kv_cache_memory;
 mod layout;
+mod layout_probe;
 mod shapes;
 mod structured;
 mod templates;

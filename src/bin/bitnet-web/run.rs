@@ -63,9 +63,10 @@ enum Pre {
 /// Options shared by every command that loads a model.
 #[derive(Args)]
 struct ModelArgs {
-    /// I2_S block layout: 128 (x86 builds, the official file) or 64 (ARM builds since 2025-11).
-    #[arg(long, value_enum, default_value = "128")]
-    i2s_layout: Layout,
+    /// I2_S block layout: 128 (x86 builds, the official file) or 64 (ARM builds since 2025-11); by
+    /// default what the file says, else 128 when the weights read well so, else tried both ways.
+    #[arg(long, value_enum)]
+    i2s_layout: Option<Layout>,
     /// Pre-tokenizer (default: what the file says; Llama-3 when it says nothing).
     #[arg(long, value_enum)]
     pre: Option<Pre>,
@@ -120,9 +121,13 @@ impl ModelArgs {
     /// Loads `file` on `--device`, with `default_head` unless --head names one (on the GPU, the
     /// stored head, which it reads exactly at GPU speed).
     fn engine(&self, file: &Path, default_head: Head) -> Result<bitnet_web::engine::Engine, CliError> {
-        let engine = crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))?;
+        let mut engine = crate::device::engine(file, self.device, |gpu| self.options(if gpu { Head::Stored } else { default_head }))?;
+        engine.settle_i2s_layout();
         for c in &engine.config().decision.conflicts {
             eprintln!("warning: {c}; running {} ({})", engine.config().activation.name(), engine.config().decision.reason);
+        }
+        if let Some(w) = engine.i2s_layout().and_then(|d| d.warning.as_ref()) {
+            eprintln!("warning: {w}");
         }
         Ok(engine)
     }
@@ -148,7 +153,7 @@ impl ModelArgs {
         };
         EngineOptions {
             load: LoadOptions {
-                i2s_layout: self.i2s_layout.into(),
+                i2s_layout: self.i2s_layout.map(Into::into),
                 head,
                 embeddings: if self.int8_embeddings { EmbeddingPrecision::Int8 } else { EmbeddingPrecision::Auto },
                 memory_limit: self.memory_limit.map(|m| m << 20),

@@ -283,6 +283,10 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
         w.kv(k, v);
     }
     w.kv("general.quantization_version", Value::U32(2));
+    if ty == TensorType::I2_S {
+        // The packing, said: a reader need not probe the weights for it (`model::i2s_layout`).
+        w.kv(bitnet_web::model::i2s_layout::BLOCK_KEY, Value::U32(128));
+    }
 
     // Microsoft's embedding converter writes its norms as F16.
     let norm_ty = if s.embedding.is_some() { TensorType::F16 } else { TensorType::F32 };

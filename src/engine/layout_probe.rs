@@ -1,0 +1,131 @@
+//! Telling an I2_S file's packing from its weights, when neither the caller nor the file says it.
+//!
+//! Why: ARM builds of bitnet.cpp (since 2025-11) pack I2_S 64/16, x86 builds and the official files 128/32,
+//! and the file does not say which (`model::i2s_layout`). Read the wrong way, a model still runs, and
+//! answers in fluent-looking garbage. A trained model read the right way predicts ordinary English far
+//! better than chance; read the wrong way, each projection sees its inputs shuffled, and it does no
+//! better than chance. So the engine scores one sentence each way and keeps the clearly better reading.
+//!
+//! Cost: one forward pass over the sentence (about 30 tokens) when 128/32 reads well, which is every
+//! official file; a second pass and two in-place reshuffles of the projections (`quant::relayout`, eight
+//! masks and shifts a word) only when it does not. A model that reads badly both ways (a random test
+//! model, a broken file) keeps 128/32 with a warning that names the option to set.
+
+use crate::gguf::Gguf;
+use crate::model::i2s_layout::{self, LayoutSource};
+use crate::quant::I2sLayout;
+
+use super::{Engine, EngineError, Prompt};
+
+/// Ordinary English, not from any training set in the tree.
+const SENTENCE: &str = "The sun rose over the quiet town, and the children walked to school. \
+    They talked about their friends, their books and the games they would play after class.";
+
+/// A reading that predicts the sentence at most this share of ln(vocabulary) nats a token is a trained
+/// model read right, and the probe stops there: a misread one scores about ln(vocabulary) or worse. (A
+/// 2B-class model scores ordinary English at 2-3 nats a token against ln 128256 = 11.8.)
+const READS_WELL: f32 = 0.6;
+/// Otherwise both readings are scored, and one is chosen only if it beats chance (ln vocabulary) and the
+/// other by this many nats a token. Measured (tests/suite/layout_probe.rs): the embedded 4096-token model,
+/// too small to read this sentence well, costs 6.04 read right and 8.39 misread (chance 8.32); HF's tiny
+/// random model 12.9 and 14.8, both worse than its chance of 5.7, so it decides nothing.
+const CLEARLY: f32 = 1.0;
+
+/// Which I2_S packing the engine runs, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayoutDecision {
+    pub layout: I2sLayout,
+    /// One sentence a person can check.
+    pub reason: String,
+    /// Set when the packing rests on an assumption the weights did not confirm.
+    pub warning: Option<String>,
+}
+
+fn name(l: I2sLayout) -> &'static str {
+    match l {
+        I2sLayout::Block128 => "128/32",
+        I2sLayout::Block64 => "64/16",
+    }
+}
+
+/// Decides from what is said (the caller, the file) and from what the header rules out; `Ok(None)` for a
+/// file without I2_S. The second value is whether the weights are still to be probed (`probe`), which
+/// the engine does once they can all be read (`Engine::settle_i2s_layout`).
+pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> Result<(Option<LayoutDecision>, bool), EngineError> {
+    if !g.tensors.iter().any(|t| t.ty == crate::gguf::TensorType::I2_S) {
+        return Ok((None, false));
+    }
+    let choice = i2s_layout::choose(g, chosen)?;
+    let said = |reason: String| Ok((Some(LayoutDecision { layout: choice.layout, reason, warning: None }), false));
+    match choice.source {
+        LayoutSource::Caller => return said(format!("{} I2_S, as the caller chose", name(choice.layout))),
+        LayoutSource::File => return said(format!("{} I2_S, as the file's '{}' says", name(choice.layout), i2s_layout::BLOCK_KEY)),
+        LayoutSource::Assumed => {}
+    }
+    let assumed = |why: String| LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None };
+    let unprobed = if engine.config().pooling.is_some() {
+        Some("an embedding model has no next-token scores to probe with".to_string())
+    } else if engine.model().is_none() {
+        Some("the weights went to the GPU, which holds no second reading".into())
+    } else {
+        i2s_layout::rereadable(g).err()
+    };
+    Ok(match unprobed {
+        Some(why) => (Some(assumed(why)), false),
+        None => (Some(assumed("not yet tried on a sentence".into())), true),
+    })
+}
+
+/// Scores a test sentence with the weights read 128/32 and, unless that reads well, 64/16, and keeps
+/// the reading that clearly wins, else 128/32 with a warning.
+pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
+    let said = |layout, reason: String| LayoutDecision { layout, reason, warning: None };
+    let mut tokens = match engine.encode_prompt(&Prompt::Text(SENTENCE.into())) {
+        Ok(t) => t,
+        Err(e) => return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing, assumed: the test sentence did not tokenize ({e})")),
+    };
+    tokens.truncate(engine.max_context());
+    if tokens.len() < 8 {
+        return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing, assumed: a context of {} tokens is too short to probe with", engine.max_context()));
+    }
+    let ln_vocab = (engine.config().n_vocab as f32).ln();
+    let nll128 = nll(engine, &tokens);
+    if nll128 <= READS_WELL * ln_vocab {
+        return said(I2sLayout::Block128, format!("128/32 I2_S: read so, the model predicts a test sentence at {nll128:.2} nats a token (chance: {ln_vocab:.1})"));
+    }
+    engine.compute.reread_i2s(I2sLayout::Block64);
+    let nll64 = nll(engine, &tokens);
+    let both = format!("{nll128:.2} nats a token read 128/32, {nll64:.2} read 64/16 (chance: {ln_vocab:.1})");
+    // The better reading wins where it beats chance and the other clearly.
+    let wins = |a: f32, b: f32| a < ln_vocab && a + CLEARLY <= b;
+    if wins(nll64, nll128) {
+        return said(I2sLayout::Block64, format!("64/16 I2_S, as bitnet.cpp's ARM builds since 2025-11 pack it: a test sentence costs {both}"));
+    }
+    engine.compute.reread_i2s(I2sLayout::Block128);
+    if wins(nll128, nll64) {
+        return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing: a test sentence costs {both}"));
+    }
+    LayoutDecision {
+        layout: I2sLayout::Block128,
+        reason: "128/32 I2_S, the official files' packing, assumed".into(),
+        warning: Some(format!(
+            "the weights do not say how this I2_S file is packed (a test sentence costs {both}), so it runs 128/32, \
+             the official files' packing; if its replies are garbage, load it with i2sLayout: 64 (CLI: --i2s-layout 64)"
+        )),
+    }
+}
+
+/// The mean negative log-likelihood of each token after the first, in nats; NaN where the forward pass
+/// fails (non-finite weights, which generation then names as its typed error): such a model decides nothing.
+fn nll(engine: &mut Engine, tokens: &[u32]) -> f32 {
+    let Ok(logits) = engine.evaluate(tokens) else { return f32::NAN };
+    let v = engine.config().n_vocab;
+    let mut sum = 0.0f64;
+    for (i, &next) in tokens.iter().enumerate().skip(1) {
+        let row = &logits[(i - 1) * v..i * v];
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let lse = max as f64 + row.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln();
+        sum += lse - row[next as usize] as f64;
+    }
+    (sum / (tokens.len() - 1).max(1) as f64) as f32
+}

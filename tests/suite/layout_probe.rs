@@ -1,0 +1,102 @@
+//! An I2_S file's packing told from its weights (`engine::layout_probe`), where neither the caller nor the
+//! file says it: the embedded model (trained here, written 128/32 with no key, as bitnet.cpp's x86 builds
+//! write) and the same weights packed 64/16 (as its ARM builds since 2025-11 write them, by the spec's
+//! encoder `quant::i2_s::encode`) both run as the trained model; a random model, which reads badly both
+//! ways, keeps 128/32 and says so. Natively and in every browser the suite runs in.
+
+use bitnet_web::engine::{Engine, EngineError, EngineOptions};
+use bitnet_web::gguf::{TensorType, Value};
+use bitnet_web::model::{LoadOptions, ModelError, i2s_layout::BLOCK_KEY};
+use bitnet_web::quant::{I2sLayout, i2_s};
+
+use crate::common::{Tensor, rewrite_model};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const EMBEDDED: &[u8] = include_bytes!("../../www/models/bitnet-tiny-chat.i2_s.gguf");
+/// HF's tiny random BitNet, converted to I2_S with no key (tests/fixtures/make_reference.py).
+const RANDOM: &[u8] = include_bytes!("../fixtures/reference/tiny_b.i2_s.gguf");
+
+/// `model`'s I2_S tensors packed `layout` (the same weights and scales), with the block-size key set to
+/// `key` where it is `Some`.
+fn packed(model: &[u8], layout: I2sLayout, key: Option<Value>) -> Vec<u8> {
+    rewrite_model(model, &|meta, tensors: &mut Vec<Tensor>| {
+        meta.retain(|(k, _)| k != BLOCK_KEY);
+        meta.extend(key.clone().map(|v| (BLOCK_KEY.to_string(), v)));
+        for (_, ty, shape, data) in tensors.iter_mut().filter(|t| t.1 == TensorType::I2_S) {
+            let n = shape.iter().product::<u64>() as usize;
+            let trits: Vec<i8> = (0..n).map(|i| i2_s::code(data, i, I2sLayout::Block128) as i8 - 1).collect();
+            *data = i2_s::encode(&trits, i2_s::scale(data, n), layout);
+            assert_eq!(*ty, TensorType::I2_S);
+        }
+    })
+}
+
+fn load(file: &[u8], layout: Option<I2sLayout>) -> Result<Engine, EngineError> {
+    Engine::load(file, EngineOptions { load: LoadOptions { i2s_layout: layout, ..Default::default() }, ..Default::default() })
+}
+
+/// Every position's logits on a chat-like text the embedded model knows.
+fn logits(engine: &mut Engine) -> Vec<f32> {
+    let tokens = engine.tokenizer.encode("Hello! How are you today? I like to read books about the sea.", false);
+    engine.evaluate(&tokens).unwrap()
+}
+
+#[test]
+fn the_official_packing_is_told_and_kept() {
+    let mut e = load(EMBEDDED, None).unwrap();
+    let d = e.i2s_layout().unwrap().clone();
+    println!("embedded model, no key: {}", d.reason);
+    assert_eq!((d.layout, d.warning), (I2sLayout::Block128, None));
+    assert!(d.reason.contains("test sentence"), "{}", d.reason);
+    assert_eq!(logits(&mut e), logits(&mut load(EMBEDDED, Some(I2sLayout::Block128)).unwrap()));
+}
+
+#[test]
+fn an_arm_packed_file_is_told_apart_and_runs_as_the_x86_one() {
+    let arm = packed(EMBEDDED, I2sLayout::Block64, None);
+    let want = logits(&mut load(EMBEDDED, Some(I2sLayout::Block128)).unwrap());
+    let mut e = load(&arm, None).unwrap();
+    let d = e.i2s_layout().unwrap().clone();
+    println!("embedded model packed 64/16, no key: {}", d.reason);
+    assert_eq!((d.layout, d.warning), (I2sLayout::Block64, None));
+    assert_eq!(logits(&mut e), want, "the same weights, the same logits");
+    // Read the other way, as before this probe existed: the file runs, and its logits are garbage.
+    let mut misread = load(&arm, Some(I2sLayout::Block128)).unwrap();
+    assert!(misread.i2s_layout().unwrap().reason.contains("caller"));
+    let got = logits(&mut misread);
+    let off = got.iter().zip(&want).filter(|(a, b)| (*a - *b).abs() > 0.1).count();
+    assert!(off > want.len() / 2, "{off} of {} logits differ when misread", want.len());
+}
+
+#[test]
+fn a_file_that_names_its_packing_is_read_so_without_a_probe() {
+    let mut e = load(&packed(EMBEDDED, I2sLayout::Block64, Some(Value::U32(64))), None).unwrap();
+    let d = e.i2s_layout().unwrap().clone();
+    assert_eq!(d.layout, I2sLayout::Block64);
+    assert!(d.reason.contains(BLOCK_KEY), "{}", d.reason);
+    assert_eq!(logits(&mut e), logits(&mut load(EMBEDDED, Some(I2sLayout::Block128)).unwrap()));
+    // A block size bitnet.cpp never wrote is refused at the header.
+    let bad = packed(EMBEDDED, I2sLayout::Block128, Some(Value::U32(96)));
+    assert!(matches!(load(&bad, None), Err(EngineError::Model(ModelError::BadValue { ref key, .. })) if key == BLOCK_KEY));
+}
+
+#[test]
+fn weights_that_read_badly_both_ways_keep_128_and_say_so() {
+    let mut e = load(RANDOM, None).unwrap();
+    let d = e.i2s_layout().unwrap().clone();
+    println!("random model: {:?}", d.warning);
+    assert_eq!(d.layout, I2sLayout::Block128);
+    let warning = d.warning.expect("a warning");
+    assert!(warning.contains("i2sLayout: 64"), "{warning}");
+    // Turned back exactly: the same logits as a load that never probed.
+    let tokens = [1u32, 5, 9, 14, 3, 7];
+    let forced = load(RANDOM, Some(I2sLayout::Block128)).unwrap().evaluate(&tokens).unwrap();
+    assert_eq!(e.evaluate(&tokens).unwrap(), forced);
+}
+
+#[test]
+fn files_without_i2s_have_no_packing_to_decide() {
+    let tq2 = include_bytes!("../fixtures/reference/tiny_b.tq2_0.gguf");
+    assert!(load(tq2, None).unwrap().i2s_layout().is_none());
+}
