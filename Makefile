@@ -113,7 +113,7 @@ bench-gpu: build-web
 	$(ENV) cargo build --release
 	test -f $(BENCH_DIR)/2b4t-tq2.gguf || target/release/bitnet-web synth $(BENCH_DIR)/2b4t-tq2.gguf --variant tq2
 	$(ENV) node bench/run.mjs --model $(BENCH_DIR)/2b4t-tq2.gguf --engines webgpu,native-gpu --threads 1 \
-	  --gpu-prompt-tokens 128 --gpu-gen-tokens 64 --native target/release/bitnet-web --json $(BENCH_DIR)/report-gpu.json $(BENCH_ARGS)
+	  --gpu-prompt-tokens 128 --gpu-gen-tokens 64 --bandwidth-mib 0 --native target/release/bitnet-web --json $(BENCH_DIR)/report-gpu.json $(BENCH_ARGS)
 
 # Embeddings per second against wllama's createEmbedding in the same headless Chromium (bench/embeddings.mjs): ours
 # on a synthetic BitNet-embedding-0.6B-shape I2_S file, wllama on the full-precision file of the same shape (synth
