@@ -42,6 +42,11 @@ pub struct LayoutDecision {
     pub warning: Option<String>,
 }
 
+/// 128/32 because nothing else can be known, and why.
+fn assumed(why: impl std::fmt::Display) -> LayoutDecision {
+    LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None }
+}
+
 fn name(l: I2sLayout) -> &'static str {
     match l {
         I2sLayout::Block128 => "128/32",
@@ -63,7 +68,6 @@ pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> R
         LayoutSource::File => return said(format!("{} I2_S, as the file's '{}' says", name(choice.layout), i2s_layout::BLOCK_KEY)),
         LayoutSource::Assumed => {}
     }
-    let assumed = |why: String| LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None };
     let unprobed = if engine.config().pooling.is_some() {
         Some("an embedding model has no next-token scores to probe with".to_string())
     } else if engine.model().is_none() {
@@ -73,7 +77,7 @@ pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> R
     };
     Ok(match unprobed {
         Some(why) => (Some(assumed(why)), false),
-        None => (Some(assumed("not yet tried on a sentence".into())), true),
+        None => (Some(assumed("not yet tried on a sentence")), true),
     })
 }
 
@@ -83,11 +87,11 @@ pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
     let said = |layout, reason: String| LayoutDecision { layout, reason, warning: None };
     let mut tokens = match engine.encode_prompt(&Prompt::Text(SENTENCE.into())) {
         Ok(t) => t,
-        Err(e) => return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing, assumed: the test sentence did not tokenize ({e})")),
+        Err(e) => return assumed(format!("the test sentence did not tokenize ({e})")),
     };
     tokens.truncate(engine.max_context());
     if tokens.len() < 8 {
-        return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing, assumed: a context of {} tokens is too short to probe with", engine.max_context()));
+        return assumed(format!("a context of {} tokens is too short to probe with", engine.max_context()));
     }
     let ln_vocab = (engine.config().n_vocab as f32).ln();
     let nll128 = nll(engine, &tokens);

@@ -106,16 +106,12 @@ impl Compute {
         }
     }
 
-    /// Turns the projections the CPU holds between their 128/32 and 64/16 readings (`Model::reread_i2s`);
-    /// false, and nothing done, where the host holds no weights. The cache is emptied.
-    pub fn reread_i2s(&mut self, to: crate::quant::I2sLayout) -> bool {
-        match &mut self.place {
-            Place::Cpu { model, cache } => {
-                model.reread_i2s(to);
-                cache.truncate(0);
-                true
-            }
-            _ => false,
+    /// Turns the projections the CPU holds between their 128/32 and 64/16 readings (`Model::reread_i2s`),
+    /// emptying the cache; nothing where the host holds no weights.
+    pub fn reread_i2s(&mut self, to: crate::quant::I2sLayout) {
+        if let Place::Cpu { model, cache } = &mut self.place {
+            model.reread_i2s(to);
+            cache.truncate(0);
         }
     }
 
