@@ -1,9 +1,10 @@
 // Causal attention for `n` new tokens at positions p0.., over the layer's KV cache (f32, position
 // major: max_len rows of n_kv_head · head_dim), with grouped-query heads. One workgroup per (head,
 // token). Positions go 64 at a time with a running maximum and sum (online softmax), so memory is
-// bounded whatever the context. Reference: model::KvCache::attend_heads.
+// bounded whatever the context. A local layer (Gemma 3's sliding window, `window` > 0) attends to
+// its last `window` positions only. Reference: model::KvCache::attend_heads over Config::attended.
 
-struct Params { n_head: u32, n_kv_head: u32, head_dim: u32, p0: u32, scale: f32, _pad0: u32, _pad1: u32, _pad2: u32 }
+struct Params { n_head: u32, n_kv_head: u32, head_dim: u32, p0: u32, scale: f32, window: u32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -27,10 +28,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var d = lid; d < hd; d += 64u) { qv[d] = q[qo + d]; }
     workgroupBarrier();
     let n_pos = p.p0 + t + 1u;
+    let first = select(0u, n_pos - p.window, p.window > 0u && n_pos > p.window);
     var m = -3.0e38;
     var l = 0.0;
     var acc = vec4<f32>(0.0);
-    for (var j0 = 0u; j0 < n_pos; j0 += 64u) {
+    for (var j0 = first; j0 < n_pos; j0 += 64u) {
         let j = j0 + lid;
         var score = -3.0e38;
         if (j < n_pos) {

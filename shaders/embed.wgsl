@@ -1,9 +1,10 @@
 // Token embedding lookup: out[t] = row tokens[t] of the table, for the tokens whose row lies in this
 // part of the table (rows row0 .. row0 + rows; a table larger than one binding is split by rows).
 // kind 0: f32, 1: f16 (two per u32), 2: int8 (four per u32) with one f32 scale per row.
-// One invocation per (token, column). Reference: quant::dense::DenseMatrix::row_into.
+// Each value times `scale` (Gemma's √width; 1 otherwise). One invocation per (token, column).
+// Reference: quant::dense::DenseMatrix::row_into, then model::cpu's embed.
 
-struct Params { cols: u32, row0: u32, rows: u32, kind: u32, total: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+struct Params { cols: u32, row0: u32, rows: u32, kind: u32, total: u32, scale: f32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> table: array<u32>;
@@ -27,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let c = g % p.cols;
     let token = tokens[t];
     if (token < p.row0 || token >= p.row0 + p.rows) { return; }
-    out[g] = element(token - p.row0, c);
+    out[g] = element(token - p.row0, c) * p.scale;
 }

@@ -1,7 +1,8 @@
-// RMSNorm of each row: y = w · x / sqrt(mean(x²) + eps). One workgroup per row.
+// RMSNorm of each row: y = w · x / sqrt(mean(x²) + eps). One workgroup per row; a row is a
+// token's whole hidden state, or one head of it (Qwen3's q/k norms: rows × heads rows of head_dim).
 // Reference: kernels::scalar::rms_norm (which sums in f64; WGSL has no f64, so this sums in f32).
 
-struct Params { cols: u32, eps: f32, _pad0: u32, _pad1: u32 }
+struct Params { cols: u32, eps: f32, rows: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -11,8 +12,11 @@ struct Params { cols: u32, eps: f32, _pad0: u32, _pad1: u32 }
 var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let base = wg.x * p.cols;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // Workgroup-uniform, so the early return leaves every barrier below reached by all or none.
+    let row = wg.x + wg.y * nwg.x;
+    if (row >= p.rows) { return; }
+    let base = row * p.cols;
     var s = 0.0;
     for (var c = lid; c < p.cols; c += 64u) {
         let v = x[base + c];

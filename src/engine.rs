@@ -464,6 +464,12 @@ impl Engine {
     /// EOS it appends). An input longer than the context is `PromptTooLong`, unless `truncate`:
     /// then its first tokens run, still ending with that EOS.
     pub fn embed(&mut self, input: &str, truncate: bool) -> Result<Embedding, EngineError> {
+        now(self.embed_async(input, truncate))
+    }
+
+    /// `embed`, for a backend that may have to wait (WebGPU). If the GPU fails, the engine moves
+    /// to the CPU as `forward` does, and this is `GpuLost` until the model is loaded again.
+    pub async fn embed_async(&mut self, input: &str, truncate: bool) -> Result<Embedding, EngineError> {
         if self.config().pooling.is_none() {
             return Err(ModelError::WrongKind("this is a language model, not an embedding model: load an embedding model (BitNet-embedding) for embeddings".into()).into());
         }
@@ -493,8 +499,14 @@ impl Engine {
             tokens.extend(end);
         }
         self.reset();
-        let vector = self.compute.embed(&tokens, ForwardOptions { kernel: self.kernel })?;
-        Ok(Embedding { vector, tokens: tokens.len() })
+        match self.compute.embed(&tokens, ForwardOptions { kernel: self.kernel }).await {
+            Ok(vector) => Ok(Embedding { vector, tokens: tokens.len() }),
+            Err(ModelError::Gpu(why)) => {
+                self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                Err(EngineError::GpuLost(why.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The GPU the engine runs on, if it does.

@@ -507,7 +507,8 @@ async function embed(id, { input, truncate, dimensions }) {
   for (const text of input) {
     await yieldToEvents();
     if (aborted.delete(id)) throw new AbortError("The embeddings request was aborted.");
-    const r = engine.embed(text, !!truncate, dimensions ?? undefined);
+    const dims = dimensions ?? undefined;
+    const r = await afterGpuLoss(id, () => (onGpu() ? engine.embedAsync(text, !!truncate, dims) : engine.embed(text, !!truncate, dims)));
     embeddings.push(r.embedding);
     tokens += r.tokens;
   }

@@ -168,8 +168,17 @@ impl<'g> Batch<'g> {
 
     /// Each row of `x` RMS-normalised and scaled by `w` (a buffer of `x.cols` f32).
     pub fn rms_norm(&mut self, x: &Tensor, w: &wgpu::Buffer, eps: f32) -> Tensor {
+        self.rms_norm_pieces(x, w, eps, x.cols)
+    }
+
+    /// Each `width`-wide piece of each row of `x` RMS-normalised and scaled by `w` (`width` f32):
+    /// the whole row, or each head (Qwen3's q/k norms). The pieces are rows of their own to the shader.
+    pub fn rms_norm_pieces(&mut self, x: &Tensor, w: &wgpu::Buffer, eps: f32, width: usize) -> Tensor {
+        debug_assert_eq!(x.cols % width, 0);
         let y = self.tensor(x.rows, x.cols);
-        self.dispatch(Shader::RmsNorm, &[x.cols as u32, eps.to_bits()], &[&x.buf, w, &y.buf], (x.rows as u32, 1, 1));
+        let pieces = x.rows * x.cols / width;
+        let (gx, gy) = grid(pieces);
+        self.dispatch(Shader::RmsNorm, &[width as u32, eps.to_bits(), pieces as u32], &[&x.buf, w, &y.buf], (gx, gy, 1));
         y
     }
 
@@ -228,24 +237,26 @@ impl<'g> Batch<'g> {
         self.copy(&x.buf, 0, cache, at * x.cols, x.rows * x.cols);
     }
 
-    /// Causal attention of `q`'s rows (tokens at positions `p0..`) over the cached keys and values.
-    pub fn attention(&mut self, q: &Tensor, k: &wgpu::Buffer, v: &wgpu::Buffer, n_kv_head: usize, head_dim: usize, p0: usize, scale: f32) -> Tensor {
+    /// Causal attention of `q`'s rows (tokens at positions `p0..`) over the cached keys and values,
+    /// each over its last `window` positions only where `window` is some (a sliding-window layer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&mut self, q: &Tensor, k: &wgpu::Buffer, v: &wgpu::Buffer, n_kv_head: usize, head_dim: usize, p0: usize, scale: f32, window: Option<usize>) -> Tensor {
         let n_head = q.cols / head_dim;
         let out = self.tensor(q.rows, q.cols);
         self.dispatch(
             Shader::Attention,
-            &[n_head as u32, n_kv_head as u32, head_dim as u32, p0 as u32, scale.to_bits()],
+            &[n_head as u32, n_kv_head as u32, head_dim as u32, p0 as u32, scale.to_bits(), window.map_or(0, |w| w.max(1) as u32)],
             &[&q.buf, k, v, &out.buf],
             (n_head as u32, q.rows as u32, 1),
         );
         out
     }
 
-    /// `g = act(g) · u` in place; `silu` picks SiLU over ReLU².
-    pub fn gate(&mut self, g: &Tensor, u: &Tensor, silu: bool) {
+    /// `g = act(g) · u` in place; `act` is gate.wgsl's: 0 ReLU², 1 SiLU, 2 GELU (tanh form).
+    pub fn gate(&mut self, g: &Tensor, u: &Tensor, act: u32) {
         let len = g.rows * g.cols;
         let (gx, gy) = grid(len.div_ceil(64));
-        self.dispatch(Shader::Gate, &[len as u32, silu as u32], &[&g.buf, &u.buf], (gx, gy, 1));
+        self.dispatch(Shader::Gate, &[len as u32, act], &[&g.buf, &u.buf], (gx, gy, 1));
     }
 
     /// `x += y`.
@@ -255,8 +266,8 @@ impl<'g> Batch<'g> {
         self.dispatch(Shader::Add, &[len as u32], &[&x.buf, &y.buf], (gx, gy, 1));
     }
 
-    /// The rows of `table` for `tokens`.
-    pub fn embed(&mut self, table: &GpuDense, tokens: &[u32]) -> Tensor {
+    /// The rows of `table` for `tokens`, times `scale` (Gemma's √width; 1 otherwise).
+    pub fn embed(&mut self, table: &GpuDense, tokens: &[u32], scale: f32) -> Tensor {
         let out = self.tensor(tokens.len(), table.cols);
         let ids = self.gpu.upload("tokens", bytemuck::cast_slice(tokens));
         let total = tokens.len() * table.cols;
@@ -264,7 +275,7 @@ impl<'g> Batch<'g> {
         for part in &table.parts {
             self.dispatch(
                 Shader::Embed,
-                &[table.cols as u32, part.row0 as u32, part.rows as u32, table.kind as u32, total as u32],
+                &[table.cols as u32, part.row0 as u32, part.rows as u32, table.kind as u32, total as u32, scale.to_bits()],
                 &[&part.data, &part.scales, &ids, &out.buf],
                 (gx, gy, 1),
             );

@@ -188,11 +188,11 @@ impl Compute {
 
     /// An embedding model's vector for one input (`Model::embed`): the cache is emptied before and
     /// after, since each input is its own sequence.
-    pub fn embed(&mut self, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
+    /// A GPU failure is `ModelError::Gpu`, as for `forward`.
+    pub async fn embed(&mut self, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
         match &mut self.place {
             Place::Cpu { model, cache } => model.embed(cache, tokens, opts),
-            // `GpuModel::check_fits` keeps embedding models on the CPU.
-            Place::Gpu(_) => Err(ModelError::WrongKind("a language model on the GPU does not make embeddings".into())),
+            Place::Gpu(g) => g.embed(tokens).await,
             Place::Lost => Err(ModelError::Gpu(GpuError::Device("the weights were on a GPU that was lost; load the model again".into()))),
         }
     }

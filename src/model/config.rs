@@ -294,9 +294,17 @@ impl Config {
     /// The positions that the token at `pos` attends to in layer `l`: all before it and itself, or
     /// the window's last ones in a local layer.
     pub fn attended(&self, l: usize, pos: usize) -> std::ops::Range<usize> {
+        match self.window_of(l) {
+            Some(w) => (pos + 1).saturating_sub(w)..pos + 1,
+            None => 0..pos + 1,
+        }
+    }
+
+    /// Layer `l`'s window, if it is a local (sliding-window) layer.
+    pub fn window_of(&self, l: usize) -> Option<usize> {
         match self.sliding_window {
-            Some(w) if (l + 1) % w.every != 0 => (pos + 1).saturating_sub(w.window)..pos + 1,
-            _ => 0..pos + 1,
+            Some(w) if (l + 1) % w.every != 0 => Some(w.window),
+            _ => None,
         }
     }
 

@@ -78,7 +78,7 @@ impl Model {
         cache.truncate(0);
         let scratch = Scratch::default();
         let max_len = cache.max_len();
-        let out = hidden(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, 0, max_len);
+        let out = hidden(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, 0, max_len, pooling);
         cache.truncate(0);
         if let Some(why) = self.token_embd.read_failure() {
             return Err(ModelError::FileRows(why.clone()));
@@ -88,12 +88,22 @@ impl Model {
     }
 }
 
-/// One vector from the rows of `h` (`d` wide), L2-normalised (a zero vector stays zero).
+/// The rows that `pooling` reads of `n` tokens' hidden states: only they are normed (and, from a
+/// GPU, read back).
+fn pooled_rows(pooling: Pooling, n: usize) -> Vec<usize> {
+    match pooling {
+        Pooling::Last => vec![n - 1],
+        Pooling::Cls => vec![0],
+        Pooling::Mean => (0..n).collect(),
+    }
+}
+
+/// One vector from the rows of `h` (`d` wide) that `pooled_rows` picked, L2-normalised (a zero
+/// vector stays zero).
 pub fn pool(h: &[f32], d: usize, pooling: Pooling) -> Vec<f32> {
     let n = h.len() / d;
     let mut v: Vec<f32> = match pooling {
-        Pooling::Last => h[(n - 1) * d..].to_vec(),
-        Pooling::Cls => h[..d].to_vec(),
+        Pooling::Last | Pooling::Cls => h[(n - 1) * d..].to_vec(),
         Pooling::Mean => {
             let mut sum = vec![0f64; d];
             h.chunks_exact(d).for_each(|r| sum.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64));
@@ -119,12 +129,11 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
     Ok(Some(b.logits(&x, &rows)))
 }
 
-/// An embedding model's last hidden states, after the output norm: one row per token of `tokens`,
-/// run at positions `p0..` as `forward` runs them.
-pub fn hidden<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize) -> Result<Option<B::Act>, ModelError> {
+/// An embedding model's last hidden states, after the output norm: the rows of `tokens` that
+/// `pooling` reads, run at positions `p0..` as `forward` runs them.
+pub fn hidden<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, pooling: Pooling) -> Result<Option<B::Act>, ModelError> {
     let Some(x) = layers(b, c, tokens, p0, max_len)? else { return Ok(None) };
-    let rows: Vec<usize> = (0..tokens.len()).collect();
-    Ok(Some(b.hidden(&x, &rows)))
+    Ok(Some(b.hidden(&x, &pooled_rows(pooling, tokens.len()))))
 }
 
 /// The projections `projs` of `h` (the normed hidden state): quantized once and run together, or,

@@ -6,7 +6,7 @@ use crate::gpu::layout::DenseKind;
 use crate::gpu::{Batch, Gpu, GpuDense, GpuError, GpuTernary, MAX_HEAD_DIM, QTensor, Tensor};
 
 use super::backend::{Backend, Norm, Proj};
-use super::forward::{Logits, forward};
+use super::forward::{Logits, forward, hidden, pool};
 use super::{Activation, Config, ModelError, RopeStyle};
 
 struct GpuLinear {
@@ -15,7 +15,7 @@ struct GpuLinear {
 }
 
 struct GpuLayer {
-    norms: [Option<wgpu::Buffer>; 4],
+    norms: [Option<wgpu::Buffer>; NORMS],
     projs: Vec<GpuLinear>,
     keys: wgpu::Buffer,
     values: wgpu::Buffer,
@@ -40,25 +40,42 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
-/// The norm's place in `GpuLayer::norms`; none for BitNet-embedding's norms, whose models
-/// `check_fits` keeps on the CPU.
+/// The norms a layer may have: attention's, its sub-norm, the FFN's, its sub-norm, then
+/// BitNet-embedding's before q, k, v, gate and up, Qwen3's q and k head norms, and Gemma's after
+/// attention and after the FFN.
+pub const NORMS: usize = 13;
+
+/// The norm's place in `GpuLayer::norms` (none for `In(O)` and `In(Down)`: those are `AttnSub` and `FfnSub`).
 fn norm_index(n: Norm) -> Option<usize> {
     match n {
         Norm::Attn => Some(0),
         Norm::AttnSub => Some(1),
         Norm::Ffn => Some(2),
         Norm::FfnSub => Some(3),
-        Norm::In(_) | Norm::QHead | Norm::KHead | Norm::PostAttn | Norm::PostFfn => None,
+        Norm::In(p) => [Proj::Q, Proj::K, Proj::V, Proj::Gate, Proj::Up].iter().position(|&q| q == p).map(|i| 4 + i),
+        Norm::QHead => Some(9),
+        Norm::KHead => Some(10),
+        Norm::PostAttn => Some(11),
+        Norm::PostFfn => Some(12),
+    }
+}
+
+/// gate.wgsl's code for an activation.
+fn act_code(act: Activation) -> u32 {
+    match act {
+        Activation::Relu2 => 0,
+        Activation::Silu => 1,
+        Activation::GeluTanh => 2,
     }
 }
 
 const PROJS: [Proj; 7] = [Proj::Q, Proj::K, Proj::V, Proj::O, Proj::Gate, Proj::Up, Proj::Down];
 
-/// One layer's weights as the GPU path's loader hands them over: the norms in `Norm` order
-/// (attention, its sub-norm, FFN, its sub-norm), the seven projections on the device in `PROJS`
-/// order, and each projection's extra scale (the `bitnet` arch's).
+/// One layer's weights as the GPU path's loader hands them over: the norms in `NORMS` order, the
+/// seven projections on the device in `PROJS` order, and each projection's extra scale (the
+/// `bitnet` arch's).
 pub struct GpuLayerWeights {
-    pub norms: [Option<Vec<f32>>; 4],
+    pub norms: [Option<Vec<f32>>; NORMS],
     pub projs: [GpuTernary; 7],
     pub scales: [Option<f32>; 7],
 }
@@ -111,12 +128,8 @@ impl GpuModel {
     pub fn check_fits(gpu: &Gpu, c: &Config, max_len: usize, largest_ternary: u64) -> Result<(), GpuError> {
         // The CPU pads rows that are not whole 128-weight blocks (bitnet_b1_58-3B's 8640-wide FFN) and
         // the activations they meet; the shaders do not yet, so such a model runs on the CPU.
-        // BitNet-embedding's per-projection and per-head norms, and its pooling, have no shaders yet.
-        if c.proj_norms || c.qk_norm || c.pooling.is_some() {
-            return Err(GpuError::Unfit("BitNet-embedding models run on the CPU only for now".into()));
-        }
         let block = crate::quant::ternary::BLOCK;
-        if let Some(w) = [c.n_embd, c.n_ff].into_iter().find(|w| w % block != 0) {
+        if let Some(w) = [c.n_embd, c.n_ff, c.q_dim()].into_iter().find(|w| w % block != 0) {
             return Err(GpuError::Unfit(format!("rows of {w} weights are padded to {block}-weight blocks on the CPU only")));
         }
         if c.head_dim > MAX_HEAD_DIM {
@@ -205,6 +218,26 @@ impl GpuModel {
         Ok(self.gpu.read_f32(&t.buf, t.rows * t.cols).await?)
     }
 
+    /// An embedding model's vector for one input, as `Model::embed` makes it on the CPU: `tokens`
+    /// run from an empty cache (left empty), the output norm of the rows pooling reads on the
+    /// device, and only those rows read back to be pooled and normalised here.
+    pub async fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let Some(pooling) = self.config.pooling else {
+            return Err(ModelError::WrongKind("this is a language model, not an embedding model: it has no pooling to make embeddings".into()));
+        };
+        self.len = 0;
+        let mut run = GpuRun { batch: Some(Batch::new(&self.gpu)), m: self, committed: 0 };
+        let Some(h) = hidden(&mut run, &self.config, tokens, 0, self.max_len, pooling)? else { return Ok(Vec::new()) };
+        let rows = run.batch.take().expect("not yet submitted").read(&h).await?;
+        Ok(pool(&rows, h.cols, pooling))
+    }
+
+    /// `embed`, waiting for the device.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn embed_blocking(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        pollster::block_on(self.embed(tokens))
+    }
+
     /// `forward`, waiting for the device (natively the readback completes within the call).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_blocking(&mut self, tokens: &[u32], which: Logits) -> Result<Vec<f32>, ModelError> {
@@ -230,8 +263,8 @@ impl Backend for GpuRun<'_> {
     type Quant = QTensor;
 
     fn embed(&mut self, tokens: &[u32]) -> Tensor {
-        let table = &self.m.token_embd;
-        self.b().embed(table, tokens)
+        let (table, scale) = (&self.m.token_embd, self.m.config.embed_scale.unwrap_or(1.0));
+        self.b().embed(table, tokens, scale)
     }
 
     fn has_norm(&self, l: usize, norm: Norm) -> bool {
@@ -241,7 +274,11 @@ impl Backend for GpuRun<'_> {
     fn rms_norm(&mut self, x: &Tensor, l: usize, norm: Norm) -> Tensor {
         let m = self.m;
         let w = norm_index(norm).and_then(|i| m.layers[l].norms[i].as_ref()).expect("callers ask has_norm first");
-        self.b().rms_norm(x, w, m.config.rms_eps)
+        let width = match norm {
+            Norm::QHead | Norm::KHead => m.config.head_dim,
+            _ => x.cols,
+        };
+        self.b().rms_norm_pieces(x, w, m.config.rms_eps, width)
     }
 
     fn quantize(&mut self, x: &Tensor) -> QTensor {
@@ -270,12 +307,13 @@ impl Backend for GpuRun<'_> {
 
     fn attention(&mut self, l: usize, q: &Tensor, p0: usize) -> Tensor {
         let (m, layer) = (self.m, &self.m.layers[l]);
-        let hd = m.config.head_dim;
-        self.b().attention(q, &layer.keys, &layer.values, m.config.n_head_kv, hd, p0, 1.0 / (hd as f32).sqrt())
+        let c = &m.config;
+        let window = c.window_of(l);
+        self.b().attention(q, &layer.keys, &layer.values, c.n_head_kv, c.head_dim, p0, c.attn_scale, window)
     }
 
     fn gate(&mut self, g: &mut Tensor, u: &Tensor, act: Activation) {
-        self.b().gate(g, u, act == Activation::Silu);
+        self.b().gate(g, u, act_code(act));
     }
 
     fn add(&mut self, x: &mut Tensor, y: &Tensor) {

@@ -420,15 +420,10 @@ impl ModelLoader {
             };
             let (wq, wk, wv, wo) = (take(Part::Q)?, take(Part::K)?, take(Part::V)?, take(Part::O)?);
             let (w_gate, w_up, w_down) = (take(Part::Gate)?, take(Part::Up)?, take(Part::Down)?);
-            let [q, k, v, g, u, qh, kh, pa, pf] = std::mem::take(&mut p.extra_norms);
-            // The plan checked that the arch's norms are all in the table.
-            let all = |v: Vec<Option<Vec<f32>>>| v.into_iter().collect::<Option<Vec<_>>>();
-            let in_norms = if config.proj_norms { all(vec![q, k, v, g, u]).map(|v| <[Vec<f32>; 5]>::try_from(v).expect("five")) } else { None };
-            let head_norms = if config.qk_norm { all(vec![qh, kh]).map(|v| <[Vec<f32>; 2]>::try_from(v).expect("two")) } else { None };
-            let post_norms = if config.post_norms { all(vec![pa, pf]).map(|v| <[Vec<f32>; 2]>::try_from(v).expect("two")) } else { None };
-            if (config.proj_norms && in_norms.is_none()) || (config.qk_norm && head_norms.is_none()) || (config.post_norms && post_norms.is_none()) {
-                return Err(missing(format!("blk.{i}: a per-projection or head norm")));
-            }
+            let [q, k, v, g, u, qh, kh, pa, pf] = take_extra_norms(i, &mut p, &config)?;
+            let in_norms = q.zip(k).zip(v).zip(g).zip(u).map(|((((q, k), v), g), u)| [q, k, v, g, u]);
+            let head_norms = qh.zip(kh).map(|(q, k)| [q, k]);
+            let post_norms = pa.zip(pf).map(|(a, f)| [a, f]);
             layers.push(Layer {
                 in_norms,
                 head_norms,
@@ -476,7 +471,9 @@ impl ModelLoader {
         let output_norm = self.output_norm.take().ok_or_else(|| missing("output_norm.weight".into()))?;
         let mut layers = Vec::with_capacity(config.n_layer);
         for (i, (mut p, projs)) in std::mem::take(&mut self.layers).into_iter().zip(sink.projs).enumerate() {
-            let norms = take_norms(i, &mut p, config.sub_norms)?;
+            let [attn, attn_sub, ffn, ffn_sub] = take_norms(i, &mut p, config.sub_norms)?;
+            let [q, k, v, g, u, qh, kh, pa, pf] = take_extra_norms(i, &mut p, &config)?;
+            let norms = [attn, attn_sub, ffn, ffn_sub, q, k, v, g, u, qh, kh, pa, pf];
             let v = projs.into_iter().zip(PROJ_NAMES).map(|(w, n)| w.ok_or_else(|| missing(format!("blk.{i}.{n}.weight")))).collect::<Result<Vec<_>, _>>()?;
             let projs = <[GpuTernary; 7]>::try_from(v).unwrap_or_else(|_| unreachable!("seven projections"));
             layers.push(GpuLayerWeights { norms, projs, scales: p.scales });
@@ -516,6 +513,21 @@ fn take_norms(i: usize, p: &mut LayerParts, sub_norms: bool) -> Result<[Option<V
         Some(p.ffn_norm.take().ok_or_else(|| missing("ffn_norm"))?),
         sub(p.ffn_sub_norm.take(), "ffn_sub_norm")?,
     ])
+}
+
+/// Layer `i`'s norms in `EXTRA_NORMS` order, those of the arch only (the others `None`), checked
+/// complete: each group whole where the arch has it.
+fn take_extra_norms(i: usize, p: &mut LayerParts, c: &Config) -> Result<[Option<Vec<f32>>; 9], ModelError> {
+    let mut norms = std::mem::take(&mut p.extra_norms);
+    for (has, range) in [(c.proj_norms, 0..5), (c.qk_norm, 5..7), (c.post_norms, 7..9)] {
+        let group = &mut norms[range];
+        if !has {
+            group.iter_mut().for_each(|n| *n = None);
+        } else if group.iter().any(Option::is_none) {
+            return Err(ModelError::MissingTensor(format!("blk.{i}: a per-projection, head or post norm")));
+        }
+    }
+    Ok(norms)
 }
 
 /// Loads a whole in-memory file (tests, the native CLI).

@@ -275,6 +275,19 @@ impl ModelIdentity {
 }
 
 /// An engine's I2_S decision for JavaScript: `{ layout: 128 | 64, reason, warning? }` or undefined.
+/// `{ embedding: Float32Array, tokens }`, its first `dimensions` values normalised again when asked.
+fn embedding_json(e: &engine::Embedding, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
+    let vector = match dimensions {
+        None => e.vector.clone(),
+        Some(d) => e.shortened(d).ok_or_else(|| js_error("RangeError", &format!("dimensions must be 1 to {}", e.vector.len())))?,
+    };
+    let out = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
+    set("embedding", &js_sys::Float32Array::from(&vector[..]).into())?;
+    set("tokens", &JsValue::from(e.tokens as u32))?;
+    Ok(out.into())
+}
+
 fn layout_json(d: Option<&engine::LayoutDecision>) -> Result<JsValue, JsValue> {
     #[derive(Serialize)]
     struct Decision<'a> {
@@ -688,15 +701,15 @@ impl Engine {
     pub fn embed(&mut self, input: &str, truncate: bool, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
         self.generation = None;
         let e = self.engine.embed(input, truncate).map_err(to_js)?;
-        let vector = match dimensions {
-            None => e.vector.clone(),
-            Some(d) => e.shortened(d).ok_or_else(|| js_error("RangeError", &format!("dimensions must be 1 to {}", e.vector.len())))?,
-        };
-        let out = js_sys::Object::new();
-        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
-        set("embedding", &js_sys::Float32Array::from(&vector[..]).into())?;
-        set("tokens", &JsValue::from(e.tokens as u32))?;
-        Ok(out.into())
+        embedding_json(&e, dimensions)
+    }
+
+    /// `embed` on WebGPU. (The CPU engine uses `embed`, for the reason `beginAsync` gives.)
+    #[wasm_bindgen(js_name = embedAsync)]
+    pub async fn embed_async(&mut self, input: String, truncate: bool, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
+        self.generation = None;
+        let e = self.engine.embed_async(&input, truncate).await.map_err(to_js)?;
+        embedding_json(&e, dimensions)
     }
 
     /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.

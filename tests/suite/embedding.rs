@@ -93,44 +93,72 @@ fn the_header_is_read_as_bitnet_embedding() {
 #[test]
 fn embeddings_match_the_hf_reference_on_every_kernel() {
     for (name, model, r) in fixtures() {
+        for kernel in KernelKind::available() {
+            let mut e = Engine::load(&model, EngineOptions { kernel: Some(kernel), ..Default::default() }).unwrap();
+            check_against_reference(&mut e, &r, &format!("{name} on {}", kernel.name()));
+        }
+    }
+}
+
+/// The GPU path (wgpu; lavapipe in `make test`): the same fixtures, streamed to the device as the
+/// product loads them, held to the same bars against HF.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn embeddings_match_the_hf_reference_on_the_gpu() {
+    use bitnet_web::gpu::Gpu;
+    use bitnet_web::model::{LoadOptions, ModelLoader};
+    for (name, model, r) in fixtures() {
+        let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
+        let mut loader = ModelLoader::new(opts.loader_options(), Some(model.len() as u64));
+        loader.use_gpu(Gpu::new().expect("the GPU tests need a wgpu adapter: install mesa-vulkan-drivers (lavapipe)"));
+        for chunk in model.chunks(1 << 16) {
+            loader.feed(chunk).unwrap();
+        }
+        let (gpu, gguf) = loader.finish_on_gpu(512).unwrap();
+        let mut e = Engine::on_gpu(gpu, &gguf, opts).unwrap();
+        assert_eq!(e.backend().name(), "gpu");
+        check_against_reference(&mut e, &r, &format!("{name} on the GPU"));
+        // Each input is its own sequence: the cache is left empty, and embedding again gives the same.
+        let text = r["cases"][0]["text"].as_str().unwrap();
+        assert_eq!(e.embed(text, false).unwrap().vector, e.embed(text, false).unwrap().vector);
+    }
+}
+
+/// Every case of the reference `r` embedded by `e`: the tokens, and the vector within the bars above.
+fn check_against_reference(e: &mut Engine, r: &serde_json::Value, label: &str) {
     let cases = r["cases"].as_array().unwrap();
     assert!(cases.len() >= 8, "only {} cases", cases.len());
     assert!(cases.iter().any(|c| c["ids"].as_array().unwrap().len() > 256), "no long input");
-    for kernel in KernelKind::available() {
-        let mut e = Engine::load(&model, EngineOptions { kernel: Some(kernel), ..Default::default() }).unwrap();
-        let (mut worst_cos, mut worst_abs, mut worst_tied, mut exact) = (1f64, 0f32, 1f64, 0);
-        for case in cases {
-            let text = case["text"].as_str().unwrap();
-            let want_ids = ids(&case["ids"]);
-            assert_eq!(e.encode_prompt(&Prompt::Text(text.into())).unwrap(), want_ids, "{text:?}");
-            let got = e.embed(text, false).unwrap();
-            let want = floats(&case["embedding"]);
-            assert_eq!(got.tokens, want_ids.len());
-            assert_eq!(got.vector.len(), want.len());
-            let cos = cosine(&got.vector, &want);
-            let abs = got.vector.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(cos >= MIN_COSINE_WITH_TIES, "{name} on {} {text:?}: cosine {cos}", kernel.name());
-            if cos >= MIN_COSINE {
-                exact += 1;
-                worst_cos = worst_cos.min(cos);
-                worst_abs = worst_abs.max(abs);
-            } else {
-                worst_tied = worst_tied.min(cos);
-            }
-            // A wrong norm or head width moves the vector far: each case is also nearer its own
-            // reference than any other case's.
-            for other in cases.iter().filter(|o| o["text"] != case["text"]) {
-                assert!(cosine(&got.vector, &floats(&other["embedding"])) < cos);
-            }
+    let (mut worst_cos, mut worst_abs, mut worst_tied, mut exact) = (1f64, 0f32, 1f64, 0);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want_ids = ids(&case["ids"]);
+        assert_eq!(e.encode_prompt(&Prompt::Text(text.into())).unwrap(), want_ids, "{text:?}");
+        let got = e.embed(text, false).unwrap();
+        let want = floats(&case["embedding"]);
+        assert_eq!(got.tokens, want_ids.len());
+        assert_eq!(got.vector.len(), want.len());
+        let cos = cosine(&got.vector, &want);
+        let abs = got.vector.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(cos >= MIN_COSINE_WITH_TIES, "{label} {text:?}: cosine {cos}");
+        if cos >= MIN_COSINE {
+            exact += 1;
+            worst_cos = worst_cos.min(cos);
+            worst_abs = worst_abs.max(abs);
+        } else {
+            worst_tied = worst_tied.min(cos);
         }
-        assert!(exact >= EXACT_CASES, "{name} on {}: only {exact} inputs at cosine {MIN_COSINE}", kernel.name());
-        println!(
-            "{name} on {}: {exact} inputs at cosine >= {MIN_COSINE} (worst {worst_cos:.8}, max abs diff {worst_abs:.2e}); {} below, a rounding flipped (worst {worst_tied:.6})",
-            kernel.name(),
-            cases.len() - exact
-        );
+        // A wrong norm or head width moves the vector far: each case is also nearer its own
+        // reference than any other case's.
+        for other in cases.iter().filter(|o| o["text"] != case["text"]) {
+            assert!(cosine(&got.vector, &floats(&other["embedding"])) < cos);
+        }
     }
-    }
+    assert!(exact >= EXACT_CASES, "{label}: only {exact} inputs at cosine {MIN_COSINE}");
+    println!(
+        "{label}: {exact} inputs at cosine >= {MIN_COSINE} (worst {worst_cos:.8}, max abs diff {worst_abs:.2e}); {} below, a rounding flipped (worst {worst_tied:.6})",
+        cases.len() - exact
+    );
 }
 
 #[test]

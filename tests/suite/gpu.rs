@@ -180,6 +180,21 @@ async fn rms_norm_matches_the_cpu_reference() {
         let y = b.rms_norm(&xt, &wb, 1e-5);
         assert_close(&b.read(&y).await.unwrap(), &want, 2e-6, &format!("rms_norm {n}x{cols}"));
     }
+    // Per head (Qwen3's q/k norms): each head-wide piece of each row with the same weights, and
+    // more pieces than one grid dimension holds (70000 = 4375 tokens × 16 heads).
+    for &(n, heads, hd) in &[(3, 4, 64), (2, 16, 128), (4375, 16, 8)] {
+        let x = randoms(&mut rng, n * heads * hd, 2.0);
+        let w = randoms(&mut rng, hd, 1.5);
+        let mut want = vec![0f32; x.len()];
+        for (xr, or) in x.chunks_exact(hd).zip(want.chunks_exact_mut(hd)) {
+            scalar::rms_norm(xr, &w, 1e-6, or);
+        }
+        let mut b = Batch::new(g);
+        let xt = b.upload(&x, heads * hd);
+        let wb = g.upload("w", bytemuck::cast_slice(&w));
+        let y = b.rms_norm_pieces(&xt, &wb, 1e-6, hd);
+        assert_close(&b.read(&y).await.unwrap(), &want, 2e-6, &format!("rms_norm per head {n}x{heads}x{hd}"));
+    }
 }
 
 /// HF's rotation (`rotate_half` for NEOX, pairs for interleaved), written out here as the reference.
@@ -216,11 +231,23 @@ async fn rope_matches_the_reference() {
 }
 
 gpu_test!(attention_matches_the_kv_cache);
-/// Prefill and decode shapes, grouped-query heads, contexts past one 64-position tile.
+/// Prefill and decode shapes, grouped-query heads, contexts past one 64-position tile, and
+/// sliding windows (Gemma 3's local layers) shorter and longer than the context.
 async fn attention_matches_the_kv_cache() {
     let g = &open(false).await;
     let mut rng = Rng(0x7e57_0006);
-    for &(n_head, n_kv, hd, p0, n) in &[(4, 4, 64, 0, 1), (8, 2, 128, 0, 5), (20, 5, 128, 130, 1), (6, 3, 96, 61, 7), (2, 1, 256, 3, 70)] {
+    let cases: &[(usize, usize, usize, usize, usize, Option<usize>)] = &[
+        (4, 4, 64, 0, 1, None),
+        (8, 2, 128, 0, 5, None),
+        (20, 5, 128, 130, 1, None),
+        (6, 3, 96, 61, 7, None),
+        (2, 1, 256, 3, 70, None),
+        (4, 1, 256, 0, 40, Some(8)),
+        (4, 2, 64, 130, 3, Some(100)),
+        (2, 1, 64, 5, 4, Some(512)),
+        (2, 2, 32, 0, 3, Some(1)),
+    ];
+    for &(n_head, n_kv, hd, p0, n, window) in cases {
         let kvd = n_kv * hd;
         let len = p0 + n;
         let keys = randoms(&mut rng, len * kvd, 1.0);
@@ -237,15 +264,16 @@ async fn attention_matches_the_kv_cache() {
         for t in 0..n {
             for h in 0..n_head {
                 let o = (t * n_head + h) * hd;
-                cache.attend_heads(KernelKind::Scalar, 0, &q[o..o + hd], h / (n_head / n_kv), 0..p0 + t + 1, scale, &mut scratch, &mut want[o..o + hd]);
+                let from = window.map_or(0, |w| (p0 + t + 1).saturating_sub(w));
+                cache.attend_heads(KernelKind::Scalar, 0, &q[o..o + hd], h / (n_head / n_kv), from..p0 + t + 1, scale, &mut scratch, &mut want[o..o + hd]);
             }
         }
         let mut b = Batch::new(g);
         let kb = g.upload("k", bytemuck::cast_slice(&keys));
         let vb = g.upload("v", bytemuck::cast_slice(&values));
         let qt = b.upload(&q, n_head * hd);
-        let out = b.attention(&qt, &kb, &vb, n_kv, hd, p0, scale);
-        assert_close(&b.read(&out).await.unwrap(), &want, 2e-6, &format!("attention heads {n_head}/{n_kv} hd {hd} p0 {p0} n {n}"));
+        let out = b.attention(&qt, &kb, &vb, n_kv, hd, p0, scale, window);
+        assert_close(&b.read(&out).await.unwrap(), &want, 2e-6, &format!("attention heads {n_head}/{n_kv} hd {hd} p0 {p0} n {n} window {window:?}"));
     }
 }
 
@@ -253,17 +281,20 @@ gpu_test!(gate_add_and_the_cache_copy_match);
 async fn gate_add_and_the_cache_copy_match() {
     let g = &open(false).await;
     let mut rng = Rng(0x7e57_0007);
-    for &(len, silu) in &[(1, false), (6912, false), (8191, true), (100, true)] {
+    // gate.wgsl's activations: 0 ReLU², 1 SiLU, 2 GELU in PyTorch's tanh form (Gemma's), each
+    // written here from its definition.
+    let act = |code: u32, x: f32| match code {
+        0 => x.max(0.0) * x.max(0.0),
+        1 => x / (1.0 + (-x).exp()),
+        _ => 0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+    };
+    for &(len, code) in &[(1, 0), (6912, 0), (8191, 1), (100, 1), (2048, 2), (5, 2)] {
         let gv = randoms(&mut rng, len, 4.0);
         let u = randoms(&mut rng, len, 2.0);
-        let want: Vec<f32> = gv
-            .iter()
-            .zip(&u)
-            .map(|(&x, &u)| if silu { x / (1.0 + (-x).exp()) * u } else { x.max(0.0) * x.max(0.0) * u })
-            .collect();
+        let want: Vec<f32> = gv.iter().zip(&u).map(|(&x, &u)| act(code, x) * u).collect();
         let mut b = Batch::new(g);
         let (gt, ut) = (b.upload(&gv, len), b.upload(&u, len));
-        b.gate(&gt, &ut, silu);
+        b.gate(&gt, &ut, code);
         b.add(&gt, &ut);
         let want: Vec<f32> = want.iter().zip(&u).map(|(a, b)| a + b).collect();
         let cache = g.storage("cache", 4 * (3 * len) as u64);
@@ -271,7 +302,7 @@ async fn gate_add_and_the_cache_copy_match() {
         b.submit();
         let got = g.read_f32(&cache, 3 * len).await.unwrap();
         assert!(got[..len].iter().chain(&got[2 * len..]).all(|&v| v == 0.0), "the copy stays in its row");
-        assert_close(&got[len..2 * len], &want, 1e-6, &format!("gate+add len {len} silu {silu}"));
+        assert_close(&got[len..2 * len], &want, 1e-6, &format!("gate+add len {len} activation {code}"));
     }
 }
 
@@ -303,7 +334,9 @@ async fn embed_and_dense_match_for_every_storage_and_split() {
                 let tokens: Vec<u32> = (0..n).map(|_| rng.below(rows as u64) as u32).collect();
                 let x = randoms(&mut rng, n * cols, 1.0);
                 let mut b = Batch::new(g);
-                let e = b.embed(&table, &tokens);
+                // Gemma's √width scale, on one table of each storage.
+                let scale = if rows == 1000 { (cols as f32).sqrt() } else { 1.0 };
+                let e = b.embed(&table, &tokens, scale);
                 let xt = b.upload(&x, cols);
                 let y = b.dense(&table, &xt);
                 b.submit();
@@ -311,6 +344,7 @@ async fn embed_and_dense_match_for_every_storage_and_split() {
                 let mut want_y = vec![0f32; n * rows];
                 for t in 0..n {
                     m.row_into(tokens[t] as usize, &mut want_e[t * cols..(t + 1) * cols]);
+                    want_e[t * cols..(t + 1) * cols].iter_mut().for_each(|v| *v *= scale);
                     dense_matvec(&as_f32(&m), &x[t * cols..(t + 1) * cols], &mut want_y[t * rows..(t + 1) * rows]);
                 }
                 assert_eq!(g.read_f32(&e.buf, n * cols).await.unwrap(), want_e, "embedding kind {kind} {rows}x{cols}");

@@ -80,8 +80,8 @@ fn cli(args: &[&str]) -> (String, String) {
 }
 
 /// From the outside: `bitnet-web logits --device gpu` writes HF's logits (within `GPU_TOLERANCE`),
-/// `perplexity` agrees across devices, and `--device auto` says why it did not take a software
-/// adapter.
+/// `perplexity` and `embed` agree across devices, and `--device auto` says why it did not take a
+/// software adapter.
 #[test]
 fn the_cli_runs_on_the_gpu() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
@@ -110,6 +110,19 @@ fn the_cli_runs_on_the_gpu() {
     let (gpu, cpu) = (ppl("gpu"), ppl("cpu"));
     std::fs::remove_file(&ids).ok();
     assert!(((gpu - cpu) / cpu).abs() < 1e-5, "perplexity: gpu {gpu}, cpu {cpu}");
+
+    // `embed --device gpu`: BitNet-embedding on the GPU, the CPU's vector (tests/suite/embedding.rs
+    // holds both to HF's on every case).
+    let emb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embedding/qwen3_emb.i2_s.gguf");
+    let vector = |device: &str| -> (Vec<f64>, String) {
+        let (stdout, stderr) = cli(&["embed", emb.to_str().unwrap(), "--input", "what is BitNet?", "--device", device]);
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        (v["data"][0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect(), stderr)
+    };
+    let ((gpu, stderr), (cpu, _)) = (vector("gpu"), vector("cpu"));
+    assert!(stderr.contains("[backend: gpu"), "{stderr}");
+    let dot: f64 = gpu.iter().zip(&cpu).map(|(a, b)| a * b).sum();
+    assert!(gpu.len() == 128 && dot > 0.9995, "embed --device gpu: cosine {dot} to the CPU's");
 
     let g = Gpu::new().unwrap();
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/bitnet-tiny-chat.i2_s.gguf");

@@ -1,4 +1,4 @@
-//! `--device auto|gpu|cpu`: where `generate`, `logits` and `perplexity` run the forward pass.
+//! `--device auto|gpu|cpu`: where `generate`, `logits`, `perplexity` and `embed` run the forward pass.
 //!
 //! `auto` takes a GPU adapter when it is real hardware and the model's weights fit it; a software
 //! renderer (lavapipe, SwiftShader) is slower than the CPU kernels, so `auto` passes it by and says
