@@ -464,16 +464,37 @@ impl Engine {
     /// EOS it appends). An input longer than the context is `PromptTooLong`, unless `truncate`:
     /// then its first tokens run, still ending with that EOS.
     pub fn embed(&mut self, input: &str, truncate: bool) -> Result<Embedding, EngineError> {
-        now(self.embed_async(input, truncate))
+        Ok(now(self.embed_many_async(&[input], truncate))?.pop().expect("one input, one embedding"))
     }
 
-    /// `embed`, for a backend that may have to wait (WebGPU). If the GPU fails, the engine moves
-    /// to the CPU as `forward` does, and this is `GpuLost` until the model is loaded again.
-    pub async fn embed_async(&mut self, input: &str, truncate: bool) -> Result<Embedding, EngineError> {
+    /// `embed` for several inputs, each its own sequence: on the CPU they go through the kernels
+    /// packed together, as many as the context holds at a time (`Compute::embed_batch`).
+    pub fn embed_many(&mut self, inputs: &[&str], truncate: bool) -> Result<Vec<Embedding>, EngineError> {
+        now(self.embed_many_async(inputs, truncate))
+    }
+
+    /// `embed_many`, for a backend that may have to wait (WebGPU). If the GPU fails, the engine
+    /// moves to the CPU as `forward` does, and this is `GpuLost` until the model is loaded again.
+    pub async fn embed_many_async(&mut self, inputs: &[&str], truncate: bool) -> Result<Vec<Embedding>, EngineError> {
         if self.config().pooling.is_none() {
             return Err(ModelError::WrongKind("this is a language model, not an embedding model: load an embedding model (BitNet-embedding) for embeddings".into()).into());
         }
         self.weights_here()?;
+        let tokens = inputs.iter().map(|input| self.embedding_tokens(input, truncate)).collect::<Result<Vec<_>, _>>()?;
+        self.reset();
+        let lists: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        match self.compute.embed_batch(&lists, ForwardOptions { kernel: self.kernel }).await {
+            Ok(vectors) => Ok(vectors.into_iter().zip(&tokens).map(|(vector, t)| Embedding { vector, tokens: t.len() }).collect()),
+            Err(ModelError::Gpu(why)) => {
+                self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
+                Err(EngineError::GpuLost(why.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The tokens `embed` runs for `input`: refused or cut as it says.
+    fn embedding_tokens(&self, input: &str, truncate: bool) -> Result<Vec<u32>, EngineError> {
         let max = self.max_context();
         // Bounded work for any input: past `max × max_token_bytes` bytes the text cannot fit, so
         // it is refused, or (truncating) only that much of it is tokenized.
@@ -498,15 +519,7 @@ impl Engine {
             tokens.truncate(max - usize::from(end.is_some()));
             tokens.extend(end);
         }
-        self.reset();
-        match self.compute.embed(&tokens, ForwardOptions { kernel: self.kernel }).await {
-            Ok(vector) => Ok(Embedding { vector, tokens: tokens.len() }),
-            Err(ModelError::Gpu(why)) => {
-                self.use_cpu(Some(format!("{why}; running on the CPU from here on")));
-                Err(EngineError::GpuLost(why.to_string()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(tokens)
     }
 
     /// The GPU the engine runs on, if it does.

@@ -58,8 +58,9 @@ pub trait Backend {
     fn rope(&mut self, x: &mut Self::Act, angles: &[Vec<(f32, f32)>], style: RopeStyle);
     /// Appends the rows' keys and values to layer `l`'s cache, at positions `p0..`.
     fn store_kv(&mut self, l: usize, k: &Self::Act, v: &Self::Act, p0: usize);
-    /// Causal attention of each row (the token at `p0 + row`) over layer `l`'s cache.
-    fn attention(&mut self, l: usize, q: &Self::Act, p0: usize) -> Self::Act;
+    /// Attention of each row over layer `l`'s cache: row t over the slots `spans[t]` (its own
+    /// sequence's positions up to its own, or the layer's window of them).
+    fn attention(&mut self, l: usize, q: &Self::Act, spans: &[std::ops::Range<usize>]) -> Self::Act;
     /// `g = act(g) · u`.
     fn gate(&mut self, g: &mut Self::Act, u: &Self::Act, act: Activation);
     /// `x += y` (the residual connections).

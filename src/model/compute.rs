@@ -186,13 +186,26 @@ impl Compute {
         }
     }
 
-    /// An embedding model's vector for one input (`Model::embed`): the cache is emptied before and
-    /// after, since each input is its own sequence.
-    /// A GPU failure is `ModelError::Gpu`, as for `forward`.
-    pub async fn embed(&mut self, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
+    /// An embedding model's vectors for `inputs`, each its own sequence (the cache is emptied
+    /// before and after). The CPU packs consecutive inputs of up to `PACK_TOKENS` tokens in all
+    /// into one forward call (`Model::embed_batch`); the GPU runs them one at a time. A GPU failure
+    /// is `ModelError::Gpu`, as for `forward`.
+    pub async fn embed_batch(&mut self, inputs: &[&[u32]], opts: ForwardOptions) -> Result<Vec<Vec<f32>>, ModelError> {
         match &mut self.place {
-            Place::Cpu { model, cache } => model.embed(cache, tokens, opts),
-            Place::Gpu(g) => g.embed(tokens).await,
+            Place::Cpu { model, cache } => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for pack in packs(inputs, cache.max_len().min(PACK_TOKENS)) {
+                    out.extend(model.embed_batch(cache, pack, opts)?);
+                }
+                Ok(out)
+            }
+            Place::Gpu(g) => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for tokens in inputs {
+                    out.push(g.embed(tokens).await?);
+                }
+                Ok(out)
+            }
             Place::Lost => Err(ModelError::Gpu(GpuError::Device("the weights were on a GPU that was lost; load the model again".into()))),
         }
     }
@@ -222,4 +235,30 @@ impl Compute {
         self.place = Place::Cpu { model, cache };
         Ok(())
     }
+}
+
+/// The tokens of the inputs the CPU packs into one forward call, where every weight is read once for
+/// all of them. Measured natively (`bitnet-web embed --threads 1 [--one-at-a-time]`, synth
+/// BitNet-embedding-0.6B, 16 inputs, Xeon VM, AVX2 kernel): 10-token queries embed 18 % faster packed
+/// 64 tokens at a time than one by one (10.6 against 9.0 a second), 33-token inputs the same (3.24
+/// against 3.22); packing more loses, as the activations outgrow the core's cache (everything in one
+/// call: 535 tokens took 20 % longer than one at a time).
+pub const PACK_TOKENS: usize = 64;
+
+/// `inputs` in order, cut into runs whose tokens add up to at most `max_len` (an input as long as
+/// that is a run of its own).
+fn packs<'a, 'b>(inputs: &'b [&'a [u32]], max_len: usize) -> Vec<&'b [&'a [u32]]> {
+    let mut out = Vec::new();
+    let (mut from, mut total) = (0, 0);
+    for (i, t) in inputs.iter().enumerate() {
+        if i > from && total + t.len() > max_len {
+            out.push(&inputs[from..i]);
+            (from, total) = (i, 0);
+        }
+        total += t.len();
+    }
+    if from < inputs.len() {
+        out.push(&inputs[from..]);
+    }
+    out
 }

@@ -154,7 +154,7 @@ impl<'s> Backend for Cpu<'_, 's> {
         }
     }
 
-    fn attention(&mut self, l: usize, q: &Rows<'s>, p0: usize) -> Rows<'s> {
+    fn attention(&mut self, l: usize, q: &Rows<'s>, spans: &[std::ops::Range<usize>]) -> Rows<'s> {
         let c = &self.model.config;
         let (d, hd, n) = (c.q_dim(), c.head_dim, q.v.len() / q.cols);
         let group = c.n_head / c.n_head_kv;
@@ -169,7 +169,7 @@ impl<'s> Backend for Cpu<'_, 's> {
             for (i, out) in chunk.chunks_exact_mut(unit * hd).enumerate() {
                 let (t, head) = ((r0 + i) * unit / c.n_head, (r0 + i) * unit % c.n_head);
                 let qh = &qv[t * d + head * hd..][..unit * hd];
-                kv.attend_heads(kind, l, qh, head / group, c.attended(l, p0 + t), scale, &mut scores, out);
+                kv.attend_heads(kind, l, qh, head / group, spans[t].clone(), scale, &mut scores, out);
             }
         });
         Rows { v: attn, cols: d }

@@ -4,6 +4,8 @@
 //! weight matrix is read once per layer whatever `n` is (a GEMM for prefill, a GEMV for decode).
 //! It is written once, against `Backend`'s operations, for the CPU and the GPU.
 
+use std::ops::Range;
+
 use crate::kernels::KernelKind;
 
 use super::backend::{Backend, Norm, Proj};
@@ -72,19 +74,34 @@ impl Model {
     /// An embedding model's vector for one input: `tokens` run from an empty `cache` (which is
     /// left empty), the last hidden states pooled as the model says, and L2-normalised.
     pub fn embed(&self, cache: &mut KvCache, tokens: &[u32], opts: ForwardOptions) -> Result<Vec<f32>, ModelError> {
+        Ok(self.embed_batch(cache, &[tokens], opts)?.pop().unwrap_or_default())
+    }
+
+    /// `embed` for several inputs at once: each its own sequence, packed into the cache together
+    /// (at most its length in all), so that every weight is read once for the batch.
+    pub fn embed_batch(&self, cache: &mut KvCache, inputs: &[&[u32]], opts: ForwardOptions) -> Result<Vec<Vec<f32>>, ModelError> {
         let Some(pooling) = self.config.pooling else {
             return Err(ModelError::WrongKind("this is a language model, not an embedding model: it has no pooling to make embeddings".into()));
         };
+        // An empty input has no vector (the engine refuses one before it gets here).
+        let live: Vec<&[u32]> = inputs.iter().copied().filter(|t| !t.is_empty()).collect();
         cache.truncate(0);
         let scratch = Scratch::default();
         let max_len = cache.max_len();
-        let out = hidden(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, tokens, 0, max_len, pooling);
+        let out = hidden(&mut Cpu { model: self, cache, kind: opts.kernel, scratch: &scratch }, &self.config, &live, max_len, pooling);
         cache.truncate(0);
         if let Some(why) = self.token_embd.read_failure() {
             return Err(ModelError::FileRows(why.clone()));
         }
-        let Some(h) = out? else { return Ok(Vec::new()) };
-        Ok(pool(&h.v, h.cols, pooling))
+        let Some(h) = out? else { return Ok(vec![Vec::new(); inputs.len()]) };
+        let mut rows = h.v.chunks_exact(h.cols);
+        Ok(inputs
+            .iter()
+            .map(|t| match t.len() {
+                0 => Vec::new(),
+                n => pool(&rows.by_ref().take(pooled_rows(pooling, n).len()).flatten().copied().collect::<Vec<_>>(), h.cols, pooling),
+            })
+            .collect())
     }
 }
 
@@ -120,7 +137,7 @@ pub fn pool(h: &[f32], d: usize, pooling: Pooling) -> Vec<f32> {
 /// Runs `tokens` at positions `p0..` through `b`, whose cache holds `p0` positions of at most
 /// `max_len`. Returns the logits of the last token or of every token (`None` for no tokens).
 pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, which: Logits) -> Result<Option<B::Act>, ModelError> {
-    let Some(x) = layers(b, c, tokens, p0, max_len)? else { return Ok(None) };
+    let Some(x) = layers(b, c, tokens, &Placement::one(p0, tokens.len()), p0, max_len)? else { return Ok(None) };
     let n = tokens.len();
     let rows: Vec<usize> = match which {
         Logits::Last => vec![n - 1],
@@ -129,11 +146,20 @@ pub fn forward<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max
     Ok(Some(b.logits(&x, &rows)))
 }
 
-/// An embedding model's last hidden states, after the output norm: the rows of `tokens` that
-/// `pooling` reads, run at positions `p0..` as `forward` runs them.
-pub fn hidden<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize, pooling: Pooling) -> Result<Option<B::Act>, ModelError> {
-    let Some(x) = layers(b, c, tokens, p0, max_len)? else { return Ok(None) };
-    Ok(Some(b.hidden(&x, &pooled_rows(pooling, tokens.len()))))
+/// An embedding model's last hidden states, after the output norm: the rows that `pooling` reads
+/// of each of `inputs`, run as independent sequences packed into an empty cache of `max_len`
+/// slots (`Placement::packed`), in the order of the inputs.
+pub fn hidden<B: Backend>(b: &mut B, c: &Config, inputs: &[&[u32]], max_len: usize, pooling: Pooling) -> Result<Option<B::Act>, ModelError> {
+    let lens: Vec<usize> = inputs.iter().map(|t| t.len()).collect();
+    let tokens = inputs.concat();
+    let Some(x) = layers(b, c, &tokens, &Placement::packed(&lens), 0, max_len)? else { return Ok(None) };
+    let mut rows = Vec::new();
+    let mut at = 0;
+    for &n in &lens {
+        rows.extend(pooled_rows(pooling, n).into_iter().map(|r| at + r));
+        at += n;
+    }
+    Ok(Some(b.hidden(&x, &rows)))
 }
 
 /// The projections `projs` of `h` (the normed hidden state): quantized once and run together, or,
@@ -157,8 +183,41 @@ fn projections<B: Backend, const M: usize>(b: &mut B, l: usize, projs: [Proj; M]
     }
 }
 
-/// The embedding and every layer: the hidden state of each of `tokens` (`None` for no tokens).
-fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len: usize) -> Result<Option<B::Act>, ModelError> {
+/// Where the rows of one forward call sit: row t is at position `pos[t]` of a sequence whose first
+/// position is cache slot `start[t]`. One sequence goes on at `p0` (a prompt, a decode step), or
+/// several independent ones are packed one after another into an empty cache (a batch of
+/// embedding inputs: each attends to its own rows only, and every weight is read once for all).
+struct Placement {
+    start: Vec<usize>,
+    pos: Vec<usize>,
+}
+
+impl Placement {
+    fn one(p0: usize, n: usize) -> Placement {
+        Placement { start: vec![0; n], pos: (p0..p0 + n).collect() }
+    }
+
+    fn packed(lens: &[usize]) -> Placement {
+        let (mut start, mut pos) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for &n in lens {
+            start.extend(std::iter::repeat_n(at, n));
+            pos.extend(0..n);
+            at += n;
+        }
+        Placement { start, pos }
+    }
+
+    /// The cache slots each row attends to: its sequence's positions up to its own, or the last
+    /// `window` of them.
+    fn spans(&self, window: Option<usize>) -> Vec<Range<usize>> {
+        self.start.iter().zip(&self.pos).map(|(&s, &p)| s + window.map_or(0, |w| (p + 1).saturating_sub(w))..s + p + 1).collect()
+    }
+}
+
+/// The embedding and every layer: the hidden state of each of `tokens` (`None` for no tokens),
+/// placed as `at` says, from cache slot `p0` on.
+fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], at: &Placement, p0: usize, max_len: usize) -> Result<Option<B::Act>, ModelError> {
     let n = tokens.len();
     if n == 0 {
         return Ok(None);
@@ -172,16 +231,23 @@ fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len:
     // Each rotary base's angles, computed once per token (Gemma 3's local layers have their own base).
     let angles_at = |theta: f32| -> Vec<Vec<(f32, f32)>> {
         let freqs = inv_freq(theta, c.head_dim);
-        (0..n).map(|t| rope_angles(p0 + t, &freqs)).collect()
+        at.pos.iter().map(|&p| rope_angles(p, &freqs)).collect()
     };
     let global = angles_at(c.rope_theta);
     let local = c.sliding_window.map(|w| angles_at(w.theta));
+    // And the slots each row attends to, in global and in local layers, likewise once.
+    let global_spans = at.spans(None);
+    let local_spans = c.sliding_window.map(|w| at.spans(Some(w.window)));
 
     let mut x = b.embed(tokens);
     for l in 0..c.n_layer {
         let angles = match &local {
             Some(local) if c.rope_theta_of(l) != c.rope_theta => local,
             _ => &global,
+        };
+        let spans = match (&local_spans, c.window_of(l)) {
+            (Some(local), Some(_)) => local,
+            _ => &global_spans,
         };
         // Attention.
         let h = b.rms_norm(&x, l, Norm::Attn);
@@ -193,7 +259,7 @@ fn layers<B: Backend>(b: &mut B, c: &Config, tokens: &[u32], p0: usize, max_len:
         b.rope(&mut q, angles, c.rope_style);
         b.rope(&mut k, angles, c.rope_style);
         b.store_kv(l, &k, &v, p0);
-        let mut attn = b.attention(l, &q, p0);
+        let mut attn = b.attention(l, &q, spans);
         if b.has_norm(l, Norm::AttnSub) {
             attn = b.rms_norm(&attn, l, Norm::AttnSub);
         }

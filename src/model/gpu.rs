@@ -227,7 +227,7 @@ impl GpuModel {
         };
         self.len = 0;
         let mut run = GpuRun { batch: Some(Batch::new(&self.gpu)), m: self, committed: 0 };
-        let Some(h) = hidden(&mut run, &self.config, tokens, 0, self.max_len, pooling)? else { return Ok(Vec::new()) };
+        let Some(h) = hidden(&mut run, &self.config, &[tokens], self.max_len, pooling)? else { return Ok(Vec::new()) };
         let rows = run.batch.take().expect("not yet submitted").read(&h).await?;
         Ok(pool(&rows, h.cols, pooling))
     }
@@ -305,9 +305,13 @@ impl Backend for GpuRun<'_> {
         self.b().store(v, &layer.values, p0);
     }
 
-    fn attention(&mut self, l: usize, q: &Tensor, p0: usize) -> Tensor {
+    /// One sequence per call on the GPU (embedding inputs go one at a time): row t attends up to
+    /// slot p0 + t, within the layer's window, which the shader takes as p0 and the window.
+    fn attention(&mut self, l: usize, q: &Tensor, spans: &[std::ops::Range<usize>]) -> Tensor {
         let (m, layer) = (self.m, &self.m.layers[l]);
         let c = &m.config;
+        let p0 = spans[0].end - 1;
+        debug_assert!(spans.iter().enumerate().all(|(t, s)| s.end == p0 + t + 1 && s.start == c.attended(l, p0 + t).start), "one sequence from slot 0");
         let window = c.window_of(l);
         self.b().attention(q, &layer.keys, &layer.values, c.n_head_kv, c.head_dim, p0, c.attn_scale, window)
     }

@@ -23,7 +23,7 @@ use crate::weights::int4_rows::Int4Rows;
 use crate::weights::int8_rows::Int8Rows;
 use crate::quant::ternary::PackedTernary;
 
-pub use compute::{BackendKind, Compute, GPU_CANDIDATES, Want};
+pub use compute::{BackendKind, Compute, GPU_CANDIDATES, PACK_TOKENS, Want};
 pub use config::{Arch, Config, Pooling, RopeStyle};
 pub use evidence::{Activation, Decision};
 pub use forward::{ForwardOptions, Logits};

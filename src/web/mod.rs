@@ -695,21 +695,26 @@ impl Engine {
         self.piece(piece)
     }
 
-    /// One input's embedding, an embedding model's: `{ embedding: Float32Array, tokens }`, its first
-    /// `dimensions` values normalised again when asked. An input longer than the context is a
-    /// `ContextFullError` unless `truncate`.
-    pub fn embed(&mut self, input: &str, truncate: bool, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
+    /// Embeddings of an embedding model, each input its own sequence: `[{ embedding: Float32Array,
+    /// tokens }]` in their order, each vector's first `dimensions` values normalised again when
+    /// asked. On the CPU, short inputs go through the kernels packed together
+    /// (`Compute::embed_batch`). An input longer than the context is a `ContextFullError` unless
+    /// `truncate`.
+    #[wasm_bindgen(js_name = embedMany)]
+    pub fn embed_many(&mut self, inputs: Vec<String>, truncate: bool, dimensions: Option<usize>) -> Result<js_sys::Array, JsValue> {
         self.generation = None;
-        let e = self.engine.embed(input, truncate).map_err(to_js)?;
-        embedding_json(&e, dimensions)
+        let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let all = self.engine.embed_many(&texts, truncate).map_err(to_js)?;
+        all.iter().map(|e| embedding_json(e, dimensions)).collect()
     }
 
-    /// `embed` on WebGPU. (The CPU engine uses `embed`, for the reason `beginAsync` gives.)
-    #[wasm_bindgen(js_name = embedAsync)]
-    pub async fn embed_async(&mut self, input: String, truncate: bool, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
+    /// `embedMany` on WebGPU. (The CPU engine uses `embedMany`, for the reason `beginAsync` gives.)
+    #[wasm_bindgen(js_name = embedManyAsync)]
+    pub async fn embed_many_async(&mut self, inputs: Vec<String>, truncate: bool, dimensions: Option<usize>) -> Result<js_sys::Array, JsValue> {
         self.generation = None;
-        let e = self.engine.embed_async(&input, truncate).await.map_err(to_js)?;
-        embedding_json(&e, dimensions)
+        let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let all = self.engine.embed_many_async(&texts, truncate).await.map_err(to_js)?;
+        all.iter().map(|e| embedding_json(e, dimensions)).collect()
     }
 
     /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.

@@ -161,6 +161,27 @@ fn check_against_reference(e: &mut Engine, r: &serde_json::Value, label: &str) {
     );
 }
 
+/// Several inputs packed into one forward call (`Compute::embed_batch`, up to `PACK_TOKENS` tokens)
+/// each attend to their own rows only, from position 0, within Gemma 3's window: every vector is the
+/// one the input gets alone, to the bit (every row's arithmetic is its own).
+#[test]
+fn inputs_packed_into_one_forward_call_get_their_own_vectors() {
+    use bitnet_web::model::PACK_TOKENS;
+    for (name, model, r) in fixtures() {
+        let mut e = Engine::load(&model, EngineOptions::default()).unwrap();
+        let texts: Vec<&str> = r["cases"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+        let lens: Vec<usize> = r["cases"].as_array().unwrap().iter().map(|c| c["ids"].as_array().unwrap().len()).collect();
+        // Some consecutive inputs share a pack, and one crosses the window of 8.
+        assert!(lens.windows(2).any(|w| w[0] + w[1] <= PACK_TOKENS && w[0] > GEMMA_WINDOW as usize), "{lens:?}");
+        let alone: Vec<_> = texts.iter().map(|t| e.embed(t, false).unwrap()).collect();
+        let packed = e.embed_many(&texts, false).unwrap();
+        assert_eq!(packed.len(), texts.len());
+        for ((a, p), text) in alone.iter().zip(&packed).zip(&texts) {
+            assert_eq!((a.tokens, &a.vector), (p.tokens, &p.vector), "{name}: {text:?}");
+        }
+    }
+}
+
 #[test]
 fn gemma3_is_read_as_bitnet_embedding_270m_and_an_unrecorded_window_is_said() {
     let e = Engine::load(&gemma_with_window(), EngineOptions::default()).unwrap();

@@ -235,6 +235,10 @@ enum Command {
         /// Cut an input longer than the context to its first tokens instead of refusing it.
         #[arg(long)]
         truncate: bool,
+        /// Run each input in a forward call of its own, as the GPU does, instead of packing as many
+        /// as the context holds into one (to measure what packing gains; the vectors are the same).
+        #[arg(long)]
+        one_at_a_time: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -377,12 +381,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             eprintln!("wrote {} x {} logits to {}", tokens.len(), engine.config().n_vocab, out.display());
             Ok(())
         }
-        Command::Embed { file, inputs, dimensions, truncate, model } => {
+        Command::Embed { file, inputs, dimensions, truncate, one_at_a_time, model } => {
             let mut engine = model.engine(&file, Head::Auto)?;
+            let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let started = std::time::Instant::now();
+            let embeddings = match one_at_a_time {
+                true => texts.iter().map(|t| engine.embed(t, truncate)).collect::<Result<Vec<_>, _>>()?,
+                false => engine.embed_many(&texts, truncate)?,
+            };
+            let seconds = started.elapsed().as_secs_f64();
             let mut data = Vec::new();
             let mut tokens = 0;
-            for (index, input) in inputs.iter().enumerate() {
-                let e = engine.embed(input, truncate)?;
+            for (index, e) in embeddings.into_iter().enumerate() {
                 let vector = match dimensions {
                     None => e.vector,
                     Some(d) => e.shortened(d).ok_or_else(|| CliError::Usage(format!("--dimensions must be 1 to {}", engine.config().n_embd)))?,
@@ -398,6 +408,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
             });
             println!("{out}");
+            eprintln!("embedded {} inputs ({tokens} tokens) in {seconds:.3} s: {:.2} embeddings/s", inputs.len(), inputs.len() as f64 / seconds);
             Ok(())
         }
         Command::Generate(args) => generate(args),
