@@ -194,17 +194,19 @@ impl<'g> Batch<'g> {
         self.rms_norm(&picked, w, eps)
     }
 
-    /// Each row of `x` quantized to int8 (`x.cols` a multiple of 128).
+    /// Each row of `x` quantized to int8, padded with zeros to whole 128-column blocks
+    /// (`ternary::pad_cols`), the width of the weights it meets.
     pub fn quantize(&mut self, x: &Tensor) -> QTensor {
         let g = self.gpu;
+        let padded = crate::quant::ternary::pad_cols(x.cols);
         let out = QTensor {
-            q: g.storage("q", (x.rows * x.cols) as u64),
+            q: g.storage("q", (x.rows * padded) as u64),
             s: g.storage("s", 4 * x.rows as u64),
-            qsums: g.storage("qsums", 4 * (x.rows * x.cols / 128) as u64),
+            qsums: g.storage("qsums", 4 * (x.rows * padded / 128) as u64),
             rows: x.rows,
-            cols: x.cols,
+            cols: padded,
         };
-        self.dispatch(Shader::Quantize, &[x.cols as u32], &[&x.buf, &out.q, &out.s, &out.qsums], (x.rows as u32, 1, 1));
+        self.dispatch(Shader::Quantize, &[x.cols as u32, padded as u32], &[&x.buf, &out.q, &out.s, &out.qsums], (x.rows as u32, 1, 1));
         out
     }
 

@@ -126,12 +126,8 @@ impl GpuModel {
     /// weight is read. WebGPU cannot tell how much memory a device has; running out while loading
     /// is a device error at the end of the load.
     pub fn check_fits(gpu: &Gpu, c: &Config, max_len: usize, largest_ternary: u64) -> Result<(), GpuError> {
-        // The CPU pads rows that are not whole 128-weight blocks (bitnet_b1_58-3B's 8640-wide FFN) and
-        // the activations they meet; the shaders do not yet, so such a model runs on the CPU.
-        let block = crate::quant::ternary::BLOCK;
-        if let Some(w) = [c.n_embd, c.n_ff, c.q_dim()].into_iter().find(|w| w % block != 0) {
-            return Err(GpuError::Unfit(format!("rows of {w} weights are padded to {block}-weight blocks on the CPU only")));
-        }
+        // Rows that are not whole 128-weight blocks (bitnet_b1_58-3B's 8640-wide FFN) were padded at
+        // load, and quantize.wgsl pads the activations that meet them.
         if c.head_dim > MAX_HEAD_DIM {
             return Err(GpuError::Unfit(format!("head dimension {} is over the attention shader's {MAX_HEAD_DIM}", c.head_dim)));
         }

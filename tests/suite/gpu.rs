@@ -130,24 +130,29 @@ async fn ternary_matches_the_cpu_kernel() {
 }
 
 gpu_test!(quantize_matches_the_cpu_reference);
+/// Whole blocks, and widths that are not (a 320-wide FFN; bitnet_b1_58-3B's 8640), which come out
+/// padded with zeros to the next 128 as the weights they meet were.
 async fn quantize_matches_the_cpu_reference() {
     let g = &open(false).await;
     let mut rng = Rng(0x7e57_0003);
-    for &(n, cols) in &[(1, 128), (3, 384), (2, 2560), (7, 6912)] {
+    for &(n, cols) in &[(1usize, 128usize), (3, 384), (2, 2560), (7, 6912), (3, 320), (2, 8640), (1, 100)] {
+        let padded = cols.next_multiple_of(128);
         let mut x = randoms(&mut rng, n * cols, 4.0);
         x[cols / 2] = f32::NAN;
         let mut b = Batch::new(g);
         let xt = b.upload(&x, cols);
         let qt = b.quantize(&xt);
+        assert_eq!(qt.cols, padded);
         b.submit();
-        let q: Vec<i8> = g.read(&qt.q, (n * cols) as u64).await.unwrap().iter().map(|&v| v as i8).collect();
+        let q: Vec<i8> = g.read(&qt.q, (n * padded) as u64).await.unwrap().iter().map(|&v| v as i8).collect();
         let s = g.read_f32(&qt.s, n).await.unwrap();
-        let qsums: Vec<i32> = bytemuck::pod_collect_to_vec(&g.read(&qt.qsums, 4 * (n * cols / 128) as u64).await.unwrap());
+        let qsums: Vec<i32> = bytemuck::pod_collect_to_vec(&g.read(&qt.qsums, 4 * (n * padded / 128) as u64).await.unwrap());
         for t in 0..n {
             let mut want = vec![0i8; cols];
             let ws = scalar::quantize_activations(&x[t * cols..(t + 1) * cols], &mut want);
             assert!((s[t] - ws).abs() <= 2e-7 * ws, "scale of token {t}: gpu {} cpu {ws}", s[t]);
-            let got = &q[t * cols..(t + 1) * cols];
+            let got = &q[t * padded..(t + 1) * padded];
+            assert!(got[cols..].iter().all(|&v| v == 0), "the padding of token {t} is zeros");
             // A value within rounding of halfway between two levels may round the other way when
             // the scale differs in its last bit; no other may differ.
             for (c, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -155,7 +160,7 @@ async fn quantize_matches_the_cpu_reference() {
                 let halfway = (v - v.floor() - 0.5).abs() < 1e-4 * v.abs().max(1.0);
                 assert!(a == b || ((*a as i32 - *b as i32).abs() == 1 && halfway), "token {t} column {c}: gpu {a}, cpu {b} for x·s = {v}");
             }
-            for (blk, &sum) in got.chunks_exact(128).zip(&qsums[t * cols / 128..]) {
+            for (blk, &sum) in got.chunks_exact(128).zip(&qsums[t * padded / 128..]) {
                 assert_eq!(blk.iter().map(|&v| v as i32).sum::<i32>(), sum, "qsum of token {t}");
             }
         }
