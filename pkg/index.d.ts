@@ -559,9 +559,51 @@ export class Engine {
   countTokens(messages: ChatMessage[], options?: { tools?: Tool[] }): Promise<number>;
   stats(): EngineStats;
   refreshStats(): Promise<EngineStats>;
+  /**
+   * Benchmarks this device on the model loaded: at each thread count from 1 to the engine's,
+   * prefill, greedy decode, the weights' read rate and the decode bound it sets. Forgets the
+   * conversation kept in the KV cache; `signal` stops between runs (AbortError).
+   */
+  benchmark(options?: {
+    /** Prompt tokens prefilled from an empty cache (1-4096; default 64). */
+    promptTokens?: number;
+    /** Greedy decode steps after it (1-4096; default 16; none for an embedding model). */
+    genTokens?: number;
+    onProgress?: (p: { threads: number; of: number; run: BenchmarkRun }) => void;
+    signal?: AbortSignal;
+  }): Promise<BenchmarkReport>;
   resetConversation(): Promise<void>;
   /** Stops the worker: pending requests reject with AbortError, later calls with EngineUnloadedError. */
   unload(): Promise<void>;
+}
+
+/** One thread count's figures of `Engine.benchmark` (per second; absent where they do not apply). */
+export interface BenchmarkRun {
+  threads: number;
+  prompt_tokens: number;
+  prefill_tok_s: number;
+  gen_tokens: number;
+  /** Absent for an embedding model. */
+  decode_tok_s?: number;
+  /** GB/s at which the model's ternary weights streamed (absent when the weights are on a GPU). */
+  read_gb_s?: number;
+  /** Bytes a decoded token reads: the ternary weights, the LM head as kept, the norms. */
+  decode_bytes?: number;
+  /** read_gb_s ÷ decode_bytes: the decode speed memory allows. */
+  bound_tok_s?: number;
+  backend: "cpu" | "webgpu";
+}
+
+/** `Engine.benchmark`'s answer: plain data, ready for `JSON.stringify`. */
+export interface BenchmarkReport {
+  date: string;
+  model: string;
+  header: unknown;
+  device: { userAgent: string | null; hardwareConcurrency: number | null; deviceMemoryGB: number | null; crossOriginIsolated: boolean };
+  engine: { backend: string; adapter: string | null; kernel: string; threads: number; threadsNote: string | null };
+  promptTokens: number;
+  genTokens: number;
+  runs: BenchmarkRun[];
 }
 
 /** What loading a model would take, in bytes: `estimateMemory`'s answer. */

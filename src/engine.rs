@@ -26,7 +26,10 @@ use crate::model::{BackendKind, Compute, Config, ForwardOptions, GpuModel, KvPre
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{PreTokenizerKind, TextStream, Tokenizer, TokenizerError};
 
+mod benchmark;
 mod layout_probe;
+
+pub use benchmark::BenchRun;
 pub use layout_probe::LayoutDecision;
 
 #[derive(Debug, Error, Clone, PartialEq)]

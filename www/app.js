@@ -8,6 +8,7 @@ import * as saved from "./conversations.js";
 import { renderMarkdown } from "./markdown.js";
 import { bindSettings, device, fileOptions, sampling, systemPrompt, onContextFull } from "./settings.js";
 import { RECOMMENDED, catalog, checkFit, downloadTime, bestKept } from "./catalog.js";
+import { bindBenchmark } from "./benchmark.js";
 
 const $ = (id) => document.getElementById(id);
 const MB = (n) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`);
@@ -735,6 +736,7 @@ $("delete").addEventListener("click", deleteConversation);
 addEventListener("online", updateOnline);
 addEventListener("offline", updateOnline);
 bindSettings();
+bindBenchmark(() => engine);
 // A new backend, or another reading of the file, takes a new engine: the model is loaded again (from
 // the offline store when kept).
 for (const id of ["device", "i2s-layout", "activation"]) {

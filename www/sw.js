@@ -1,12 +1,12 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v11";
+const CACHE = "bitnet-web-shell-v12";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [
   "./", "index.html", "app.js", "style.css", "inspect.html", "inspect.js", "search.html", "search.js", "models/models.json",
-  "conversations.js", "markdown.js", "settings.js", "catalog.js",
+  "conversations.js", "markdown.js", "settings.js", "catalog.js", "benchmark.js",
   "vendor/marked.js", "vendor/purify.js", "vendor/idb-keyval.js",
   "manifest.webmanifest", "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png",
   "lib/index.js", "lib/worker.js", "lib/threads.js", "lib/spawn.js", "lib/features.js", "lib/download.js", "lib/chunks.js", "lib/errors.js",

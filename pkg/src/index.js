@@ -487,6 +487,45 @@ export class Engine {
     };
   }
 
+  /**
+   * Benchmarks this device on the model loaded, so that a user knows what it does before a long
+   * chat: at each thread count from 1 to the engine's, prefill of `promptTokens` tokens, `genTokens`
+   * greedy decode steps, the rate at which the model's weights stream from memory (`read_gb_s`),
+   * and the decode speed that rate allows (`bound_tok_s`: read rate ÷ `decode_bytes`, the bytes a
+   * decoded token reads). The conversation kept in the KV cache is forgotten. `onProgress({ threads,
+   * of, run })` follows each run; `signal` stops between runs (AbortError). Returns a plain object,
+   * ready for `JSON.stringify`.
+   */
+  async benchmark({ promptTokens = 64, genTokens = 16, onProgress, signal } = {}) {
+    for (const [name, v] of [["promptTokens", promptTokens], ["genTokens", genTokens]]) {
+      if (!Number.isInteger(v) || v < 1 || v > 4096) throw new RangeError(`${name} must be an integer from 1 to 4096, not ${v}`);
+    }
+    const of = this.info.threads ?? 1;
+    const runs = [];
+    for (let threads = 1; threads <= of; threads++) {
+      if (signal?.aborted) throw new AbortError("The benchmark was aborted.");
+      const run = await (await this.#live()).call("benchmark", { threads, promptTokens, genTokens });
+      runs.push(run);
+      onProgress?.({ threads, of, run });
+    }
+    const nav = globalThis.navigator ?? {};
+    return {
+      date: new Date().toISOString(),
+      model: this.model,
+      header: this.header,
+      device: {
+        userAgent: nav.userAgent ?? null,
+        hardwareConcurrency: nav.hardwareConcurrency ?? null,
+        deviceMemoryGB: nav.deviceMemory ?? null,
+        crossOriginIsolated: !!globalThis.crossOriginIsolated,
+      },
+      engine: { backend: this.info.backend, adapter: this.info.adapter ?? null, kernel: this.info.kernel, threads: of, threadsNote: this.info.threadsNote ?? null },
+      promptTokens,
+      genTokens,
+      runs,
+    };
+  }
+
   /** Fresh statistics straight from the worker. */
   async refreshStats() {
     const value = await (await this.#live()).call("stats");

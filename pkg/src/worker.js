@@ -522,6 +522,16 @@ async function embed(id, { input, truncate, dimensions }) {
 /** Inputs per engine call of `embed`: enough to fill the CPU's 64-token packs with short queries. */
 const EMBED_CHUNK = 8;
 
+/**
+ * One run of "benchmark this device" at `threads` threads (`engine::BenchRun`): prefill, decode, the
+ * weights' read rate and the decode bound, with the backend it ran on.
+ */
+async function benchmark(threads, promptTokens, genTokens) {
+  current();
+  const run = await (onGpu() ? engine.benchmarkAsync(threads, promptTokens, genTokens) : engine.benchmark(threads, promptTokens, genTokens));
+  return { ...run, backend: engine.backend() };
+}
+
 function statsNow() {
   if (!engine) return null;
   return { ...engine.stats(), ...backendInfo() };
@@ -543,6 +553,8 @@ async function handle(msg) {
       return chat(id, msg.request);
     case "embed":
       return embed(id, msg.request);
+    case "benchmark":
+      return post({ type: "result", id, value: await benchmark(msg.threads, msg.promptTokens, msg.genTokens) });
     case "estimate":
       return post({ type: "result", id, value: await estimate(msg.source, msg.options) });
     case "reset":

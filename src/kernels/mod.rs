@@ -8,6 +8,7 @@ pub mod simd128;
 pub mod relaxed;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 pub mod avx2;
+pub mod bandwidth;
 mod dense;
 mod int8;
 mod parallel;
@@ -18,7 +19,7 @@ mod ternary;
 pub use dense::{dense_matvec, dense_row, dense_rows};
 pub use int8::{activation_limit, int8_matvec};
 pub use shortlist::{CANDIDATES, best_rows, int4_offsets, shortlist_matvec};
-pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, threads};
+pub use parallel::{for_each_row_chunk, for_each_row_chunk_of, limit_threads, pool_threads, threads};
 pub use streams::interleaved;
 pub use ternary::{ternary_matmul, ternary_matmuls, ternary_matvec};
 

@@ -15,10 +15,24 @@
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// Threads the kernels may use: the caller plus helpers.
+/// Threads the kernels may use: the caller plus helpers, at most `limit_threads`'s.
 pub fn threads() -> usize {
+    rayon::current_num_threads().min(LIMIT.load(Ordering::Relaxed)).max(1)
+}
+
+/// Threads the pool has (what `threads` is with no limit).
+pub fn pool_threads() -> usize {
     rayon::current_num_threads()
 }
+
+/// At most this many threads from now on (`None`: the whole pool): "benchmark this device" measures
+/// at each count from 1 up. A helper that finds more helpers than the limit allows retires at the
+/// next product, so going down takes effect at once.
+pub fn limit_threads(n: Option<usize>) {
+    LIMIT.store(n.unwrap_or(usize::MAX).max(1), Ordering::Relaxed);
+}
+
+static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 /// Calls `f(first_row, chunk)` for consecutive chunks of `out`, where `out` holds `out.len() /
 /// row_len` rows of `row_len` values, in parallel when there are threads. Chunks have at least 16
@@ -179,6 +193,11 @@ impl Team {
             }
             seen = generation;
             idle = 0;
+            // Over the limit (`limit_threads` went down): one helper too many retires.
+            let helpers = self.helpers.load(Ordering::Acquire);
+            if helpers + 1 > threads() && self.helpers.compare_exchange(helpers, helpers - 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return;
+            }
             // At least this generation's job (published before `claims`), perhaps a newer one's.
             let job = self.job.load(Ordering::Acquire);
             while let Some(part) = self.claim(generation) {

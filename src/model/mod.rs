@@ -192,6 +192,37 @@ impl Model {
         }
     }
 
+    /// The ternary weights' bytes, matrix by matrix: what a decoded token streams from memory
+    /// (`kernels::bandwidth` reads them to measure the rate).
+    pub fn ternary_bytes(&self) -> Vec<&[u8]> {
+        self.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]).map(|lin| lin.w.codes.as_slice()).collect()
+    }
+
+    /// Bytes a decoded token reads: every ternary matrix, the LM head as it is kept (the 4-bit
+    /// shortlist copy for the shortlist head, whose few full rows are left out), and the norms.
+    pub fn decode_bytes(&self) -> usize {
+        use crate::weights::dense::DenseData;
+        let dense = |m: &DenseMatrix| match &m.data {
+            DenseData::File(f) => m.rows * m.cols * if f.is_f16() { 2 } else { 4 },
+            _ => m.memory_bytes(),
+        };
+        let head = match &self.head {
+            LmHead::Tied => dense(&self.token_embd),
+            LmHead::Dense(m) => dense(m),
+            LmHead::Int8(q) => q.memory_bytes(),
+            LmHead::Shortlist { int4, .. } => int4.memory_bytes(),
+        };
+        let held = self.memory_bytes() - self.token_embd.memory_bytes();
+        let head_held = match &self.head {
+            LmHead::Tied => 0,
+            LmHead::Dense(m) => m.memory_bytes(),
+            LmHead::Int8(q) => q.memory_bytes(),
+            LmHead::Shortlist { int4, output } => int4.memory_bytes() + output.as_ref().map_or(0, |m| m.memory_bytes()),
+        };
+        // The layers and norms (all of `held` but the head), then the head as read.
+        held - head_held + head
+    }
+
     /// Bytes of weights held.
     pub fn memory_bytes(&self) -> usize {
         let lin = |l: &Linear| l.w.memory_bytes();

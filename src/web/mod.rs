@@ -717,6 +717,23 @@ impl Engine {
         all.iter().map(|e| embedding_json(e, dimensions)).collect()
     }
 
+    /// One run of "benchmark this device" at `threads` threads (`engine::BenchRun`: prefill of
+    /// `prompt` tokens, `steps` decode steps, the weights' read rate and the decode bound). The
+    /// conversation cache is forgotten.
+    pub fn benchmark(&mut self, threads: usize, prompt: usize, steps: usize) -> Result<JsValue, JsValue> {
+        self.generation = None;
+        let r = self.engine.benchmark_now(threads, prompt, steps).map_err(to_js)?;
+        serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
+    /// `benchmark` on WebGPU.
+    #[wasm_bindgen(js_name = benchmarkAsync)]
+    pub async fn benchmark_async(&mut self, threads: usize, prompt: usize, steps: usize) -> Result<JsValue, JsValue> {
+        self.generation = None;
+        let r = self.engine.benchmark(threads, prompt, steps).await.map_err(to_js)?;
+        serde_wasm_bindgen::to_value(&r).map_err(|e| js_error("Error", &e.to_string()))
+    }
+
     /// Stops the current generation; the next `step` reports `finish_reason: "abort"` no more.
     pub fn abort(&mut self) {
         if let Some(g) = self.generation.as_mut() {

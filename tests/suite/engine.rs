@@ -322,3 +322,36 @@ fn a_huge_prompt_is_refused_by_its_length_before_tokenizing() {
     let long = "a ".repeat(limit / 2);
     assert!(matches!(e.begin(&Prompt::Text(long), greedy(4)).err(), Some(EngineError::PromptTooLong { .. })));
 }
+
+/// "Benchmark this device" (`Engine::benchmark`) on the embedded model, at 1 thread and at all: every
+/// figure is there and positive, a token reads at least two bits per ternary weight of the file, the
+/// bound is the read rate over those bytes, and the engine still answers as before. An embedding
+/// model has no decode. (The thread limit is global to the process, which other tests share, so
+/// its lifting is not asserted here.)
+#[test]
+fn the_benchmark_measures_each_thread_count_and_leaves_the_engine_as_it_was() {
+    use bitnet_web::kernels::pool_threads;
+    let bytes = include_bytes!("../../www/models/bitnet-tiny-chat.i2_s.gguf");
+    let (g, _) = gguf::read_all(bytes).unwrap();
+    let least: u64 = g.tensors.iter().filter(|t| t.ty == bitnet_web::gguf::TensorType::I2_S).map(|t| t.shape.iter().product::<u64>() / 4).sum();
+    let mut e = Engine::load(bytes, EngineOptions::default()).unwrap();
+    let chat = Prompt::Chat(vec![Message::new("user", "Hello!")]);
+    let before = e.generate(&chat, greedy(8), |_| ControlFlow::Continue(())).unwrap();
+    for t in [1, pool_threads()] {
+        let r = e.benchmark_now(t, 24, 6).unwrap();
+        assert_eq!((r.threads, r.prompt_tokens, r.gen_tokens), (t, 24, 6));
+        assert!(r.prefill_tok_s > 0.0 && r.decode_tok_s.unwrap() > 0.0, "{r:?}");
+        let (read, bytes, bound) = (r.read_gb_s.unwrap(), r.decode_bytes.unwrap(), r.bound_tok_s.unwrap());
+        assert!(read > 0.0 && bytes as u64 >= least, "{r:?}: at least {least} bytes");
+        assert!((bound - read * 1e9 / bytes as f64).abs() <= 1e-9 * bound);
+    }
+    // Past the context, the prompt is cut to fit; more threads than the pool, the pool.
+    let r = e.benchmark_now(usize::MAX, 1 << 20, 4).unwrap();
+    assert_eq!((r.threads, r.prompt_tokens + r.gen_tokens), (pool_threads(), e.max_context()));
+    assert_eq!(e.generate(&chat, greedy(8), |_| ControlFlow::Continue(())).unwrap().tokens, before.tokens);
+
+    let mut emb = Engine::load(include_bytes!("../fixtures/embedding/qwen3_emb.i2_s.gguf"), EngineOptions::default()).unwrap();
+    let r = emb.benchmark_now(1, 16, 8).unwrap();
+    assert_eq!((r.gen_tokens, r.decode_tok_s), (0, None));
+    assert!(r.prefill_tok_s > 0.0);
+}

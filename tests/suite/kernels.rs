@@ -654,3 +654,26 @@ fn shortlist_head_scores_its_candidates_exactly() {
         }
     }
 }
+
+/// `kernels::bandwidth::read_sum` (the read-rate pass of "benchmark this device") against its plain
+/// reference, on pieces of every length around its 64 KiB split and a word, at 1 and all threads.
+#[test]
+fn the_read_pass_sums_every_byte_as_the_reference_does() {
+    use bitnet_web::kernels::bandwidth::{read_sum, read_sum_reference};
+    use bitnet_web::kernels::{limit_threads, pool_threads};
+    let mut rng = Rng(0x7e57_0b0d);
+    let lens = [0usize, 1, 7, 8, 9, 31, 32, 33, 65535, 65536, 65537, 3 << 16, 200_003];
+    let parts: Vec<Vec<u8>> = lens.iter().map(|&n| (0..n).map(|_| rng.below(256) as u8).collect()).collect();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let want = read_sum_reference(&refs);
+    assert_ne!(want, 0);
+    for t in [1, pool_threads()] {
+        limit_threads(Some(t));
+        assert_eq!(read_sum(&refs), want, "at {t} thread(s)");
+    }
+    limit_threads(None);
+    // One byte changed changes the sum: every byte is read.
+    let mut changed = parts.clone();
+    changed[8][40000] ^= 1;
+    assert_ne!(read_sum(&changed.iter().map(Vec::as_slice).collect::<Vec<_>>()), want);
+}
