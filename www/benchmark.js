@@ -18,7 +18,8 @@ export function bindBenchmark(currentEngine) {
     const rows = $("bench-table").tBodies[0];
     rows.replaceChildren();
     $("bench-table").hidden = false;
-    $("bench-json-box").hidden = true;
+    $("bench-report").hidden = true;
+    $("bench-copy").textContent = "Copy the report (JSON)";
     $("bench-status").textContent = `Measuring at 1 of ${engine.info.threads} thread(s)…`;
     try {
       const report = await engine.benchmark({
@@ -35,7 +36,7 @@ export function bindBenchmark(currentEngine) {
         ? `Done: up to ${best.toFixed(1)} tokens/s of decode on ${report.engine.backend} (${report.engine.kernel}).`
         : `Done on ${report.engine.backend} (${report.engine.kernel}).`;
       $("bench-json").textContent = JSON.stringify(report, null, 2);
-      $("bench-json-box").hidden = false;
+      $("bench-report").hidden = false;
       document.body.dataset.bench = "done";
     } catch (e) {
       $("bench-status").textContent = `The benchmark failed: ${e.message}`;
