@@ -294,10 +294,7 @@ impl Config {
     /// The positions that the token at `pos` attends to in layer `l`: all before it and itself, or
     /// the window's last ones in a local layer.
     pub fn attended(&self, l: usize, pos: usize) -> std::ops::Range<usize> {
-        match self.window_of(l) {
-            Some(w) => (pos + 1).saturating_sub(w)..pos + 1,
-            None => 0..pos + 1,
-        }
+        attended_within(self.window_of(l), pos)
     }
 
     /// Layer `l`'s window, if it is a local (sliding-window) layer.
@@ -321,4 +318,9 @@ impl Config {
     pub fn q_dim(&self) -> usize {
         self.n_head * self.head_dim
     }
+}
+
+/// The positions the token at `pos` attends to: all before it and itself, or the last `window`.
+pub fn attended_within(window: Option<usize>, pos: usize) -> std::ops::Range<usize> {
+    window.map_or(0, |w| (pos + 1).saturating_sub(w))..pos + 1
 }

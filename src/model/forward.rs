@@ -11,6 +11,7 @@ use crate::kernels::KernelKind;
 use super::backend::{Backend, Norm, Proj};
 use super::cpu::Cpu;
 use super::scratch::Scratch;
+use super::config::attended_within;
 use super::{Config, KvCache, Model, ModelError, Pooling};
 
 #[derive(Clone, Copy, Debug)]
@@ -211,7 +212,10 @@ impl Placement {
     /// The cache slots each row attends to: its sequence's positions up to its own, or the last
     /// `window` of them.
     fn spans(&self, window: Option<usize>) -> Vec<Range<usize>> {
-        self.start.iter().zip(&self.pos).map(|(&s, &p)| s + window.map_or(0, |w| (p + 1).saturating_sub(w))..s + p + 1).collect()
+        self.start.iter().zip(&self.pos).map(|(&s, &p)| {
+            let r = attended_within(window, p);
+            s + r.start..s + r.end
+        }).collect()
     }
 }
 

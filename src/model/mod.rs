@@ -198,8 +198,9 @@ impl Model {
         self.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]).map(|lin| lin.w.codes.as_slice()).collect()
     }
 
-    /// Bytes a decoded token reads: every ternary matrix, the LM head as it is kept (the 4-bit
-    /// shortlist copy for the shortlist head, whose few full rows are left out), and the norms.
+    /// Bytes a decoded token reads: every ternary matrix and norm, and the LM head as it is kept
+    /// (the 4-bit shortlist copy for the shortlist head, whose few full rows are left out; an
+    /// embedding left in the file is read from there).
     pub fn decode_bytes(&self) -> usize {
         use crate::weights::dense::DenseData;
         let dense = |m: &DenseMatrix| match &m.data {
@@ -212,39 +213,33 @@ impl Model {
             LmHead::Int8(q) => q.memory_bytes(),
             LmHead::Shortlist { int4, .. } => int4.memory_bytes(),
         };
-        let held = self.memory_bytes() - self.token_embd.memory_bytes();
-        let head_held = match &self.head {
-            LmHead::Tied => 0,
-            LmHead::Dense(m) => m.memory_bytes(),
-            LmHead::Int8(q) => q.memory_bytes(),
-            LmHead::Shortlist { int4, output } => int4.memory_bytes() + output.as_ref().map_or(0, |m| m.memory_bytes()),
-        };
-        // The layers and norms (all of `held` but the head), then the head as read.
-        held - head_held + head
+        self.layer_bytes() + 4 * self.output_norm.len() + head
     }
 
     /// Bytes of weights held.
     pub fn memory_bytes(&self) -> usize {
+        let head = match &self.head {
+            LmHead::Tied => 0,
+            LmHead::Dense(m) => m.memory_bytes(),
+            LmHead::Int8(m) => m.memory_bytes(),
+            LmHead::Shortlist { int4, output } => int4.memory_bytes() + output.as_ref().map_or(0, |m| m.memory_bytes()),
+        };
+        self.token_embd.memory_bytes() + head + 4 * self.output_norm.len() + self.layer_bytes()
+    }
+
+    /// Bytes of the layers: their ternary matrices and norms.
+    fn layer_bytes(&self) -> usize {
         let lin = |l: &Linear| l.w.memory_bytes();
         let norms = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, |v| 4 * v.len());
-        self.token_embd.memory_bytes()
-            + match &self.head {
-                LmHead::Tied => 0,
-                LmHead::Dense(m) => m.memory_bytes(),
-                LmHead::Int8(m) => m.memory_bytes(),
-                LmHead::Shortlist { int4, output } => int4.memory_bytes() + output.as_ref().map_or(0, |m| m.memory_bytes()),
-            }
-            + 4 * self.output_norm.len()
-            + self
-                .layers
-                .iter()
-                .map(|l| {
-                    lin(&l.wq) + lin(&l.wk) + lin(&l.wv) + lin(&l.wo) + lin(&l.w_gate) + lin(&l.w_up) + lin(&l.w_down)
-                        + 4 * (l.attn_norm.len() + l.ffn_norm.len())
-                        + norms(&l.attn_sub_norm)
-                        + norms(&l.ffn_sub_norm)
-                        + l.in_norms.iter().flatten().chain(l.head_norms.iter().flatten()).chain(l.post_norms.iter().flatten()).map(|v| 4 * v.len()).sum::<usize>()
-                })
-                .sum::<usize>()
+        self.layers
+            .iter()
+            .map(|l| {
+                lin(&l.wq) + lin(&l.wk) + lin(&l.wv) + lin(&l.wo) + lin(&l.w_gate) + lin(&l.w_up) + lin(&l.w_down)
+                    + 4 * (l.attn_norm.len() + l.ffn_norm.len())
+                    + norms(&l.attn_sub_norm)
+                    + norms(&l.ffn_sub_norm)
+                    + l.in_norms.iter().flatten().chain(l.head_norms.iter().flatten()).chain(l.post_norms.iter().flatten()).map(|v| 4 * v.len()).sum::<usize>()
+            })
+            .sum::<usize>()
     }
 }
