@@ -129,6 +129,13 @@ export interface CreateEngineOptions {
    * why). Only for a file whose clues are wrong: a choice that disagrees with them is a "warning".
    */
   activation?: "relu2" | "silu";
+  /**
+   * For a TL1/TL2 file (bitnet.cpp's lookup-table formats) whose matrix shapes bitnet.cpp's presets do
+   * not cover (those of bitnet_b1_58-large, -3B and Llama3-8B-1.58 are built in): the text of the
+   * `include/kernel_config.ini` of the bitnet.cpp build that converted it. The file does not record its
+   * tiling, so without it such a file is an `UnsupportedModelError` that says so.
+   */
+  tlKernelConfig?: string;
   /** Context length in tokens (default: the model's, at most 4096). */
   contextLength?: number;
   /** KV cache precision (default "f32"). */
@@ -643,7 +650,7 @@ export interface MemoryEstimate {
  */
 export function estimateMemory(
   model: string | URL | Blob | ArrayBuffer,
-  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "activation" | "threads" | "cache" | "workerUrl" | "signal">,
+  options?: Pick<CreateEngineOptions, "contextLength" | "kvCache" | "lmHead" | "embeddings" | "memoryLimit" | "i2sLayout" | "activation" | "tlKernelConfig" | "threads" | "cache" | "workerUrl" | "signal">,
 ): Promise<MemoryEstimate>;
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;

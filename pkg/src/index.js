@@ -566,7 +566,7 @@ function sourceOf(model, sha256, caller) {
  * The memory loading `model` with these options would take, from its header alone: a URL's
  * download stops once the header is in (a model kept offline is read from storage). See index.d.ts.
  */
-export async function estimateMemory(model, { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, activation, threads, cache, workerUrl, signal } = {}) {
+export async function estimateMemory(model, { contextLength, kvCache, lmHead, embeddings, memoryLimit, i2sLayout, activation, tlKernelConfig, threads, cache, workerUrl, signal } = {}) {
   const { source } = sourceOf(model, undefined, "estimateMemory");
   if (memoryLimit !== undefined && !(Number.isFinite(memoryLimit) && memoryLimit > 0)) {
     throw new RangeError("memoryLimit must be a positive number of bytes");
@@ -579,7 +579,7 @@ export async function estimateMemory(model, { contextLength, kvCache, lmHead, em
     await conn.ready;
     // Bytes are copied, not transferred: the caller keeps its buffer.
     // The default budget is decided here: only a window sees the screen and touch points (budget.js).
-    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), i2sLayout, activation, threads, cache } });
+    return await conn.call("estimate", { source, options: { contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), i2sLayout, activation, tlKernelConfig, threads, cache } });
   } finally {
     signal?.removeEventListener("abort", onAbort);
     conn.close(new EngineUnloadedError("The estimate is over."));
@@ -589,7 +589,7 @@ export async function estimateMemory(model, { contextLength, kvCache, lmHead, em
 /**
  * Starts a worker and loads a model into it. See index.d.ts for the options.
  */
-export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, activation, contextLength, kvCache, lmHead, embeddings, memoryLimit, stallTimeout, workerUrl, signal } = {}) {
+export async function createEngine({ model, device = "auto", threads = "auto", onProgress, cache = true, sha256, i2sLayout, activation, tlKernelConfig, contextLength, kvCache, lmHead, embeddings, memoryLimit, stallTimeout, workerUrl, signal } = {}) {
   if (!["auto", "cpu", "webgpu"].includes(device)) {
     throw new RangeError(`device must be "auto", "webgpu" or "cpu", not ${JSON.stringify(device)}`);
   }
@@ -603,7 +603,7 @@ export async function createEngine({ model, device = "auto", threads = "auto", o
     throw new RangeError("memoryLimit must be a positive number of bytes");
   }
   // The default budget is decided here: only a window sees the screen and touch points (budget.js).
-  const options = { cache, i2sLayout, activation, contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), threads, stallTimeout, device };
+  const options = { cache, i2sLayout, activation, tlKernelConfig, contextLength, kvCache, lmHead, embeddings, memoryLimit: memoryLimit ?? memoryBudget(), threads, stallTimeout, device };
   const start = (abortSignal) => startEngine(source, options, workerUrl, onProgress, abortSignal);
   const { conn, loaded } = await start(signal);
   // Bytes were handed to the first worker: only a URL or a File can be loaded again after a crash.

@@ -189,6 +189,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
     fileLength: total,
     i2sLayout: options.i2sLayout,
     activation: options.activation,
+    tlKernelConfig: options.tlKernelConfig,
     memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
     embeddings: options.embeddings,
     contextLength: options.contextLength,

@@ -515,7 +515,7 @@ fn checked_tensor(name: String, shape: Vec<u64>, ty: TensorType, offset: u64) ->
         return Err(GgufError::BadShape { name, ty: ty.name(), shape, reason });
     }
     let n_bytes = ty
-        .byte_size(n_elements)
+        .bytes_for(&shape)
         .ok_or_else(|| GgufError::DimensionOverflow { name: name.clone(), shape: shape.clone() })?;
     Ok(TensorInfo { name, shape, ty, offset, n_elements, n_bytes })
 }

@@ -43,6 +43,12 @@ pub enum TensorType {
     /// Microsoft bitnet.cpp's 2-bit ternary format (id 36 in its llama.cpp fork only): one f32 scale
     /// for the whole tensor, stored after the packed codes.
     I2_S,
+    /// bitnet.cpp's lookup-table formats (ids 38 and 39 in its fork; 39 is MXFP4 upstream): ternary
+    /// weights tiled for kernels generated per matrix shape, with the scale in a `<name>_scale` tensor
+    /// beside them (`quant::tl`). TL1 is 2 bits a weight; TL2 is 5 bits per 3, its last columns 2 bits
+    /// a weight, and its size depends on the shape, not only the element count ([`TensorType::bytes_for`]).
+    TL1,
+    TL2,
 }
 
 use TensorType::*;
@@ -81,25 +87,22 @@ const TABLE: &[(TensorType, u32, u64, u64)] = &[
     (TQ1_0, 34, 256, 54),
     (TQ2_0, 35, 256, 66),
     (I2_S, 36, 1, 0),
+    (TL1, 38, 1, 0),
+    (TL2, 39, 1, 0),
 ];
 
 /// Type ids that name a real format this runtime does not read (as opposed to garbage): bitnet.cpp's
-/// I8_S, TL1 and TL2, and types removed from ggml. A file using one is a valid model that needs
-/// converting, which [`unsupported_reason`] says how to do.
+/// I8_S and types removed from ggml. A file using one is a valid model that needs converting, which
+/// [`unsupported_reason`] says how to do. (TL1 and TL2 are read, for the shapes whose tiling is known:
+/// `model::plan` decides that, and what a type-39 tensor with no scale beside it is.)
 pub fn is_known_unsupported(id: u32) -> bool {
-    matches!(id, 4 | 5 | 31..=33 | 37..=39)
+    matches!(id, 4 | 5 | 31..=33 | 37)
 }
 
 /// Why a type id cannot be used; the text goes into [`crate::gguf::GgufError::UnknownTensorType`].
 pub fn unsupported_reason(id: u32) -> String {
     match id {
         37 => "type 37 is bitnet.cpp's I8_S, an activation-only type that never appears in model files".into(),
-        38 => "type 38 is bitnet.cpp's TL1 lookup-table format, whose layout depends on kernels generated \
-               for one model shape; re-convert the model to I2_S (or TQ2_0)"
-            .into(),
-        39 => "type 39 is TL2 in bitnet.cpp's fork but MXFP4 in upstream llama.cpp; neither is supported. \
-               Use the I2_S (or TQ2_0 / TQ1_0) version of the model"
-            .into(),
         4 | 5 | 31..=33 => format!("type {id} was removed from ggml long ago; re-convert the model"),
         _ => format!("type id {id} is not a known ggml tensor type; the file is corrupt or too new"),
     }
@@ -148,6 +151,8 @@ impl TensorType {
             TQ1_0 => "TQ1_0",
             TQ2_0 => "TQ2_0",
             I2_S => "I2_S",
+            TL1 => "TL1",
+            TL2 => "TL2",
         }
     }
 
@@ -163,9 +168,13 @@ impl TensorType {
     /// Exact bytes of a tensor with `n_elements` elements (already checked to be a whole number of
     /// blocks). I2_S is `n/4` bytes of 2-bit codes plus one f32 scale padded to 32 bytes; generic
     /// `blck_size/type_size` tables get this wrong (spec §2.9, pitfall 1).
+    /// TL2's size depends on the shape: `None` here, [`TensorType::bytes_for`] has it.
     pub fn byte_size(self, n_elements: u64) -> Option<u64> {
         match self {
             I2_S => Some(n_elements / 4 + 32),
+            // The codes only: the scale is a tensor of its own (`<name>_scale`).
+            TL1 => Some(n_elements / 4),
+            TL2 => None,
             _ => {
                 let (_, _, blck, size) = *self.entry();
                 (n_elements / blck).checked_mul(size)
@@ -173,10 +182,31 @@ impl TensorType {
         }
     }
 
+    /// Exact bytes of a tensor of this shape (ggml order), as its writer lays them out.
+    ///
+    /// TL2 is what Microsoft's converter writes (`preprocess_weights_tl2`, padded with zeros to
+    /// `(K-256)*M//3*5//8 + 256*M//2*4//8` bytes, in Python's integer arithmetic): the first K - K % BK
+    /// columns at 5 bits per 3 weights, the rest at 2 bits a weight, sized as if the rest were 256.
+    pub fn bytes_for(self, shape: &[u64]) -> Option<u64> {
+        match (self, shape) {
+            (TL2, &[k, m]) => Some((k.checked_sub(256)?.checked_mul(m)? / 3).checked_mul(5)? / 8 + m.checked_mul(64)?),
+            (TL2, _) => None,
+            _ => self.byte_size(shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?),
+        }
+    }
+
     /// Why `shape` cannot be stored in this type, if it cannot.
     pub fn shape_error(self, shape: &[u64]) -> Option<String> {
         let ne0 = shape.first().copied().unwrap_or(1);
         match self {
+            TL1 if shape.len() != 2 => Some("TL1 holds matrices only".into()),
+            TL1 => (ne0 % 2 != 0).then(|| "TL1 packs pairs of weights, so a row's length must be even".into()),
+            // Microsoft's converter sizes TL2 as `(K - 256) * …` and cannot write a narrower matrix.
+            TL2 => (shape.len() != 2 || ne0 < 256 || ne0 % 32 != 0).then(|| {
+                "type 39 is TL2 in bitnet.cpp's fork, whose matrices have rows of at least 256 weights in whole \
+                 32-weight groups, and MXFP4 in upstream llama.cpp, which bitnet-web does not read"
+                    .into()
+            }),
             I2_S => {
                 let n: u64 = shape.iter().product();
                 (n % 4 != 0).then(|| "I2_S packs 4 weights per byte, so the element count must be a multiple of 4".into())

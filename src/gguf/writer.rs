@@ -82,8 +82,7 @@ impl GgufWriter {
         }
         let mut offset = 0u64;
         for t in &self.tensors {
-            let n: u64 = t.shape.iter().product();
-            let expected = t.ty.byte_size(n).unwrap_or(u64::MAX);
+            let expected = t.ty.bytes_for(&t.shape).unwrap_or(u64::MAX);
             let len = t.data.as_ref().map_or(expected, |d| d.len() as u64);
             if len != expected {
                 return Err(io::Error::new(

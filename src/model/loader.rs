@@ -36,6 +36,10 @@ struct LayerParts {
     ffn_sub_norm: Option<Vec<f32>>,
     proj: [Option<Linear>; 7],
     scales: [Option<f32>; 7],
+    /// TL1/TL2 projections: their scales (a tensor of their own), and a projection untiled before its
+    /// scale arrived, held until it does (the converter writes the scale right after it).
+    tiled_scales: [Option<f32>; 7],
+    waiting: [Option<ternary::PackedTernary>; 7],
     /// BitNet-embedding's norms before q, k, v, gate and up, then Qwen3's q and k head norms.
     extra_norms: [Option<Vec<f32>>; 9],
 }
@@ -127,6 +131,8 @@ pub struct ModelLoader {
     data_offset: u64,
     /// The I2_S packing the header's plan chose to read the weights with.
     i2s_layout: crate::quant::I2sLayout,
+    /// The tiling of each TL1/TL2 projection, by tensor index.
+    tilings: Vec<Option<crate::quant::tl::Tiling>>,
 }
 
 impl ModelLoader {
@@ -150,6 +156,7 @@ impl ModelLoader {
             embd_head: None,
             data_offset: 0,
             i2s_layout: Default::default(),
+            tilings: Vec::new(),
         }
     }
 
@@ -221,7 +228,7 @@ impl ModelLoader {
                     self.buffers[index] = Some(self.gpu_buffer(index)?);
                 }
                 let buf = self.buffers[index].take().expect("allocated at the header");
-                self.convert(&info, self.roles[index], buf)
+                self.convert(index, &info, self.roles[index], buf)
             }
         }
     }
@@ -234,6 +241,7 @@ impl ModelLoader {
         self.embd_in_file = plan.estimate.embedding_in_file;
         self.data_offset = g.data_offset;
         self.i2s_layout = plan.i2s_layout;
+        self.tilings = plan.tilings;
         let tied = !plan.roles.contains(&Role::Output);
         let embeds = plan.config.pooling.is_some();
         if embeds {
@@ -298,7 +306,7 @@ impl ModelLoader {
         })
     }
 
-    fn convert(&mut self, t: &TensorInfo, role: Role, buf: Buffer) -> Result<(), ModelError> {
+    fn convert(&mut self, index: usize, t: &TensorInfo, role: Role, buf: Buffer) -> Result<(), ModelError> {
         let quant_err = |source| ModelError::Quant { tensor: t.name.clone(), source };
         // Norms and scales: a NaN here would be absorbed by the int8 activations (NaN casts to 0)
         // and turn into silent garbage, so a non-finite value is a corrupt tensor.
@@ -335,16 +343,23 @@ impl ModelLoader {
                 None => Ok(m),
             }
         };
-        let weights = matches!(role, Role::TokenEmbd | Role::Output) || matches!(role, Role::Weight(_, p) if is_projection(p));
+        // Projections, on either path: packed into the kernel layout, then kept or uploaded.
+        if let Role::Weight(l, p) = role {
+            if is_projection(p) {
+                let Buffer::Bytes(b) = buf else { unreachable!("projections are gathered as bytes") };
+                let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
+                let tiling = self.tilings[index];
+                let w = match tiling {
+                    Some(tiling) => ternary::pack_tiled(t.ty, &b, cols, rows, tiling, f32::NAN).map_err(quant_err)?,
+                    None => ternary::pack(t.ty, b, cols, rows, self.i2s_layout).map_err(quant_err)?,
+                };
+                return self.place(l, p, w, tiling.is_some());
+            }
+        }
+        let weights = matches!(role, Role::TokenEmbd | Role::Output);
         if let (Some(sink), true) = (&mut self.gpu, weights) {
             // The device keeps the weights; host memory keeps none of them.
-            let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
             let on_device = match (role, buf) {
-                (Role::Weight(l, p), Buffer::Bytes(b)) => {
-                    let w = ternary::pack(t.ty, b, cols, rows, self.i2s_layout).map_err(quant_err)?;
-                    sink.projs[l][proj_index(p)] = Some(GpuTernary::upload(&sink.gpu, &t.name, &w)?);
-                    return Ok(());
-                }
                 (_, Buffer::Gpu(w)) => w
                     .finish(&sink.gpu)
                     .map_err(|row| ModelError::BadTensor { tensor: t.name.clone(), reason: format!("row {row} holds a value that is not a finite number") })?
@@ -377,12 +392,14 @@ impl ModelLoader {
             Role::Scale(l, p) if is_projection(p) => {
                 self.layers[l].scales[proj_index(p)] = Some(floats(buf)?[0]);
             }
-            Role::Weight(l, p) if is_projection(p) => {
-                let Buffer::Bytes(b) = buf else { unreachable!() };
-                let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
-                let w = ternary::pack(t.ty, b, cols, rows, self.i2s_layout).map_err(quant_err)?;
-                self.layers[l].proj[proj_index(p)] = Some(Linear { w, scale: None });
+            Role::TiledScale(l, p) => {
+                let s = floats(buf)?[0];
+                self.layers[l].tiled_scales[proj_index(p)] = Some(s);
+                if let Some(w) = self.layers[l].waiting[proj_index(p)].take() {
+                    return self.place(l, p, w, true);
+                }
             }
+            Role::Weight(_, p) if is_projection(p) => unreachable!("packed above"),
             Role::Weight(l, p) => {
                 let v = Some(floats(buf)?);
                 let parts = &mut self.layers[l];
@@ -398,6 +415,29 @@ impl ModelLoader {
                 }
             }
             Role::Scale(..) | Role::Skip => {}
+        }
+        Ok(())
+    }
+
+    /// Puts a packed projection where the model keeps it (host memory, or the GPU). A TL1/TL2 one
+    /// (`tiled`) takes its scale from its own tensor, and waits for it if it has not arrived yet.
+    fn place(&mut self, l: usize, p: Part, mut w: ternary::PackedTernary, tiled: bool) -> Result<(), ModelError> {
+        let i = proj_index(p);
+        if tiled {
+            match self.layers[l].tiled_scales[i] {
+                Some(s) => w.scale = ternary::TernaryScale::PerTensor(s),
+                None => {
+                    self.layers[l].waiting[i] = Some(w);
+                    return Ok(());
+                }
+            }
+        }
+        match &mut self.gpu {
+            Some(sink) => {
+                let name = format!("blk.{l}.{}.weight", PROJ_NAMES[i]);
+                sink.projs[l][i] = Some(GpuTernary::upload(&sink.gpu, &name, &w)?);
+            }
+            None => self.layers[l].proj[i] = Some(Linear { w, scale: None }),
         }
         Ok(())
     }
@@ -490,6 +530,11 @@ impl ModelLoader {
         }
         let stream = std::mem::replace(&mut self.stream, GgufStream::new(Limits::default(), None));
         let gguf = stream.finish()?;
+        for (l, parts) in self.layers.iter().enumerate() {
+            if let Some(i) = parts.waiting.iter().position(Option::is_some) {
+                return Err(ModelError::MissingTensor(format!("blk.{l}.{}.weight_scale", PROJ_NAMES[i])));
+            }
+        }
         let config = self.config.take().ok_or(ModelError::Gguf(GgufError::Truncated { context: "the header", got: 0 }))?;
         Ok((gguf, config))
     }

@@ -9,6 +9,7 @@
 use crate::gguf::{Gguf, TensorInfo, TensorType};
 use crate::quant::I2sLayout;
 use crate::quant::ternary::{self, SCALE_BLOCK};
+use crate::quant::tl::{self, KernelConfig, Tiling};
 use crate::weights::int8_rows::Int8RowsWriter;
 
 use super::{Config, HeadPrecision, KvCache, KvPrecision, ModelError};
@@ -40,6 +41,9 @@ pub struct LoadOptions {
     pub rows_in_file: bool,
     /// The FFN activation, where the caller knows better than the file's clues (`evidence.rs`).
     pub activation: Option<super::Activation>,
+    /// The tilings of a TL1/TL2 file whose shapes bitnet.cpp's presets do not cover: the
+    /// `kernel_config.ini` of the build that converted it (`quant::tl`). Tried before the presets.
+    pub tl_kernels: KernelConfig,
 }
 
 /// How the token embedding and a separate LM head are kept.
@@ -139,6 +143,8 @@ pub(super) enum Role {
     Weight(usize, Part),
     /// The `bitnet` arch's per-projection scale.
     Scale(usize, Part),
+    /// The scale of a TL1/TL2 projection (`<name>_scale`: bitnet.cpp's converter writes it apart).
+    TiledScale(usize, Part),
     Skip,
 }
 
@@ -160,6 +166,7 @@ fn role_of(name: &str, n_layer: usize) -> Role {
     match suffix {
         "weight" => Role::Weight(layer, part),
         "scale" => Role::Scale(layer, part),
+        "weight_scale" if is_projection(part) => Role::TiledScale(layer, part),
         _ => Role::Skip,
     }
 }
@@ -188,7 +195,7 @@ fn expected_shape(c: &Config, role: Role) -> Option<Vec<u64>> {
             Part::Down => vec![ff, e],
         },
         Role::Scale(..) => vec![1],
-        Role::Skip => return None,
+        Role::TiledScale(..) | Role::Skip => return None,
     })
 }
 
@@ -277,6 +284,8 @@ pub(super) struct Plan {
     pub(super) config: Config,
     /// The I2_S packing the weights are read with.
     pub(super) i2s_layout: I2sLayout,
+    /// The tiling of each TL1/TL2 projection, by tensor index (`None` for every other tensor).
+    pub(super) tilings: Vec<Option<Tiling>>,
     pub(super) roles: Vec<Role>,
     pub(super) estimate: MemoryEstimate,
 }
@@ -308,6 +317,7 @@ impl Plan {
             });
         }
         check_table(&config, &roles)?;
+        let tilings = tiled(g, &mut roles, &opts.tl_kernels)?;
         for (t, &role) in g.tensors.iter().zip(&roles) {
             let Some(shape) = expected_shape(&config, role) else { continue };
             if t.shape != shape {
@@ -335,7 +345,7 @@ impl Plan {
                     return Err(ModelError::UnsupportedTensor {
                         tensor: t.name.clone(),
                         reason: format!(
-                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0)",
+                            "is stored as {}, but bitnet-web runs ternary projections only (I2_S, TQ1_0, TQ2_0, TL1, TL2)",
                             t.ty
                         ),
                     });
@@ -357,7 +367,7 @@ impl Plan {
         }
         let ctx = config.context_length(opts.context);
         if opts.on_gpu {
-            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles, i2s_layout });
+            return Ok(Plan { estimate: host_estimate_on_gpu(g, &roles, opts), config, roles, i2s_layout, tilings });
         }
         let kv_cache = KvCache::bytes_for(config.n_layer, config.kv_dim(), ctx, opts.kv);
         let stored = estimate(g, &roles, &config, opts, false, kv_cache);
@@ -374,8 +384,76 @@ impl Plan {
                 hint: fit_hint(ctx, opts, &stored, &int8, limit, &estimate_with_stored_head(g, &roles, &config, opts, kv_cache)),
             });
         }
-        Ok(Plan { config, roles, estimate, i2s_layout })
+        Ok(Plan { config, roles, estimate, i2s_layout, tilings })
     }
+}
+
+/// The tiling of each TL1/TL2 projection, from the caller's kernel config, else bitnet.cpp's presets,
+/// each checked against its matrix, with its scale tensor present: decided here, before a weight byte,
+/// because the wrong tiling reads as garbage without an error (`quant::tl`). A scale tensor beside no
+/// tiled projection is skipped.
+fn tiled(g: &Gguf, roles: &mut [Role], config: &KernelConfig) -> Result<Vec<Option<Tiling>>, ModelError> {
+    let mut tilings = vec![None; g.tensors.len()];
+    for (i, t) in g.tensors.iter().enumerate() {
+        let Role::Weight(_, p) = roles[i] else { continue };
+        if !is_projection(p) || !matches!(t.ty, TensorType::TL1 | TensorType::TL2) {
+            continue;
+        }
+        let scale_name = format!("{}_scale", t.name);
+        let scale = g.tensor(&scale_name).map(|(_, s)| s);
+        if t.ty == TensorType::TL2 && scale.is_none() {
+            return Err(ModelError::UnsupportedTensor {
+                tensor: t.name.clone(),
+                reason: format!(
+                    "is type 39, which is TL2 in bitnet.cpp's fork and MXFP4 in upstream llama.cpp, and has no \
+                     '{scale_name}' beside it as bitnet.cpp's TL2 files do: neither is a format bitnet-web reads; \
+                     use the I2_S (or TQ2_0 / TQ1_0) version of the model"
+                ),
+            });
+        }
+        let (cols, rows) = (t.shape[0] as usize, t.shape[1] as usize);
+        let tiling = config.find(rows, cols).or_else(|| tl::preset(t.ty, rows, cols)).ok_or_else(|| {
+            let models: Vec<&str> = tl::PRESETS.iter().map(|p| p.1).fold(Vec::new(), |mut v, m| {
+                if !v.contains(&m) {
+                    v.push(m);
+                }
+                v
+            });
+            ModelError::UnsupportedTensor {
+                tensor: t.name.clone(),
+                reason: format!(
+                    "is bitnet.cpp's {} lookup-table format for a {rows}×{cols} matrix, whose tiling the file does not \
+                     record and bitnet.cpp's presets ({}) do not cover: give the kernel_config.ini it was converted \
+                     with (the CLI's --kernel-config, the package's tlKernelConfig), or re-convert the model to I2_S \
+                     (or TQ2_0)",
+                    t.ty,
+                    models.join(", ")
+                ),
+            }
+        })?;
+        tl::check(t.ty, rows, cols, tiling).map_err(|reason| ModelError::BadTensor { tensor: t.name.clone(), reason })?;
+        match scale {
+            None => return Err(ModelError::MissingTensor(scale_name)),
+            Some(s) if s.ty != TensorType::F32 || s.n_elements != 1 => {
+                return Err(ModelError::BadTensor {
+                    tensor: scale_name,
+                    reason: format!("is {} with {} elements; a TL scale is one F32", s.ty, s.n_elements),
+                });
+            }
+            Some(_) => {}
+        }
+        tilings[i] = Some(tiling);
+    }
+    // Scales of tiled projections only; a stray one is not ours to read.
+    for (i, t) in g.tensors.iter().enumerate() {
+        if let Role::TiledScale(..) = roles[i] {
+            let owner = t.name.strip_suffix("_scale").and_then(|w| g.tensor(w));
+            if !owner.is_some_and(|(j, _)| tilings[j].is_some()) {
+                roles[i] = Role::Skip;
+            }
+        }
+    }
+    Ok(tilings)
 }
 
 /// Whether a tensor in this role becomes int8 rows while it streams in.
@@ -506,7 +584,7 @@ pub(super) fn kept_bytes(t: &TensorInfo, role: Role) -> u64 {
         // I2_S has one scale per tensor; a TQ file's blocks may each have their own (known only
         // from the data, so the header counts them all).
         // Rows are padded to whole kernel blocks (`ternary::pad_cols`).
-        Role::Weight(_, p) if is_projection(p) && t.ty == TensorType::I2_S => {
+        Role::Weight(_, p) if is_projection(p) && matches!(t.ty, TensorType::I2_S | TensorType::TL1 | TensorType::TL2) => {
             t.shape.get(1).copied().unwrap_or(1) * ternary::pad_cols(t.shape[0] as usize) as u64 / 4 + 4
         }
         Role::Weight(_, p) if is_projection(p) => t.n_elements / 4 + 4 * (t.n_elements / SCALE_BLOCK as u64),

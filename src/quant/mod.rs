@@ -17,6 +17,7 @@ pub mod tq1_0;
 pub mod tq2_0;
 pub mod relayout;
 pub mod ternary;
+pub mod tl;
 
 use thiserror::Error;
 
@@ -32,6 +33,9 @@ pub enum QuantError {
     WrongLength { ty: TensorType, n: u64, expected: u64, got: usize },
     #[error("{ty} needs the element count to be a multiple of {block}, but it is {n}")]
     PartialBlock { ty: TensorType, n: u64, block: u64 },
+    /// TL1/TL2 bytes no converter writes, or a tiling that does not fit the matrix.
+    #[error("{ty}: {reason}")]
+    Tiled { ty: TensorType, reason: String },
 }
 
 /// The formats `decode` reads for the dense tensors (embeddings, heads, norms), as the header check

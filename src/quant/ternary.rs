@@ -15,6 +15,7 @@
 
 use crate::gguf::TensorType;
 
+use super::tl::{self, Tiling};
 use super::{I2sLayout, QuantError, f16_at, i2_s, tq1_0, tq2_0};
 
 /// Columns per packed block.
@@ -103,7 +104,30 @@ pub fn pad_cols(cols: usize) -> usize {
 
 /// Whether a tensor type holds ternary weights this module can pack.
 pub fn is_ternary(ty: TensorType) -> bool {
-    matches!(ty, TensorType::I2_S | TensorType::TQ2_0 | TensorType::TQ1_0)
+    matches!(ty, TensorType::I2_S | TensorType::TQ2_0 | TensorType::TQ1_0 | TensorType::TL1 | TensorType::TL2)
+}
+
+/// Repacks a TL1 or TL2 tensor of shape `[cols, rows]` (ggml order), tiled with `tiling`, into the
+/// kernel layout (`quant::tl` says how the files are laid out). The scale is a tensor of its own in
+/// these files: `scale` is what the caller has of it so far (it may arrive after the weights).
+pub fn pack_tiled(ty: TensorType, data: &[u8], cols: usize, rows: usize, tiling: Tiling, scale: f32) -> Result<PackedTernary, QuantError> {
+    let tiled = |reason| QuantError::Tiled { ty, reason };
+    tl::check(ty, rows, cols, tiling).map_err(tiled)?;
+    let expected = ty.bytes_for(&[cols as u64, rows as u64]).unwrap_or(u64::MAX);
+    if data.len() as u64 != expected {
+        return Err(QuantError::WrongLength { ty, n: (rows * cols) as u64, expected, got: data.len() });
+    }
+    let padded = pad_cols(cols);
+    // Code 1 (weight 0) in every slot: the padding columns stay so, and each weight is set once.
+    let mut codes = vec![0x55u8; rows * padded / 4];
+    let stride = padded / 4;
+    tl::untile(ty, data, rows, cols, tiling, &mut |r, c, code| {
+        let (block, j) = (c / BLOCK, c % BLOCK);
+        let (at, shift) = (r * stride + block * BLOCK_BYTES + j % 32, 6 - 2 * (j / 32));
+        codes[at] = codes[at] & !(3 << shift) | code << shift;
+    })
+    .map_err(tiled)?;
+    Ok(PackedTernary { rows, cols: padded, codes, scale: TernaryScale::PerTensor(scale) })
 }
 
 /// Repacks a ternary tensor of shape `[cols, rows]` (ggml order) into the kernel layout.
@@ -116,6 +140,10 @@ pub fn pack(
     i2s_layout: I2sLayout,
 ) -> Result<PackedTernary, QuantError> {
     let n = (rows * cols) as u64;
+    if matches!(ty, TensorType::TL1 | TensorType::TL2) {
+        // Their tiling is not in the bytes: `pack_tiled`.
+        return Err(QuantError::Unsupported(ty));
+    }
     if ty != TensorType::I2_S && cols % SCALE_BLOCK != 0 {
         return Err(QuantError::PartialBlock { ty, n: cols as u64, block: SCALE_BLOCK as u64 });
     }

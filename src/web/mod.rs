@@ -151,6 +151,9 @@ struct LoadConfig {
     on_gpu: bool,
     /// For an estimate: the kept copy will be there to read the embedding's rows from (`rowsFrom`).
     rows_in_file: bool,
+    /// A TL1/TL2 file's tiling: the text of the `kernel_config.ini` it was converted with, for shapes
+    /// bitnet.cpp's presets do not cover (`quant::tl`).
+    tl_kernel_config: Option<String>,
 }
 
 /// The page's options object (undefined or null: every default).
@@ -194,9 +197,14 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
             return Err(js_error("TypeError", &format!("embeddings must be \"auto\", \"stored\" or \"int8\", not {other:?}")));
         }
     };
+    let tl_kernels = match config.tl_kernel_config.as_deref() {
+        None => Default::default(),
+        Some(text) => crate::quant::tl::KernelConfig::parse(text).map_err(|e| js_error("TypeError", &format!("tlKernelConfig: {e}")))?,
+    };
     Ok(EngineOptions {
         load: LoadOptions {
             i2s_layout,
+            tl_kernels,
             memory_limit: config.memory_limit.map(|m| m as u64),
             head,
             embeddings,

@@ -82,7 +82,13 @@ fn top_rel_err(ours: &[f32], hf: &[f32], n_vocab: usize) -> f32 {
 /// give the stored head's figures on HF's ten best logits at every position (which it must have
 /// shortlisted), and so HF's greedy tokens, and `INT4_ESTIMATE_TOLERANCE` for the rest.
 pub fn check_case(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind, head: HeadPrecision) -> Result<String, String> {
-    let (model, _) = load_bytes(gguf, LoadOptions { head, ..Default::default() }).map_err(|e| e.to_string())?;
+    check_case_with(case, gguf, hf_logits, kernel, LoadOptions { head, ..Default::default() })
+}
+
+/// [`check_case`] with load options of the caller's (`opts.head` is the head checked).
+pub fn check_case_with(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: KernelKind, opts: LoadOptions) -> Result<String, String> {
+    let head = opts.head;
+    let (model, _) = load_bytes(gguf, opts).map_err(|e| e.to_string())?;
     let tolerance = match head {
         HeadPrecision::Stored => 1e-3,
         HeadPrecision::Int8 => INT8_HEAD_TOLERANCE,

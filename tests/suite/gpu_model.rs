@@ -217,6 +217,33 @@ fn a_model_with_padded_rows_runs_on_the_gpu_and_matches_hf() {
     assert!(e <= GPU_TOLERANCE, "{}: relative error {e:.2e}", case.gguf);
 }
 
+/// bitnet.cpp's TL1 and TL2 files (Microsoft's converter; `quant::tl`) on the GPU path: untiled as they
+/// stream to the device, each projection uploaded once its scale (a tensor of its own, after it) has
+/// arrived. HF's logits, as on the CPU (hf_parity.rs), fed in pieces smaller than a tensor.
+#[test]
+fn tl1_and_tl2_files_run_on_the_gpu_and_match_hf() {
+    use bitnet_web::quant::tl::KernelConfig;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converters");
+    let cases = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
+    for fmt in ["tl1", "tl2"] {
+        let case = cases.iter().find(|c| c.gguf == format!("ms_1bitllm_tl.{fmt}.gguf")).unwrap();
+        let bytes = std::fs::read(dir.join(&case.gguf)).unwrap();
+        let hf: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(dir.join(&case.logits)).unwrap());
+        let ini = std::fs::read_to_string(dir.join(format!("ms_1bitllm_tl.{fmt}.kernel_config.ini"))).unwrap();
+        let opts = LoadOptions { on_gpu: true, context: 64, tl_kernels: KernelConfig::parse(&ini).unwrap(), ..Default::default() };
+        let mut loader = ModelLoader::new(opts, Some(bytes.len() as u64));
+        loader.use_gpu(Gpu::new().unwrap());
+        for chunk in bytes.chunks(4096) {
+            loader.feed(chunk).unwrap();
+        }
+        let (mut m, _) = loader.finish_on_gpu(64).unwrap();
+        let ours = m.forward_blocking(&case.tokens, Logits::All).unwrap();
+        let e = rel_err(&ours, &hf, case.n_vocab);
+        println!("{}: relative error {e:.2e} on the GPU", case.gguf);
+        assert!(e <= GPU_TOLERANCE, "{}: relative error {e:.2e}", case.gguf);
+    }
+}
+
 /// Sampling on the GPU reads back only the 64 best logits when they decide the token (greedy, or
 /// top-k ≤ 64 with penalties that only lower logits) and all of them otherwise (top-k off, a logit
 /// bias): every token is the one sampling from all the logits picks (the same engine asked for

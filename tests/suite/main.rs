@@ -32,6 +32,7 @@ mod kernels;
 mod kv_cache_memory;
 mod layout;
 mod layout_probe;
+mod lookup_tables;
 mod shapes;
 mod structured;
 mod templates;

@@ -107,6 +107,15 @@ struct ModelArgs {
     /// `hidden_activation` key, its vocabulary), which `inspect` prints with the reason.
     #[arg(long, value_enum)]
     activation: Option<Act>,
+    /// A TL1/TL2 file's tiling, for shapes bitnet.cpp's presets do not cover: the
+    /// `include/kernel_config.ini` of the bitnet.cpp build that converted it.
+    #[arg(long, value_name = "INI", value_parser = read_kernel_config)]
+    kernel_config: Option<bitnet_web::quant::tl::KernelConfig>,
+}
+
+fn read_kernel_config(path: &str) -> Result<bitnet_web::quant::tl::KernelConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    bitnet_web::quant::tl::KernelConfig::parse(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -154,6 +163,7 @@ impl ModelArgs {
         EngineOptions {
             load: LoadOptions {
                 i2s_layout: self.i2s_layout.map(Into::into),
+                tl_kernels: self.kernel_config.unwrap_or_default(),
                 head,
                 embeddings: if self.int8_embeddings { EmbeddingPrecision::Int8 } else { EmbeddingPrecision::Auto },
                 memory_limit: self.memory_limit.map(|m| m << 20),
