@@ -2,13 +2,15 @@
 // says it in `info.i2sLayout`, from the caller's `i2sLayout`, the file's `quantize.i2_s.block_size`, or
 // a test sentence scored at load; a file whose weights read badly both ways loads with a warning that
 // names the option to set. (tests/suite/layout_probe.rs tells a 64/16 file apart in every browser the
-// wasm suites run in.)
+// wasm suites run in.) bitnet.cpp's TL1/TL2 files hold no I2_S: they load by their tiling (quant::tl), and reply
+// as their I2_S twin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { openBrowser, ROOT } from "./browser.mjs";
-import { made, synthShape } from "./synth.mjs";
+import zlib from "node:zlib";
+import { made, synthShape, SYNTH_DIR } from "./synth.mjs";
 
 /** Loads `url` on the CPU and completes a raw prompt: `info.i2sLayout`, the warnings posted, the text. */
 async function loaded(url, options = {}) {
@@ -50,4 +52,46 @@ test("our writer's files say their packing; a random file that does not loads wi
   assert.equal(r.layout.layout, 128);
   assert.match(r.layout.warning, /do not say how this I2_S file is packed/);
   assert.ok(r.warnings.some((w) => /i2sLayout: 64/.test(w)), JSON.stringify(r.warnings));
+});
+
+/** A converter fixture, gunzipped where it is gzipped, in target/synth (rewritten each run: fixtures change). */
+function converted(name) {
+  const src = path.join(ROOT, "tests/fixtures/converters", name);
+  const plain = name.replace(/\.gz$/, "");
+  fs.mkdirSync(SYNTH_DIR, { recursive: true });
+  const bytes = fs.readFileSync(src);
+  fs.writeFileSync(path.join(SYNTH_DIR, plain), name.endsWith(".gz") ? zlib.gunzipSync(bytes) : bytes);
+  return `synth/${plain}`;
+}
+
+test("bitnet.cpp's TL1/TL2 files load through the package and reply as their I2_S twin", async () => {
+  // bitnet_b1_58-large's shapes are bitnet.cpp's presets: they load as they are.
+  const twin = await loaded(converted("ms_large_tl.i2_s.gguf.gz"));
+  for (const fmt of ["tl1", "tl2"]) {
+    const r = await loaded(converted(`ms_large_tl.${fmt}.gguf.gz`));
+    assert.equal(r.text, twin.text, fmt);
+    assert.equal(r.layout, null, "no I2_S to decide a packing for");
+    assert.deepEqual(r.warnings, []);
+  }
+  // Tiny shapes, in no preset: refused before the weights, naming the option; loaded with it.
+  const tiny = await loaded(converted("ms_1bitllm_tl.i2_s.gguf"));
+  for (const fmt of ["tl1", "tl2"]) {
+    const url = converted(`ms_1bitllm_tl.${fmt}.gguf`);
+    const refused = await b.page.evaluate(async (url) => {
+      const { createEngine } = await import("./lib/index.js");
+      return createEngine({ model: url, device: "cpu", cache: false }).then(() => null, (e) => ({ name: e.name, message: e.message }));
+    }, url);
+    assert.equal(refused?.name, "UnsupportedModelError", JSON.stringify(refused));
+    assert.match(refused.message, new RegExp(`${fmt.toUpperCase()} lookup-table format .*tlKernelConfig`));
+    const tlKernelConfig = fs.readFileSync(path.join(ROOT, `tests/fixtures/converters/ms_1bitllm_tl.${fmt}.kernel_config.ini`), "utf8");
+    const r = await loaded(url, { tlKernelConfig });
+    assert.equal(r.text, tiny.text, fmt);
+  }
+  // A config that is not one: a TypeError that says where.
+  const bad = await b.page.evaluate(async (url) => {
+    const { createEngine } = await import("./lib/index.js");
+    return createEngine({ model: url, device: "cpu", cache: false, tlKernelConfig: "[K]\nm = x\n" }).then(() => null, (e) => ({ name: e.name, message: e.message }));
+  }, converted("ms_1bitllm_tl.tl1.gguf"));
+  assert.equal(bad?.name, "TypeError", JSON.stringify(bad));
+  assert.match(bad.message, /tlKernelConfig: line 2: 'x' is not a whole number/);
 });

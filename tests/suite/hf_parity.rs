@@ -48,7 +48,7 @@ fn files_from_other_converters_match_hf_by_default() {
         ("upstream_2b4t.tq2_0.gguf", "bitnet", Activation::Relu2),
     ];
     // The lookup-table files have a test of their own, below.
-    let m: Vec<_> = m.into_iter().filter(|c| !c.gguf.starts_with("ms_1bitllm_tl.")).collect();
+    let m: Vec<_> = m.into_iter().filter(|c| !c.gguf.contains("_tl.")).collect();
     assert_eq!(m.len(), want.len());
     for (case, (file, arch, act)) in m.iter().zip(want) {
         assert_eq!(case.gguf, file);
@@ -76,19 +76,33 @@ fn files_from_other_converters_match_hf_by_default() {
     }
 }
 
+/// A fixture file, gunzipped when its name says so (the large-shape ones).
+fn fixture_bytes(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
+        return out;
+    }
+    bytes
+}
+
 /// bitnet.cpp's lookup-table formats as Microsoft's converter writes them (make_converter_fixtures.py):
-/// one checkpoint converted to I2_S, TL1 and TL2, the last two tiled by a kernel config of the kind a
-/// bitnet.cpp build generates (both TL1 block sizes; TL2 with leftover columns in every matrix). Read
-/// with that config, each gives its I2_S twin's weights code for code, and HF's logits on every kernel.
-/// Read without it, it is refused at the header: these shapes are in none of bitnet.cpp's presets.
+/// a checkpoint converted to I2_S, TL1 and TL2. Read, each TL file gives its I2_S twin's weights code for
+/// code, and HF's logits on every kernel.
+/// - `ms_1bitllm_tl`: tiny shapes, tiled by a kernel config of the kind a bitnet.cpp build generates
+///   (both TL1 block sizes; TL2 with leftover columns in every matrix). Read with that config; without
+///   it, refused at the header, as these shapes are in none of bitnet.cpp's presets.
+/// - `ms_large_tl`: bitnet_b1_58-large's shapes, tiled by the configs bitnet.cpp's codegen writes when
+///   its setup converts that model. Read with no config: from the presets (`quant::tl::PRESETS`), which
+///   must agree with codegen's files.
 #[test]
 fn tl1_and_tl2_files_read_as_their_i2_s_twin() {
     use bitnet_web::model::{LoadOptions, ModelError, check_header, load_bytes};
-    use bitnet_web::quant::tl::{KernelConfig, Tiling};
+    use bitnet_web::quant::tl::{self, KernelConfig, Tiling};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converters");
     let m = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
     let stored = LoadOptions { head: HeadPrecision::Stored, ..Default::default() };
-    let (twin, _) = load_bytes(&std::fs::read(dir.join("ms_1bitllm_tl.i2_s.gguf")).unwrap(), stored).unwrap();
     let weights = |model: &bitnet_web::model::Model| -> Vec<(Vec<u8>, String)> {
         let mut out = Vec::new();
         for l in &model.layers {
@@ -98,43 +112,56 @@ fn tl1_and_tl2_files_read_as_their_i2_s_twin() {
         }
         out
     };
-    let want = weights(&twin);
-    for (fmt, name) in [("tl1", "TL1"), ("tl2", "TL2")] {
-        let file = format!("ms_1bitllm_tl.{fmt}.gguf");
-        let case = m.iter().find(|c| c.gguf == file).expect("in the manifest");
-        let gguf = std::fs::read(dir.join(&file)).unwrap();
-        let logits = std::fs::read(dir.join(&case.logits)).unwrap();
-        let g = bitnet_web::gguf::read_all(&gguf).unwrap().0;
-        assert!(g.tensors.iter().any(|t| t.ty.name() == name), "{file} holds {name} tensors");
+    for (model_name, ext, presets) in [("ms_1bitllm_tl", "gguf", false), ("ms_large_tl", "gguf.gz", true)] {
+        let (twin, _) = load_bytes(&fixture_bytes(&dir.join(format!("{model_name}.i2_s.{ext}"))), stored).unwrap();
+        let want = weights(&twin);
+        for (fmt, name) in [("tl1", "TL1"), ("tl2", "TL2")] {
+            let file = format!("{model_name}.{fmt}.{ext}");
+            let case = m.iter().find(|c| c.gguf == file).expect("in the manifest");
+            let gguf = fixture_bytes(&dir.join(&file));
+            let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+            let g = bitnet_web::gguf::read_all(&gguf).unwrap().0;
+            assert!(g.tensors.iter().any(|t| t.ty.name() == name), "{file} holds {name} tensors");
+            let ini = std::fs::read_to_string(dir.join(format!("{model_name}.{fmt}.kernel_config.ini"))).unwrap();
+            let kernels = KernelConfig::parse(&ini).unwrap();
 
-        let e = check_header(&g, &stored).err().expect("no preset covers these shapes");
-        let ModelError::UnsupportedTensor { reason, .. } = &e else { panic!("{file}: {e:?}") };
-        assert!(reason.contains(name) && reason.contains("kernel_config.ini") && reason.contains("I2_S"), "{reason}");
-
-        let kernels = KernelConfig::parse(&std::fs::read_to_string(dir.join(format!("ms_1bitllm_tl.{fmt}.kernel_config.ini"))).unwrap()).unwrap();
-        let opts = LoadOptions { tl_kernels: kernels, ..stored };
-        let (model, _) = load_bytes(&gguf, opts).unwrap();
-        let got = weights(&model);
-        assert_eq!(got.len(), want.len());
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g.1, w.1, "{file}: projection {i}'s scale and shape");
-            assert!(g.0 == w.0, "{file}: projection {i}'s codes differ from the I2_S twin's");
+            let opts = if presets {
+                // codegen's own config for the model, kernel by kernel, is what the presets say.
+                let ty = g.tensors.iter().find(|t| t.ty.name() == name).unwrap().ty;
+                for t in g.tensors.iter().filter(|t| t.ty == ty) {
+                    let (rows, cols) = (t.shape[1] as usize, t.shape[0] as usize);
+                    assert_eq!(tl::preset(ty, rows, cols), kernels.find(rows, cols), "{file}: {}", t.name);
+                }
+                stored
+            } else {
+                let e = check_header(&g, &stored).err().expect("no preset covers these shapes");
+                let ModelError::UnsupportedTensor { reason, .. } = &e else { panic!("{file}: {e:?}") };
+                assert!(reason.contains(name) && reason.contains("kernel_config.ini") && reason.contains("I2_S"), "{reason}");
+                LoadOptions { tl_kernels: kernels, ..stored }
+            };
+            let (model, _) = load_bytes(&gguf, opts).unwrap();
+            let got = weights(&model);
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.1, w.1, "{file}: projection {i}'s scale and shape");
+                assert!(g.0 == w.0, "{file}: projection {i}'s codes differ from the I2_S twin's");
+            }
+            for kernel in bitnet_web::kernels::KernelKind::available() {
+                let report = check_case_with(case, &gguf, &logits, kernel, opts).unwrap_or_else(|e| panic!("{file}: {e}"));
+                println!("{file} ({}): {report}", kernel.name());
+            }
+            if presets {
+                continue;
+            }
+            // Another tiling that fits the same matrices reads other weights: the comparison can fail.
+            let wrong = match name {
+                "TL1" => "[K0]\nm=256\nk=256\nbm=256\nbk=64\nbmm=64\n",
+                _ => "[K0]\nm=256\nk=256\nbm=256\nbk=96\nbmm=32\n",
+            };
+            let wrong = KernelConfig::parse(&format!("{wrong}{ini}")).unwrap();
+            assert!(wrong.find(256, 256).is_some_and(|t: Tiling| t.tile_rows == 256));
+            let (model, _) = load_bytes(&gguf, LoadOptions { tl_kernels: wrong, ..stored }).unwrap();
+            assert!(model.layers[0].wq.w.codes != twin.layers[0].wq.w.codes, "{file}: a wrong tiling read the same codes");
         }
-        for kernel in bitnet_web::kernels::KernelKind::available() {
-            let report = check_case_with(case, &gguf, &logits, kernel, opts).unwrap_or_else(|e| panic!("{file}: {e}"));
-            println!("{file} ({}): {report}", kernel.name());
-        }
-
-        // Another tiling that fits the same matrices reads other weights: the comparison can fail.
-        let wrong = match name {
-            "TL1" => "[K0]\nm=256\nk=256\nbm=256\nbk=64\nbmm=64\n",
-            _ => "[K0]\nm=256\nk=256\nbm=256\nbk=96\nbmm=32\n",
-        };
-        let mut text = std::fs::read_to_string(dir.join(format!("ms_1bitllm_tl.{fmt}.kernel_config.ini"))).unwrap();
-        text = text.replacen("[Kernels_0]", "[Unused]", 1).replacen("m = 256\nk = 256", "m = 1\nk = 1", 1);
-        let wrong = KernelConfig::parse(&format!("{wrong}{text}")).unwrap();
-        assert!(wrong.find(256, 256).is_some_and(|t: Tiling| t.tile_rows == 256));
-        let (model, _) = load_bytes(&gguf, LoadOptions { tl_kernels: wrong, ..stored }).unwrap();
-        assert!(model.layers[0].wq.w.codes != twin.layers[0].wq.w.codes, "{file}: a wrong tiling read the same codes");
     }
 }
