@@ -119,11 +119,11 @@ export interface CreateEngineOptions {
   /** Expected SHA-256 (hex) of the file; a mismatch is a DownloadError and nothing is kept. */
   sha256?: string;
   /**
-   * I2_S block layout: 128 (x86 builds, the official files) or 64 (bitnet.cpp ARM builds since 2025-11).
-   * Unset (default): what the file says, else 128 when the weights read well so, else whichever of the two
-   * reads clearly better (`info.i2sLayout` says which and why).
+   * I2_S layout: 128 (x86 builds, the official files), 64 (bitnet.cpp ARM builds since 2025-11) or "1x4"
+   * (its x86 builds configured without ACT_PARALLEL). Unset (default): what the file says, else 128 when the
+   * weights read well so, else whichever reading is clearly better (`info.i2sLayout` says which and why).
    */
-  i2sLayout?: 128 | 64;
+  i2sLayout?: 128 | 64 | "1x4";
   /**
    * The FFN activation, over what the file's clues decide (`header.model` says what they decided and
    * why). Only for a file whose clues are wrong: a choice that disagrees with them is a "warning".
@@ -484,12 +484,12 @@ export interface EngineInfo {
   crossOriginIsolated: boolean;
   wasmMemoryBytes: number;
   /**
-   * How an I2_S file's projections are read: 128 (x86 builds of bitnet.cpp, the official files) or 64 (its
-   * ARM builds since 2025-11), and why: the `i2sLayout` option, the file's `quantize.i2_s.block_size`, or,
+   * How an I2_S file's projections are read: 128 (x86 builds of bitnet.cpp, the official files), 64 (its
+   * ARM builds since 2025-11) or "1x4" (its x86 builds without ACT_PARALLEL), and why: the `i2sLayout` option, the file's `quantize.i2_s.block_size`, or,
    * where neither says, a test sentence scored each way at load. `warning` is set (and posted as a
-   * warning) when the weights read badly both ways. Null for a file without I2_S.
+   * warning) when the weights read badly every way. Null for a file without I2_S.
    */
-  i2sLayout: { layout: 128 | 64; reason: string; warning?: string } | null;
+  i2sLayout: { layout: 128 | 64 | "1x4"; reason: string; warning?: string } | null;
 }
 
 /** `engine.embeddings.create`'s request, as OpenAI's. */

@@ -359,6 +359,8 @@ pub struct Engine {
     i2s_layout: Option<LayoutDecision>,
     /// That packing is assumed until `settle_i2s_layout` tries the weights.
     layout_unsettled: bool,
+    /// Whether every I2_S matrix has its rows in fours, so that the probe may try the 1×4 reading.
+    rows_in_fours: bool,
 }
 
 impl Engine {
@@ -397,8 +399,9 @@ impl Engine {
         let chat = ChatFormat::for_model(gguf, &text(tokenizer.bos), &text(tokenizer.eos));
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: compute.kind().name(), ..Stats::default() };
-        let mut engine = Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None, i2s_layout: None, layout_unsettled: false };
+        let mut engine = Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None, i2s_layout: None, layout_unsettled: false, rows_in_fours: false };
         (engine.i2s_layout, engine.layout_unsettled) = layout_probe::at_load(&engine, gguf, opts.load.i2s_layout)?;
+        engine.rows_in_fours = crate::model::i2s_layout::rows_in_fours(gguf);
         Ok(engine)
     }
 

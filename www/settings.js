@@ -47,12 +47,14 @@ export const systemPrompt = () => $("system").value.trim();
 export const device = () => new URLSearchParams(location.search).get("device") || $("device").value;
 /**
  * How to read the model file, over what its bytes and weights decide: the I2_S layout (128 for x86 builds
- * of bitnet.cpp, 64 for its ARM builds; unset, the engine tries the weights) and the FFN activation
+ * of bitnet.cpp, 64 for its ARM builds, "1x4" for x86 builds without ACT_PARALLEL; unset, the engine tries
+ * the weights) and the FFN activation
  * (`createEngine`'s options).
  */
 export function fileOptions() {
-  const [layout, activation] = [Number($("i2s-layout").value), $("activation").value];
-  return { ...(layout === 64 || layout === 128 ? { i2sLayout: layout } : {}), ...(activation ? { activation } : {}) };
+  const [value, activation] = [$("i2s-layout").value, $("activation").value];
+  const layout = value === "1x4" ? value : Number(value);
+  return { ...(layout === 64 || layout === 128 || layout === "1x4" ? { i2sLayout: layout } : {}), ...(activation ? { activation } : {}) };
 }
 
 /** "slide" (drop the oldest turns) or "error" (stop with ContextFullError). */

@@ -1,7 +1,7 @@
 // The service worker: keeps the app shell (pages, scripts, the wasm builds) and the embedded model
 // in Cache Storage, so that a second visit works with the network off. Pages and scripts are
 // network-first (updates show up at once online); models are cache-first (they never change).
-const CACHE = "bitnet-web-shell-v12";
+const CACHE = "bitnet-web-shell-v13";
 /** The package's model store where a browser has no OPFS (lib/store-cache.js): never cleared here. */
 const MODELS = "bitnet-web-models";
 const SHELL = [

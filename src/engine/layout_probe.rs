@@ -1,14 +1,14 @@
 //! Telling an I2_S file's packing from its weights, when neither the caller nor the file says it.
 //!
 //! Why: ARM builds of bitnet.cpp (since 2025-11) pack I2_S 64/16, x86 builds and the official files 128/32,
-//! and the file does not say which (`model::i2s_layout`). Read the wrong way, a model still runs, and
+//! x86 builds configured without `ACT_PARALLEL` 1×4, and the file does not say which (`model::i2s_layout`). Read the wrong way, a model still runs, and
 //! answers in fluent-looking garbage. A trained model read the right way predicts ordinary English far
 //! better than chance; read the wrong way, each projection sees its inputs shuffled, and it does no
 //! better than chance. So the engine scores one sentence each way and keeps the clearly better reading.
 //!
 //! Cost: one forward pass over the sentence (about 30 tokens) when 128/32 reads well, as an official file
-//! should; a second pass and two in-place reshuffles of the projections (`quant::relayout`, eight
-//! masks and shifts a word) only when it does not. A model that reads badly both ways (a random test
+//! should; a pass for each other reading and the reshuffles between them (`quant::relayout`: eight masks
+//! and shifts a word in place for 64/16, a copy of each matrix for 1×4) only when it does not. A model that reads badly both ways (a random test
 //! model, a broken file) keeps 128/32 with a warning that names the option to set.
 
 use crate::gguf::Gguf;
@@ -48,10 +48,7 @@ fn assumed(why: impl std::fmt::Display) -> LayoutDecision {
 }
 
 fn name(l: I2sLayout) -> &'static str {
-    match l {
-        I2sLayout::Block128 => "128/32",
-        I2sLayout::Block64 => "64/16",
-    }
+    l.name()
 }
 
 /// Decides from what is said (the caller, the file) and from what the header rules out; `Ok(None)` for a
@@ -98,25 +95,35 @@ pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
     if nll128 <= READS_WELL * ln_vocab {
         return said(I2sLayout::Block128, format!("128/32 I2_S: read so, the model predicts a test sentence at {nll128:.2} nats a token (chance: {ln_vocab:.1})"));
     }
-    engine.compute.reread_i2s(I2sLayout::Block64);
-    let nll64 = nll(engine, &tokens);
-    let both = format!("{nll128:.2} nats a token read 128/32, {nll64:.2} read 64/16 (chance: {ln_vocab:.1})");
-    // The better reading wins where it beats chance and the other clearly.
-    let wins = |a: f32, b: f32| a < ln_vocab && a + CLEARLY <= b;
-    if wins(nll64, nll128) {
-        return said(I2sLayout::Block64, format!("64/16 I2_S, as bitnet.cpp's ARM builds since 2025-11 pack it: a test sentence costs {both}"));
+    // The other readings, each from the one before (1×4 only where every matrix has its rows in fours).
+    let mut scores = vec![(I2sLayout::Block128, nll128)];
+    let mut now = I2sLayout::Block128;
+    let others: &[I2sLayout] = if engine.rows_in_fours { &[I2sLayout::Block64, I2sLayout::Rows4] } else { &[I2sLayout::Block64] };
+    for &l in others {
+        engine.compute.reread_i2s(now, l);
+        now = l;
+        scores.push((l, nll(engine, &tokens)));
     }
-    engine.compute.reread_i2s(I2sLayout::Block128);
-    if wins(nll128, nll64) {
-        return said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing: a test sentence costs {both}"));
-    }
-    LayoutDecision {
-        layout: I2sLayout::Block128,
-        reason: "128/32 I2_S, the official files' packing, assumed".into(),
-        warning: Some(format!(
-            "the weights do not say how this I2_S file is packed (a test sentence costs {both}), so it runs 128/32, \
-             the official files' packing; if its replies are garbage, load it with i2sLayout: 64 (CLI: --i2s-layout 64)"
-        )),
+    let read = |&(l, v): &(I2sLayout, f32)| if l == I2sLayout::Block128 { format!("{v:.2} nats a token read 128/32") } else { format!("{v:.2} read {}", l.name()) };
+    let both = format!("{} (chance: {ln_vocab:.1})", scores.iter().map(read).collect::<Vec<_>>().join(", "));
+    // The best reading wins where it beats chance and every other clearly.
+    let best = scores.iter().copied().filter(|v| !v.1.is_nan()).min_by(|a, b| a.1.total_cmp(&b.1));
+    let winner = best.filter(|&(l, v)| v < ln_vocab && scores.iter().all(|&(m, w)| m == l || v + CLEARLY <= w)).map(|w| w.0);
+    let keep = winner.unwrap_or(I2sLayout::Block128);
+    engine.compute.reread_i2s(now, keep);
+    match winner {
+        Some(I2sLayout::Block64) => said(I2sLayout::Block64, format!("64/16 I2_S, as bitnet.cpp's ARM builds since 2025-11 pack it: a test sentence costs {both}")),
+        Some(I2sLayout::Rows4) => said(I2sLayout::Rows4, format!("1×4 I2_S, as bitnet.cpp's x86 builds without ACT_PARALLEL pack it: a test sentence costs {both}")),
+        Some(I2sLayout::Block128) => said(I2sLayout::Block128, format!("128/32 I2_S, the official files' packing: a test sentence costs {both}")),
+        None => LayoutDecision {
+            layout: I2sLayout::Block128,
+            reason: "128/32 I2_S, the official files' packing, assumed".into(),
+            warning: Some(format!(
+                "the weights do not say how this I2_S file is packed (a test sentence costs {both}), so it runs 128/32, \
+                 the official files' packing; if its replies are garbage, load it with i2sLayout: 64 or \"1x4\" (CLI: \
+                 --i2s-layout 64 or 1x4)"
+            )),
+        },
     }
 }
 

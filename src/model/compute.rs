@@ -106,11 +106,11 @@ impl Compute {
         }
     }
 
-    /// Turns the projections the CPU holds between their 128/32 and 64/16 readings (`Model::reread_i2s`),
+    /// Turns the projections the CPU holds from one I2_S reading to another (`Model::reread_i2s`),
     /// emptying the cache; nothing where the host holds no weights.
-    pub fn reread_i2s(&mut self, to: crate::quant::I2sLayout) {
+    pub fn reread_i2s(&mut self, from: crate::quant::I2sLayout, to: crate::quant::I2sLayout) {
         if let Place::Cpu { model, cache } = &mut self.place {
-            model.reread_i2s(to);
+            model.reread_i2s(from, to);
             cache.truncate(0);
         }
     }

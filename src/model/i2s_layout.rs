@@ -58,17 +58,29 @@ pub fn rereadable(g: &Gguf) -> Result<(), String> {
     }
 }
 
+/// Whether every I2_S tensor of `g` has its rows in fours, as the 1×4 packing needs.
+pub fn rows_in_fours(g: &Gguf) -> bool {
+    g.tensors.iter().filter(|t| t.ty == TensorType::I2_S).all(|t| t.shape.get(1).is_some_and(|&r| r % 4 == 0))
+}
+
 impl Model {
-    /// Turns every projection between its 128/32 reading (the file's bytes as copied) and its 64/16
-    /// reading (`to`), in place; only for a model whose file passed [`rereadable`].
-    pub fn reread_i2s(&mut self, to: I2sLayout) {
-        let turn = match to {
-            I2sLayout::Block64 => relayout::from_block64,
-            I2sLayout::Block128 => relayout::to_block64,
-        };
+    /// Turns every projection from its `from` reading to its `to` reading, through the file's bytes (the
+    /// 128/32 reading is those bytes as copied); only for a model whose file passed [`rereadable`], and
+    /// to 1×4 only where [`rows_in_fours`].
+    pub fn reread_i2s(&mut self, from: I2sLayout, to: I2sLayout) {
         for l in &mut self.layers {
             for p in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w_gate, &mut l.w_up, &mut l.w_down] {
-                turn(&mut p.w.codes);
+                let (codes, cols) = (&mut p.w.codes, p.w.cols);
+                match from {
+                    I2sLayout::Block128 => {}
+                    I2sLayout::Block64 => relayout::to_block64(codes),
+                    I2sLayout::Rows4 => relayout::to_rows4(codes, cols),
+                }
+                match to {
+                    I2sLayout::Block128 => {}
+                    I2sLayout::Block64 => relayout::from_block64(codes),
+                    I2sLayout::Rows4 => relayout::from_rows4(codes, cols),
+                }
             }
         }
     }

@@ -59,11 +59,15 @@ pub const DENSE: [TensorType; 9] = [
 pub struct DecodeOptions {
     /// I2_S files do not say which packing they use; the official 2B4T file uses 128/32.
     pub i2s_layout: I2sLayout,
+    /// A row's length, which the 1×4 I2_S packing needs (0: the tensor is one row).
+    pub row_len: usize,
 }
 
 /// Decodes `n` elements of `ty` stored in `data` to f32.
 pub fn decode(ty: TensorType, data: &[u8], n: u64, opts: DecodeOptions) -> Result<Vec<f32>, QuantError> {
+    let row = if opts.row_len == 0 { n } else { opts.row_len as u64 };
     let block = match ty {
+        TensorType::I2_S if opts.i2s_layout == I2sLayout::Rows4 => 4 * row,
         TensorType::I2_S => opts.i2s_layout.block_size() as u64,
         _ => ty.block_size(),
     };
@@ -87,7 +91,7 @@ pub fn decode(ty: TensorType, data: &[u8], n: u64, opts: DecodeOptions) -> Resul
         TensorType::Q6_K => q6_k::decode(data, &mut out),
         TensorType::TQ1_0 => tq1_0::decode(data, &mut out),
         TensorType::TQ2_0 => tq2_0::decode(data, &mut out),
-        TensorType::I2_S => i2_s::decode(data, &mut out, opts.i2s_layout),
+        TensorType::I2_S => i2_s::decode(data, &mut out, row as usize, opts.i2s_layout),
         other => return Err(QuantError::Unsupported(other)),
     }
     Ok(out)

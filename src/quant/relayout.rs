@@ -1,4 +1,4 @@
-//! Turning packed I2_S codes read with the wrong block layout into the right ones, in place.
+//! Turning packed I2_S codes read with the wrong layout into the right ones.
 //!
 //! Why: a file cannot say whether bitnet.cpp packed it 128/32 (x86, the official files) or 64/16 (its ARM
 //! builds since 2025-11), and both read without error (spec §2.9, pitfall 3). With rows that are whole
@@ -38,6 +38,35 @@ pub fn to_block64(codes: &mut [u8]) {
         let x1 = (n0 & splat(0x0C)) << 4 | (n1 & splat(0x0C)) << 2 | (n0 & splat(0x03)) << 2 | (n1 & splat(0x03));
         (x0, x1)
     });
+}
+
+/// Codes that were packed 1×4 (bitnet.cpp's x86 quantizer without `ACT_PARALLEL`: byte `(r/4)·cols + c`
+/// holds column `c` of rows `r..r+4`) but placed as if 128/32 become the kernel layout of the true
+/// weights, for a matrix with rows of `cols` (a multiple of 128) in fours. Unlike the 64/16 shuffle
+/// this moves codes across rows, so it goes through a copy of the matrix: it runs only when the
+/// engine probes a file whose packing nothing said (`engine::layout_probe`).
+pub fn from_rows4(codes: &mut [u8], cols: usize) {
+    let file = codes.to_vec();
+    let stride = cols / 4;
+    for (at, out) in codes.iter_mut().enumerate() {
+        // Kernel byte `at` of row r: columns c0 + 32g (g = 0..3) in bits 7:6..1:0.
+        let (r, p) = (at / stride, at % stride);
+        let c0 = (p / BLOCK_BYTES) * 128 + p % BLOCK_BYTES;
+        let code = |c: usize| (file[(r / 4) * cols + c] >> (6 - 2 * (r % 4))) & 3;
+        *out = code(c0) << 6 | code(c0 + 32) << 4 | code(c0 + 64) << 2 | code(c0 + 96);
+    }
+}
+
+/// The inverse of [`from_rows4`]: back to the file's bytes as they were copied.
+pub fn to_rows4(codes: &mut [u8], cols: usize) {
+    let kernel = codes.to_vec();
+    let stride = cols / 4;
+    for (at, out) in codes.iter_mut().enumerate() {
+        // File byte `at`: column c of rows 4q..4q+4.
+        let (q, c) = (at / cols, at % cols);
+        let code = |r: usize| (kernel[r * stride + (c / 128) * BLOCK_BYTES + c % 32] >> (6 - 2 * (c % 128 / 32))) & 3;
+        *out = code(4 * q) << 6 | code(4 * q + 1) << 4 | code(4 * q + 2) << 2 | code(4 * q + 3);
+    }
 }
 
 /// Calls `f` on the two 16-byte halves of each 32-byte block, eight bytes at a time, and stores what it
@@ -90,5 +119,39 @@ mod tests {
             to_block64(&mut copied.codes);
             assert_eq!(copied.codes, file[..n / 4], "seed {seed}: back to the file's bytes");
         }
+    }
+
+    #[test]
+    fn from_rows4_is_what_the_scalar_1x4_reader_packs() {
+        for (seed, rows, cols) in [(1, 4, 128), (2, 8, 256), (3, 12, 640), (4, 4, 2560)] {
+            let n = rows * cols;
+            let mut file = bytes(n / 4, seed);
+            file.extend_from_slice(&0.5f32.to_le_bytes());
+            file.resize(n / 4 + 32, 0);
+            let reference = ternary::pack(TensorType::I2_S, file.clone(), cols, rows, I2sLayout::Rows4).unwrap();
+            let mut copied = ternary::pack(TensorType::I2_S, file.clone(), cols, rows, I2sLayout::Block128).unwrap();
+            assert_ne!(copied.codes, reference.codes, "seed {seed}: the two readings differ");
+            from_rows4(&mut copied.codes, cols);
+            assert_eq!(copied.codes, reference.codes, "seed {seed}: {rows}x{cols}");
+            to_rows4(&mut copied.codes, cols);
+            assert_eq!(copied.codes, file[..n / 4], "seed {seed}: back to the file's bytes");
+        }
+    }
+
+    #[test]
+    fn rows4_reads_bitnet_cpps_worked_bytes() {
+        // quantize_i2_s's 1×4 branch: q = weight + 1, byte = q(r0) << 6 | q(r1) << 4 | q(r2) << 2 | q(r3),
+        // at (r/4)·cols + c. Rows (+1, 0, -1, 0) in column 0 → 2<<6 | 1<<4 | 0<<2 | 1 = 0x91.
+        let (rows, cols) = (4, 128);
+        let mut file = vec![0x55u8; rows * cols / 4];
+        file[0] = 0x91;
+        file[127] = 0x19; // column 127: (0, +1, -1, +1)... q = 0,1,2,1 → 0x19
+        file.extend_from_slice(&1f32.to_le_bytes());
+        file.resize(rows * cols / 4 + 32, 0);
+        let w = ternary::pack(TensorType::I2_S, file, cols, rows, I2sLayout::Rows4).unwrap().to_f32();
+        let col = |c: usize| [0, 1, 2, 3].map(|r| w[r * cols + c]);
+        assert_eq!(col(0), [1.0, 0.0, -1.0, 0.0]);
+        assert_eq!(col(127), [-1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(col(5), [0.0; 4]);
     }
 }

@@ -152,6 +152,10 @@ pub fn pack(
     if ty == TensorType::I2_S && n % i2s_layout.block_size() as u64 != 0 {
         return Err(QuantError::PartialBlock { ty, n, block: i2s_layout.block_size() as u64 });
     }
+    // 1×4 packs rows in fours (bitnet.cpp asserts it when it writes them).
+    if ty == TensorType::I2_S && i2s_layout == I2sLayout::Rows4 && rows % 4 != 0 {
+        return Err(QuantError::PartialBlock { ty, n, block: 4 * cols as u64 });
+    }
     let padded = pad_cols(cols);
     let expected = ty.byte_size(n).unwrap_or(u64::MAX);
     if data.len() as u64 != expected {
@@ -168,7 +172,7 @@ pub fn pack(
             } else {
                 // Code 1 is weight 0: the padding columns add nothing.
                 for r in 0..rows {
-                    pack_row(|c| if c < cols { i2_s::code(&data, r * cols + c, i2s_layout) } else { 1 }, padded, &mut codes);
+                    pack_row(|c| if c < cols { i2_s::code(&data, r * cols + c, cols, i2s_layout) } else { 1 }, padded, &mut codes);
                 }
             }
             TernaryScale::PerTensor(s)

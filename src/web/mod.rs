@@ -129,9 +129,9 @@ impl GgufInspector {
 #[serde(default, rename_all = "camelCase")]
 struct LoadConfig {
     file_length: Option<f64>,
-    /// 128 (the official file) or 64 (bitnet.cpp ARM builds since 2025-11); unset: what the file says,
-    /// else probed at load (`engine::LayoutDecision`).
-    i2s_layout: Option<u32>,
+    /// 128 (the official file), 64 (bitnet.cpp ARM builds since 2025-11) or "1x4" (its x86 builds
+    /// without ACT_PARALLEL); unset: what the file says, else probed at load (`engine::LayoutDecision`).
+    i2s_layout: Option<serde_json::Value>,
     /// Refuse models that need more memory than this, before downloading them.
     memory_limit: Option<f64>,
     /// "relu2" or "silu": the FFN activation, over what the file's clues decide (`model::evidence`).
@@ -166,11 +166,12 @@ fn load_config(options: JsValue) -> Result<LoadConfig, JsValue> {
 
 /// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
 fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
-    let i2s_layout = match config.i2s_layout {
+    let i2s_layout = match &config.i2s_layout {
         None => None,
-        Some(128) => Some(I2sLayout::Block128),
-        Some(64) => Some(I2sLayout::Block64),
-        Some(n) => return Err(js_error("TypeError", &format!("i2sLayout must be 128 or 64, not {n}"))),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(128) => Some(I2sLayout::Block128),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(64) => Some(I2sLayout::Block64),
+        Some(serde_json::Value::String(s)) if s == "1x4" => Some(I2sLayout::Rows4),
+        Some(v) => return Err(js_error("TypeError", &format!("i2sLayout must be 128, 64 or \"1x4\", not {v}"))),
     };
     let head = match config.lm_head.as_deref() {
         None | Some("auto") => HeadPrecision::Auto,
@@ -299,12 +300,17 @@ fn embedding_json(e: &engine::Embedding, dimensions: Option<usize>) -> Result<Js
 fn layout_json(d: Option<&engine::LayoutDecision>) -> Result<JsValue, JsValue> {
     #[derive(Serialize)]
     struct Decision<'a> {
-        layout: usize,
+        /// 128, 64 or "1x4", as the `i2sLayout` option takes it.
+        layout: serde_json::Value,
         reason: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         warning: Option<&'a str>,
     }
-    let d = d.map(|d| Decision { layout: d.layout.block_size(), reason: &d.reason, warning: d.warning.as_deref() });
+    let layout = |l: I2sLayout| match l {
+        I2sLayout::Rows4 => serde_json::Value::from("1x4"),
+        l => serde_json::Value::from(l.block_size()),
+    };
+    let d = d.map(|d| Decision { layout: layout(d.layout), reason: &d.reason, warning: d.warning.as_deref() });
     serde_wasm_bindgen::to_value(&d).map_err(|e| js_error("Error", &e.to_string()))
 }
 

@@ -141,7 +141,7 @@ pub fn check_fixture(fx: &Fixture, g: &Gguf, data: &[Vec<u8>]) -> Result<(), Str
     }
     let mut decoded = Vec::new();
     for (t, bytes) in g.tensors.iter().zip(data) {
-        let opts = DecodeOptions { i2s_layout: fx.i2s_layout };
+        let opts = DecodeOptions { i2s_layout: fx.i2s_layout, ..Default::default() };
         let v = quant::decode(t.ty, bytes, t.n_elements, opts).map_err(|e| format!("{name}/{}: {e}", t.name))?;
         decoded.extend(v);
     }

@@ -69,7 +69,7 @@ fn random_ternary(rng: &mut Rng, rows: usize, cols: usize, per_block: bool) -> P
         let d: Vec<half::f16> = (0..rows * cols / 256).map(|_| half::f16::from_f32(uniform(rng, 0.01, 2.0))).collect();
         ternary::pack(TensorType::TQ2_0, quant::tq2_0::encode(&t, &d), cols, rows, I2sLayout::Block128).unwrap()
     } else {
-        let bytes = quant::i2_s::encode(&t, uniform(rng, 0.1, 3.0), I2sLayout::Block128);
+        let bytes = quant::i2_s::encode(&t, cols, uniform(rng, 0.1, 3.0), I2sLayout::Block128);
         ternary::pack(TensorType::I2_S, bytes, cols, rows, I2sLayout::Block128).unwrap()
     }
 }

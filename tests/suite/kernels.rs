@@ -36,7 +36,7 @@ fn random_q(rng: &mut Rng, n: usize) -> Vec<i8> {
 
 fn random_i2s(rng: &mut Rng, rows: usize, cols: usize) -> PackedTernary {
     let t = random_ternary(rng, rows * cols);
-    let bytes = quant::i2_s::encode(&t, 0.5 + rng.below(100) as f32 / 64.0, I2sLayout::Block128);
+    let bytes = quant::i2_s::encode(&t, cols, 0.5 + rng.below(100) as f32 / 64.0, I2sLayout::Block128);
     ternary::pack(TensorType::I2_S, bytes, cols, rows, I2sLayout::Block128).unwrap()
 }
 
@@ -76,7 +76,7 @@ fn dot_codes_agree_bit_exactly() {
         // Trials 0-3: the extremes that reach the kernels' i16 partial-sum bounds (all codes 2,
         // i.e. every weight +1, against all -128 or all 127), and the same activations on random weights.
         let w = if trial < 2 {
-            let bytes = quant::i2_s::encode(&vec![1i8; cols], 1.0, I2sLayout::Block128);
+            let bytes = quant::i2_s::encode(&vec![1i8; cols], cols, 1.0, I2sLayout::Block128);
             ternary::pack(TensorType::I2_S, bytes, cols, 1, I2sLayout::Block128).unwrap()
         } else {
             random_i2s(&mut rng, 1, cols)
@@ -117,13 +117,13 @@ fn dot_codes_agree_bit_exactly() {
 fn rows_that_straddle_i2s_blocks_are_padded_exactly() {
     let mut rng = Rng(31);
     for _ in 0..20 {
-        let layout = if rng.below(2) == 0 { I2sLayout::Block128 } else { I2sLayout::Block64 };
+        let layout = [I2sLayout::Block128, I2sLayout::Block64, I2sLayout::Rows4][rng.below(3) as usize];
         // A width off the 128 grid (an odd number of 64s), and an even row count: the flat tensor is
-        // still whole blocks of either layout, as 3B's 8640 x 3200 is.
-        let (cols, rows) = (64 * (1 + 2 * rng.below(8) as usize), 2 * (1 + rng.below(20) as usize));
+        // still whole blocks of either block layout, as 3B's 8640 x 3200 is (1×4: rows in fours).
+        let (cols, rows) = (64 * (1 + 2 * rng.below(8) as usize), 4 * (1 + rng.below(10) as usize) - 2 * (layout != I2sLayout::Rows4) as usize);
         let t = random_ternary(&mut rng, rows * cols);
         let scale = 0.5 + rng.below(100) as f32 / 64.0;
-        let w = ternary::pack(TensorType::I2_S, quant::i2_s::encode(&t, scale, layout), cols, rows, layout).unwrap();
+        let w = ternary::pack(TensorType::I2_S, quant::i2_s::encode(&t, cols, scale, layout), cols, rows, layout).unwrap();
         let padded = ternary::pad_cols(cols);
         assert_eq!((w.rows, w.cols), (rows, padded));
         let wf = w.to_f32();
@@ -398,16 +398,17 @@ fn activation_quantization_follows_the_spec() {
 #[test]
 fn packed_layouts_decode_like_the_formats() {
     let mut rng = Rng(13);
-    let (rows, cols) = (6, 512);
+    let (rows, cols) = (8, 512);
     let t = random_ternary(&mut rng, rows * cols);
     let d: Vec<half::f16> = (0..rows * cols / 256).map(|i| half::f16::from_f32(0.3 + i as f32)).collect();
     let cases: Vec<(TensorType, Vec<u8>, I2sLayout)> = vec![
-        (TensorType::I2_S, quant::i2_s::encode(&t, 0.75, I2sLayout::Block128), I2sLayout::Block128),
-        (TensorType::I2_S, quant::i2_s::encode(&t, 0.75, I2sLayout::Block64), I2sLayout::Block64),
+        (TensorType::I2_S, quant::i2_s::encode(&t, cols, 0.75, I2sLayout::Block128), I2sLayout::Block128),
+        (TensorType::I2_S, quant::i2_s::encode(&t, cols, 0.75, I2sLayout::Block64), I2sLayout::Block64),
+        (TensorType::I2_S, quant::i2_s::encode(&t, cols, 0.75, I2sLayout::Rows4), I2sLayout::Rows4),
         (TensorType::TQ2_0, quant::tq2_0::encode(&t, &d), I2sLayout::Block128),
     ];
     for (ty, bytes, layout) in cases {
-        let want = quant::decode(ty, &bytes, (rows * cols) as u64, DecodeOptions { i2s_layout: layout }).unwrap();
+        let want = quant::decode(ty, &bytes, (rows * cols) as u64, DecodeOptions { i2s_layout: layout, row_len: cols }).unwrap();
         let packed = ternary::pack(ty, bytes, cols, rows, layout).unwrap();
         assert_eq!(packed.to_f32(), want, "{ty} {layout:?}");
     }

@@ -1,7 +1,8 @@
 //! An I2_S file's packing told from its weights (`engine::layout_probe`), where neither the caller nor the
 //! file says it: the embedded model (trained here, written 128/32 with no key, as bitnet.cpp's x86 builds
-//! write) and the same weights packed 64/16 (as its ARM builds since 2025-11 write them, by the spec's
-//! encoder `quant::i2_s::encode`) both run as the trained model; a random model, which reads badly both
+//! write) and the same weights packed 64/16 (as its ARM builds since 2025-11 write them) or 1×4 (as its
+//! x86 builds without ACT_PARALLEL do), by the spec's encoder `quant::i2_s::encode`, all run as the
+//! trained model; a random model, which reads badly both
 //! ways, keeps 128/32 and says so. Natively and in every browser the suite runs in.
 
 use bitnet_web::engine::{Engine, EngineError, EngineOptions};
@@ -25,8 +26,9 @@ fn packed(model: &[u8], layout: I2sLayout, key: Option<Value>) -> Vec<u8> {
         meta.extend(key.clone().map(|v| (BLOCK_KEY.to_string(), v)));
         for (_, ty, shape, data) in tensors.iter_mut().filter(|t| t.1 == TensorType::I2_S) {
             let n = shape.iter().product::<u64>() as usize;
-            let trits: Vec<i8> = (0..n).map(|i| i2_s::code(data, i, I2sLayout::Block128) as i8 - 1).collect();
-            *data = i2_s::encode(&trits, i2_s::scale(data, n), layout);
+            let cols = shape[0] as usize;
+            let trits: Vec<i8> = (0..n).map(|i| i2_s::code(data, i, cols, I2sLayout::Block128) as i8 - 1).collect();
+            *data = i2_s::encode(&trits, cols, i2_s::scale(data, n), layout);
             assert_eq!(*ty, TensorType::I2_S);
         }
     })
@@ -70,6 +72,26 @@ fn an_arm_packed_file_is_told_apart_and_runs_as_the_x86_one() {
 }
 
 #[test]
+fn an_x86_file_packed_1x4_is_told_apart_and_runs_as_the_official_one() {
+    let rows4 = packed(EMBEDDED, I2sLayout::Rows4, None);
+    let want = logits(&mut load(EMBEDDED, Some(I2sLayout::Block128)).unwrap());
+    let mut e = load(&rows4, None).unwrap();
+    let d = e.i2s_layout().unwrap().clone();
+    println!("embedded model packed 1×4, no key: {}", d.reason);
+    assert_eq!((d.layout, d.warning), (I2sLayout::Rows4, None));
+    assert!(d.reason.contains("ACT_PARALLEL"), "{}", d.reason);
+    assert_eq!(logits(&mut e), want, "the same weights, the same logits");
+    // The caller's choice, with no probe: the same.
+    let mut chosen = load(&rows4, Some(I2sLayout::Rows4)).unwrap();
+    assert!(chosen.i2s_layout().unwrap().reason.contains("caller"));
+    assert_eq!(logits(&mut chosen), want);
+    // Misread as the official packing: garbage.
+    let got = logits(&mut load(&rows4, Some(I2sLayout::Block128)).unwrap());
+    let off = got.iter().zip(&want).filter(|(a, b)| (*a - *b).abs() > 0.1).count();
+    assert!(off > want.len() / 2, "{off} of {} logits differ when misread", want.len());
+}
+
+#[test]
 fn a_file_that_names_its_packing_is_read_so_without_a_probe() {
     let mut e = load(&packed(EMBEDDED, I2sLayout::Block64, Some(Value::U32(64))), None).unwrap();
     let d = e.i2s_layout().unwrap().clone();
@@ -88,7 +110,8 @@ fn weights_that_read_badly_both_ways_keep_128_and_say_so() {
     println!("random model: {:?}", d.warning);
     assert_eq!(d.layout, I2sLayout::Block128);
     let warning = d.warning.expect("a warning");
-    assert!(warning.contains("i2sLayout: 64"), "{warning}");
+    assert!(warning.contains("i2sLayout: 64 or \"1x4\""), "{warning}");
+    assert!(d.reason.contains("128/32") || warning.contains("read 1×4"), "{warning}");
     // Turned back exactly: the same logits as a load that never probed.
     let tokens = [1u32, 5, 9, 14, 3, 7];
     let forced = load(RANDOM, Some(I2sLayout::Block128)).unwrap().evaluate(&tokens).unwrap();

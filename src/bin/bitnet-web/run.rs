@@ -32,6 +32,9 @@ enum Layout {
     B128,
     #[value(name = "64")]
     B64,
+    /// x86 builds without ACT_PARALLEL: four rows a byte.
+    #[value(name = "1x4")]
+    Rows4,
 }
 
 impl From<Layout> for I2sLayout {
@@ -39,6 +42,7 @@ impl From<Layout> for I2sLayout {
         match l {
             Layout::B128 => I2sLayout::Block128,
             Layout::B64 => I2sLayout::Block64,
+            Layout::Rows4 => I2sLayout::Rows4,
         }
     }
 }
@@ -63,8 +67,9 @@ enum Pre {
 /// Options shared by every command that loads a model.
 #[derive(Args)]
 struct ModelArgs {
-    /// I2_S block layout: 128 (x86 builds, the official file) or 64 (ARM builds since 2025-11); by
-    /// default what the file says, else 128 when the weights read well so, else tried both ways.
+    /// I2_S layout: 128 (x86 builds, the official file), 64 (ARM builds since 2025-11) or 1x4 (x86
+    /// builds without ACT_PARALLEL); by default what the file says, else 128 when the weights read
+    /// well so, else tried every way.
     #[arg(long, value_enum)]
     i2s_layout: Option<Layout>,
     /// Pre-tokenizer (default: what the file says; Llama-3 when it says nothing).
@@ -484,7 +489,7 @@ fn dump(path: &Path, name: &str, out: &Path, layout: I2sLayout) -> Result<(), Cl
         .tensor(name)
         .ok_or_else(|| CliError::Usage(format!("no tensor named '{name}' (run `bitnet-web inspect FILE` to list them)")))?;
     let bytes = files::tensor_bytes(path, index, info.n_bytes)?;
-    let values = quant::decode(info.ty, &bytes, info.n_elements, DecodeOptions { i2s_layout: layout })?;
+    let values = quant::decode(info.ty, &bytes, info.n_elements, DecodeOptions { i2s_layout: layout, row_len: info.shape.first().copied().unwrap_or(0) as usize })?;
     write_f32(out, &values)?;
     eprintln!("wrote {} f32 values of {name} ({} {:?}) to {}", info.n_elements, info.ty, info.shape, out.display());
     Ok(())

@@ -360,7 +360,7 @@ pub fn run(a: SynthArgs) -> Result<(), CliError> {
                 (Fill::Ones, TensorType::F16) => (0..n).flat_map(|_| half::f16::ONE.to_le_bytes()).collect(),
                 (Fill::Ones, _) => (0..n).flat_map(|_| 1f32.to_le_bytes()).collect(),
                 (Fill::Random, TensorType::F16) => rng.f16s(n),
-                (Fill::Random, TensorType::I2_S) => i2_s::encode(&rng.ternary(n as usize), 0.02, I2sLayout::Block128),
+                (Fill::Random, TensorType::I2_S) => i2_s::encode(&rng.ternary(n as usize), shape[0] as usize, 0.02, I2sLayout::Block128),
                 (Fill::Random, _) => {
                     let t = rng.ternary(n as usize);
                     tq2_0::encode(&t, &vec![half::f16::from_f32(0.02); t.len() / 256])
