@@ -73,7 +73,12 @@ pub const PRESETS: &[(TensorType, &str, usize, usize, usize, usize, usize)] = &[
 
 /// The preset tiling of a `rows` × `cols` matrix in `ty`, if bitnet.cpp's setup generates one.
 pub fn preset(ty: TensorType, rows: usize, cols: usize) -> Option<Tiling> {
-    PRESETS.iter().find(|p| p.0 == ty && p.2 == rows && p.3 == cols).map(|p| Tiling { tile_rows: p.4, tile_cols: p.5, block_rows: p.6 })
+    preset_of(ty, rows, cols).map(|p| p.1)
+}
+
+/// [`preset`], with the model bitnet.cpp generates it for.
+pub fn preset_of(ty: TensorType, rows: usize, cols: usize) -> Option<(&'static str, Tiling)> {
+    PRESETS.iter().find(|p| p.0 == ty && p.2 == rows && p.3 == cols).map(|p| (p.1, Tiling { tile_rows: p.4, tile_cols: p.5, block_rows: p.6 }))
 }
 
 /// Kernels a `kernel_config.ini` can name: its generators write one per distinct matrix shape, and

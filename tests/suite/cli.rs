@@ -188,6 +188,46 @@ fn inspect_prints_the_model_decision_and_activation_overrides_it() {
     assert_ne!(std::fs::read(&by_clues).unwrap(), std::fs::read(&chosen).unwrap());
 }
 
+/// `inspect` on bitnet.cpp's TL1/TL2 files says how each matrix shape is untiled and from where (the file
+/// records none): a preset, the given config, or unknown with the flag to give; `generate` reads them with
+/// `--kernel-config` as their I2_S twin.
+#[test]
+fn inspect_says_how_tl_files_are_untiled_and_kernel_config_reads_them() {
+    let tl2 = "tests/fixtures/converters/ms_1bitllm_tl.tl2.gguf";
+    let ini = "tests/fixtures/converters/ms_1bitllm_tl.tl2.kernel_config.ini";
+    let (ok, text, err) = run(&["inspect", tl2]);
+    assert!(ok, "{err}");
+    assert!(text.contains("TL2 256×512: unknown: no preset covers it") && text.contains("--kernel-config"), "{text}");
+    let (ok, text, err) = run(&["inspect", tl2, "--kernel-config", ini]);
+    assert!(ok, "{err}");
+    assert!(text.contains("TL2 256×512: BM 32 · BK 96 · bm 32, from the given kernel config"), "{text}");
+    let dir = temp_dir();
+    let large = dir.join("ms_large_tl.tl1.gguf");
+    let gz = std::fs::read("tests/fixtures/converters/ms_large_tl.tl1.gguf.gz").unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut bytes).unwrap();
+    std::fs::write(&large, bytes).unwrap();
+    let (ok, text, err) = run(&["inspect", large.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(text.contains("TL1 4096×1536: BM 256 · BK 128 · bm 32, bitnet.cpp's preset for bitnet_b1_58-large"), "{text}");
+
+    // Read: the I2_S twin's greedy text; without the config, the header's refusal.
+    let generate = |file: &str, extra: &[&str]| {
+        let mut args = vec!["generate", file, "--prompt", "the model", "--max-tokens", "8", "--temperature", "0", "--device", "cpu"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (ok, twin, err) = generate("tests/fixtures/converters/ms_1bitllm_tl.i2_s.gguf", &[]);
+    assert!(ok, "{err}");
+    let (ok, text, err) = generate(tl2, &["--kernel-config", ini]);
+    assert!(ok, "{err}");
+    assert_eq!(text, twin);
+    let (ok, _, err) = generate(tl2, &[]);
+    assert!(!ok && err.contains("lookup-table format") && err.contains("--kernel-config"), "{err}");
+    let (ok, _, err) = generate(tl2, &["--kernel-config", "Cargo.toml"]);
+    assert!(!ok && err.contains("Cargo.toml: line 2: unknown key 'name'"), "{err}");
+}
+
 /// `embed`: an embedding model's vectors as OpenAI's JSON, the same as HF's for the fixture that
 /// Microsoft's converter wrote (tests/suite/embedding.rs has the bars); each kind of model refuses
 /// the other's command; and `synth --shape bitnet-embedding-0.6b` writes a file that embeds.

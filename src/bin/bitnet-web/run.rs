@@ -374,6 +374,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 if let Some(c) = &decided {
                     print!("{}", decision_text(c));
                 }
+                print!("{}", tiling_text(&g, &model.kernel_config.unwrap_or_default()));
             }
             Ok(())
         }
@@ -459,6 +460,30 @@ fn decision_text(c: &Config) -> String {
     );
     for conflict in &d.conflicts {
         out += &format!("  warning: {conflict}\n");
+    }
+    out
+}
+
+/// How each matrix shape of a TL1/TL2 file is untiled, and from where (empty for other files): the
+/// file records no tiling (`quant::tl`).
+fn tiling_text(g: &bitnet_web::gguf::Gguf, given: &bitnet_web::quant::tl::KernelConfig) -> String {
+    use bitnet_web::gguf::TensorType;
+    use bitnet_web::quant::tl;
+    let mut shapes: Vec<(TensorType, usize, usize)> = Vec::new();
+    for t in g.tensors.iter().filter(|t| matches!(t.ty, TensorType::TL1 | TensorType::TL2) && t.shape.len() == 2) {
+        let shape = (t.ty, t.shape[1] as usize, t.shape[0] as usize);
+        if !shapes.contains(&shape) {
+            shapes.push(shape);
+        }
+    }
+    let mut out = String::new();
+    for (ty, rows, cols) in shapes {
+        let line = match (given.find(rows, cols), tl::preset_of(ty, rows, cols)) {
+            (Some(t), _) => format!("BM {} · BK {} · bm {}, from the given kernel config", t.tile_rows, t.tile_cols, t.block_rows),
+            (None, Some((m, t))) => format!("BM {} · BK {} · bm {}, bitnet.cpp's preset for {m}", t.tile_rows, t.tile_cols, t.block_rows),
+            (None, None) => "unknown: no preset covers it; give the kernel_config.ini it was converted with (--kernel-config)".into(),
+        };
+        out += &format!("{}  {ty} {rows}×{cols}: {line}\n", if out.is_empty() { "\ntiling:\n" } else { "" });
     }
     out
 }
