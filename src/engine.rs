@@ -416,7 +416,18 @@ impl Engine {
     /// rows is bound (`ModelLoader::rows_from`). `Engine::load` calls it.
     pub fn settle_i2s_layout(&mut self) -> Option<&LayoutDecision> {
         if std::mem::take(&mut self.layout_unsettled) {
-            self.i2s_layout = Some(layout_probe::probe(self));
+            // The CPU's forward pass answers at once; WebGPU's does natively, not in a browser (then
+            // `settle_i2s_layout_async`).
+            let decided = now(async { Ok(layout_probe::probe(self).await) });
+            self.i2s_layout = Some(decided.unwrap_or_else(|e| layout_probe::assumed(format!("the weights could not be tried here ({e})"))));
+        }
+        self.i2s_layout.as_ref()
+    }
+
+    /// `settle_i2s_layout` for an engine whose forward pass may answer asynchronously (WebGPU).
+    pub async fn settle_i2s_layout_async(&mut self) -> Option<&LayoutDecision> {
+        if std::mem::take(&mut self.layout_unsettled) {
+            self.i2s_layout = Some(layout_probe::probe(self).await);
         }
         self.i2s_layout.as_ref()
     }
@@ -456,10 +467,15 @@ impl Engine {
     /// The logits of every position of `tokens`, run from an empty cache (evaluation: the CLI's
     /// `logits` and `perplexity`). The conversation cache is forgotten.
     pub fn evaluate(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        now(self.evaluate_async(tokens))
+    }
+
+    /// `evaluate` for an engine whose forward pass may answer asynchronously (WebGPU).
+    pub async fn evaluate_async(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.reset();
         self.weights_here()?;
         let opts = ForwardOptions { kernel: self.kernel };
-        let logits = now(async { Ok(self.compute.forward(tokens, Want::All, opts).await?) });
+        let logits = self.compute.forward(tokens, Want::All, opts).await.map_err(EngineError::from);
         self.reset();
         logits
     }

@@ -232,8 +232,8 @@ async function loadOn(id, source, options, into, cpuNote = null) {
    * sentence (engine::layout_probe), once every weight can be read (the kept copy's rows bound); a file
    * whose weights decide nothing gets a warning that names the option.
    */
-  const settle = (e) => {
-    const warning = e.settleI2sLayout()?.warning;
+  const settle = async (e) => {
+    const warning = (await e.settleI2sLayoutAsync())?.warning;
     if (warning) post({ type: "warning", id, message: `${warning[0].toUpperCase()}${warning.slice(1)}.` });
   };
   let header = null;
@@ -333,7 +333,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         built.free();
         return await holding();
       }
-      settle(built);
+      await settle(built);
       engine = built;
       return { header, info: backendInfo(), contextLength: engine.contextLength(), kept };
     }
@@ -348,7 +348,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    settle(engine);
+    await settle(engine);
     return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!file && !source.file };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }

@@ -7,7 +7,8 @@
 //! better than chance. So the engine scores one sentence each way and keeps the clearly better reading.
 //!
 //! Cost: one forward pass over the sentence (about 30 tokens) when 128/32 reads well, as an official file
-//! should; a pass for each other reading and the reshuffles between them (`quant::relayout`: eight masks
+//! should (on the GPU, which holds one reading, that pass is all: a clear win over chance settles it, else
+//! a warning names the CPU, which tries every reading); a pass for each other reading and the reshuffles between them (`quant::relayout`: eight masks
 //! and shifts a word in place for 64/16, a copy of each matrix for 1×4) only when it does not. A model that reads badly both ways (a random test
 //! model, a broken file) keeps 128/32 with a warning that names the option to set.
 
@@ -43,7 +44,7 @@ pub struct LayoutDecision {
 }
 
 /// 128/32 because nothing else can be known, and why.
-fn assumed(why: impl std::fmt::Display) -> LayoutDecision {
+pub(super) fn assumed(why: impl std::fmt::Display) -> LayoutDecision {
     LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None }
 }
 
@@ -65,10 +66,9 @@ pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> R
         LayoutSource::File => return said(format!("{} I2_S, as the file's '{}' says", name(choice.layout), i2s_layout::BLOCK_KEY)),
         LayoutSource::Assumed => {}
     }
+    // On the GPU the one reading it holds is scored (`probe`), and the others are not tried.
     let unprobed = if engine.config().pooling.is_some() {
         Some("an embedding model has no next-token scores to probe with".to_string())
-    } else if engine.model().is_none() {
-        Some("the weights went to the GPU, which holds no second reading".into())
     } else {
         i2s_layout::rereadable(g).err()
     };
@@ -80,7 +80,7 @@ pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> R
 
 /// Scores a test sentence with the weights read 128/32 and, unless that reads well, 64/16, and keeps
 /// the reading that clearly wins, else 128/32 with a warning.
-pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
+pub(super) async fn probe(engine: &mut Engine) -> LayoutDecision {
     let said = |layout, reason: String| LayoutDecision { layout, reason, warning: None };
     let mut tokens = match engine.encode_prompt(&Prompt::Text(SENTENCE.into())) {
         Ok(t) => t,
@@ -91,9 +91,29 @@ pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
         return assumed(format!("a context of {} tokens is too short to probe with", engine.max_context()));
     }
     let ln_vocab = (engine.config().n_vocab as f32).ln();
-    let nll128 = nll(engine, &tokens);
+    let nll128 = nll(engine, &tokens).await;
     if nll128 <= READS_WELL * ln_vocab {
         return said(I2sLayout::Block128, format!("128/32 I2_S: read so, the model predicts a test sentence at {nll128:.2} nats a token (chance: {ln_vocab:.1})"));
+    }
+    if engine.model().is_none() {
+        // The GPU holds the weights read one way, and no second reading: a clear win over chance
+        // settles it (every misread measured scores at chance or worse); anything else is a warning.
+        if nll128 + CLEARLY <= ln_vocab {
+            return said(I2sLayout::Block128, format!(
+                "128/32 I2_S: read so, a test sentence costs {nll128:.2} nats a token, clearly better than chance \
+                 ({ln_vocab:.1}); the GPU holds one reading, so the others were not tried"
+            ));
+        }
+        return LayoutDecision {
+            layout: I2sLayout::Block128,
+            reason: "128/32 I2_S, the official files' packing, assumed".into(),
+            warning: Some(format!(
+                "the weights do not say how this I2_S file is packed, and read 128/32 (the one reading the GPU holds) \
+                 a test sentence costs {nll128:.2} nats a token (chance: {ln_vocab:.1}); if its replies are garbage, \
+                 load it on the CPU (device: \"cpu\"), which tries every reading, or with i2sLayout: 64 or \"1x4\" \
+                 (CLI: --i2s-layout 64 or 1x4)"
+            )),
+        };
     }
     // The other readings, each from the one before (1×4 only where every matrix has its rows in fours).
     let mut scores = vec![(I2sLayout::Block128, nll128)];
@@ -102,7 +122,7 @@ pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
     for &l in others {
         engine.compute.reread_i2s(now, l);
         now = l;
-        scores.push((l, nll(engine, &tokens)));
+        scores.push((l, nll(engine, &tokens).await));
     }
     let read = |&(l, v): &(I2sLayout, f32)| if l == I2sLayout::Block128 { format!("{v:.2} nats a token read 128/32") } else { format!("{v:.2} read {}", l.name()) };
     let both = format!("{} (chance: {ln_vocab:.1})", scores.iter().map(read).collect::<Vec<_>>().join(", "));
@@ -129,8 +149,8 @@ pub(super) fn probe(engine: &mut Engine) -> LayoutDecision {
 
 /// The mean negative log-likelihood of each token after the first, in nats; NaN where the forward pass
 /// fails (non-finite weights, which generation then names as its typed error): such a model decides nothing.
-fn nll(engine: &mut Engine, tokens: &[u32]) -> f32 {
-    let Ok(logits) = engine.evaluate(tokens) else { return f32::NAN };
+async fn nll(engine: &mut Engine, tokens: &[u32]) -> f32 {
+    let Ok(logits) = engine.evaluate_async(tokens).await else { return f32::NAN };
     let v = engine.config().n_vocab;
     let mut sum = 0.0f64;
     for (i, &next) in tokens.iter().enumerate().skip(1) {

@@ -776,6 +776,12 @@ impl Engine {
         layout_json(self.engine.settle_i2s_layout())
     }
 
+    /// `settleI2sLayout` on any backend: on WebGPU the test sentence runs on the device.
+    #[wasm_bindgen(js_name = settleI2sLayoutAsync)]
+    pub async fn settle_i2s_layout_async(&mut self) -> Result<JsValue, JsValue> {
+        layout_json(self.engine.settle_i2s_layout_async().await)
+    }
+
     /// Why the engine runs on the CPU after all, when a GPU was asked for or lost.
     pub fn fallback(&self) -> Option<String> {
         self.engine.stats().fallback

@@ -21,10 +21,12 @@ import { serve, staticFiles } from "../../scripts/serve.mjs";
  * before wasm-opt, 80 KB gzipped, per build) and ordered JSON maps for the templates: 16.97 MiB
  * (17798636 bytes; 6.3 MiB packed). The BitNet-embedding archs (Qwen 3 and Gemma 3 layers, pooling)
  * and the Qwen 2 pre-tokenizer with its NFC normalisation then added 166 KB per build: 17.61 MiB
- * (18463417 bytes) when this was set. A bundled app emits all four, but a browser fetches only the
- * one it runs.
+ * (18463417 bytes) when 18 MiB was set. The GPU path for those archs, "Benchmark this device",
+ * bitnet.cpp's TL1/TL2 reader and the 1×4 I2_S layout then added 120 KB per build: 18.07 MiB
+ * (18952735 bytes; 6.74 MiB packed) when this was raised to 18.5 MiB. A bundled app emits all four,
+ * but a browser fetches only the one it runs.
  */
-const BUDGET_BYTES = 18 * 2 ** 20;
+const BUDGET_BYTES = 18.5 * 2 ** 20;
 
 test("npm pack ships exactly the package, within its size budget", () => {
   const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", path.join(ROOT, "pkg")], { encoding: "utf8" }));

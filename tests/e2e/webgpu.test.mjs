@@ -47,6 +47,10 @@ describe("with WebGPU (SwiftShader)", () => {
     assert.match(gpu.info.adapter, /swiftshader/i);
     assert.equal(gpu.stats.backend, "webgpu");
     assert.equal(gpu.tokens, 24);
+    // The file does not say its I2_S packing: the one reading the GPU holds is scored on the device.
+    assert.equal(gpu.info.i2sLayout?.layout, 128, JSON.stringify(gpu.info.i2sLayout));
+    assert.match(gpu.info.i2sLayout.reason, /clearly better than chance .*the GPU holds one reading/);
+    assert.equal(gpu.info.i2sLayout.warning, undefined);
     const cpu = await answer(b.page, "cpu");
     assert.equal(cpu.info.backend, "cpu");
     assert.equal(gpu.text, cpu.text, "WebGPU and the CPU give the same greedy reply");

@@ -123,3 +123,30 @@ fn files_without_i2s_have_no_packing_to_decide() {
     let tq2 = include_bytes!("../fixtures/reference/tiny_b.tq2_0.gguf");
     assert!(load(tq2, None).unwrap().i2s_layout().is_none());
 }
+
+/// On the GPU path the weights are on the device, read one way: the test sentence is scored there, a clear
+/// win over chance settles it, and anything else is a warning that names the CPU and the option.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn on_the_gpu_the_one_reading_is_scored_and_a_misread_is_a_warning() {
+    use bitnet_web::gpu::Gpu;
+    use bitnet_web::model::ModelLoader;
+    let on_gpu = |file: &[u8]| {
+        let opts = EngineOptions { load: LoadOptions { on_gpu: true, ..Default::default() }, ..Default::default() };
+        let mut loader = ModelLoader::new(opts.loader_options(), Some(file.len() as u64));
+        loader.use_gpu(Gpu::new().expect("the GPU tests need a wgpu adapter (lavapipe)"));
+        loader.feed(file).unwrap();
+        let (gpu, gguf) = loader.finish_on_gpu(256).unwrap();
+        let mut e = Engine::on_gpu(gpu, &gguf, opts).unwrap();
+        e.settle_i2s_layout().cloned().expect("an I2_S file")
+    };
+    let d = on_gpu(EMBEDDED);
+    println!("embedded model on the GPU: {}", d.reason);
+    assert_eq!((d.layout, d.warning), (I2sLayout::Block128, None));
+    assert!(d.reason.contains("clearly better than chance") && d.reason.contains("the GPU holds one reading"), "{}", d.reason);
+    let d = on_gpu(&packed(EMBEDDED, I2sLayout::Block64, None));
+    let warning = d.warning.expect("a misread on the GPU is a warning");
+    println!("embedded model packed 64/16, on the GPU: {warning}");
+    assert_eq!(d.layout, I2sLayout::Block128);
+    assert!(warning.contains("device: \"cpu\"") && warning.contains("i2sLayout: 64 or \"1x4\""), "{warning}");
+}
