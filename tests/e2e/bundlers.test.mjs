@@ -140,7 +140,10 @@ test("a thread pool that cannot start falls back to one thread at once, and says
     await page.waitForFunction(() => /^(ready|error)/.test(document.getElementById("status").textContent), null, { timeout: 90000 });
     const status = await page.locator("#status").innerText();
     assert.match(status, /^ready: relaxed-simd(-i32)?, 1 thread \(the threaded build failed to start \(a thread's worker failed to start.*\); running on one thread\)$/);
-    assert.ok(Date.now() - t0 < 15000, `the fallback took ${Date.now() - t0} ms`);
+    // "At once": a failed thread rejects on its error event (worker.js, startThreads), so the page is
+    // ready in the time a load takes, where a pool that never started would leave it waiting out the 90 s
+    // above. That load took 8.4-9.7 s in earlier fresh clones and 13.2-16.6 s on 2026-12-07 (2 cores).
+    assert.ok(Date.now() - t0 < 30000, `the fallback took ${Date.now() - t0} ms`);
   } finally {
     await context.close();
   }
