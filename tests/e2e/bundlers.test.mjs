@@ -142,7 +142,8 @@ test("a thread pool that cannot start falls back to one thread at once, and says
     assert.match(status, /^ready: relaxed-simd(-i32)?, 1 thread \(the threaded build failed to start \(a thread's worker failed to start.*\); running on one thread\)$/);
     // "At once": a failed thread rejects on its error event (worker.js, startThreads), so the page is
     // ready in the time a load takes, where a pool that never started would leave it waiting out the 90 s
-    // above. That load took 8.4-9.7 s in earlier fresh clones and 13.2-16.6 s on 2026-12-07 (2 cores).
+    // above. That load takes 7.3 s run alone on the 2-core VM, and took 8.4-16.6 s in `make test`, where
+    // node runs the other e2e files beside it (2026-12-07).
     assert.ok(Date.now() - t0 < 30000, `the fallback took ${Date.now() - t0} ms`);
   } finally {
     await context.close();
