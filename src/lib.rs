@@ -6,6 +6,9 @@
 
 pub mod chat;
 pub mod constraint;
+/// HF checkpoints to GGUF (the CLI's `convert`): files on disk, so native only.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod convert;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

@@ -16,6 +16,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod bad_input;
 mod cli;
+mod convert;
 mod embedded_model;
 mod embedding;
 mod engine;

@@ -24,6 +24,9 @@ pub enum CliError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Tokenizer(#[from] bitnet_web::tokenizer::TokenizerError),
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error(transparent)]
+    Convert(#[from] bitnet_web::convert::ConvertError),
     #[error("{0}")]
     Usage(String),
 }

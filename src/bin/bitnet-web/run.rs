@@ -282,6 +282,31 @@ enum Command {
     /// Write a model with random ternary weights and the exact tensor names, shapes and metadata of
     /// one model of the family (`--shape`).
     Synth(synth::SynthArgs),
+    /// Convert a HF checkpoint (config.json, *.safetensors, tokenizer.model or tokenizer.json) to GGUF:
+    /// 1bitLLM's and 2B4T's BitNet, and Llama-shaped ternary models (Falcon3-1.58bit, Falcon-E,
+    /// Llama3-8B-1.58). One tensor in memory at a time.
+    Convert {
+        /// The checkpoint's folder.
+        dir: PathBuf,
+        /// The GGUF file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The ternary format: bitnet.cpp's I2_S, or llama.cpp's TQ2_0.
+        #[arg(long = "type", value_enum, default_value = "i2_s")]
+        out_type: OutTypeArg,
+        /// llama.cpp's name for a BPE vocabulary's pre-tokenizer (llama-bpe, falcon3, falcon_e, …), when
+        /// its split pattern is not Llama 3's, which is recognised.
+        #[arg(long)]
+        pre: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutTypeArg {
+    #[value(name = "i2_s")]
+    I2s,
+    #[value(name = "tq2_0")]
+    Tq2_0,
 }
 
 #[derive(Args)]
@@ -444,6 +469,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Synth(args) => synth::run(args),
+        Command::Convert { dir, out, out_type, pre } => {
+            use bitnet_web::convert::{self, ConvertOptions, OutType};
+            let out_type = Some(match out_type {
+                OutTypeArg::I2s => OutType::I2S,
+                OutTypeArg::Tq2_0 => OutType::Tq2_0,
+            });
+            let r = convert::convert(&dir, &out, &ConvertOptions { out_type, pre })?;
+            eprintln!(
+                "{}: arch {}, activation {}, {} tensors, {} bytes of tensor data; peak {:.1} MiB for one tensor",
+                out.display(), r.arch, r.activation, r.tensors, r.bytes, r.peak_tensor_bytes as f64 / (1 << 20) as f64
+            );
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,131 @@
+//! `bitnet-web convert` (src/convert) against Microsoft's converter and HF transformers, on the tiny
+//! checkpoints make_converter_fixtures.py keeps in tests/fixtures/converters/hf: the file we write holds
+//! every key Microsoft's holds, with the same value, and the same tensors byte for byte (the ternary
+//! scales to within an ulp), plus the key that names the activation; it gives HF's logits and greedy tokens on every kernel. Bad checkpoints get a
+//! typed error and leave no file behind them that reads as a model.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+
+use bitnet_web::convert::{self, ConvertError, ConvertOptions, OutType};
+use bitnet_web::gguf::{read_all, Value};
+use bitnet_web::model::HeadPrecision;
+
+use crate::common::reference::{check_case, manifest};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converters")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bitnet-web-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn converted_checkpoints_match_microsofts_converter_and_hf() {
+    let dir = fixtures();
+    let cases = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
+    for (checkpoint, theirs, activation) in [
+        ("bitnet_b1_58-tiny-ckpt", "ms_1bitllm_ckpt.i2_s.gguf", "silu"),
+        ("bitnet-b1.58-2B-4T-tiny-ckpt", "ms_2b4t_ckpt.i2_s.gguf", "relu2"),
+    ] {
+        let out = tmp(theirs);
+        let report = convert::convert(&dir.join("hf").join(checkpoint), &out, &ConvertOptions::default()).unwrap();
+        assert_eq!((report.arch.as_str(), report.activation.as_str()), ("bitnet-b1.58", activation));
+        let ours_bytes = std::fs::read(&out).unwrap();
+        let (ours, ours_data) = read_all(&ours_bytes).unwrap();
+        let (ms, ms_data) = read_all(&std::fs::read(dir.join(theirs)).unwrap()).unwrap();
+        for (k, v) in &ms.metadata {
+            assert_eq!(ours.get(k), Some(v), "{theirs}: key {k}");
+        }
+        let extra: Vec<_> = ours.metadata.iter().filter(|(k, _)| ms.get(k).is_none()).collect();
+        assert_eq!(extra, [&("bitnet-b1.58.hidden_activation".to_string(), Value::String(activation.into()))]);
+        assert_eq!(ours.tensors.len(), ms.tensors.len());
+        for (t, data) in ms.tensors.iter().zip(&ms_data) {
+            let i = ours.tensors.iter().position(|o| o.name == t.name).unwrap_or_else(|| panic!("{theirs}: no {}", t.name));
+            assert_eq!((ours.tensors[i].ty, &ours.tensors[i].shape), (t.ty, &t.shape), "{}", t.name);
+            let (a, b) = (&ours_data[i], data);
+            if t.ty.name() == "I2_S" {
+                // The codes byte for byte; the scale, f32(mean|W|), within one ulp: torch sums |W| in f32 in
+                // an order that follows the CPU's vector width, we sum exactly (src/convert says so).
+                let n = a.len() - 32;
+                assert!(a[..n] == b[..n] && a[n + 4..] == b[n + 4..], "{theirs}: {} codes differ", t.name);
+                let ulp = |x: &[u8]| i32::from_le_bytes(x[n..n + 4].try_into().unwrap());
+                assert!((ulp(a) - ulp(b)).abs() <= 1, "{theirs}: {} scale differs by more than an ulp", t.name);
+            } else {
+                assert!(a == b, "{theirs}: {} differs from Microsoft's bytes", t.name);
+            }
+        }
+        let case = cases.iter().find(|c| c.gguf == theirs).unwrap();
+        let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+        for kernel in bitnet_web::kernels::KernelKind::available() {
+            let r = check_case(case, &ours_bytes, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{checkpoint}: {e}"));
+            println!("{checkpoint} converted ({}): {r}", kernel.name());
+        }
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+/// llama.cpp's TQ2_0 packs whole 256-weight blocks: these 128-wide rows are refused by name, not padded.
+#[test]
+fn tq2_0_needs_whole_blocks() {
+    let src = fixtures().join("hf/bitnet-b1.58-2B-4T-tiny-ckpt");
+    let err = convert::convert(&src, &tmp("a.tq2_0.gguf"), &ConvertOptions { out_type: Some(OutType::Tq2_0), pre: None }).unwrap_err();
+    assert!(matches!(&err, ConvertError::Unsupported(m) if m.contains("256")), "{err}");
+}
+
+#[test]
+fn bad_checkpoints_are_typed_errors() {
+    let good = fixtures().join("hf/bitnet_b1_58-tiny-ckpt");
+    let work = tmp("bad");
+    let copy_of = |from: &Path, files: &[(&str, Option<Vec<u8>>)]| {
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, work.join(f.file_name().unwrap())).unwrap();
+        }
+        for (name, bytes) in files {
+            match bytes {
+                Some(b) => std::fs::write(work.join(name), b).unwrap(),
+                None => std::fs::remove_file(work.join(name)).unwrap(),
+            }
+        }
+    };
+    let copy = |files: &[(&str, Option<Vec<u8>>)]| copy_of(&good, files);
+    let out = tmp("bad.gguf");
+    let run = || convert::convert(&work, &out, &ConvertOptions::default());
+
+    copy(&[("config.json", None)]);
+    assert!(matches!(run(), Err(ConvertError::Checkpoint(m)) if m.contains("config.json")));
+
+    let cfg = std::fs::read_to_string(good.join("config.json")).unwrap().replace("BitnetForCausalLM", "GPT2LMHeadModel");
+    copy(&[("config.json", Some(cfg.into_bytes()))]);
+    assert!(matches!(run(), Err(ConvertError::Unsupported(m)) if m.contains("GPT2LMHeadModel")));
+
+    let st = std::fs::read(good.join("model.safetensors")).unwrap();
+    copy(&[("model.safetensors", Some(st[..st.len() / 2].to_vec()))]);
+    assert!(matches!(run(), Err(ConvertError::Checkpoint(m)) if m.contains("within the file")));
+
+    let mut huge = st.clone();
+    huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    copy(&[("model.safetensors", Some(huge))]);
+    assert!(matches!(run(), Err(ConvertError::Checkpoint(_))));
+
+    copy(&[("tokenizer.model", Some(b"\x0a\xff\xff\xff\x0f".to_vec()))]);
+    assert!(matches!(run(), Err(ConvertError::Tokenizer(_))));
+
+    copy(&[("tokenizer.model", None)]);
+    assert!(matches!(run(), Err(ConvertError::Tokenizer(m)) if m.contains("neither")));
+
+    // A BPE vocabulary whose split is not Llama 3's: the caller names its pre-tokenizer, or it is refused.
+    let bpe = fixtures().join("hf/bitnet-b1.58-2B-4T-tiny-ckpt");
+    let json = std::fs::read_to_string(bpe.join("tokenizer.json")).unwrap().replace(r"\\p{N}{1,3}", r"\\p{N}");
+    copy_of(&bpe, &[("tokenizer.json", Some(json.into_bytes()))]);
+    assert!(matches!(run(), Err(ConvertError::Tokenizer(m)) if m.contains("--pre")));
+    convert::convert(&work, &out, &ConvertOptions { pre: Some("falcon3".into()), ..Default::default() }).unwrap();
+    let (g, _) = read_all(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(g.get("tokenizer.ggml.pre"), Some(&Value::String("falcon3".into())));
+}
