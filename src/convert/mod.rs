@@ -243,12 +243,11 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
     let align = w.alignment();
     let (mut bytes, mut peak) = (0u64, 0u64);
     for p in &plans {
-        let data = encode(p, rule)?;
-        peak = peak.max(p.source.elements() * 4 + data.len() as u64);
-        f.write_all(&data)?;
-        let pad = (data.len() as u64).next_multiple_of(align) - data.len() as u64;
+        let (len, held) = write_tensor(p, rule, &mut f)?;
+        peak = peak.max(held);
+        let pad = len.next_multiple_of(align) - len;
         f.write_all(&vec![0u8; pad as usize])?;
-        bytes += data.len() as u64 + pad;
+        bytes += len + pad;
     }
     f.flush()?;
     Ok(Report { arch: arch.into(), activation, tensors: plans.len(), bytes, peak_tensor_bytes: peak })
@@ -258,19 +257,37 @@ fn rev(shape: &[u64]) -> Vec<u64> {
     shape.iter().rev().copied().collect()
 }
 
-/// One tensor's GGUF bytes.
-fn encode(p: &Plan, rule: ScaleRule) -> Result<Vec<u8>, ConvertError> {
+/// Float tensors stream through in chunks of this many values (4 MiB as f32).
+const CHUNK: usize = 1 << 20;
+
+/// Writes one tensor's GGUF bytes; returns their length and the most memory the conversion held.
+fn write_tensor(p: &Plan, rule: ScaleRule, out: &mut impl Write) -> Result<(u64, u64), ConvertError> {
+    let float = |enc: fn(f32) -> Vec<u8>, out: &mut dyn Write| -> Result<(u64, u64), ConvertError> {
+        let (mut len, mut held) = (0u64, 0u64);
+        p.source.for_each_f32(CHUNK, |vals| {
+            let bytes: Vec<u8> = vals.iter().flat_map(|&v| enc(v)).collect();
+            out.write_all(&bytes)?;
+            len += bytes.len() as u64;
+            held = held.max((vals.len() * 4 + bytes.len()) as u64 + p.source.dtype.size() * vals.len() as u64);
+            Ok(())
+        })?;
+        Ok((len, held))
+    };
     match p.ty {
-        TensorType::F32 => Ok(p.source.read_f32()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        TensorType::F16 => Ok(p.source.read_f32()?.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect()),
-        TensorType::BF16 => Ok(p.source.read_f32()?.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect()),
+        TensorType::F32 => float(|v| v.to_le_bytes().to_vec(), out),
+        TensorType::F16 => float(|v| f16::from_f32(v).to_le_bytes().to_vec(), out),
+        TensorType::BF16 => float(|v| bf16::from_f32(v).to_le_bytes().to_vec(), out),
         TensorType::I2_S | TensorType::TQ2_0 => {
             let (cols, rows) = (p.shape[0] as usize, p.shape[1] as usize);
             let (mut t, scale) = ternary(p, rule)?;
             if let Some(heads) = p.permute_heads {
                 t = permute_rows(&t, rows, cols, heads);
             }
-            Ok(if p.ty == TensorType::I2_S { encode_i2_s(&t, cols, scale) } else { encode_tq2_0(&t, scale) })
+            let data = if p.ty == TensorType::I2_S { encode_i2_s(&t, cols, scale) } else { encode_tq2_0(&t, scale) };
+            out.write_all(&data)?;
+            // The source read whole (widened to f32 when it is float), the values, and the encoding.
+            let source = p.source.len + if p.source.dtype == Dtype::U8 { 0 } else { p.source.elements() * 4 };
+            Ok((data.len() as u64, source + 2 * t.len() as u64 + data.len() as u64))
         }
         other => Err(ConvertError::Unsupported(format!("writing {other:?}"))),
     }

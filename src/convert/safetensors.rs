@@ -72,8 +72,29 @@ impl TensorRef {
 
     /// The values widened to f32 (F32, F16 and BF16 tensors).
     pub fn read_f32(&self) -> Result<Vec<f32>, ConvertError> {
-        let bytes = self.read_bytes()?;
-        Ok(match self.dtype {
+        widen(self.dtype, &self.read_bytes()?)
+    }
+
+    /// The values widened to f32, `chunk` at a time: a 1 GB embedding never sits in memory whole.
+    pub fn for_each_f32(&self, chunk: usize, mut f: impl FnMut(&[f32]) -> Result<(), ConvertError>) -> Result<(), ConvertError> {
+        let mut file = File::open(&self.file)?;
+        file.seek(SeekFrom::Start(self.offset))?;
+        let size = self.dtype.size();
+        let mut left = self.len;
+        let mut buf = vec![0u8; (chunk as u64 * size).min(left) as usize];
+        while left > 0 {
+            let n = (buf.len() as u64).min(left) as usize;
+            file.read_exact(&mut buf[..n])?;
+            f(&widen(self.dtype, &buf[..n])?)?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+fn widen(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, ConvertError> {
+    {
+        Ok(match dtype {
             Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),

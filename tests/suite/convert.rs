@@ -68,6 +68,28 @@ fn converted_checkpoints_match_microsofts_converter_and_hf() {
     }
 }
 
+/// A Llama-shaped checkpoint as Falcon3-1.58bit and Llama3-8B-1.58 are published (make_packed_checkpoint.py):
+/// transformers' packed codes with a `weight_scale` it divides by, an untied float head. Converted, it gives
+/// the logits transformers computes loading it through its own BitNet quantizer; read with the scale taken
+/// as a multiplier (the other convention) it would not.
+#[test]
+fn packed_llama_checkpoints_give_transformers_logits() {
+    let dir = fixtures().join("hf/falcon3-tiny-packed");
+    let case = &manifest(&std::fs::read_to_string(dir.join("reference.json")).unwrap())[0];
+    let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+    let out = tmp("packed.gguf");
+    let report = convert::convert(&dir, &out, &ConvertOptions::default()).unwrap();
+    assert_eq!((report.arch.as_str(), report.activation.as_str()), ("llama", "silu"));
+    let bytes = std::fs::read(&out).unwrap();
+    let (g, _) = read_all(&bytes).unwrap();
+    assert!(g.tensors.iter().any(|t| t.name == "output.weight"), "the untied head is kept");
+    for kernel in bitnet_web::kernels::KernelKind::available() {
+        let r = check_case(case, &bytes, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{e}"));
+        println!("falcon3-tiny-packed converted ({}): {r}", kernel.name());
+    }
+    std::fs::remove_file(&out).unwrap();
+}
+
 /// llama.cpp's TQ2_0 packs whole 256-weight blocks: these 128-wide rows are refused by name, not padded.
 #[test]
 fn tq2_0_needs_whole_blocks() {
