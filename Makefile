@@ -196,6 +196,7 @@ converter-fixtures:
 	@test -n "$(BITNET_DIR)" -a -n "$(LLAMA_CPP_DIR)" || (echo "usage: make converter-fixtures BITNET_DIR=... LLAMA_CPP_DIR=... (tests/fixtures/make_converter_fixtures.py says where to get them)"; exit 2)
 	test -x .venv-train/bin/python || (python3 -m venv .venv-train && .venv-train/bin/pip install -q -r requirements-train.txt)
 	.venv-train/bin/python tests/fixtures/make_converter_fixtures.py $(BITNET_DIR) $(LLAMA_CPP_DIR)
+	.venv-train/bin/python tests/fixtures/make_packed_checkpoint.py
 
 # BitNet-embedding models built from HF's Qwen3 and Gemma3 with HF's BitNet quantizer, converted by Microsoft's
 # utils/convert-bitnet-embedding-to-gguf.py, with HF's vectors (tests/fixtures/embedding; about 30 seconds).

@@ -151,3 +151,20 @@ fn bad_checkpoints_are_typed_errors() {
     let (g, _) = read_all(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(g.get("tokenizer.ggml.pre"), Some(&Value::String("falcon3".into())));
 }
+
+/// The CLI's face of it: the report on stderr, the file readable, and a bad folder a clear error.
+#[test]
+fn the_cli_converts_and_reports() {
+    let exe = env!("CARGO_BIN_EXE_bitnet-web");
+    let out = tmp("cli.gguf");
+    let ok = std::process::Command::new(exe)
+        .args(["convert", fixtures().join("hf/falcon3-tiny-packed").to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success() && stderr.contains("arch llama, activation silu, 21 tensors"), "{stderr}");
+    read_all(&std::fs::read(&out).unwrap()).unwrap();
+    let bad = std::process::Command::new(exe).args(["convert", "/nonexistent", "-o", out.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("config.json"), "{stderr}");
+}
