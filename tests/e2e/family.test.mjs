@@ -1,6 +1,6 @@
 // The BitNet family in headless Chromium: synthetic files of bitnet_b1_58-large's and -3B's shapes (arch
 // `bitnet`, SentencePiece vocabulary; 3B's FFN rows padded at load) and Falcon3-1B-1.58bit's (arch `llama`, `falcon3` byte-level
-// BPE, separate F16 head), made by `bitnet-web synth --shape`, load through the package and
+// BPE, separate F16 head) and Falcon-E-3B's (arch `llama`, `falcon_e`, GQA 16:2), made by `bitnet-web synth --shape`, load through the package and
 // generate; the wasm tokenizer gives the native CLI's ids. tests/suite/shapes.rs runs them natively.
 // Then Llama3-8B-1.58's shape (3.9 GB): it fits wasm32 at a 4096-token context with an f16 KV
 // cache because its embedding and head become int8 rows as they stream in, and it generates.
@@ -25,7 +25,7 @@ before(async () => { b = await openBrowser(); });
 after(async () => { await b?.close(); });
 
 // bitnet_b1_58-3B's 8640-wide FFN rows straddle I2_S's 128-weight blocks and are padded at load.
-for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"], ["3b", "bitnet"]]) {
+for (const [shape, arch] of [["large", "bitnet"], ["falcon3-1b", "llama"], ["3b", "bitnet"], ["falcon-e-3b", "llama"]]) {
   test(`a ${shape}-shape model (${arch}) loads and generates in Chromium`, { timeout: 600000 }, async () => {
     const { url, native } = synth(shape);
     const { page, base } = b;

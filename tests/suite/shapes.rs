@@ -21,13 +21,16 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// shape, published I2_S file size in GB (spec §7; None where no file is listed), and the header
 /// check's summary.
-const SHAPES: [(&str, Option<f64>, &str); 7] = [
+const SHAPES: [(&str, Option<f64>, &str); 8] = [
     ("2b4t", Some(1.19), "bitnet-b1.58 · 30 layers · width 2560 · FFN 6912 · 20 heads / 5 KV · vocab 128256"),
     ("large", Some(0.27), "bitnet · 24 layers · width 1536 · FFN 4096 · 16 heads / 16 KV · vocab 32002"),
     ("falcon3-1b", Some(1.36), "llama · 18 layers · width 2048 · FFN 8192 · 8 heads / 4 KV · vocab 131072"),
     ("falcon3-3b", Some(2.22), "llama · 22 layers · width 3072 · FFN 9216 · 12 heads / 4 KV · vocab 131072"),
     ("falcon3-7b", Some(3.28), "llama · 28 layers · width 3072 · FFN 23040 · 12 heads / 4 KV · vocab 131072"),
     ("falcon3-10b", None, "llama · 40 layers · width 3072 · FFN 23040 · 12 heads / 4 KV · vocab 131072"),
+    // No file size is listed for Falcon-E-3B's GGUF; TII's blog gives its memory footprint, 999 MB, which
+    // an I2_S file of these shapes (with its F16 embedding and separate head) is.
+    ("falcon-e-3b", Some(0.999), "llama · 32 layers · width 2048 · FFN 13312 · 16 heads / 2 KV · vocab 32768"),
     ("llama3-8b", None, "llama · 32 layers · width 4096 · FFN 14336 · 32 heads / 8 KV · vocab 128256"),
 ];
 
@@ -79,12 +82,13 @@ fn the_3b_shape_with_rows_that_straddle_blocks_generates() {
 #[test]
 fn the_smaller_shapes_generate() {
     let dir = temp_dir("shapes-generate");
-    for (shape, prompt_ids) in [("large", "[1,"), ("falcon3-1b", "[11,")] {
+    for (shape, prompt_ids) in [("large", "[1,"), ("falcon3-1b", "[11,"), ("falcon-e-3b", "[320,")] {
         let f = dir.join(format!("{shape}.gguf"));
         let m = f.to_str().unwrap();
         let (ok, _, err) = run(&["synth", m, "--shape", shape]);
         assert!(ok, "{shape}: {err}");
-        // BOS first (the SentencePiece vocabulary's <s>, Falcon3's <|endoftext|>), then the text.
+        // BOS first (the SentencePiece vocabulary's <s>, Falcon3's <|endoftext|>, the small BPE vocabulary's
+        // <|begin_of_text|> in the Falcon-E shape), then the text.
         let (ok, ids, err) = run(&["tokenize", m, "Hello world", "--json"]);
         assert!(ok && ids.starts_with(prompt_ids), "{shape}: {ids} {err}");
         let (ok, out, err) = run(&["generate", m, "--prompt", "Hello world", "--max-tokens", "4", "--temperature", "0", "--ignore-eos"]);
