@@ -1,7 +1,7 @@
 // Side-by-side benchmark of our engine and @wllama/wllama (llama.cpp in wasm) in the same headless
 // Chromium, on the same GGUF served over HTTP, plus (optionally) our native CLI:
 //
-//   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
+//   node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--peer-model F16.gguf] [--threads 1,2]
 //                      [--prompt-tokens 128] [--gen-tokens 128] [--native target/release/bitnet-web]
 //                      [--json out.json] [--engines ours,wllama] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--simd auto|simd128]
 //                      [--llama-bench target/llama-cpp/build/bin/llama-bench] [--runs 3] [--bandwidth-mib 1024]
@@ -15,7 +15,8 @@
 // hosting the page and its workers: the median of --runs runs, with
 // their spread. Each run also measures the read bandwidth (natively and in wasm in Chromium, at the
 // same thread count), and decode is reported against the bound that bandwidth and the model's bytes
-// per token give (bench/bound). See bench/README.md.
+// per token give (bench/bound). --peer-model gives wllama and llama-bench a file of their own (the F16
+// model of the same shape: `make bench-f16`, bitnet.cpp's "over F16" comparison). See bench/README.md.
 //
 // The engines' drivers are in bench/engines/ (ours.mjs, wllama.mjs, native.mjs; browser.mjs: the fresh
 // Chromium and the renderer sampling the browser ones share; server.mjs: the bench's HTTP server); this
@@ -25,7 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { NATIVE_BIN, WASM_FILE, cpuInfo, flagLine, nativeBandwidth, spread, summarize, wasmBandwidth } from "./bound/bandwidth.mjs";
-import { bytesPerToken, bytesTable, oursBytes } from "./bound/bytes.mjs";
+import { bytesPerToken, bytesTable, oursBytes, storedBytesPerToken } from "./bound/bytes.mjs";
 import { chromiumVersion, inFreshChromium } from "./engines/browser.mjs";
 import { runOurs } from "./engines/ours.mjs";
 import { sentences } from "./engines/sentences.mjs";
@@ -71,7 +72,7 @@ function gpuTable(results, o, bytes) {
 
 function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
-  console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--threads 1,2]
+  console.error(`usage: node bench/run.mjs --model FILE.gguf [--ours-only FILE2.gguf ...] [--peer-model FILE] [--threads 1,2]
        [--prompt-tokens 128] [--gen-tokens 128] [--native BIN] [--json out.json]
        [--engines ours,wllama,webgpu,native-gpu] [--gpu-prompt-tokens 16] [--gpu-gen-tokens 8] [--kv-f16] [--lm-head int8|shortlist|stored] [--embeddings int8] [--no-cache] [--simd auto|simd128] [--llama-bench BIN]
        [--runs 3] [--bandwidth-mib 1024] [--bandwidth-passes 5] [--inspect BIN] [--timeout-s 3600] [--verbose]`);
@@ -93,7 +94,7 @@ const ENGINES = ["ours", "wllama", "webgpu", "native-gpu"];
 function parseArgs(argv) {
   const o = { model: null, oursOnly: [], threads: [1, 2], promptTokens: 128, genTokens: 128, native: null, llamaBench: null, json: null,
     engines: ["ours", "wllama"], gpuPromptTokens: 16, gpuGenTokens: 8, kvF16: false, lmHead: undefined, embeddings: undefined, cache: true, simd: "auto", timeoutS: 3600, verbose: false,
-    runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null };
+    runs: 3, bandwidthMib: 1024, bandwidthPasses: 5, inspect: null, peerModel: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -101,6 +102,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === "--model") o.model = val();
+    else if (a === "--peer-model") o.peerModel = val();
     else if (a === "--ours-only") {
       // One or more files, up to the next flag.
       while (i + 1 < argv.length && !argv[i + 1].startsWith("--")) o.oursOnly.push(argv[++i]);
@@ -128,7 +130,7 @@ function parseArgs(argv) {
     else usage(`unknown argument ${a}`);
   }
   if (!o.model) usage("--model is required");
-  for (const f of [o.model, ...o.oursOnly]) if (!fs.existsSync(f)) usage(`no such file: ${f}`);
+  for (const f of [o.model, ...o.oursOnly, ...(o.peerModel ? [o.peerModel] : [])]) if (!fs.existsSync(f)) usage(`no such file: ${f}`);
   if (o.threads.some((t) => !(t >= 1))) usage("--threads takes positive integers, e.g. 1,2");
   if (!(o.promptTokens >= 2) || !(o.genTokens >= 2)) usage("--prompt-tokens and --gen-tokens must be at least 2");
   if (o.engines.some((e) => !ENGINES.includes(e))) usage(`--engines takes ${ENGINES.join(", ")}`);
@@ -291,6 +293,7 @@ function memoryTable(results, o, bytes) {
  */
 function table(results, o, bound) {
   const lines = [];
+  if (o.peerModel) lines.push(`wllama and native llama.cpp run ${path.basename(o.peerModel)} (--peer-model); ours and our CLI run the file named in each row.`, "");
   lines.push("| T | model | metric | ours (wasm) | wllama | ours/wllama | native (ours CLI) | wasm/native | native llama.cpp | ours/llama.cpp |");
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   const files = [o.model, ...o.oursOnly];
@@ -315,7 +318,8 @@ function table(results, o, bound) {
       // over the bytes each engine reads per token (bench/bound/bytes.mjs).
       const b = bound.bytes?.find((x) => x.file === f);
       const peers = f === o.model;
-      const bytes = b && { ours: oursBytes(b, o.lmHead).total, wllama: peers ? b.stored_file.total : null, llama_cpp: peers ? b.llama_cpp.total : null };
+      const pb = o.peerModel ? bound.peerBytes : b;
+      const bytes = b && { ours: oursBytes(b, o.lmHead).total, wllama: peers && pb ? pb.stored_file.total : null, llama_cpp: peers && pb ? pb.llama_cpp.total : null };
       const limit = (g, n) => (g && n ? (g * 1e9) / n : null);
       const bounds = {
         ours: limit(gbs("wasm"), bytes?.ours),
@@ -365,7 +369,18 @@ for (const f of files) {
   }
 }
 
-const srv = await startServer(files, o.simd);
+// The peers' own file (--peer-model, e.g. the F16 model of the same shape): their bytes per token.
+let peerBytes = null;
+if (o.peerModel && o.inspect) {
+  try {
+    peerBytes = storedBytesPerToken(o.inspect, o.peerModel, { promptTokens: llama3Tokens ?? o.promptTokens, genTokens: o.genTokens, kvF16: o.kvF16 });
+  } catch (e) {
+    log(`bytes per token of ${path.basename(o.peerModel)}: ${e.message}`);
+  }
+}
+
+// Served in this order: the files, then the peers' file (index files.length).
+const srv = await startServer(o.peerModel ? [...files, o.peerModel] : files, o.simd);
 const cleanup = () => {
   srv.server.close();
 };
@@ -415,7 +430,7 @@ try {
           try {
             r = engine === "ours" ? await runOurs(o, srv, i, T, prompt, ctxLen)
               : engine === "webgpu" ? await runOurs(o, srv, i, T, gpuPrompt, ctxLen, "webgpu")
-              : await runWllama(o, srv, i, T, prompt, ctxLen);
+              : await runWllama(o, srv, o.peerModel ? files.length : i, T, prompt, ctxLen);
           } catch (e) {
             r = { engine, threads_requested: T, error: String(e?.message || e).split("\n")[0] };
           }
@@ -440,7 +455,7 @@ try {
         if (o.llamaBench && i === 0) {
           log(`T=${T} run ${run}/${o.runs} native llama.cpp ${path.basename(f)} ...`);
           const load0 = os.loadavg()[0];
-          const r = await runLlamaCpp(o, f, T);
+          const r = await runLlamaCpp(o, o.peerModel ?? f, T);
           r.loadavg_1m = [load0, os.loadavg()[0]];
           record(r, f, run);
         }
@@ -454,7 +469,7 @@ try {
 // Every pass of every run at one T counts: the bound's bandwidth is their median.
 const bw = summarize({ native: bandwidth.filter((b) => b.native).map((b) => b.native), wasm: bandwidth.filter((b) => b.wasm).map((b) => b.wasm) }, o.threads);
 const cpu = cpuInfo();
-const main = table(results, o, { bandwidth: bw.summary, bytes });
+const main = table(results, o, { bandwidth: bw.summary, bytes, peerBytes });
 const report = {
   date: new Date().toISOString(),
   host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, cpu, mem_gb: os.totalmem() / 2 ** 30, platform: `${os.platform()} ${os.release()}` },
@@ -465,6 +480,7 @@ const report = {
   total_s: (Date.now() - started) / 1000,
   bandwidth: { summary: bw.summary, runs: bandwidth },
   bytes_per_token: bytes,
+  peer_bytes_per_token: peerBytes,
   summary: main.summary,
   results,
 };

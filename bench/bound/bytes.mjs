@@ -178,6 +178,31 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
   };
 }
 
+/**
+ * What llama.cpp reads per decoded token of any file, ternary or not (the F16 peer of `make bench-f16`):
+ * every projection, norm and the head as stored, one embedding row, and its KV cache (wllama: the bench's
+ * precision; llama-bench: f16). The same arithmetic as `bytesPerToken`'s `stored_file` and `llama_cpp`.
+ */
+export function storedBytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = false }) {
+  const info = JSON.parse(inspect(bin, ["--json", file]));
+  const meta = new Map(info.metadata.map((m) => [m.key, m.value]));
+  const arch = meta.get("general.architecture");
+  const nLayer = Number(meta.get(`${arch}.block_count`));
+  const tensors = info.tensors.map((t) => ({ ...t, ...roleOf(t.name, nLayer), n: t.shape.reduce((a, b) => a * b, 1) }));
+  const embd = tensors.find((t) => t.role === "embd");
+  const head = tensors.find((t) => t.role === "output") ?? embd;
+  const attnK = tensors.find((t) => t.role === "projection" && t.part === "attn_k");
+  if (!embd || !attnK) throw new Error(`${file}: no token_embd.weight or attn_k weight`);
+  const sum = (roles) => tensors.filter((t) => roles.includes(t.role)).reduce((a, t) => a + t.bytes, 0);
+  const kv = (elt) => 2 * nLayer * attnK.shape[1] * (promptTokens + genTokens / 2) * elt;
+  const parts = (kvBytes) => {
+    const b = { ternary: sum(["projection"]), norms: sum(["norm", "scale"]), embedding_row: embd.bytes / embd.shape[1], head: head.bytes, kv: kvBytes };
+    return { ...b, total: b.ternary + b.norms + b.embedding_row + b.head + b.kv };
+  };
+  return { file, arch, projection_type: [...new Set(tensors.filter((t) => t.role === "projection").map((t) => t.type))].join("+"),
+    stored_file: parts(kv(kvF16 ? 2 : 4)), llama_cpp: parts(kv(2)) };
+}
+
 /** `ours`' breakdown for a head option (`auto` or undefined: what the engine picks). */
 export function oursBytes(b, head) {
   return b.ours[!head || head === "auto" ? b.auto_head : head];
