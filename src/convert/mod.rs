@@ -123,6 +123,11 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
     if qc.and_then(|q| q.get("use_rms_norm")).and_then(|v| v.as_bool()) == Some(true) {
         return Err(ConvertError::Unsupported("quantization_config.use_rms_norm: a norm inside every linear layer".into()));
     }
+    if let Some(rs) = config.get("rope_scaling").filter(|v| !v.is_null()) {
+        // Llama 3.1's and YaRN's scalings change the rotary angles; writing the file without them would run
+        // it wrong without a word.
+        return Err(ConvertError::Unsupported(format!("rope_scaling {rs}")));
+    }
     let rule = if qc.and_then(|q| q.get("linear_class")).and_then(|v| v.as_str()) == Some("autobitlinear") { ScaleRule::Multiply } else { ScaleRule::Divide };
     let act = config.get("hidden_act").and_then(|a| a.as_str()).unwrap_or("silu");
     let activation = crate::model::Activation::parse(act)

@@ -127,6 +127,10 @@ fn bad_checkpoints_are_typed_errors() {
     copy(&[("config.json", Some(cfg.into_bytes()))]);
     assert!(matches!(run(), Err(ConvertError::Unsupported(m)) if m.contains("GPT2LMHeadModel")));
 
+    let cfg = std::fs::read_to_string(good.join("config.json")).unwrap().replacen('{', r#"{"rope_scaling": {"rope_type": "yarn", "factor": 4.0},"#, 1);
+    copy(&[("config.json", Some(cfg.into_bytes()))]);
+    assert!(matches!(run(), Err(ConvertError::Unsupported(m)) if m.contains("rope_scaling")));
+
     let st = std::fs::read(good.join("model.safetensors")).unwrap();
     copy(&[("model.safetensors", Some(st[..st.len() / 2].to_vec()))]);
     assert!(matches!(run(), Err(ConvertError::Checkpoint(m)) if m.contains("within the file")));
