@@ -423,7 +423,7 @@ try {
         const engines = (i === 0 ? o.engines : o.engines.filter((e) => e !== "wllama"))
           .filter((e) => e === "ours" || e === "wllama" || (e === "webgpu" && gpuTurn));
         for (const engine of engines) {
-          log(`T=${T} run ${run}/${o.runs} ${engine} ${path.basename(f)} ...`);
+          log(`T=${T} run ${run}/${o.runs} ${engine} ${path.basename(engine === "wllama" && o.peerModel ? o.peerModel : f)} ...`);
           const t0 = Date.now();
           const load0 = os.loadavg()[0];
           let r;
@@ -453,7 +453,7 @@ try {
         }
         // llama.cpp cannot load I2_S files (see bench/README.md), so only the shared file.
         if (o.llamaBench && i === 0) {
-          log(`T=${T} run ${run}/${o.runs} native llama.cpp ${path.basename(f)} ...`);
+          log(`T=${T} run ${run}/${o.runs} native llama.cpp ${path.basename(o.peerModel ?? f)} ...`);
           const load0 = os.loadavg()[0];
           const r = await runLlamaCpp(o, o.peerModel ?? f, T);
           r.loadavg_1m = [load0, os.loadavg()[0]];

@@ -176,6 +176,11 @@ fn sentencepiece(bytes: &[u8], dir: &Path, n_vocab: usize) -> Result<SpmVocab, C
 /// pre-tokenizer's llama.cpp name when its split pattern is a known one.
 fn byte_level_bpe(json: &serde_json::Value, n_vocab: usize) -> Result<(Vec<String>, Vec<i32>, Vec<String>, Option<&'static str>), ConvertError> {
     let model = json.get("model").ok_or_else(|| err("tokenizer.json has no model"))?;
+    // A SentencePiece vocabulary exported as tokenizer.json (▁ for spaces, byte fallback) is not byte-level
+    // BPE: written as `gpt2` it would tokenize wrong. Its scores and types are in tokenizer.model.
+    if model.get("byte_fallback").and_then(|b| b.as_bool()) == Some(true) {
+        return Err(err("tokenizer.json holds a SentencePiece vocabulary (byte fallback); put its tokenizer.model beside it"));
+    }
     if model.get("type").and_then(|t| t.as_str()) != Some("BPE") {
         return Err(err(format!("tokenizer.json's model is {}, not BPE", model.get("type").unwrap_or(&serde_json::Value::Null))));
     }

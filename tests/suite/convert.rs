@@ -146,6 +146,11 @@ fn bad_checkpoints_are_typed_errors() {
     copy(&[("tokenizer.model", None)]);
     assert!(matches!(run(), Err(ConvertError::Tokenizer(m)) if m.contains("neither")));
 
+    // A SentencePiece vocabulary as tokenizer.json only is not taken for byte-level BPE.
+    let spm_json = r#"{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"<unk>": 0}, "merges": []}}"#;
+    copy(&[("tokenizer.model", None), ("tokenizer.json", Some(spm_json.as_bytes().to_vec()))]);
+    assert!(matches!(run(), Err(ConvertError::Tokenizer(m)) if m.contains("tokenizer.model")));
+
     // A BPE vocabulary whose split is not Llama 3's: the caller names its pre-tokenizer, or it is refused.
     let bpe = fixtures().join("hf/bitnet-b1.58-2B-4T-tiny-ckpt");
     let json = std::fs::read_to_string(bpe.join("tokenizer.json")).unwrap().replace(r"\\p{N}{1,3}", r"\\p{N}");
