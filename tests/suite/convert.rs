@@ -90,7 +90,46 @@ fn packed_llama_checkpoints_give_transformers_logits() {
     std::fs::remove_file(&out).unwrap();
 }
 
-/// llama.cpp's TQ2_0 packs whole 256-weight blocks: these 128-wide rows are refused by name, not padded.
+/// llama.cpp's format, against llama.cpp's converter (`convert_hf_to_gguf.py --outtype tq2_0`) on a 2B4T-style
+/// checkpoint with rows of whole 256-weight blocks: every key both files hold has one value (llama.cpp adds
+/// naming keys and a no-op linear rope scaling; we add the vocabulary size, the rope width and the activation),
+/// every tensor the same bytes, and HF's logits.
+#[test]
+fn tq2_0_output_matches_llama_cpps_converter_and_hf() {
+    let dir = fixtures();
+    let cases = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
+    let theirs = "upstream_2b4t_ckpt.tq2_0.gguf";
+    let out = tmp(theirs);
+    let opts = ConvertOptions { out_type: Some(OutType::Tq2_0), pre: None };
+    let report = convert::convert(&dir.join("hf/bitnet-b1.58-2B-4T-tiny-tq-ckpt"), &out, &opts).unwrap();
+    assert_eq!(report.arch, "bitnet");
+    let ours_bytes = std::fs::read(&out).unwrap();
+    let (ours, ours_data) = read_all(&ours_bytes).unwrap();
+    let (lc, lc_data) = read_all(&std::fs::read(dir.join(theirs)).unwrap()).unwrap();
+    let mut shared = 0;
+    for (k, v) in &lc.metadata {
+        if let Some(o) = ours.get(k).filter(|_| k != "general.name") {
+            assert_eq!(o, v, "key {k}");
+            shared += 1;
+        }
+    }
+    assert!(shared >= 16, "only {shared} keys in common");
+    assert_eq!(ours.tensors.len(), lc.tensors.len());
+    for (t, data) in lc.tensors.iter().zip(&lc_data) {
+        let i = ours.tensors.iter().position(|o| o.name == t.name).unwrap_or_else(|| panic!("no {}", t.name));
+        assert_eq!((ours.tensors[i].ty, &ours.tensors[i].shape), (t.ty, &t.shape), "{}", t.name);
+        assert!(ours_data[i] == *data, "{} differs from llama.cpp's bytes", t.name);
+    }
+    let case = cases.iter().find(|c| c.gguf == theirs).unwrap();
+    let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+    for kernel in bitnet_web::kernels::KernelKind::available() {
+        let r = check_case(case, &ours_bytes, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{e}"));
+        println!("TQ2_0 converted ({}): {r}", kernel.name());
+    }
+    std::fs::remove_file(&out).unwrap();
+}
+
+/// TQ2_0 packs whole 256-weight blocks: 128-wide rows are refused by name, not padded.
 #[test]
 fn tq2_0_needs_whole_blocks() {
     let src = fixtures().join("hf/bitnet-b1.58-2B-4T-tiny-ckpt");
