@@ -71,12 +71,18 @@ function inspect(bin, args) {
  * int8, stored } , stored_file, llama_cpp, auto_head, check }`, each breakdown `{ ternary, norms,
  * embedding_row, head, kv, total }` in bytes.
  */
-export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = false }) {
+/** A file's tensor table with each tensor's role, from our CLI's `inspect --json`. */
+function tensorTable(bin, file) {
   const info = JSON.parse(inspect(bin, ["--json", file]));
   const meta = new Map(info.metadata.map((m) => [m.key, m.value]));
   const arch = meta.get("general.architecture");
   const nLayer = Number(meta.get(`${arch}.block_count`));
   const tensors = info.tensors.map((t) => ({ ...t, ...roleOf(t.name, nLayer), n: t.shape.reduce((a, b) => a * b, 1) }));
+  return { info, arch, nLayer, tensors };
+}
+
+export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = false }) {
+  const { info, arch, nLayer, tensors } = tensorTable(bin, file);
   // bitnet.cpp's arch always ties the head, even when output.weight exists (plan.rs `Plan::of`).
   if (arch === "bitnet-b1.58" || arch === "bitnet-25") for (const t of tensors) if (t.role === "output") t.role = "skip";
   const embd = tensors.find((t) => t.role === "embd");
@@ -184,11 +190,7 @@ export function bytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = fals
  * precision; llama-bench: f16). The same arithmetic as `bytesPerToken`'s `stored_file` and `llama_cpp`.
  */
 export function storedBytesPerToken(bin, file, { promptTokens, genTokens, kvF16 = false }) {
-  const info = JSON.parse(inspect(bin, ["--json", file]));
-  const meta = new Map(info.metadata.map((m) => [m.key, m.value]));
-  const arch = meta.get("general.architecture");
-  const nLayer = Number(meta.get(`${arch}.block_count`));
-  const tensors = info.tensors.map((t) => ({ ...t, ...roleOf(t.name, nLayer), n: t.shape.reduce((a, b) => a * b, 1) }));
+  const { arch, nLayer, tensors } = tensorTable(bin, file);
   const embd = tensors.find((t) => t.role === "embd");
   const head = tensors.find((t) => t.role === "output") ?? embd;
   const attnK = tensors.find((t) => t.role === "projection" && t.part === "attn_k");

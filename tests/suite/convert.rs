@@ -23,6 +23,37 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// Every tensor of `theirs` is in `ours` with the same type, shape and bytes; an I2_S tensor's scale may
+/// differ by one ulp (`ulp_scales`): torch sums mean|W| in f32 in an order that follows the CPU's vector
+/// width, we sum exactly (src/convert says so). Its codes may not differ.
+fn same_tensors(ours: &[u8], theirs: &[u8], ulp_scales: bool) {
+    let ((o, o_data), (t, t_data)) = (read_all(ours).unwrap(), read_all(theirs).unwrap());
+    assert_eq!(o.tensors.len(), t.tensors.len());
+    for (tt, b) in t.tensors.iter().zip(&t_data) {
+        let i = o.tensors.iter().position(|x| x.name == tt.name).unwrap_or_else(|| panic!("no {}", tt.name));
+        assert_eq!((o.tensors[i].ty, &o.tensors[i].shape), (tt.ty, &tt.shape), "{}", tt.name);
+        let a = &o_data[i];
+        if ulp_scales && tt.ty.name() == "I2_S" {
+            let n = a.len() - 32;
+            assert!(a[..n] == b[..n] && a[n + 4..] == b[n + 4..], "{}: codes differ", tt.name);
+            let bits = |x: &[u8]| i32::from_le_bytes(x[n..n + 4].try_into().unwrap());
+            assert!((bits(a) - bits(b)).abs() <= 1, "{}: scale differs by more than an ulp", tt.name);
+        } else {
+            assert!(a == b, "{}: bytes differ", tt.name);
+        }
+    }
+}
+
+/// HF's logits and greedy tokens for the manifest case named `gguf`, on every kernel.
+fn gives_hf_logits(ours: &[u8], cases: &[crate::common::reference::Case], gguf: &str, dir: &Path) {
+    let case = cases.iter().find(|c| c.gguf == gguf).unwrap();
+    let logits = std::fs::read(dir.join(&case.logits)).unwrap();
+    for kernel in bitnet_web::kernels::KernelKind::available() {
+        let r = check_case(case, ours, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{gguf}: {e}"));
+        println!("{gguf}, converted by us ({}): {r}", kernel.name());
+    }
+}
+
 #[test]
 fn converted_checkpoints_match_microsofts_converter_and_hf() {
     let dir = fixtures();
@@ -35,35 +66,15 @@ fn converted_checkpoints_match_microsofts_converter_and_hf() {
         let report = convert::convert(&dir.join("hf").join(checkpoint), &out, &ConvertOptions::default()).unwrap();
         assert_eq!((report.arch.as_str(), report.activation.as_str()), ("bitnet-b1.58", activation));
         let ours_bytes = std::fs::read(&out).unwrap();
-        let (ours, ours_data) = read_all(&ours_bytes).unwrap();
-        let (ms, ms_data) = read_all(&std::fs::read(dir.join(theirs)).unwrap()).unwrap();
+        let ms_bytes = std::fs::read(dir.join(theirs)).unwrap();
+        let (ours, ms) = (read_all(&ours_bytes).unwrap().0, read_all(&ms_bytes).unwrap().0);
         for (k, v) in &ms.metadata {
             assert_eq!(ours.get(k), Some(v), "{theirs}: key {k}");
         }
         let extra: Vec<_> = ours.metadata.iter().filter(|(k, _)| ms.get(k).is_none()).collect();
         assert_eq!(extra, [&("bitnet-b1.58.hidden_activation".to_string(), Value::String(activation.into()))]);
-        assert_eq!(ours.tensors.len(), ms.tensors.len());
-        for (t, data) in ms.tensors.iter().zip(&ms_data) {
-            let i = ours.tensors.iter().position(|o| o.name == t.name).unwrap_or_else(|| panic!("{theirs}: no {}", t.name));
-            assert_eq!((ours.tensors[i].ty, &ours.tensors[i].shape), (t.ty, &t.shape), "{}", t.name);
-            let (a, b) = (&ours_data[i], data);
-            if t.ty.name() == "I2_S" {
-                // The codes byte for byte; the scale, f32(mean|W|), within one ulp: torch sums |W| in f32 in
-                // an order that follows the CPU's vector width, we sum exactly (src/convert says so).
-                let n = a.len() - 32;
-                assert!(a[..n] == b[..n] && a[n + 4..] == b[n + 4..], "{theirs}: {} codes differ", t.name);
-                let ulp = |x: &[u8]| i32::from_le_bytes(x[n..n + 4].try_into().unwrap());
-                assert!((ulp(a) - ulp(b)).abs() <= 1, "{theirs}: {} scale differs by more than an ulp", t.name);
-            } else {
-                assert!(a == b, "{theirs}: {} differs from Microsoft's bytes", t.name);
-            }
-        }
-        let case = cases.iter().find(|c| c.gguf == theirs).unwrap();
-        let logits = std::fs::read(dir.join(&case.logits)).unwrap();
-        for kernel in bitnet_web::kernels::KernelKind::available() {
-            let r = check_case(case, &ours_bytes, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{checkpoint}: {e}"));
-            println!("{checkpoint} converted ({}): {r}", kernel.name());
-        }
+        same_tensors(&ours_bytes, &ms_bytes, true);
+        gives_hf_logits(&ours_bytes, &cases, theirs, &dir);
         std::fs::remove_file(&out).unwrap();
     }
 }
@@ -104,8 +115,8 @@ fn tq2_0_output_matches_llama_cpps_converter_and_hf() {
     let report = convert::convert(&dir.join("hf/bitnet-b1.58-2B-4T-tiny-tq-ckpt"), &out, &opts).unwrap();
     assert_eq!(report.arch, "bitnet");
     let ours_bytes = std::fs::read(&out).unwrap();
-    let (ours, ours_data) = read_all(&ours_bytes).unwrap();
-    let (lc, lc_data) = read_all(&std::fs::read(dir.join(theirs)).unwrap()).unwrap();
+    let lc_bytes = std::fs::read(dir.join(theirs)).unwrap();
+    let (ours, lc) = (read_all(&ours_bytes).unwrap().0, read_all(&lc_bytes).unwrap().0);
     let mut shared = 0;
     for (k, v) in &lc.metadata {
         if let Some(o) = ours.get(k).filter(|_| k != "general.name") {
@@ -114,18 +125,8 @@ fn tq2_0_output_matches_llama_cpps_converter_and_hf() {
         }
     }
     assert!(shared >= 16, "only {shared} keys in common");
-    assert_eq!(ours.tensors.len(), lc.tensors.len());
-    for (t, data) in lc.tensors.iter().zip(&lc_data) {
-        let i = ours.tensors.iter().position(|o| o.name == t.name).unwrap_or_else(|| panic!("no {}", t.name));
-        assert_eq!((ours.tensors[i].ty, &ours.tensors[i].shape), (t.ty, &t.shape), "{}", t.name);
-        assert!(ours_data[i] == *data, "{} differs from llama.cpp's bytes", t.name);
-    }
-    let case = cases.iter().find(|c| c.gguf == theirs).unwrap();
-    let logits = std::fs::read(dir.join(&case.logits)).unwrap();
-    for kernel in bitnet_web::kernels::KernelKind::available() {
-        let r = check_case(case, &ours_bytes, &logits, kernel, HeadPrecision::Stored).unwrap_or_else(|e| panic!("{e}"));
-        println!("TQ2_0 converted ({}): {r}", kernel.name());
-    }
+    same_tensors(&ours_bytes, &lc_bytes, false);
+    gives_hf_logits(&ours_bytes, &cases, theirs, &dir);
     std::fs::remove_file(&out).unwrap();
 }
 
