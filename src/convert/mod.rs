@@ -149,7 +149,66 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
         .and_then(|v| v.as_f64())
         .unwrap_or(10000.0);
 
-    // Tensors: HF names to GGUF's, each one used once.
+    let plans = plan(dir, &config, family, out_type, (n_head, n_head_kv, n_layer), arch)?;
+
+    // Metadata, as Microsoft's converter orders it, then ours.
+    let mut w = GgufWriter::new();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    w.kv("general.architecture", Value::String(arch.into()));
+    w.kv("general.name", Value::String(name));
+    let a = |k: &str| format!("{arch}.{k}");
+    w.kv(a("block_count"), Value::U32(n_layer as u32));
+    if let Some(ctx) = get("max_position_embeddings") {
+        w.kv(a("context_length"), Value::U32(ctx as u32));
+    }
+    w.kv(a("embedding_length"), Value::U32(n_embd as u32));
+    w.kv(a("feed_forward_length"), Value::U32(need("intermediate_size")? as u32));
+    w.kv(a("attention.head_count"), Value::U32(n_head as u32));
+    w.kv(a("attention.head_count_kv"), Value::U32(n_head_kv as u32));
+    w.kv(a("rope.freq_base"), Value::F32(theta as f32));
+    let eps = config.get("rms_norm_eps").and_then(|v| v.as_f64()).unwrap_or(1e-6);
+    w.kv(a("attention.layer_norm_rms_epsilon"), Value::F32(eps as f32));
+    w.kv("general.file_type", Value::U32(if out_type == OutType::I2S { 40 } else { 37 }));
+    w.kv(a("vocab_size"), Value::U32(n_vocab as u32));
+    w.kv(a("rope.dimension_count"), Value::U32(head_dim as u32));
+    w.kv(a("hidden_activation"), Value::String(activation.clone()));
+    for (k, v) in vocab::metadata(dir, n_vocab, &config, opts.pre.as_deref())? {
+        w.kv(k, v);
+    }
+    for p in &plans {
+        w.declare(p.name.clone(), p.ty, &p.shape);
+    }
+
+    // A tensor found bad while writing (a packed code 3, a bad scale) leaves no half-written file behind.
+    let written = write_file(&w, &plans, rule, out);
+    if written.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    let (bytes, peak) = written?;
+    Ok(Report { arch: arch.into(), activation, tensors: plans.len(), bytes, peak_tensor_bytes: peak })
+}
+
+/// The header, then each tensor padded to the alignment; the bytes of tensor data and the most memory one
+/// tensor's conversion held.
+fn write_file(w: &GgufWriter, plans: &[Plan], rule: ScaleRule, out: &Path) -> Result<(u64, u64), ConvertError> {
+    let mut f = BufWriter::new(File::create(out)?);
+    w.write_header(&mut f)?;
+    let align = w.alignment();
+    let (mut bytes, mut peak) = (0u64, 0u64);
+    for p in plans {
+        let (len, held) = write_tensor(p, rule, &mut f)?;
+        peak = peak.max(held);
+        let pad = len.next_multiple_of(align) - len;
+        f.write_all(&vec![0u8; pad as usize])?;
+        bytes += len + pad;
+    }
+    f.flush()?;
+    Ok((bytes, peak))
+}
+
+/// Every tensor of the checkpoint, named and typed as the GGUF holds it, in the order it is written; a
+/// tensor with no place in the file is an error, not dropped.
+fn plan(dir: &Path, config: &serde_json::Value, family: Family, out_type: OutType, (n_head, n_head_kv, n_layer): (usize, usize, usize), arch: &str) -> Result<Vec<Plan>, ConvertError> {
     let mut st = safetensors::index(dir)?;
     let mut plans = Vec::new();
     let take = |hf: &str, st: &mut BTreeMap<String, TensorRef>| st.remove(hf);
@@ -188,10 +247,10 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
         ] {
             let w = take(&format!("{p}{hf}.weight"), &mut st).ok_or_else(|| ConvertError::Checkpoint(format!("no {p}{hf}.weight")))?;
             let scale = take(&format!("{p}{hf}.weight_scale"), &mut st);
-            let rows = if scale.is_some() && w.dtype == Dtype::U8 { w.shape[0] * 4 } else { w.shape[0] };
             if w.shape.len() != 2 {
                 return Err(ConvertError::Checkpoint(format!("{p}{hf}.weight is not a matrix: {:?}", w.shape)));
             }
+            let rows = if scale.is_some() && w.dtype == Dtype::U8 { w.shape[0] * 4 } else { w.shape[0] };
             let shape = vec![w.shape[1], rows];
             if out_type == OutType::Tq2_0 && w.shape[1] % 256 != 0 {
                 return Err(ConvertError::Unsupported(format!("{p}{hf}: TQ2_0 needs rows of whole 256-weight blocks, not {} (write I2_S)", w.shape[1])));
@@ -199,9 +258,8 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
             let permute_heads = if family == Family::Llama { heads } else { None };
             plans.push(Plan { name: format!("blk.{i}.{gguf}.weight"), ty: ternary, shape, source: w, scale, permute_heads });
         }
-        for extra in ["self_attn.rotary_emb.inv_freq"] {
-            take(&format!("{p}{extra}"), &mut st);
-        }
+        // Older checkpoints store the rotary frequencies, which the reader recomputes.
+        take(&format!("{p}self_attn.rotary_emb.inv_freq"), &mut st);
     }
     let norm = take("model.norm.weight", &mut st).ok_or_else(|| ConvertError::Checkpoint("no model.norm.weight".into()))?;
     plans.push(Plan { name: "output_norm.weight".into(), ty: TensorType::F32, shape: rev(&norm.shape), source: norm, scale: None, permute_heads: None });
@@ -215,47 +273,7 @@ pub fn convert(dir: &Path, out: &Path, opts: &ConvertOptions) -> Result<Report, 
         return Err(ConvertError::Unsupported(format!("tensor {name} has no place in a {arch} GGUF ({} unplaced)", st.len())));
     }
 
-    // Metadata, as Microsoft's converter orders it, then ours.
-    let mut w = GgufWriter::new();
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    w.kv("general.architecture", Value::String(arch.into()));
-    w.kv("general.name", Value::String(name));
-    let a = |k: &str| format!("{arch}.{k}");
-    w.kv(a("block_count"), Value::U32(n_layer as u32));
-    if let Some(ctx) = get("max_position_embeddings") {
-        w.kv(a("context_length"), Value::U32(ctx as u32));
-    }
-    w.kv(a("embedding_length"), Value::U32(n_embd as u32));
-    w.kv(a("feed_forward_length"), Value::U32(need("intermediate_size")? as u32));
-    w.kv(a("attention.head_count"), Value::U32(n_head as u32));
-    w.kv(a("attention.head_count_kv"), Value::U32(n_head_kv as u32));
-    w.kv(a("rope.freq_base"), Value::F32(theta as f32));
-    let eps = config.get("rms_norm_eps").and_then(|v| v.as_f64()).unwrap_or(1e-6);
-    w.kv(a("attention.layer_norm_rms_epsilon"), Value::F32(eps as f32));
-    w.kv("general.file_type", Value::U32(if out_type == OutType::I2S { 40 } else { 37 }));
-    w.kv(a("vocab_size"), Value::U32(n_vocab as u32));
-    w.kv(a("rope.dimension_count"), Value::U32(head_dim as u32));
-    w.kv(a("hidden_activation"), Value::String(activation.clone()));
-    for (k, v) in vocab::metadata(dir, n_vocab, &config, opts.pre.as_deref())? {
-        w.kv(k, v);
-    }
-    for p in &plans {
-        w.declare(p.name.clone(), p.ty, &p.shape);
-    }
-
-    let mut f = BufWriter::new(File::create(out)?);
-    w.write_header(&mut f)?;
-    let align = w.alignment();
-    let (mut bytes, mut peak) = (0u64, 0u64);
-    for p in &plans {
-        let (len, held) = write_tensor(p, rule, &mut f)?;
-        peak = peak.max(held);
-        let pad = len.next_multiple_of(align) - len;
-        f.write_all(&vec![0u8; pad as usize])?;
-        bytes += len + pad;
-    }
-    f.flush()?;
-    Ok(Report { arch: arch.into(), activation, tensors: plans.len(), bytes, peak_tensor_bytes: peak })
+    Ok(plans)
 }
 
 fn rev(shape: &[u64]) -> Vec<u64> {

@@ -93,14 +93,12 @@ impl TensorRef {
 }
 
 fn widen(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, ConvertError> {
-    {
-        Ok(match dtype {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            other => return Err(ConvertError::Checkpoint(format!("{other:?} is not a float type"))),
-        })
-    }
+    Ok(match dtype {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(ConvertError::Checkpoint(format!("{other:?} is not a float type"))),
+    })
 }
 
 /// Every tensor of every `*.safetensors` file in `dir`, by name.

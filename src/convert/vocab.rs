@@ -61,10 +61,10 @@ pub fn metadata(dir: &Path, n_vocab: usize, config: &serde_json::Value, pre: Opt
     } else {
         return Err(err(format!("{} has neither tokenizer.model nor tokenizer.json", dir.display())));
     }
-    let n_tokens = match &kv[2].1 {
-        Value::Array(Array::String(t)) => t.len(),
-        _ => unreachable!(),
-    };
+    let n_tokens = kv.iter().find_map(|(k, v)| match v {
+        Value::Array(Array::String(t)) if k == "tokenizer.ggml.tokens" => Some(t.len()),
+        _ => None,
+    }).unwrap_or(0);
     // Special ids: tokenizer_config.json's token looked up in tokenizer.json, else config.json's single id.
     for typ in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
         let by_content = tok_config.as_ref().and_then(|c| special_content(c.get(format!("{typ}_token"))?)).and_then(|content| {
