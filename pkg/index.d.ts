@@ -486,10 +486,12 @@ export interface EngineInfo {
   /**
    * How an I2_S file's projections are read: 128 (x86 builds of bitnet.cpp, the official files), 64 (its
    * ARM builds since 2025-11) or "1x4" (its x86 builds without ACT_PARALLEL), and why: the `i2sLayout` option, the file's `quantize.i2_s.block_size`, or,
-   * where neither says, a test sentence scored each way at load. `warning` is set (and posted as a
+   * where neither says, a test sentence scored each way at load. `probed` is true when that sentence
+   * decided it; a model kept offline (`cache`) remembers such a decision, and its next loads read it so
+   * without trying the sentence again (the reason then says so). `warning` is set (and posted as a
    * warning) when the weights read badly every way. Null for a file without I2_S.
    */
-  i2sLayout: { layout: 128 | 64 | "1x4"; reason: string; warning?: string } | null;
+  i2sLayout: { layout: 128 | 64 | "1x4"; reason: string; warning?: string; probed: boolean } | null;
 }
 
 /** `engine.embeddings.create`'s request, as OpenAI's. */
@@ -677,6 +679,11 @@ export interface CachedModel {
   sha256: string | null;
   /** When it was kept (ISO 8601). */
   savedAt: string;
+  /**
+   * How its I2_S weights are packed, where a test sentence decided it when this copy was first loaded
+   * (`EngineInfo.i2sLayout`): its next loads read it so without trying the sentence again.
+   */
+  i2sLayout?: 128 | 64 | "1x4";
 }
 
 /**

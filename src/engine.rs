@@ -400,7 +400,7 @@ impl Engine {
         let kernel = opts.kernel.unwrap_or_else(KernelKind::best);
         let stats = Stats { kernel: kernel.name(), threads: crate::kernels::threads(), backend: compute.kind().name(), ..Stats::default() };
         let mut engine = Engine { tokenizer, chat, compute, cached: Vec::new(), kernel, stats, vocabulary: None, lost: None, i2s_layout: None, layout_unsettled: false, rows_in_fours: false };
-        (engine.i2s_layout, engine.layout_unsettled) = layout_probe::at_load(&engine, gguf, opts.load.i2s_layout)?;
+        (engine.i2s_layout, engine.layout_unsettled) = layout_probe::at_load(&engine, gguf, opts.load.i2s_layout, opts.load.i2s_layout_found)?;
         engine.rows_in_fours = crate::model::i2s_layout::rows_in_fours(gguf);
         Ok(engine)
     }

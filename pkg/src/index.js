@@ -640,7 +640,7 @@ async function startEngine(source, options, workerUrl, onProgress, signal) {
 
 const absolute = (url) => new URL(String(url), globalThis.location?.href).href;
 
-/** Models kept for offline use: [{ url, size, sha256, savedAt }]. */
+/** Models kept for offline use: [{ url, size, sha256, savedAt, i2sLayout? }] (`CachedModel` in index.d.ts). */
 export const listCachedModels = store.listModels;
 /** Whether `url`'s model is kept offline, complete (a load then needs no network). */
 export const hasModel = async (url) => !!(await store.keptEntry(absolute(url)));

@@ -52,7 +52,10 @@ export async function fileName(url) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32) + ".gguf";
 }
 
-/** The index: { [fileName]: { url, size, sha256, savedAt } }. An unreadable one counts as empty. */
+/**
+ * The index: { [fileName]: { url, size, sha256, savedAt, i2sLayout? } }; `i2sLayout` is what the layout
+ * probe found when that copy was first loaded (`annotate`). An unreadable one counts as empty.
+ */
 async function readIndex(b) {
   try {
     const index = JSON.parse((await b.readIndex()) ?? "{}");
@@ -90,7 +93,7 @@ export async function listModels() {
 }
 
 /** `url`'s kept copy: { entry, file } when it is listed and complete, else null. */
-async function kept(url) {
+export async function openKept(url) {
   const b = await backend();
   if (!b) return null;
   const name = await fileName(url);
@@ -101,12 +104,12 @@ async function kept(url) {
 
 /** The stored File (or Blob) for `url`, or null. */
 export async function openModel(url) {
-  return (await kept(url))?.file ?? null;
+  return (await openKept(url))?.file ?? null;
 }
 
 /** `url`'s index entry when its complete copy is kept, else null. */
 export async function keptEntry(url) {
-  return (await kept(url))?.entry ?? null;
+  return (await openKept(url))?.entry ?? null;
 }
 
 /** Whether a kept model's rows can be read synchronously here (OPFS sync handles: workers only). */
@@ -133,6 +136,23 @@ export async function openRows(url) {
     return null;
   }
   return { handle, release: lock.release };
+}
+
+/**
+ * Keeps what a load learnt from `url`'s kept copy (`{ i2sLayout }`: the I2_S packing the layout probe
+ * found) in that copy's index entry, so that its next loads need not learn it again. `savedAt` names the
+ * copy that was read: once it has been replaced or deleted, nothing is noted. Resolves to whether it was.
+ */
+export async function annotate(url, savedAt, notes) {
+  const b = await backend();
+  if (!b) return false;
+  const name = await fileName(url);
+  return changeIndex(b, (index) => {
+    const entry = index[name];
+    if (!entry || entry.savedAt !== savedAt) return false;
+    Object.assign(entry, notes);
+    return true;
+  });
 }
 
 /** Unlists `url`'s model and removes its file, unless a tab is still reading it (removed later). */
@@ -199,8 +219,8 @@ export async function checkRoom(url, bytes) {
  * download is not kept, and the store keeps one entry. With `wait`, waits for that other holder
  * instead, and resolves to { kept: entry } if it kept the model meanwhile.
  *
- * `commit` checks the size and publishes the index entry; any failure or `abort` discards
- * everything, so nothing half-written is ever listed.
+ * `commit` checks the size and publishes the index entry, which it resolves to (false if the size was
+ * wrong); any failure or `abort` discards everything, so nothing half-written is ever listed.
  */
 export async function beginWrite(url, { wait = false } = {}) {
   const b = await backend();
@@ -250,10 +270,11 @@ export async function beginWrite(url, { wait = false } = {}) {
         await discard();
         return false;
       }
+      const entry = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
       try {
         await sink.close();
         await changeIndex(b, (index) => {
-          index[name] = { url, size: written, sha256: sha256 || null, savedAt: new Date().toISOString() };
+          index[name] = entry;
         });
       } catch (e) {
         await discard();
@@ -261,7 +282,7 @@ export async function beginWrite(url, { wait = false } = {}) {
       }
       over = true;
       lock.release();
-      return true;
+      return entry;
     },
     abort: discard,
   };

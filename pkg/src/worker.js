@@ -181,13 +181,17 @@ async function loadOn(id, source, options, into, cpuNote = null) {
   const progress = into ? () => {} : (p) => post({ type: "progress", id, ...p });
   const url = source.url ? new URL(source.url, self.location.href).href : null;
   const useCache = !!url && options.cache !== false && store.isAvailable();
-  let file = source.file || (useCache ? await store.openModel(url) : null);
+  const keptCopy = !source.file && useCache ? await store.openKept(url) : null;
+  let file = source.file || keptCopy?.file || null;
+  // What the layout probe found when this copy was first loaded (store.annotate), if anything.
+  const found = keptCopy?.entry.i2sLayout;
   const phase = source.file ? "file" : "cache";
   const total = file ? file.size : source.bytes ? source.bytes.byteLength : undefined;
   const device = into ? "cpu" : options.device ?? "auto";
   const { loader, backendNote = cpuNote } = await openLoader(mod, device, {
     fileLength: total,
     i2sLayout: options.i2sLayout,
+    i2sLayoutFound: found === 128 || found === 64 || found === "1x4" ? found : undefined,
     activation: options.activation,
     tlKernelConfig: options.tlKernelConfig,
     memoryLimit: Math.min(options.memoryLimit ?? defaultMemoryLimit(), WASM32_LIMIT),
@@ -230,11 +234,14 @@ async function loadOn(id, source, options, into, cpuNote = null) {
   /**
    * Where neither the caller nor the file said how its I2_S weights are packed, the engine tries them on a
    * sentence (engine::layout_probe), once every weight can be read (the kept copy's rows bound); a file
-   * whose weights decide nothing gets a warning that names the option.
+   * whose weights decide nothing gets a warning that names the option. What the sentence decides is kept
+   * with the copy kept offline (`savedAt` names it), whose next loads then skip the sentence.
    */
-  const settle = async (e) => {
-    const warning = (await e.settleI2sLayoutAsync())?.warning;
+  const settle = async (e, savedAt) => {
+    const decision = await e.settleI2sLayoutAsync();
+    const warning = decision?.warning;
     if (warning) post({ type: "warning", id, message: `${warning[0].toUpperCase()}${warning.slice(1)}.` });
+    if (decision?.probed && savedAt && !into) await store.annotate(url, savedAt, { i2sLayout: decision.layout }).catch(() => {});
   };
   let header = null;
   const feed = (chunk) => {
@@ -321,7 +328,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       // Cache Storage learns of a full quota only when the copy is committed: the model still loads.
       let kept = false;
       try {
-        kept = !!(await writer?.commit({ size, sha256: digest }));
+        kept = (await writer?.commit({ size, sha256: digest })) || false;
       } catch (e) {
         post({ type: "warning", id, message: keepFailure(e) });
         if (rowsId !== null) {
@@ -333,9 +340,9 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         built.free();
         return await holding();
       }
-      await settle(built);
+      await settle(built, kept?.savedAt);
       engine = built;
-      return { header, info: backendInfo(), contextLength: engine.contextLength(), kept };
+      return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!kept };
     }
     engine = build();
     if (!(await rowsBound())) {
@@ -348,7 +355,7 @@ async function loadOn(id, source, options, into, cpuNote = null) {
       engine = null;
       throw new DownloadError("The file's SHA-256 does not match the expected value: it is corrupt or a different version.");
     }
-    await settle(engine);
+    await settle(engine, keptCopy?.entry.savedAt);
     return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!file && !source.file };
   } catch (e) {
     try { loader.free(); } catch { /* already consumed */ }

@@ -41,11 +41,14 @@ pub struct LayoutDecision {
     pub reason: String,
     /// Set when the packing rests on an assumption the weights did not confirm.
     pub warning: Option<String>,
+    /// The weights decided it, clearly, on the test sentence: what a kept copy can remember
+    /// (`LoadOptions::i2s_layout_found`), so that its next load skips the probe.
+    pub probed: bool,
 }
 
 /// 128/32 because nothing else can be known, and why.
 pub(super) fn assumed(why: impl std::fmt::Display) -> LayoutDecision {
-    LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None }
+    LayoutDecision { layout: I2sLayout::Block128, reason: format!("128/32 I2_S, the official files' packing, assumed: {why}"), warning: None, probed: false }
 }
 
 fn name(l: I2sLayout) -> &'static str {
@@ -55,15 +58,18 @@ fn name(l: I2sLayout) -> &'static str {
 /// Decides from what is said (the caller, the file) and from what the header rules out; `Ok(None)` for a
 /// file without I2_S. The second value is whether the weights are still to be probed (`probe`), which
 /// the engine does once they can all be read (`Engine::settle_i2s_layout`).
-pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> Result<(Option<LayoutDecision>, bool), EngineError> {
+pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>, found: Option<I2sLayout>) -> Result<(Option<LayoutDecision>, bool), EngineError> {
     if !g.tensors.iter().any(|t| t.ty == crate::gguf::TensorType::I2_S) {
         return Ok((None, false));
     }
-    let choice = i2s_layout::choose(g, chosen)?;
-    let said = |reason: String| Ok((Some(LayoutDecision { layout: choice.layout, reason, warning: None }), false));
+    let choice = i2s_layout::choose(g, chosen, found)?;
+    let said = |reason: String| Ok((Some(LayoutDecision { layout: choice.layout, reason, warning: None, probed: false }), false));
     match choice.source {
         LayoutSource::Caller => return said(format!("{} I2_S, as the caller chose", name(choice.layout))),
         LayoutSource::File => return said(format!("{} I2_S, as the file's '{}' says", name(choice.layout), i2s_layout::BLOCK_KEY)),
+        LayoutSource::Found => {
+            return said(format!("{} I2_S, as a test sentence showed when this kept copy was first loaded (not tried again)", name(choice.layout)))
+        }
         LayoutSource::Assumed => {}
     }
     // On the GPU the one reading it holds is scored (`probe`), and the others are not tried.
@@ -81,7 +87,7 @@ pub(super) fn at_load(engine: &Engine, g: &Gguf, chosen: Option<I2sLayout>) -> R
 /// Scores a test sentence with the weights read 128/32 and, unless that reads well, 64/16, and keeps
 /// the reading that clearly wins, else 128/32 with a warning.
 pub(super) async fn probe(engine: &mut Engine) -> LayoutDecision {
-    let said = |layout, reason: String| LayoutDecision { layout, reason, warning: None };
+    let said = |layout, reason: String| LayoutDecision { layout, reason, warning: None, probed: true };
     let mut tokens = match engine.encode_prompt(&Prompt::Text(SENTENCE.into())) {
         Ok(t) => t,
         Err(e) => return assumed(format!("the test sentence did not tokenize ({e})")),
@@ -107,6 +113,7 @@ pub(super) async fn probe(engine: &mut Engine) -> LayoutDecision {
         return LayoutDecision {
             layout: I2sLayout::Block128,
             reason: "128/32 I2_S, the official files' packing, assumed".into(),
+            probed: false,
             warning: Some(format!(
                 "the weights do not say how this I2_S file is packed, and read 128/32 (the one reading the GPU holds) \
                  a test sentence costs {nll128:.2} nats a token (chance: {ln_vocab:.1}); if its replies are garbage, \
@@ -138,6 +145,7 @@ pub(super) async fn probe(engine: &mut Engine) -> LayoutDecision {
         None => LayoutDecision {
             layout: I2sLayout::Block128,
             reason: "128/32 I2_S, the official files' packing, assumed".into(),
+            probed: false,
             warning: Some(format!(
                 "the weights do not say how this I2_S file is packed (a test sentence costs {both}), so it runs 128/32, \
                  the official files' packing; if its replies are garbage, load it with i2sLayout: 64 or \"1x4\" (CLI: \

@@ -22,6 +22,9 @@ pub enum LayoutSource {
     Caller,
     /// The file's `quantize.i2_s.block_size`.
     File,
+    /// What the probe found when this same copy was first loaded (`LoadOptions::i2s_layout_found`,
+    /// which the package keeps with a model it keeps offline), so that it is not probed again.
+    Found,
     /// Nothing said: 128/32, the official files' packing, until a probe says otherwise.
     Assumed,
 }
@@ -32,13 +35,17 @@ pub struct LayoutChoice {
     pub source: LayoutSource,
 }
 
-/// The layout to load `g` with, and why; an unknown block size in the file's key is refused at the header.
-pub fn choose(g: &Gguf, chosen: Option<I2sLayout>) -> Result<LayoutChoice, ModelError> {
+/// The layout to load `g` with, and why: the caller's (`chosen`), else the file's key, else what a probe
+/// of this copy `found` before, else assumed; an unknown block size in the file's key is refused at the header.
+pub fn choose(g: &Gguf, chosen: Option<I2sLayout>, found: Option<I2sLayout>) -> Result<LayoutChoice, ModelError> {
     if let Some(layout) = chosen {
         return Ok(LayoutChoice { layout, source: LayoutSource::Caller });
     }
     match g.get_u64(BLOCK_KEY) {
-        None => Ok(LayoutChoice { layout: I2sLayout::Block128, source: LayoutSource::Assumed }),
+        None => Ok(match found {
+            Some(layout) => LayoutChoice { layout, source: LayoutSource::Found },
+            None => LayoutChoice { layout: I2sLayout::Block128, source: LayoutSource::Assumed },
+        }),
         Some(128) => Ok(LayoutChoice { layout: I2sLayout::Block128, source: LayoutSource::File }),
         Some(64) => Ok(LayoutChoice { layout: I2sLayout::Block64, source: LayoutSource::File }),
         Some(n) => Err(ModelError::BadValue { key: BLOCK_KEY.into(), reason: format!("{n} is not an I2_S block size (128 or 64)") }),

@@ -19,6 +19,9 @@ pub struct LoadOptions {
     /// I2_S block layout, where the caller knows it; `None`: the file's `quantize.i2_s.block_size`, else
     /// 128/32 (the official files'), which the engine then probes (`model::i2s_layout`).
     pub i2s_layout: Option<I2sLayout>,
+    /// What the layout probe decided when this same copy was loaded before (the package keeps it with a
+    /// model kept offline): read so where neither the caller nor the file says, and not probed again.
+    pub i2s_layout_found: Option<I2sLayout>,
     /// Refuse models that would need more bytes than this (weights, heads, the KV cache at
     /// `context`, and the largest tensor in transit), at the header.
     pub memory_limit: Option<u64>,
@@ -293,7 +296,7 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn of(g: &Gguf, opts: &LoadOptions) -> Result<Plan, ModelError> {
         let config = Config::decide(g, opts.activation)?;
-        let i2s_layout = super::i2s_layout::choose(g, opts.i2s_layout)?.layout;
+        let i2s_layout = super::i2s_layout::choose(g, opts.i2s_layout, opts.i2s_layout_found)?.layout;
         // An embedding model has no LM head: nothing is made beside the embedding, and since it
         // reads only its input's rows, the embedding may stay in the file.
         let opts = &LoadOptions { head: if config.pooling.is_some() { HeadPrecision::Stored } else { opts.head }, ..*opts };

@@ -132,6 +132,9 @@ struct LoadConfig {
     /// 128 (the official file), 64 (bitnet.cpp ARM builds since 2025-11) or "1x4" (its x86 builds
     /// without ACT_PARALLEL); unset: what the file says, else probed at load (`engine::LayoutDecision`).
     i2s_layout: Option<serde_json::Value>,
+    /// The worker's, not the page's: what the layout probe decided for this kept copy when it was first
+    /// loaded (the store keeps it with the copy), in `i2sLayout`'s values; read so, without probing again.
+    i2s_layout_found: Option<serde_json::Value>,
     /// Refuse models that need more memory than this, before downloading them.
     memory_limit: Option<f64>,
     /// "relu2" or "silu": the FFN activation, over what the file's clues decide (`model::evidence`).
@@ -166,13 +169,15 @@ fn load_config(options: JsValue) -> Result<LoadConfig, JsValue> {
 
 /// The engine's options from the page's (`createEngine` and `estimateMemory` take the same).
 fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
-    let i2s_layout = match &config.i2s_layout {
-        None => None,
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(128) => Some(I2sLayout::Block128),
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(64) => Some(I2sLayout::Block64),
-        Some(serde_json::Value::String(s)) if s == "1x4" => Some(I2sLayout::Rows4),
-        Some(v) => return Err(js_error("TypeError", &format!("i2sLayout must be 128, 64 or \"1x4\", not {v}"))),
+    let layout = |name: &str, v: &Option<serde_json::Value>| match v {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(128) => Ok(Some(I2sLayout::Block128)),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(64) => Ok(Some(I2sLayout::Block64)),
+        Some(serde_json::Value::String(s)) if s == "1x4" => Ok(Some(I2sLayout::Rows4)),
+        Some(v) => Err(js_error("TypeError", &format!("{name} must be 128, 64 or \"1x4\", not {v}"))),
     };
+    let i2s_layout = layout("i2sLayout", &config.i2s_layout)?;
+    let i2s_layout_found = layout("i2sLayoutFound", &config.i2s_layout_found)?;
     let head = match config.lm_head.as_deref() {
         None | Some("auto") => HeadPrecision::Auto,
         Some("int8") => HeadPrecision::Int8,
@@ -205,6 +210,7 @@ fn engine_options(config: &LoadConfig) -> Result<EngineOptions, JsValue> {
     Ok(EngineOptions {
         load: LoadOptions {
             i2s_layout,
+            i2s_layout_found,
             tl_kernels,
             memory_limit: config.memory_limit.map(|m| m as u64),
             head,
@@ -283,7 +289,6 @@ impl ModelIdentity {
     }
 }
 
-/// An engine's I2_S decision for JavaScript: `{ layout: 128 | 64, reason, warning? }` or undefined.
 /// `{ embedding: Float32Array, tokens }`, its first `dimensions` values normalised again when asked.
 fn embedding_json(e: &engine::Embedding, dimensions: Option<usize>) -> Result<JsValue, JsValue> {
     let vector = match dimensions {
@@ -297,6 +302,7 @@ fn embedding_json(e: &engine::Embedding, dimensions: Option<usize>) -> Result<Js
     Ok(out.into())
 }
 
+/// An engine's I2_S decision for JavaScript: `{ layout: 128 | 64 | "1x4", reason, warning?, probed }` or undefined.
 fn layout_json(d: Option<&engine::LayoutDecision>) -> Result<JsValue, JsValue> {
     #[derive(Serialize)]
     struct Decision<'a> {
@@ -305,12 +311,14 @@ fn layout_json(d: Option<&engine::LayoutDecision>) -> Result<JsValue, JsValue> {
         reason: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         warning: Option<&'a str>,
+        /// The weights decided it on the test sentence: the worker keeps it with a kept copy.
+        probed: bool,
     }
     let layout = |l: I2sLayout| match l {
         I2sLayout::Rows4 => serde_json::Value::from("1x4"),
         l => serde_json::Value::from(l.block_size()),
     };
-    let d = d.map(|d| Decision { layout: layout(d.layout), reason: &d.reason, warning: d.warning.as_deref() });
+    let d = d.map(|d| Decision { layout: layout(d.layout), reason: &d.reason, warning: d.warning.as_deref(), probed: d.probed });
     serde_wasm_bindgen::to_value(&d).map_err(|e| js_error("Error", &e.to_string()))
 }
 
@@ -762,7 +770,7 @@ impl Engine {
         self.engine.backend().name().to_string()
     }
 
-    /// How the I2_S weights are read: `{ layout: 128 | 64, reason, warning? }`, or undefined for a file
+    /// How the I2_S weights are read: `{ layout: 128 | 64 | "1x4", reason, warning?, probed }`, or undefined for a file
     /// without I2_S (`engine::LayoutDecision`; the worker posts the warning).
     #[wasm_bindgen(js_name = i2sLayout)]
     pub fn i2s_layout(&self) -> Result<JsValue, JsValue> {

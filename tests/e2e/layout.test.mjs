@@ -44,6 +44,32 @@ test("the embedded model (128/32, no key) is told from its weights, without a wa
   assert.equal(chosen.text, r.text, "the same reading, the same reply");
 });
 
+test("a kept model remembers what its test sentence decided, and its next loads skip the sentence", async () => {
+  // A URL of its own, so that the store holds no copy of it yet.
+  const url = "models/bitnet-tiny-chat.i2_s.gguf?kept-layout";
+  const kept = () => b.page.evaluate(async (url) => {
+    const { listCachedModels } = await import("./lib/index.js");
+    return (await listCachedModels()).find((m) => m.url === new URL(url, location.href).href) ?? null;
+  }, url);
+  await b.page.evaluate(async (url) => (await import("./lib/index.js")).deleteCachedModel(url), url);
+  const first = await loaded(url, { cache: true });
+  assert.match(first.layout.reason, /test sentence costs/, JSON.stringify(first.layout));
+  assert.equal(first.layout.probed, true);
+  assert.equal((await kept())?.i2sLayout, 128, "kept with the copy");
+  // From the kept copy: read as found, no sentence, the same reply.
+  const again = await loaded(url, { cache: true });
+  assert.match(again.layout.reason, /when this kept copy was first loaded/, JSON.stringify(again.layout));
+  assert.equal(again.layout.probed, false);
+  assert.equal(again.text, first.text);
+  assert.deepEqual(again.warnings, []);
+  // The caller still comes first; a copy deleted and downloaded again is tried afresh.
+  assert.match((await loaded(url, { cache: true, i2sLayout: 128 })).layout.reason, /as the caller chose/);
+  await b.page.evaluate(async (url) => (await import("./lib/index.js")).deleteCachedModel(url), url);
+  const fresh = await loaded(url, { cache: true });
+  assert.match(fresh.layout.reason, /test sentence costs/);
+  await b.page.evaluate(async (url) => (await import("./lib/index.js")).deleteCachedModel(url), url);
+});
+
 test("our writer's files say their packing; a random file that does not loads with a warning naming the option", async () => {
   const synth = await loaded(synthShape("2b4t").url, { contextLength: 64 });
   assert.match(synth.layout.reason, /quantize\.i2_s\.block_size/, JSON.stringify(synth.layout));

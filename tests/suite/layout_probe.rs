@@ -103,6 +103,30 @@ fn a_file_that_names_its_packing_is_read_so_without_a_probe() {
     assert!(matches!(load(&bad, None), Err(EngineError::Model(ModelError::BadValue { ref key, .. })) if key == BLOCK_KEY));
 }
 
+/// What a probe found for a kept copy (`LoadOptions::i2s_layout_found`, which the package keeps with the
+/// copy) is read so on its next load, without the test sentence; the caller and the file still come first.
+#[test]
+fn a_layout_found_before_is_read_so_without_probing_again() {
+    let arm = packed(EMBEDDED, I2sLayout::Block64, None);
+    let first = load(&arm, None).unwrap().i2s_layout().unwrap().clone();
+    assert!(first.probed, "the test sentence decided it: {}", first.reason);
+    let want = logits(&mut load(EMBEDDED, Some(I2sLayout::Block128)).unwrap());
+    let found = |file: &[u8], chosen, found| {
+        Engine::load(file, EngineOptions { load: LoadOptions { i2s_layout: chosen, i2s_layout_found: found, ..Default::default() }, ..Default::default() }).unwrap()
+    };
+    let mut e = found(&arm, None, Some(first.layout));
+    let d = e.i2s_layout().unwrap().clone();
+    assert_eq!((d.layout, d.probed, d.warning), (I2sLayout::Block64, false, None));
+    assert!(d.reason.contains("first loaded"), "{}", d.reason);
+    assert_eq!(logits(&mut e), want, "read as found, the same logits");
+    // The caller's choice and the file's key are what was said: they come before what was found.
+    assert!(found(&arm, Some(I2sLayout::Block64), Some(I2sLayout::Block128)).i2s_layout().unwrap().reason.contains("caller"));
+    let keyed = packed(EMBEDDED, I2sLayout::Block64, Some(Value::U32(64)));
+    assert!(found(&keyed, None, Some(I2sLayout::Block128)).i2s_layout().unwrap().reason.contains(BLOCK_KEY));
+    // An undecided probe is not worth remembering.
+    assert!(!load(RANDOM, None).unwrap().i2s_layout().unwrap().probed);
+}
+
 #[test]
 fn weights_that_read_badly_both_ways_keep_128_and_say_so() {
     let mut e = load(RANDOM, None).unwrap();
