@@ -143,3 +143,14 @@ pub fn check_case_with(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: Kerne
         greedy.len()
     ))
 }
+
+/// A fixture file, gunzipped when its name says so (the large-shape ones).
+pub fn fixture_bytes(path: &std::path::Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
+        return out;
+    }
+    bytes
+}

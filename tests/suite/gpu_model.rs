@@ -219,18 +219,21 @@ fn a_model_with_padded_rows_runs_on_the_gpu_and_matches_hf() {
 
 /// bitnet.cpp's TL1 and TL2 files (Microsoft's converter; `quant::tl`) on the GPU path: untiled as they
 /// stream to the device, each projection uploaded once its scale (a tensor of its own, after it) has
-/// arrived. HF's logits, as on the CPU (hf_parity.rs), fed in pieces smaller than a tensor.
+/// arrived. HF's logits, as on the CPU (hf_parity.rs), fed in pieces smaller than a tensor: the tiny shapes with
+/// their kernel config, and bitnet_b1_58-3B's from the presets, whose 8640-wide rows the GPU pads.
 #[test]
 fn tl1_and_tl2_files_run_on_the_gpu_and_match_hf() {
     use bitnet_web::quant::tl::KernelConfig;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converters");
     let cases = manifest(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
-    for fmt in ["tl1", "tl2"] {
-        let case = cases.iter().find(|c| c.gguf == format!("ms_1bitllm_tl.{fmt}.gguf")).unwrap();
-        let bytes = std::fs::read(dir.join(&case.gguf)).unwrap();
+    for (name, fmt) in [("ms_1bitllm_tl", "tl1"), ("ms_1bitllm_tl", "tl2"), ("ms_3b_tl", "tl1"), ("ms_3b_tl", "tl2")] {
+        let case = cases.iter().find(|c| c.gguf.starts_with(&format!("{name}.{fmt}.gguf"))).unwrap();
+        let bytes = common::reference::fixture_bytes(&dir.join(&case.gguf));
         let hf: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(dir.join(&case.logits)).unwrap());
-        let ini = std::fs::read_to_string(dir.join(format!("ms_1bitllm_tl.{fmt}.kernel_config.ini"))).unwrap();
-        let opts = LoadOptions { on_gpu: true, context: 64, tl_kernels: KernelConfig::parse(&ini).unwrap(), ..Default::default() };
+        let ini = std::fs::read_to_string(dir.join(format!("{name}.{fmt}.kernel_config.ini"))).unwrap();
+        // The 3B's tiling is a preset: its file loads without the config.
+        let tl_kernels = if name == "ms_3b_tl" { KernelConfig::default() } else { KernelConfig::parse(&ini).unwrap() };
+        let opts = LoadOptions { on_gpu: true, context: 64, tl_kernels, ..Default::default() };
         let mut loader = ModelLoader::new(opts, Some(bytes.len() as u64));
         loader.use_gpu(Gpu::new().unwrap());
         for chunk in bytes.chunks(4096) {

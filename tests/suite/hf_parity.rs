@@ -77,26 +77,16 @@ fn files_from_other_converters_match_hf_by_default() {
     }
 }
 
-/// A fixture file, gunzipped when its name says so (the large-shape ones).
-fn fixture_bytes(path: &Path) -> Vec<u8> {
-    let bytes = std::fs::read(path).unwrap();
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
-        return out;
-    }
-    bytes
-}
-
 /// bitnet.cpp's lookup-table formats as Microsoft's converter writes them (make_converter_fixtures.py):
 /// a checkpoint converted to I2_S, TL1 and TL2. Read, each TL file gives its I2_S twin's weights code for
 /// code, and HF's logits on every kernel.
 /// - `ms_1bitllm_tl`: tiny shapes, tiled by a kernel config of the kind a bitnet.cpp build generates
 ///   (both TL1 block sizes; TL2 with leftover columns in every matrix). Read with that config; without
 ///   it, refused at the header, as these shapes are in none of bitnet.cpp's presets.
-/// - `ms_large_tl`: bitnet_b1_58-large's shapes, tiled by the configs bitnet.cpp's codegen writes when
-///   its setup converts that model. Read with no config: from the presets (`quant::tl::PRESETS`), which
-///   must agree with codegen's files.
+/// - `ms_large_tl`, `ms_3b_tl`, `ms_llama8b_tl`: bitnet_b1_58-large's, -3B's and Llama3-8B-1.58's shapes
+///   (one layer each), tiled by the configs bitnet.cpp's codegen writes when its setup converts those
+///   models: every preset. Read with no config: from the presets (`quant::tl::PRESETS`), which must agree
+///   with codegen's files. The 3B's 8640-wide rows are padded at load, in the twin and the TL files alike.
 #[test]
 fn tl1_and_tl2_files_read_as_their_i2_s_twin() {
     use bitnet_web::model::{LoadOptions, ModelError, check_header, load_bytes};
@@ -113,13 +103,14 @@ fn tl1_and_tl2_files_read_as_their_i2_s_twin() {
         }
         out
     };
-    for (model_name, ext, presets) in [("ms_1bitllm_tl", "gguf", false), ("ms_large_tl", "gguf.gz", true)] {
-        let (twin, _) = load_bytes(&fixture_bytes(&dir.join(format!("{model_name}.i2_s.{ext}"))), stored).unwrap();
+    let with_presets = [("ms_large_tl", "gguf.gz", true), ("ms_3b_tl", "gguf.gz", true), ("ms_llama8b_tl", "gguf.gz", true)];
+    for (model_name, ext, presets) in std::iter::once(("ms_1bitllm_tl", "gguf", false)).chain(with_presets) {
+        let (twin, _) = load_bytes(&common::reference::fixture_bytes(&dir.join(format!("{model_name}.i2_s.{ext}"))), stored).unwrap();
         let want = weights(&twin);
         for (fmt, name) in [("tl1", "TL1"), ("tl2", "TL2")] {
             let file = format!("{model_name}.{fmt}.{ext}");
             let case = m.iter().find(|c| c.gguf == file).expect("in the manifest");
-            let gguf = fixture_bytes(&dir.join(&file));
+            let gguf = common::reference::fixture_bytes(&dir.join(&file));
             let logits = std::fs::read(dir.join(&case.logits)).unwrap();
             let g = bitnet_web::gguf::read_all(&gguf).unwrap().0;
             assert!(g.tensors.iter().any(|t| t.ty.name() == name), "{file} holds {name} tensors");
