@@ -144,7 +144,8 @@ pub fn check_case_with(case: &Case, gguf: &[u8], hf_logits: &[u8], kernel: Kerne
     ))
 }
 
-/// A fixture file, gunzipped when its name says so (the large-shape ones).
+/// A fixture file, gunzipped when its name says so (the large-shape ones). Native only (`flate2`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn fixture_bytes(path: &std::path::Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     if path.extension().is_some_and(|e| e == "gz") {
