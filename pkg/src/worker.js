@@ -326,9 +326,9 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         throw new DownloadError(`The downloaded file's SHA-256 is ${digest}, not the expected ${source.sha256}: it is corrupt or a different version. It was not kept.`);
       }
       // Cache Storage learns of a full quota only when the copy is committed: the model still loads.
-      let kept = false;
+      let published = null; // the kept copy's index entry
       try {
-        kept = (await writer?.commit({ size, sha256: digest })) || false;
+        published = (await writer?.commit({ size, sha256: digest })) || null;
       } catch (e) {
         post({ type: "warning", id, message: keepFailure(e) });
         if (rowsId !== null) {
@@ -340,9 +340,9 @@ async function loadOn(id, source, options, into, cpuNote = null) {
         built.free();
         return await holding();
       }
-      await settle(built, kept?.savedAt);
+      await settle(built, published?.savedAt);
       engine = built;
-      return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!kept };
+      return { header, info: backendInfo(), contextLength: engine.contextLength(), kept: !!published };
     }
     engine = build();
     if (!(await rowsBound())) {
