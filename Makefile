@@ -37,7 +37,7 @@ check: setup
 	$(ENV) cargo test --release
 	$(ENV) $(OWN_TMP) wasm-pack test --headless --chrome --release .
 	CHECK=1 bash scripts/build-web.sh
-	$(ENV) $(OWN_TMP) node --test $(CHECK_E2E)
+	$(ENV) CHECK=1 $(OWN_TMP) node --test $(CHECK_E2E)
 	@echo "make check: passed (make test runs every suite)"
 
 test-native: setup

@@ -33,7 +33,10 @@ test("npm pack ships exactly the package, within its size budget", () => {
   const files = info.files.map((f) => f.path).sort();
   console.log(`package: ${files.length} files, ${(info.unpackedSize / 2 ** 20).toFixed(2)} MB unpacked, ${(info.size / 2 ** 20).toFixed(2)} MB packed`);
   for (const f of info.files) console.log(`  ${String(f.size).padStart(9)}  ${f.path}`);
-  assert.ok(info.unpackedSize <= BUDGET_BYTES, `${info.unpackedSize} bytes unpacked is over the ${BUDGET_BYTES} budget`);
+  // `make check` builds at -O1 for speed (CHECK=1; 0.45 MiB larger over the four builds, 18.58 against 18.13 MiB
+  // on 2026-12-08): the budget is the shipped -O3 package's, which `make test` builds.
+  if (process.env.CHECK === "1") console.log("size budget not checked: make check's -O1 build is not what ships");
+  else assert.ok(info.unpackedSize <= BUDGET_BYTES, `${info.unpackedSize} bytes unpacked is over the ${BUDGET_BYTES} budget`);
   const src = fs.readdirSync(path.join(ROOT, "pkg/src")).map((f) => `dist/${f}`);
   const wasm = ["wasm-relaxed", "wasm-simd", "wasm-threads", "wasm-threads-simd"].flatMap((b) => [`dist/${b}/bitnet_web.js`, `dist/${b}/bitnet_web_bg.wasm`]);
   assert.deepEqual(files, ["LICENSE", "README.md", "index.d.ts", "package.json", ...src, ...wasm].sort());
